@@ -1,0 +1,186 @@
+"""The ``crawlkit`` command.
+
+Exit codes: 0 the crawl finished and nothing failed; 1 it finished but pages or items failed;
+2 usage or configuration error; 3 stopped early by a signal or a close condition, gracefully;
+4 stopped by force (a second signal or the shutdown timeout); 5 the output could not be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, CrawlkitError, ExportError, SpiderError
+from .export import Mode
+from .loader import discover_spiders, load_spider_file
+from .settings import Settings, load_settings
+from .spider import Spider
+from .stats import CrawlStats
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_STOPPED, EXIT_FORCED, EXIT_OUTPUT = 0, 1, 2, 3, 4, 5
+
+log = logging.getLogger("crawlkit.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 on usage errors, as we want
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"crawlkit: error: {message}\n")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="crawlkit", description="A fast, durable, polite web-crawling framework.")
+    parser.add_argument("--version", action="version", version=f"crawlkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def crawl_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--output", type=Path, help="JSONL output file (default: NAME.jsonl)")
+        mode = p.add_mutually_exclusive_group()
+        mode.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+        mode.add_argument("--append", action="store_true", help="append to an existing output file")
+        p.add_argument("-s", "--set", dest="settings", action="append", type=_key_value, default=[],
+                       metavar="KEY=VALUE", help="override a setting (repeatable)")
+        p.add_argument("-a", "--arg", dest="spider_args", action="append", type=_key_value, default=[],
+                       metavar="NAME=VALUE", help="spider argument, set as an attribute (repeatable)")
+        p.add_argument("--concurrency", type=int, help="requests in flight at once")
+        p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+
+    crawl = sub.add_parser("crawl", help="run a spider from the spiders folder by name")
+    crawl.add_argument("name", help="the spider's name (see 'crawlkit list')")
+    crawl_options(crawl)
+    runspider = sub.add_parser("runspider", help="run the spider defined in a Python file")
+    runspider.add_argument("path", type=Path)
+    crawl_options(runspider)
+    sub.add_parser("list", help="list the spiders in the spiders folder")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def _project_settings(overrides: dict[str, Any] | None = None, spider: type[Spider] | None = None) -> Settings:
+    return load_settings(
+        pyproject=Path("pyproject.toml"),
+        spider_settings=spider.custom_settings if spider is not None else None,
+        overrides=overrides,
+    )
+
+
+def _cmd_list() -> int:
+    folder = Path(_project_settings().spiders_dir)
+    found = discover_spiders(folder)
+    for path, error in found.broken.items():
+        print(f"crawlkit: cannot import {path}:\n{error}", file=sys.stderr)
+    if not found.spiders:
+        print(f"no spiders in {folder.resolve()}", file=sys.stderr)
+        return EXIT_USAGE if found.broken else EXIT_OK
+    width = max(len(n) for n in found.spiders)
+    for name, cls in sorted(found.spiders.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name.ljust(width)}  {cls.__module__}.{cls.__qualname__}" + (f"  {doc[0]}" if doc else ""))
+    return EXIT_OK
+
+
+def _find_spider(name: str) -> type[Spider]:
+    folder = Path(_project_settings().spiders_dir)
+    found = discover_spiders(folder)
+    if name in found.spiders:
+        return found.spiders[name]
+    known = ", ".join(sorted(found.spiders)) or f"none (looked in {folder.resolve()})"
+    broken = "".join(f"\n(could not import {path}:\n{err})" for path, err in found.broken.items())
+    raise SpiderError(f"no spider named {name!r}; spiders: {known}{broken}")
+
+
+def _output_mode(args: argparse.Namespace, output: Path) -> Mode:
+    if args.append:
+        return "append"
+    if args.overwrite:
+        return "overwrite"
+    if output.exists() and (not output.is_file() or output.stat().st_size > 0):
+        raise ConfigError(
+            f"output {output} already exists and is not empty; pass --overwrite to replace it "
+            "or --append to add to it"
+        )
+    return "overwrite"
+
+
+def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
+    from .engine import Engine  # the heavy imports only for commands that crawl
+    from .runner import new_event_loop
+
+    overrides: dict[str, Any] = dict(args.settings)
+    if args.concurrency is not None:
+        overrides["concurrency"] = args.concurrency
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    settings = _project_settings(overrides, spider_cls)
+    _setup_logging(settings.log_level.upper())
+    output: Path = args.output or Path(f"{spider_cls.name or spider_cls.__name__.lower()}.jsonl")
+    mode = _output_mode(args, output)
+    spider_kwargs = dict(args.spider_args)
+    engine = Engine(spider_cls, settings, output, output_mode=mode, spider_kwargs=spider_kwargs)
+    import asyncio
+
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            stats = runner.run(engine.run())
+    except ExportError as exc:
+        print(engine.stats.summary(), file=sys.stderr)
+        print(f"crawlkit: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    print(stats.summary(), file=sys.stderr)
+    return _exit_code(stats, forced=engine.forced)
+
+
+def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
+    if forced:
+        return EXIT_FORCED
+    if stats.stop_reason in ("SIGINT", "SIGTERM"):
+        return EXIT_STOPPED
+    return EXIT_OK if stats.ok else EXIT_FAILURES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``crawlkit`` command; returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            return _cmd_list()
+        if args.command == "crawl":
+            return _run(_find_spider(args.name), args)
+        if args.command == "runspider":
+            return _run(load_spider_file(args.path), args)
+    except (ConfigError, SpiderError) as exc:
+        print(f"crawlkit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CrawlkitError as exc:
+        print(f"crawlkit: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_USAGE  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

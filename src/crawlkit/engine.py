@@ -1,0 +1,416 @@
+"""The engine: wires frontier, fetcher, parser pool, pipelines and exporter into one crawl.
+
+One feeder task leases requests from the frontier, only as many as there are idle workers, and
+hands them to N worker tasks over a queue. A worker fetches, sends the response to the parser
+pool, and commits the outcome: items to the exporter, then ``frontier.ack(request, new_requests)``.
+A failed fetch goes back to the frontier with a retry time, or is given up on; either way the
+worker is free at once.
+
+A first stop signal stops leasing, returns queued requests to the frontier and lets in-flight work
+finish (for at most ``shutdown_timeout`` seconds); a second stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+from .callbacks import ParseOutcome, ParseTask, item_to_json
+from .errors import ExportError, FetchError, ParserCrashed, PipelineError
+from .export import JsonLinesExporter, Mode
+from .fetch import Fetcher
+from .frontier import Frontier, HostLimits, MemoryFrontier, PushResult
+from .http import Request
+from .loader import ref_for_class
+from .parse import InlineParser, Parser, ParserPool
+from .parse_worker import WorkerConfig
+from .pipelines import PipelineChain, load_pipelines
+from .retry import RetryPolicy
+from .settings import Settings
+from .spider import Spider
+from .stats import CrawlStats
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("crawlkit.engine")
+
+_SEED_CHUNK = 1000
+_FLUSH_INTERVAL = 1.0
+
+
+class Engine:
+    """Runs one crawl of one spider. Create, then ``await engine.run()`` once."""
+
+    def __init__(
+        self,
+        spider_cls: type[Spider],
+        settings: Settings,
+        output: Path,
+        *,
+        output_mode: Mode = "overwrite",
+        spider_kwargs: dict[str, Any] | None = None,
+        frontier: Frontier | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.spider_cls = spider_cls
+        self.spider_kwargs = dict(spider_kwargs or {})
+        self.spider = spider_cls(**self.spider_kwargs)
+        self.stats = CrawlStats(output=str(output))
+        self.frontier: Frontier = frontier or MemoryFrontier(
+            host_limits=self._host_limits, depth_limit=settings.depth_limit
+        )
+        self.exporter = JsonLinesExporter(output, output_mode)
+        self.pipelines = PipelineChain(load_pipelines(settings.pipelines), self.spider)
+        self.retry_policy = RetryPolicy(settings)
+        self._handle_signals = handle_signals
+        self._handled_statuses = frozenset(spider_cls.handle_httpstatus_list)
+        self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
+        self._in_flight = 0
+        self._seeding_done = False
+        self._stopping = False
+        self._wakeup: asyncio.Future[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._export_error: ExportError | None = None
+        self._hard_stop_timer: asyncio.TimerHandle | None = None
+        self.forced = False
+
+    def _host_limits(self, host: str) -> HostLimits:
+        return HostLimits(self.settings.concurrency_per_host, self.settings.download_delay)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> CrawlStats:
+        """Crawl until the frontier is exhausted or a stop is asked; return the stats."""
+        s = self.settings
+        config = WorkerConfig(
+            spider=ref_for_class(self.spider_cls),
+            spider_kwargs=self.spider_kwargs,
+            serialize_items=not self.pipelines,
+            max_response_size=s.max_response_size,
+            log_level=s.log_level,
+        )
+        workers = s.effective_parse_workers
+        parser: Parser = (
+            ParserPool(config, workers, s.parse_batch_size) if workers else InlineParser(config)
+        )
+        self.parser = parser
+        loop = asyncio.get_running_loop()
+        await self.exporter.open()
+        try:
+            await self.frontier.open()
+            await parser.start()
+            await self.pipelines.open()
+            await self.spider.opened()
+            if self._handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+            async with Fetcher(s) as fetcher:
+                self.fetcher = fetcher
+                await self._crawl()
+        finally:
+            if self._handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+            if self._hard_stop_timer is not None:
+                self._hard_stop_timer.cancel()
+            await self._shutdown(parser)
+        return self.stats
+
+    async def _crawl(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"crawl-worker-{i}")
+            for i in range(self.settings.concurrency)
+        ]
+        self._flush_task = asyncio.create_task(self._flush_periodically(), name="export-flush")
+        seeder = asyncio.create_task(self._seed(), name="seed")
+        feeder = asyncio.create_task(self._feed(), name="feed")
+        try:
+            # Workers end on their own (the feeder sends each one None) or are cancelled by a
+            # forced stop; either way the crawl is over.
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        finally:
+            for task in (seeder, feeder):
+                task.cancel()
+            await asyncio.gather(seeder, feeder, return_exceptions=True)
+
+    async def _shutdown(self, parser: Parser) -> None:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            await asyncio.gather(self._flush_task, return_exceptions=True)
+        await parser.close()
+        await self.pipelines.close()
+        try:
+            await self.exporter.close()
+        except ExportError as exc:
+            self._export_error = self._export_error or exc
+        try:
+            await self.spider.closed(self.stats.stop_reason)
+        except Exception:
+            log.exception("spider's closed() hook failed")
+        await self.frontier.close()
+        self.stats.finished = time.monotonic()
+        if self._export_error is not None:
+            raise self._export_error
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stopping:
+            log.warning("second %s: stopping now", sig.name)
+            self.stop_now(f"{sig.name} (forced)")
+        else:
+            log.warning(
+                "%s: finishing the %d requests in flight (at most %.0f s); again to stop at once",
+                sig.name,
+                self._in_flight,
+                self.settings.shutdown_timeout,
+            )
+            self.stop(sig.name)
+
+    def stop(self, reason: str) -> None:
+        """Stop leasing; let in-flight work finish within ``shutdown_timeout``."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.stats.stop_reason = reason
+        self._wake()
+        loop = asyncio.get_running_loop()
+        self._hard_stop_timer = loop.call_later(
+            self.settings.shutdown_timeout, self.stop_now, f"{reason} (shutdown timeout)"
+        )
+
+    def stop_now(self, reason: str) -> None:
+        """Cancel in-flight work; what was not committed is returned to the frontier."""
+        self._stopping = True
+        self.forced = True
+        self.stats.stop_reason = reason
+        self._wake()
+        for task in self._workers:
+            task.cancel()
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep_until_woken(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._wakeup = loop.create_future()
+        handle = loop.call_later(timeout, self._wake) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            if handle is not None:
+                handle.cancel()
+            self._wakeup = None
+
+    async def _feed(self) -> None:
+        frontier = self.frontier
+        limit = self.settings.concurrency
+        try:
+            while not self._stopping:
+                free = limit - self._in_flight
+                if free > 0:
+                    batch = await frontier.lease(free)
+                    if batch:
+                        self._in_flight += len(batch)
+                        for request in batch:
+                            self._queue.put_nowait(request)
+                        continue
+                    if self._in_flight == 0 and self._seeding_done and frontier.is_finished():
+                        break
+                timeout = frontier.next_ready_in() if free > 0 else None
+                await self._sleep_until_woken(timeout)
+        finally:
+            await self._return_queued()
+            for _ in self._workers:
+                self._queue.put_nowait(None)
+
+    async def _return_queued(self) -> None:
+        unstarted: list[Request] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                unstarted.append(item)
+        if unstarted:
+            self._in_flight -= len(unstarted)
+            await self.frontier.release(unstarted)
+
+    async def _seed(self) -> None:
+        try:
+            chunk: list[Request] = []
+            async for request in _aiter(self.spider.start_requests()):
+                if self._stopping:
+                    break
+                if not isinstance(request, Request):
+                    raise TypeError(f"start_requests() must yield Requests, not {type(request).__name__}")
+                chunk.append(request)
+                if len(chunk) >= _SEED_CHUNK:
+                    await self._push(chunk)
+                    chunk = []
+                    await asyncio.sleep(0)
+            if chunk:
+                await self._push(chunk)
+        except Exception as exc:
+            log.error("start_requests() of %s raised %s: %s", self.spider_cls.__name__, type(exc).__name__, exc,
+                      exc_info=True)
+            self.stats.failures["start_requests"] += 1
+            self.stats.pages_failed += 1
+        finally:
+            self._seeding_done = True
+            self._wake()
+
+    async def _push(self, requests: list[Request]) -> None:
+        kept = []
+        for request in requests:
+            if request.url.partition("://")[0].lower() not in ("http", "https"):
+                self.stats.filtered["scheme"] += 1
+                log.warning("start request %s is not http(s); skipped", request.url)
+            else:
+                kept.append(request)
+        self._count_push(await self.frontier.push(kept))
+        self._wake()
+
+    def _count_push(self, result: PushResult) -> None:
+        self.stats.requests_queued += result.queued
+        self.stats.duplicates += result.duplicates
+        if result.over_depth:
+            self.stats.filtered["depth"] += result.over_depth
+
+    # -- handling one request ---------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        while True:
+            request = await queue.get()
+            if request is None:
+                return
+            try:
+                await self._handle(request)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await self.frontier.release([request])
+                raise
+            except ExportError as exc:
+                self._export_error = exc
+                log.error("%s; stopping", exc)
+                self.stop_now("output error")
+            except Exception:
+                # A bug of ours must not hang the crawl: count it, give the request up.
+                log.exception("internal error while handling %s", request.url)
+                self.stats.fail_page("internal_error")
+                await self.frontier.fail(request, "internal_error")
+            finally:
+                self._in_flight -= 1
+                self._wake()
+
+    async def _handle(self, request: Request) -> None:
+        stats = self.stats
+        try:
+            fetched = await self.fetcher.fetch(request)
+        except FetchError as exc:
+            await self._attempt_failed(request, exc)
+            return
+        stats.pages += 1
+        stats.bytes += len(fetched.body)
+        stats.statuses[fetched.status] += 1
+        status = fetched.status
+        if not 200 <= status < 300 and status not in self._handled_statuses and not request.meta.get(
+            "handle_httpstatus_all"
+        ):
+            await self._attempt_failed(request, fetched.status_error())
+            return
+        outcome = await self.parser.parse(
+            ParseTask(request, fetched.url, status, fetched.headers, fetched.body, fetched.content_encoding)
+        )
+        stats.parsed += 1
+        await self._commit(request, outcome)
+
+    async def _attempt_failed(self, request: Request, error: FetchError) -> None:
+        delay = self.retry_policy.delay_for(request, error)
+        if delay is not None:
+            request.attempt += 1
+            self.stats.retries += 1
+            self.stats.retry_reasons[error.reason] += 1
+            log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
+            await self.frontier.retry(request, delay)
+            return
+        tries = f" after {request.attempt + 1} attempts" if request.attempt else ""
+        log.warning("failed %s%s: %s", request.url, tries, error)
+        self.stats.fail_page(error.reason)
+        await self.frontier.fail(request, error.reason)
+
+    async def _commit(self, request: Request, outcome: ParseOutcome) -> None:
+        stats = self.stats
+        error = outcome.error
+        if error is not None:
+            if isinstance(error, ParserCrashed):
+                stats.fail_page("parser_crashed")
+                log.error("%s: %s", error.url, error)
+            else:
+                stats.fail_page("callback_error")
+                log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
+        if outcome.filtered:
+            stats.filtered.update(outcome.filtered)
+        if outcome.unserializable:
+            stats.fail_item("item_not_json", outcome.unserializable)
+        lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
+        if lines:
+            self.exporter.add(lines)
+            stats.items += len(lines)
+        self._count_push(await self.frontier.ack(request, outcome.requests))
+        if self.exporter.should_flush:
+            await self.exporter.flush()
+        if outcome.close_reason is not None:
+            log.info("spider asked to close: %s", outcome.close_reason)
+            self.stop(f"close_spider: {outcome.close_reason}")
+
+    async def _through_pipelines(self, items: list[Any]) -> list[bytes]:
+        lines = []
+        for item in items:
+            try:
+                processed = await self.pipelines.process(item) if self.pipelines else item
+            except PipelineError as exc:
+                log.error("%s", exc, exc_info=exc.__cause__)
+                self.stats.fail_item("pipeline_error")
+                continue
+            if processed is None:
+                self.stats.items_dropped += 1
+                continue
+            try:
+                lines.append(item_to_json(processed))
+            except TypeError as exc:
+                log.error("item cannot be written as JSON: %s: %r", exc, processed)
+                self.stats.fail_item("item_not_json")
+        return lines
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_INTERVAL)
+            try:
+                await self.exporter.flush()
+            except ExportError as exc:
+                self._export_error = exc
+                log.error("%s; stopping", exc)
+                self.stop_now("output error")
+                return
+
+
+async def _aiter(source: Iterable[Request] | AsyncIterator[Request]) -> AsyncIterator[Request]:
+    if inspect.isasyncgen(source) or hasattr(source, "__anext__"):
+        async for request in source:  # type: ignore[union-attr]
+            yield request
+    else:
+        for request in source:  # type: ignore[union-attr]
+            yield request

@@ -1,0 +1,170 @@
+"""The exception hierarchy.
+
+Every failure crawlkit reports derives from :class:`CrawlkitError`. User code steers the
+crawl with the :class:`CrawlControl` family, which is never logged as a failure.
+
+All exceptions pickle cleanly: parse errors travel back from the parser pool's worker
+processes, so every class keeps its constructor arguments in ``args``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CloseSpider",
+    "ConfigError",
+    "ConnectError",
+    "CrawlControl",
+    "CrawlkitError",
+    "DropItem",
+    "ExportError",
+    "FetchError",
+    "FetchTimeout",
+    "HTTPStatusError",
+    "IgnoreRequest",
+    "ParseError",
+    "ParserCrashed",
+    "PipelineError",
+    "RedirectError",
+    "ResponseTooLarge",
+    "RetriesExhausted",
+    "SpiderError",
+    "TransportError",
+]
+
+
+class CrawlkitError(Exception):
+    """Root of every failure crawlkit reports."""
+
+
+class ConfigError(CrawlkitError):
+    """Invalid settings or command-line usage. Raised while settings load; the CLI exits 2."""
+
+
+class SpiderError(CrawlkitError):
+    """A spider that cannot be found, imported or used. Raised by the loader; the CLI exits 2."""
+
+
+class FetchError(CrawlkitError):
+    """A request that did not produce a usable response. Raised only by the fetch layer.
+
+    ``url`` names the request that failed; ``reason`` is the short key that the summary counts
+    failures under (``connect``, ``timeout``, ``http_503``, ...).
+    """
+
+    reason = "fetch"
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(message, url)
+        self.url = url
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TransportError(FetchError):
+    """No response arrived at all. Retried by default."""
+
+    reason = "transport"
+
+
+class ConnectError(TransportError):
+    """The connection could not be opened (refused, DNS failure, TLS failure)."""
+
+    reason = "connect"
+
+
+class FetchTimeout(TransportError):
+    """The connect, read or total timeout passed."""
+
+    reason = "timeout"
+
+
+class RedirectError(FetchError):
+    """Too many redirects, or a redirect loop. Not retried."""
+
+    reason = "redirects"
+
+
+class ResponseTooLarge(FetchError):
+    """The body passed ``max_response_size``. Not retried: the same server will send it again."""
+
+    reason = "too_large"
+
+
+class HTTPStatusError(FetchError):
+    """A response whose status the spider does not handle. Retried only for ``retry_http_codes``.
+
+    ``retry_after`` is the delay in seconds that the server asked for, if it sent Retry-After.
+    """
+
+    def __init__(
+        self, message: str, url: str = "", status: int = 0, retry_after: float | None = None
+    ) -> None:
+        Exception.__init__(self, message, url, status, retry_after)
+        self.url = url
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return f"http_{self.status}"
+
+
+class RetriesExhausted(FetchError):
+    """Every attempt failed; ``last_reason`` is the reason of the final one."""
+
+    def __init__(self, message: str, url: str = "", attempts: int = 0, last_reason: str = "") -> None:
+        Exception.__init__(self, message, url, attempts, last_reason)
+        self.url = url
+        self.attempts = attempts
+        self.last_reason = last_reason
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return self.last_reason or "retries_exhausted"
+
+
+class ParseError(CrawlkitError):
+    """A spider callback raised. ``worker_traceback`` is the traceback text from the worker."""
+
+    def __init__(self, message: str, url: str = "", worker_traceback: str = "") -> None:
+        super().__init__(message, url, worker_traceback)
+        self.url = url
+        self.worker_traceback = worker_traceback
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ParserCrashed(ParseError):
+    """The parser worker process died while handling this response (segfault, ``os._exit``)."""
+
+
+class PipelineError(CrawlkitError):
+    """An item pipeline raised something other than :class:`DropItem`."""
+
+
+class ExportError(CrawlkitError):
+    """The output cannot be written. Stops the crawl: going on would lose items."""
+
+
+class CrawlControl(Exception):  # noqa: N818 - a family name, not an error
+    """Root of the exceptions that user code raises to steer the crawl."""
+
+
+class DropItem(CrawlControl):
+    """Raised by a pipeline to drop an item; counted, not logged as a failure."""
+
+
+class IgnoreRequest(CrawlControl):
+    """Raised by a callback to say that a response yields nothing; counted, not a failure."""
+
+
+class CloseSpider(CrawlControl):
+    """Raised by a callback or a pipeline to stop the crawl gracefully."""
+
+    def __init__(self, reason: str = "close_spider", *args: Any) -> None:
+        super().__init__(reason, *args)
+        self.reason = reason

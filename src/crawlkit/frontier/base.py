@@ -1,0 +1,83 @@
+"""The ``Frontier`` protocol: the scheduler queue every backend implements.
+
+A request moves PENDING -> LEASED -> DONE or FAILED; a failed attempt that will be retried goes
+back to PENDING with a not-before time. The frontier also owns per-host readiness (concurrency and
+delay), because only it sees every lease: a shared frontier thereby enforces politeness across all
+processes that use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..http import Request
+
+__all__ = ["Frontier", "FrontierStats", "HostLimits", "PushResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class HostLimits:
+    """How hard one host may be hit: requests in flight at once, and seconds between starts."""
+
+    concurrency: int
+    delay: float = 0.0
+
+
+@dataclass(slots=True)
+class PushResult:
+    """What ``push()`` did with a batch: how many were queued, and how many were duplicates."""
+
+    queued: int = 0
+    duplicates: int = 0
+    over_depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierStats:
+    """A snapshot of the frontier's queues."""
+
+    pending: int
+    leased: int
+    seen: int
+    done: int
+    failed: int
+    hosts: int
+
+
+@runtime_checkable
+class Frontier(Protocol):
+    """The scheduler queue.
+
+    ``lease()`` returns at most ``n`` requests that are ready now (their host has a free slot
+    and its delay has passed, their retry time has come); an empty list means none is ready.
+    ``next_ready_in()`` says how long until one might be (``None``: nothing is pending).
+    Every leased request is given back exactly once, through ``ack()`` (handled: its new
+    requests are queued with it), ``retry()`` (pending again, not before ``delay`` seconds) or
+    ``fail()`` (given up). ``release()`` returns a leased request untouched, for a stop.
+    """
+
+    async def open(self) -> None: ...
+
+    async def push(self, requests: Sequence[Request]) -> PushResult: ...
+
+    async def lease(self, n: int) -> list[Request]: ...
+
+    async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult: ...
+
+    async def retry(self, request: Request, delay: float) -> None: ...
+
+    async def fail(self, request: Request, reason: str) -> None: ...
+
+    async def release(self, requests: Sequence[Request]) -> None: ...
+
+    def next_ready_in(self) -> float | None: ...
+
+    def is_finished(self) -> bool: ...
+
+    def statistics(self) -> FrontierStats: ...
+
+    def __len__(self) -> int: ...
+
+    async def close(self) -> None: ...

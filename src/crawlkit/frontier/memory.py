@@ -1,0 +1,206 @@
+"""The in-memory frontier: fast, and lost when the process ends."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..http import Request
+from ..urls import host_of
+from .base import FrontierStats, HostLimits, PushResult
+
+__all__ = ["MemoryFrontier"]
+
+# Heap entries are (-priority, sequence, request): higher priority first, then first-in first-out.
+_Entry = tuple[int, int, Request]
+
+
+@dataclass(slots=True)
+class _Host:
+    queue: list[_Entry] = field(default_factory=list)
+    in_flight: int = 0
+    next_start: float = 0.0  # monotonic time before which no request may start (delay)
+    limits: HostLimits | None = None
+    scheduled: bool = False  # whether an entry for this host sits in the ready or timed heap
+
+
+class MemoryFrontier:
+    """Per-host queues feeding a heap of ready hosts.
+
+    A host is *ready* when it has pending requests, a free slot and its delay has passed. Ready
+    hosts sit in a heap ordered by their best request's priority; hosts waiting for their delay sit
+    in a heap ordered by time. Requests waiting to be retried sit in a third heap until their time
+    comes. Leasing is O(log hosts) and never scans a host that cannot be served.
+    """
+
+    def __init__(
+        self,
+        host_limits: Callable[[str], HostLimits],
+        depth_limit: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limits_for = host_limits
+        self._depth_limit = depth_limit
+        self._clock = clock
+        self._seq = itertools.count()
+        self._hosts: dict[str, _Host] = {}
+        self._ready: list[tuple[int, int, str]] = []  # (-priority, seq, host)
+        self._timed: list[tuple[float, int, str]] = []  # (ready-at, seq, host)
+        self._delayed: list[tuple[float, int, Request]] = []  # retries: (not-before, seq, request)
+        self._seen: set[bytes] = set()
+        self._pending = 0
+        self._leased = 0
+        self._done = 0
+        self._failed = 0
+
+    async def open(self) -> None:
+        return None
+
+    # -- queueing ---------------------------------------------------------------------------
+
+    def _host(self, name: str) -> _Host:
+        host = self._hosts.get(name)
+        if host is None:
+            host = self._hosts[name] = _Host(limits=self._limits_for(name))
+        return host
+
+    def _enqueue(self, request: Request) -> None:
+        name = host_of(request.url)
+        host = self._host(name)
+        heapq.heappush(host.queue, (-request.priority, next(self._seq), request))
+        self._pending += 1
+        self._schedule(name, host)
+
+    def _schedule(self, name: str, host: _Host) -> None:
+        """Put a host in the ready or the timed heap, if it can serve and is not already there."""
+        if host.scheduled or not host.queue:
+            return
+        assert host.limits is not None
+        if host.in_flight >= host.limits.concurrency:
+            return  # rescheduled when a lease of this host ends
+        now = self._clock()
+        if host.next_start > now:
+            heapq.heappush(self._timed, (host.next_start, next(self._seq), name))
+        else:
+            heapq.heappush(self._ready, (host.queue[0][0], next(self._seq), name))
+        host.scheduled = True
+
+    async def push(self, requests: Sequence[Request]) -> PushResult:
+        result = PushResult()
+        seen = self._seen
+        limit = self._depth_limit
+        for request in requests:
+            if limit and request.depth > limit:
+                result.over_depth += 1
+                continue
+            if not request.dont_filter:
+                fp = request.fingerprint
+                if fp in seen:
+                    result.duplicates += 1
+                    continue
+                seen.add(fp)
+            self._enqueue(request)
+            result.queued += 1
+        return result
+
+    # -- leasing ----------------------------------------------------------------------------
+
+    def _promote_due(self, now: float) -> None:
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, request = heapq.heappop(self._delayed)
+            self._pending -= 1  # _enqueue counts it again
+            self._enqueue(request)
+        while self._timed and self._timed[0][0] <= now:
+            _, _, name = heapq.heappop(self._timed)
+            host = self._hosts[name]
+            host.scheduled = False
+            self._schedule(name, host)
+
+    async def lease(self, n: int) -> list[Request]:
+        now = self._clock()
+        self._promote_due(now)
+        out: list[Request] = []
+        while len(out) < n and self._ready:
+            _, _, name = heapq.heappop(self._ready)
+            host = self._hosts[name]
+            host.scheduled = False
+            assert host.limits is not None
+            _, _, request = heapq.heappop(host.queue)
+            out.append(request)
+            host.in_flight += 1
+            self._pending -= 1
+            self._leased += 1
+            if host.limits.delay:
+                host.next_start = now + host.limits.delay
+            self._schedule(name, host)
+        return out
+
+    def _end_lease(self, request: Request) -> None:
+        name = host_of(request.url)
+        host = self._hosts[name]
+        host.in_flight -= 1
+        self._leased -= 1
+        self._schedule(name, host)
+        if not host.queue and not host.in_flight and host.next_start <= self._clock():
+            # Memory grows with the hosts in play, not with every host ever seen.
+            del self._hosts[name]
+
+    async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult:
+        result = await self.push(new_requests)
+        self._end_lease(request)
+        self._done += 1
+        return result
+
+    async def retry(self, request: Request, delay: float) -> None:
+        self._end_lease(request)
+        self._pending += 1
+        if delay <= 0:
+            self._pending -= 1
+            self._enqueue(request)
+        else:
+            heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), request))
+
+    async def fail(self, request: Request, reason: str) -> None:
+        self._end_lease(request)
+        self._failed += 1
+
+    async def release(self, requests: Sequence[Request]) -> None:
+        for request in requests:
+            self._end_lease(request)
+            self._enqueue(request)
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def next_ready_in(self) -> float | None:
+        if self._ready:
+            return 0.0
+        times = []
+        if self._timed:
+            times.append(self._timed[0][0])
+        if self._delayed:
+            times.append(self._delayed[0][0])
+        if not times:
+            return None
+        return max(0.0, min(times) - self._clock())
+
+    def is_finished(self) -> bool:
+        return self._pending == 0 and self._leased == 0
+
+    def statistics(self) -> FrontierStats:
+        return FrontierStats(
+            pending=self._pending,
+            leased=self._leased,
+            seen=len(self._seen),
+            done=self._done,
+            failed=self._failed,
+            hosts=len(self._hosts),
+        )
+
+    def __len__(self) -> int:
+        return self._pending
+
+    async def close(self) -> None:
+        return None

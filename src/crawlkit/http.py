@@ -1,0 +1,291 @@
+"""The ``Request`` and ``Response`` value types.
+
+Both cross the process boundary between the event loop and the parser pool, so they hold only
+plain picklable data: a callback is stored by method name and resolved on the spider instance
+that lives in each worker process.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+from yarl import URL
+
+from .encoding import detect_encoding
+from .urls import fingerprint
+
+__all__ = ["Request", "Response"]
+
+CallbackRef = str | Callable[..., Any] | None
+
+
+def _callback_name(callback: CallbackRef) -> str | None:
+    if callback is None or isinstance(callback, str):
+        return callback
+    name = getattr(callback, "__name__", None)
+    if name is None or getattr(callback, "__self__", None) is None:
+        raise TypeError(
+            "callback must be a method of the spider (self.parse_item) or its name as a string, "
+            f"not {callback!r}: callbacks run in parser worker processes and are looked up by name"
+        )
+    return str(name)
+
+
+class Request:
+    """A URL to fetch and what to do with its response.
+
+    ``callback`` names a spider method (``self.parse_item`` or ``"parse_item"``); ``None``
+    means ``parse``. ``cb_kwargs`` become keyword arguments of the callback; ``meta`` travels
+    with the request and is readable as ``response.meta``. Higher ``priority`` is fetched
+    sooner. ``dont_filter`` skips deduplication. ``max_retries`` overrides the setting for this
+    request; ``dont_retry`` turns retries off.
+    """
+
+    __slots__ = (
+        "url",
+        "method",
+        "headers",
+        "body",
+        "callback",
+        "cb_kwargs",
+        "meta",
+        "priority",
+        "dont_filter",
+        "depth",
+        "max_retries",
+        "dont_retry",
+        "attempt",
+        "_fingerprint",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        callback: CallbackRef = None,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str = b"",
+        cb_kwargs: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        priority: int = 0,
+        dont_filter: bool = False,
+        max_retries: int | None = None,
+        dont_retry: bool = False,
+        depth: int = 0,
+    ) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"Request url must be a str, not {type(url).__name__}")
+        if "://" not in url and not url.startswith(("mailto:", "javascript:", "tel:", "data:")):
+            raise ValueError(
+                f"Request url must be absolute, got {url!r}; use response.follow() for relative links"
+            )
+        self.url = url
+        self.method = method.upper()
+        self.headers = dict(headers) if headers else None
+        self.body = body.encode() if isinstance(body, str) else body
+        self.callback = _callback_name(callback)
+        self.cb_kwargs = cb_kwargs or {}
+        self.meta = meta if meta is not None else {}
+        self.priority = priority
+        self.dont_filter = dont_filter
+        self.depth = depth
+        self.max_retries = max_retries
+        self.dont_retry = dont_retry
+        self.attempt = 0
+        self._fingerprint: bytes | None = None
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The dedup key: method, canonical URL and body digest."""
+        fp = self._fingerprint
+        if fp is None:
+            fp = self._fingerprint = fingerprint(self.method, self.url, self.body)
+        return fp
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with some fields changed (``url``, ``callback``, ``meta``, ...)."""
+        fields = {
+            "url": self.url,
+            "callback": self.callback,
+            "method": self.method,
+            "headers": self.headers,
+            "body": self.body,
+            "cb_kwargs": dict(self.cb_kwargs),
+            "meta": dict(self.meta),
+            "priority": self.priority,
+            "dont_filter": self.dont_filter,
+            "max_retries": self.max_retries,
+            "dont_retry": self.dont_retry,
+            "depth": self.depth,
+        }
+        fields.update(changes)
+        url = fields.pop("url")
+        callback = fields.pop("callback")
+        return Request(url, callback, **fields)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A flat tuple pickles far faster than the slot-by-slot default.
+        return (
+            _rebuild_request,
+            (
+                self.url,
+                self.method,
+                self.headers,
+                self.body,
+                self.callback,
+                self.cb_kwargs,
+                self.meta,
+                self.priority,
+                self.dont_filter,
+                self.depth,
+                self.max_retries,
+                self.dont_retry,
+                self.attempt,
+                self._fingerprint,
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+def _rebuild_request(
+    url: str,
+    method: str,
+    headers: dict[str, str] | None,
+    body: bytes,
+    callback: str | None,
+    cb_kwargs: dict[str, Any],
+    meta: dict[str, Any],
+    priority: int,
+    dont_filter: bool,
+    depth: int,
+    max_retries: int | None,
+    dont_retry: bool,
+    attempt: int,
+    fp: bytes | None,
+) -> Request:
+    r = Request.__new__(Request)
+    r.url = url
+    r.method = method
+    r.headers = headers
+    r.body = body
+    r.callback = callback
+    r.cb_kwargs = cb_kwargs
+    r.meta = meta
+    r.priority = priority
+    r.dont_filter = dont_filter
+    r.depth = depth
+    r.max_retries = max_retries
+    r.dont_retry = dont_retry
+    r.attempt = attempt
+    r._fingerprint = fp
+    return r
+
+
+class Response:
+    """A fetched page, as a spider callback sees it.
+
+    ``body`` is the decompressed body; ``text`` is it decoded (HTTP charset, then BOM, then
+    ``<meta charset>``, then UTF-8 with replacement characters). ``css()`` and ``css_first()``
+    return selectolax (Lexbor) nodes.
+    """
+
+    __slots__ = ("url", "status", "headers", "body", "request", "__dict__")
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes,
+        request: Request,
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(headers))
+        self.body = body
+        self.request = request
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The ``meta`` of the request that produced this response."""
+        return self.request.meta
+
+    @cached_property
+    def encoding(self) -> str:
+        return detect_encoding(self.headers.get("Content-Type", ""), self.body)
+
+    @cached_property
+    def text(self) -> str:
+        body = self.body
+        encoding = self.encoding
+        if encoding == "utf-8" and body.startswith(codecs.BOM_UTF8):
+            body = body[3:]
+        return body.decode(encoding, errors="replace")
+
+    @cached_property
+    def tree(self) -> LexborHTMLParser:
+        """The parsed document (parsed on first use)."""
+        if self.encoding == "utf-8":
+            # Lexbor reads bytes as UTF-8; handing them over skips a decode and a copy.
+            return LexborHTMLParser(self.body)
+        return LexborHTMLParser(self.text)
+
+    def css(self, selector: str) -> list[LexborNode]:
+        """Every node matching a CSS selector."""
+        return self.tree.css(selector)
+
+    def css_first(self, selector: str, default: Any = None) -> LexborNode | Any:
+        """The first node matching a CSS selector, or ``default``."""
+        return self.tree.css_first(selector, default=default)
+
+    def urljoin(self, url: str) -> str:
+        """``url`` made absolute against this page (its ``<base href>`` if it has one)."""
+        return str(self._base_url.join(URL(url.strip())))
+
+    @cached_property
+    def _base_url(self) -> URL:
+        base = URL(self.url)
+        node = self.tree.css_first("base[href]") if b"<base" in self.body[:8192].lower() else None
+        if node is not None:
+            href = node.attributes.get("href") or ""
+            base = base.join(URL(href.strip()))
+        return base
+
+    def follow(
+        self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any
+    ) -> Request:
+        """A request for a link on this page: a URL (relative or absolute) or an ``<a>`` node."""
+        if isinstance(url, LexborNode):
+            href = url.attributes.get("href")
+            if href is None:
+                raise ValueError(f"<{url.tag}> node has no href attribute")
+            url = href
+        return Request(self.urljoin(url), callback, **kwargs)
+
+    def follow_all(
+        self,
+        urls: Iterable[str | LexborNode] | None = None,
+        callback: CallbackRef = None,
+        *,
+        css: str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Request]:
+        """Requests for many links: given URLs or nodes, or every ``href`` matched by ``css``."""
+        if (urls is None) == (css is None):
+            raise ValueError("follow_all() takes either urls or css=, not both or neither")
+        targets: Iterable[str | LexborNode] = self.css(css) if css is not None else urls or ()
+        for target in targets:
+            if isinstance(target, LexborNode) and target.attributes.get("href") is None:
+                continue
+            yield self.follow(target, callback, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.url}>"

@@ -1,0 +1,72 @@
+"""The ``Spider`` base class users subclass.
+
+A spider instance lives in the main process (``start_requests()``, ``opened()``, ``closed()``,
+``state``) and another lives in each parser worker process, where callbacks run. Callbacks must not
+rely on attributes that other callbacks change: what a callback needs travels with its request
+(``meta``, ``cb_kwargs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, ClassVar
+
+from .http import Request, Response
+
+__all__ = ["Spider"]
+
+_WORKER_STATE_ERROR = (
+    "spider.state is crawl-wide state and lives in the main process, but this callback runs in a "
+    "parser worker process, where changes would be lost. Pass what a callback needs in "
+    "Request(meta=...) or cb_kwargs, or use state in start_requests(), opened() or closed()."
+)
+
+
+class Spider:
+    """Base class of every spider.
+
+    Class attributes: ``name`` (how ``crawlkit crawl NAME`` finds it), ``start_urls``,
+    ``allowed_domains`` (empty: any host; a domain allows its subdomains),
+    ``custom_settings`` (setting overrides for this spider) and ``handle_httpstatus_list``
+    (non-2xx statuses to pass to callbacks instead of counting as failures).
+
+    Keyword arguments (``crawlkit crawl NAME -a key=value``) become instance attributes.
+    """
+
+    name: ClassVar[str] = ""
+    start_urls: ClassVar[list[str]] = []
+    allowed_domains: ClassVar[list[str]] = []
+    custom_settings: ClassVar[dict[str, Any]] = {}
+    handle_httpstatus_list: ClassVar[list[int]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+        self._state: dict[str, Any] | None = {}
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A JSON-able dict for crawl-wide state; main process only (see the class docs)."""
+        if self._state is None:
+            raise RuntimeError(_WORKER_STATE_ERROR)
+        return self._state
+
+    def start_requests(self) -> Iterable[Request] | AsyncIterator[Request]:
+        """The first requests of the crawl; by default one per ``start_urls`` entry."""
+        for url in self.start_urls:
+            yield Request(url, dont_filter=True)
+
+    def parse(self, response: Response) -> Iterator[Any] | Iterable[Any] | None:
+        """The default callback. Yield items (dicts, dataclasses) and ``Request``s."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.parse() is not defined; define it or give each request a callback"
+        )
+
+    async def opened(self) -> None:
+        """Called in the main process before the first request."""
+
+    async def closed(self, reason: str) -> None:
+        """Called in the main process after the crawl, with why it ended."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

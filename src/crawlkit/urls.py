@@ -1,0 +1,89 @@
+"""URL canonicalisation, request fingerprints and offsite checks.
+
+Fingerprints are computed where requests are created (usually a parser worker process), so the
+event loop only does set look-ups. They are 16-byte BLAKE2b digests: collisions are negligible at
+any crawl size and the seen set stays small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlencode
+
+from yarl import URL
+
+__all__ = [
+    "MAX_URL_LENGTH",
+    "OffsiteFilter",
+    "canonicalize_url",
+    "fingerprint",
+    "is_http_url",
+]
+
+MAX_URL_LENGTH = 2083
+_HTTP_SCHEMES = frozenset({"http", "https"})
+
+
+def canonicalize_url(url: str) -> str:
+    """Return the form of ``url`` that equal pages share.
+
+    Lowercases scheme and host (yarl does), drops the default port and the fragment, resolves
+    dot segments, and sorts the query by key and value (blank values kept).
+    """
+    u = URL(url)
+    if u.raw_fragment:
+        u = u.with_fragment(None)
+    query = u.raw_query_string
+    if query:
+        pairs = sorted(parse_qsl(query, keep_blank_values=True))
+        u = u.with_query(None)
+        return f"{u}?{urlencode(pairs)}"
+    return str(u)
+
+
+def fingerprint(method: str, url: str, body: bytes = b"") -> bytes:
+    """The dedup key of a request: method, canonical URL and a digest of the body."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(method.upper().encode())
+    h.update(b" ")
+    h.update(canonicalize_url(url).encode("utf-8", "surrogatepass"))
+    if body:
+        h.update(b" ")
+        h.update(hashlib.blake2b(body, digest_size=16).digest())
+    return h.digest()
+
+
+def is_http_url(url: str) -> bool:
+    """True for absolute http(s) URLs with a host; the only ones crawlkit fetches."""
+    scheme, sep, rest = url.partition("://")
+    return bool(sep) and scheme.lower() in _HTTP_SCHEMES and bool(rest) and rest[0] not in "/?#"
+
+
+def host_of(url: str) -> str:
+    """The lowercased host of an absolute URL (empty if it has none)."""
+    return URL(url).host or ""
+
+
+class OffsiteFilter:
+    """Decides whether a URL's host lies within a spider's ``allowed_domains``.
+
+    An empty ``allowed_domains`` allows every host. A domain allows itself and its subdomains.
+    """
+
+    __slots__ = ("_domains", "_cache")
+
+    def __init__(self, allowed_domains: Iterable[str]) -> None:
+        self._domains = tuple(sorted({d.lower().strip(".") for d in allowed_domains if d}))
+        self._cache: dict[str, bool] = {}
+
+    def allows(self, url: str) -> bool:
+        if not self._domains:
+            return True
+        host = host_of(url)
+        verdict = self._cache.get(host)
+        if verdict is None:
+            verdict = any(host == d or host.endswith("." + d) for d in self._domains)
+            if len(self._cache) < 100_000:  # bounded: a crawl may meet millions of hosts
+                self._cache[host] = verdict
+        return verdict

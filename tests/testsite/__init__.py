@@ -1,0 +1,1 @@
+"""The local test website that crawlkit's integration tests crawl (see ``testsite.app``)."""
