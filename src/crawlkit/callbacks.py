@@ -80,8 +80,11 @@ def item_to_json(item: Any) -> bytes:
 
 
 def _is_item(obj: Any) -> bool:
-    return isinstance(obj, dict) or dataclasses.is_dataclass(obj) or hasattr(obj, "model_dump") or (
-        hasattr(type(obj), "__attrs_attrs__")
+    return (
+        isinstance(obj, dict)
+        or dataclasses.is_dataclass(obj)
+        or hasattr(obj, "model_dump")
+        or (hasattr(type(obj), "__attrs_attrs__"))
     )
 
 
@@ -143,9 +146,7 @@ class CallbackRunner:
             return self._drain_async(result)
         if isinstance(result, Iterable) and not isinstance(result, str | bytes):
             return result
-        raise TypeError(
-            f"a callback must yield or return items and Requests, not {type(result).__name__}"
-        )
+        raise TypeError(f"a callback must yield or return items and Requests, not {type(result).__name__}")
 
     def _drain_async(self, result: Any) -> list[Any]:
         if self._loop is None:

@@ -52,11 +52,34 @@ def _build_parser() -> argparse.ArgumentParser:
         mode = p.add_mutually_exclusive_group()
         mode.add_argument("--overwrite", action="store_true", help="replace an existing output file")
         mode.add_argument("--append", action="store_true", help="append to an existing output file")
-        p.add_argument("-s", "--set", dest="settings", action="append", type=_key_value, default=[],
-                       metavar="KEY=VALUE", help="override a setting (repeatable)")
-        p.add_argument("-a", "--arg", dest="spider_args", action="append", type=_key_value, default=[],
-                       metavar="NAME=VALUE", help="spider argument, set as an attribute (repeatable)")
+        p.add_argument(
+            "-s",
+            "--set",
+            dest="settings",
+            action="append",
+            type=_key_value,
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a setting (repeatable)",
+        )
+        p.add_argument(
+            "-a",
+            "--arg",
+            dest="spider_args",
+            action="append",
+            type=_key_value,
+            default=[],
+            metavar="NAME=VALUE",
+            help="spider argument, set as an attribute (repeatable)",
+        )
         p.add_argument("--concurrency", type=int, help="requests in flight at once")
+        p.add_argument(
+            "--frontier",
+            choices=["sqlite", "memory"],
+            help="sqlite: durable and resumable (default); memory: for throwaway runs",
+        )
+        p.add_argument("--job-dir", type=Path, help="where a durable crawl keeps its state")
+        p.add_argument("--fresh", action="store_true", help="discard the job's saved state and start over")
         p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
 
     crawl = sub.add_parser("crawl", help="run a spider from the spiders folder by name")
@@ -79,7 +102,9 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _project_settings(overrides: dict[str, Any] | None = None, spider: type[Spider] | None = None) -> Settings:
+def _project_settings(
+    overrides: dict[str, Any] | None = None, spider: type[Spider] | None = None
+) -> Settings:
     return load_settings(
         pyproject=Path("pyproject.toml"),
         spider_settings=spider.custom_settings if spider is not None else None,
@@ -112,43 +137,44 @@ def _find_spider(name: str) -> type[Spider]:
     raise SpiderError(f"no spider named {name!r}; spiders: {known}{broken}")
 
 
-def _output_mode(args: argparse.Namespace, output: Path) -> Mode:
+def _output_mode(args: argparse.Namespace) -> Mode | None:
     if args.append:
         return "append"
     if args.overwrite:
         return "overwrite"
-    if output.exists() and (not output.is_file() or output.stat().st_size > 0):
-        raise ConfigError(
-            f"output {output} already exists and is not empty; pass --overwrite to replace it "
-            "or --append to add to it"
-        )
-    return "overwrite"
+    return None
 
 
 def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
-    from .engine import Engine  # the heavy imports only for commands that crawl
-    from .runner import new_event_loop
+    from .runner import prepared_engine, run_engine, spider_name  # heavy imports: crawls only
 
     overrides: dict[str, Any] = dict(args.settings)
-    if args.concurrency is not None:
-        overrides["concurrency"] = args.concurrency
-    if args.log_level:
-        overrides["log_level"] = args.log_level
+    for option, key in (
+        ("concurrency", "concurrency"),
+        ("log_level", "log_level"),
+        ("frontier", "frontier"),
+        ("job_dir", "job_dir"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            overrides[key] = str(value) if isinstance(value, Path) else value
     settings = _project_settings(overrides, spider_cls)
     _setup_logging(settings.log_level.upper())
-    output: Path = args.output or Path(f"{spider_cls.name or spider_cls.__name__.lower()}.jsonl")
-    mode = _output_mode(args, output)
-    spider_kwargs = dict(args.spider_args)
-    engine = Engine(spider_cls, settings, output, output_mode=mode, spider_kwargs=spider_kwargs)
-    import asyncio
-
-    try:
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            stats = runner.run(engine.run())
-    except ExportError as exc:
-        print(engine.stats.summary(), file=sys.stderr)
-        print(f"crawlkit: {exc}", file=sys.stderr)
-        return EXIT_OUTPUT
+    output: Path = args.output or Path(f"{spider_name(spider_cls)}.jsonl")
+    with prepared_engine(
+        spider_cls,
+        settings,
+        output,
+        mode=_output_mode(args),
+        fresh=args.fresh,
+        spider_kwargs=dict(args.spider_args),
+    ) as engine:
+        try:
+            stats = run_engine(engine)
+        except ExportError as exc:
+            print(engine.stats.summary(), file=sys.stderr)
+            print(f"crawlkit: {exc}", file=sys.stderr)
+            return EXIT_OUTPUT
     print(stats.summary(), file=sys.stderr)
     return _exit_code(stats, forced=engine.forced)
 
@@ -178,8 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrawlkitError as exc:
         print(f"crawlkit: {exc}", file=sys.stderr)
         return EXIT_FAILURES
-    parser.error(f"unknown command {args.command!r}")
-    return EXIT_USAGE  # pragma: no cover
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse allows no other
 
 
 if __name__ == "__main__":

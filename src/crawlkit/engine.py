@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import signal
 import time
@@ -22,11 +21,13 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .callbacks import ParseOutcome, ParseTask, item_to_json
 from .errors import ExportError, FetchError, ParserCrashed, PipelineError
 from .export import JsonLinesExporter, Mode
 from .fetch import Fetcher
-from .frontier import Frontier, HostLimits, MemoryFrontier, PushResult
+from .frontier import Checkpoint, Frontier, HostLimits, MemoryFrontier, PushResult
 from .http import Request
 from .loader import ref_for_class
 from .parse import InlineParser, Parser, ParserPool
@@ -42,7 +43,6 @@ __all__ = ["Engine"]
 log = logging.getLogger("crawlkit.engine")
 
 _SEED_CHUNK = 1000
-_FLUSH_INTERVAL = 1.0
 
 
 class Engine:
@@ -78,7 +78,13 @@ class Engine:
         self._stopping = False
         self._wakeup: asyncio.Future[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
-        self._flush_task: asyncio.Task[None] | None = None
+        self._commit_task: asyncio.Task[None] | None = None
+        # Held by each commit (items out, request acked) and by each checkpoint, so that a
+        # checkpoint's output offset covers exactly the items of the acks it makes durable.
+        self._commit_lock = asyncio.Lock()
+        self._durable = False
+        self._resumed = False
+        self._state_warned = False
         self._export_error: ExportError | None = None
         self._hard_stop_timer: asyncio.TimerHandle | None = None
         self.forced = False
@@ -99,14 +105,23 @@ class Engine:
             log_level=s.log_level,
         )
         workers = s.effective_parse_workers
-        parser: Parser = (
-            ParserPool(config, workers, s.parse_batch_size) if workers else InlineParser(config)
-        )
+        parser: Parser = ParserPool(config, workers, s.parse_batch_size) if workers else InlineParser(config)
         self.parser = parser
         loop = asyncio.get_running_loop()
-        await self.exporter.open()
+        checkpoint = await self.frontier.open()
         try:
-            await self.frontier.open()
+            await self._resume_from(checkpoint)
+        except BaseException:
+            await self.frontier.close()
+            raise
+        if checkpoint is not None and checkpoint.finished:
+            log.info("this crawl has already finished; nothing to do (use --fresh to crawl again)")
+            self.stats.stop_reason = "already finished"
+            await self.exporter.close()
+            await self.frontier.close()
+            self.stats.finished = time.monotonic()
+            return self.stats
+        try:
             await parser.start()
             await self.pipelines.open()
             await self.spider.opened()
@@ -125,13 +140,33 @@ class Engine:
             await self._shutdown(parser)
         return self.stats
 
+    async def _resume_from(self, checkpoint: Checkpoint | None) -> None:
+        self._durable = self.frontier.durable
+        if checkpoint is None:
+            await self.exporter.open()
+            return
+        await self.exporter.open(resume_offset=checkpoint.output_offset)
+        try:
+            state = orjson.loads(checkpoint.state) if checkpoint.state else {}
+        except orjson.JSONDecodeError:
+            state = {}
+        if isinstance(state, dict):
+            self.spider.state.update(state)
+        self._seeding_done = checkpoint.seeded
+        self._resumed = True
+        log.info(
+            "resuming: %d requests pending, output kept up to byte %d",
+            len(self.frontier),
+            checkpoint.output_offset,
+        )
+
     async def _crawl(self) -> None:
         self._workers = [
             asyncio.create_task(self._worker(), name=f"crawl-worker-{i}")
             for i in range(self.settings.concurrency)
         ]
-        self._flush_task = asyncio.create_task(self._flush_periodically(), name="export-flush")
-        seeder = asyncio.create_task(self._seed(), name="seed")
+        self._commit_task = asyncio.create_task(self._commit_periodically(), name="commit")
+        seeder = asyncio.create_task(self._seed(resumed=self._resumed), name="seed")
         feeder = asyncio.create_task(self._feed(), name="feed")
         try:
             # Workers end on their own (the feeder sends each one None) or are cancelled by a
@@ -143,11 +178,16 @@ class Engine:
             await asyncio.gather(seeder, feeder, return_exceptions=True)
 
     async def _shutdown(self, parser: Parser) -> None:
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            await asyncio.gather(self._flush_task, return_exceptions=True)
+        if self._commit_task is not None:
+            self._commit_task.cancel()
+            await asyncio.gather(self._commit_task, return_exceptions=True)
         await parser.close()
         await self.pipelines.close()
+        if self._export_error is None:
+            try:
+                await self._checkpoint()
+            except ExportError as exc:
+                self._export_error = exc
         try:
             await self.exporter.close()
         except ExportError as exc:
@@ -204,10 +244,10 @@ class Engine:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _sleep_until_woken(self, timeout: float | None) -> None:
+    async def _sleep_until_woken(self, delay: float | None) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._wakeup = loop.create_future()
-        handle = loop.call_later(timeout, self._wake) if timeout is not None else None
+        handle = loop.call_later(delay, self._wake) if delay is not None else None
         try:
             await waiter
         finally:
@@ -247,10 +287,15 @@ class Engine:
             self._in_flight -= len(unstarted)
             await self.frontier.release(unstarted)
 
-    async def _seed(self) -> None:
+    async def _seed(self, resumed: bool) -> None:
+        if self._seeding_done:
+            return
         try:
             chunk: list[Request] = []
             async for request in _aiter(self.spider.start_requests()):
+                if resumed:
+                    # start_requests() was cut short last time: what it pushed then is known.
+                    request.dont_filter = False
                 if self._stopping:
                     break
                 if not isinstance(request, Request):
@@ -263,8 +308,13 @@ class Engine:
             if chunk:
                 await self._push(chunk)
         except Exception as exc:
-            log.error("start_requests() of %s raised %s: %s", self.spider_cls.__name__, type(exc).__name__, exc,
-                      exc_info=True)
+            log.error(
+                "start_requests() of %s raised %s: %s",
+                self.spider_cls.__name__,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
             self.stats.failures["start_requests"] += 1
             self.stats.pages_failed += 1
         finally:
@@ -326,8 +376,10 @@ class Engine:
         stats.bytes += len(fetched.body)
         stats.statuses[fetched.status] += 1
         status = fetched.status
-        if not 200 <= status < 300 and status not in self._handled_statuses and not request.meta.get(
-            "handle_httpstatus_all"
+        if (
+            not 200 <= status < 300
+            and status not in self._handled_statuses
+            and not request.meta.get("handle_httpstatus_all")
         ):
             await self._attempt_failed(request, fetched.status_error())
             return
@@ -366,10 +418,11 @@ class Engine:
         if outcome.unserializable:
             stats.fail_item("item_not_json", outcome.unserializable)
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
-        if lines:
-            self.exporter.add(lines)
-            stats.items += len(lines)
-        self._count_push(await self.frontier.ack(request, outcome.requests))
+        async with self._commit_lock:
+            if lines:
+                self.exporter.add(lines)
+                stats.items += len(lines)
+            self._count_push(await self.frontier.ack(request, outcome.requests))
         if self.exporter.should_flush:
             await self.exporter.flush()
         if outcome.close_reason is not None:
@@ -395,11 +448,26 @@ class Engine:
                 self.stats.fail_item("item_not_json")
         return lines
 
-    async def _flush_periodically(self) -> None:
+    async def _checkpoint(self) -> None:
+        """The commit step: output made durable up to an offset, then the frontier with it."""
+        async with self._commit_lock:
+            offset = await self.exporter.flush(sync=self._durable)
+            await self.frontier.checkpoint(offset, self._state_json(), self._seeding_done)
+
+    def _state_json(self) -> bytes:
+        try:
+            return orjson.dumps(self.spider.state)
+        except TypeError as exc:
+            if not self._state_warned:
+                log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
+                self._state_warned = True
+            return b"{}"
+
+    async def _commit_periodically(self) -> None:
         while True:
-            await asyncio.sleep(_FLUSH_INTERVAL)
+            await asyncio.sleep(self.settings.commit_interval)
             try:
-                await self.exporter.flush()
+                await self._checkpoint()
             except ExportError as exc:
                 self._export_error = exc
                 log.error("%s; stopping", exc)
@@ -408,9 +476,9 @@ class Engine:
 
 
 async def _aiter(source: Iterable[Request] | AsyncIterator[Request]) -> AsyncIterator[Request]:
-    if inspect.isasyncgen(source) or hasattr(source, "__anext__"):
-        async for request in source:  # type: ignore[union-attr]
+    if isinstance(source, AsyncIterator):
+        async for request in source:
             yield request
     else:
-        for request in source:  # type: ignore[union-attr]
+        for request in source:
             yield request

@@ -150,7 +150,7 @@ class ExportError(CrawlkitError):
     """The output cannot be written. Stops the crawl: going on would lose items."""
 
 
-class CrawlControl(Exception):  # noqa: N818 - a family name, not an error
+class CrawlControl(Exception):
     """Root of the exceptions that user code raises to steer the crawl."""
 
 

@@ -44,10 +44,28 @@ class JsonLinesExporter:
         """Bytes written to the file so far."""
         return self._offset
 
-    async def open(self) -> None:
+    async def open(self, resume_offset: int | None = None) -> None:
+        """Open the output; when resuming, first cut it back to the last committed offset.
+
+        Bytes past that offset belong to work that was never committed: it will be done again.
+        """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = await aiofiles.open(self.path, "ab" if self.mode == "append" else "wb")
+            if resume_offset is not None:
+                size = self.path.stat().st_size if self.path.exists() else 0
+                if size < resume_offset:
+                    raise ExportError(
+                        f"output {self.path} holds {size} bytes but {resume_offset} were committed: "
+                        "it was changed or replaced outside crawlkit; restore it or start again with --fresh"
+                    )
+                if size > resume_offset:
+                    log.warning(
+                        "cutting %d uncommitted bytes from the end of %s", size - resume_offset, self.path
+                    )
+                    await asyncio.to_thread(os.truncate, self.path, resume_offset)
+                self._file = await aiofiles.open(self.path, "ab")
+            else:
+                self._file = await aiofiles.open(self.path, "ab" if self.mode == "append" else "wb")
             self._offset = await self._file.tell()
         except OSError as exc:
             raise ExportError(f"cannot open output {self.path}: {exc.strerror or exc}") from exc

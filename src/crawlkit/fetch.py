@@ -150,5 +150,3 @@ class Fetcher:
                 raise ResponseTooLarge(f"body exceeds {limit} bytes", url)
             chunks.append(chunk)
         return b"".join(chunks)
-
-

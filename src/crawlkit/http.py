@@ -47,20 +47,20 @@ class Request:
     """
 
     __slots__ = (
-        "url",
-        "method",
-        "headers",
+        "_fingerprint",
+        "attempt",
         "body",
         "callback",
         "cb_kwargs",
-        "meta",
-        "priority",
-        "dont_filter",
         "depth",
-        "max_retries",
+        "dont_filter",
         "dont_retry",
-        "attempt",
-        "_fingerprint",
+        "headers",
+        "max_retries",
+        "meta",
+        "method",
+        "priority",
+        "url",
     )
 
     def __init__(
@@ -110,7 +110,7 @@ class Request:
 
     def replace(self, **changes: Any) -> Request:
         """A copy with some fields changed (``url``, ``callback``, ``meta``, ...)."""
-        fields = {
+        fields: dict[str, Any] = {
             "url": self.url,
             "callback": self.callback,
             "method": self.method,
@@ -197,7 +197,7 @@ class Response:
     return selectolax (Lexbor) nodes.
     """
 
-    __slots__ = ("url", "status", "headers", "body", "request", "__dict__")
+    __slots__ = ("__dict__", "body", "headers", "request", "status", "url")
 
     def __init__(
         self,
@@ -259,9 +259,7 @@ class Response:
             base = base.join(URL(href.strip()))
         return base
 
-    def follow(
-        self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any
-    ) -> Request:
+    def follow(self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any) -> Request:
         """A request for a link on this page: a URL (relative or absolute) or an ``<a>`` node."""
         if isinstance(url, LexborNode):
             href = url.attributes.get("href")

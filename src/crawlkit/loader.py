@@ -86,7 +86,9 @@ def _spiders_in(module_name: str) -> list[type[Spider]]:
     return [
         obj
         for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Spider) and obj is not Spider
+        if inspect.isclass(obj)
+        and issubclass(obj, Spider)
+        and obj is not Spider
         and obj.__module__ == module_name
     ]
 

@@ -82,9 +82,15 @@ def main() -> int:
         except Exception as exc:
             # An item or request that cannot be pickled: send the batch back without payloads.
             fallback = [
-                (task_id, ParseOutcome([], o.items_are_json, [], ParseError(
-                    f"callback output cannot be sent to the main process: {exc}", ""
-                )))
+                (
+                    task_id,
+                    ParseOutcome(
+                        [],
+                        o.items_are_json,
+                        [],
+                        ParseError(f"callback output cannot be sent to the main process: {exc}", ""),
+                    ),
+                )
                 for task_id, o in results
             ]
             write_frame(out, fallback)

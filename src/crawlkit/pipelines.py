@@ -98,7 +98,9 @@ class PipelineChain:
                 log.debug("item dropped by %s: %s", type(p).__name__, exc)
                 return None
             except Exception as exc:
-                raise PipelineError(f"pipeline {type(p).__name__} raised {type(exc).__name__}: {exc}") from exc
+                raise PipelineError(
+                    f"pipeline {type(p).__name__} raised {type(exc).__name__}: {exc}"
+                ) from exc
             if item is None:
                 return None
         return item

@@ -1,22 +1,29 @@
-"""``crawl()``: run a spider from Python, the way the ``crawlkit crawl`` command does."""
+"""Setting a crawl up and running it: shared by the ``crawlkit`` command and :func:`crawl`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .engine import Engine
+from .errors import ConfigError
 from .export import Mode
+from .frontier import Frontier, HostLimits, MemoryFrontier
+from .jobs import JobDir
 from .settings import Settings, load_settings
 from .spider import Spider
 from .stats import CrawlStats
 
-__all__ = ["crawl", "new_event_loop"]
+__all__ = ["crawl", "new_event_loop", "prepared_engine"]
+
+log = logging.getLogger("crawlkit.runner")
 
 
-def new_event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """uvloop's loop where it is installed (faster I/O), else asyncio's own."""
     try:
         import uvloop
@@ -26,12 +33,10 @@ def new_event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return factory
 
 
-new_event_loop = new_event_loop_factory()
+new_event_loop = _loop_factory()
 
 
-def resolve_settings(
-    spider_cls: type[Spider], settings: Settings | Mapping[str, Any] | None
-) -> Settings:
+def resolve_settings(spider_cls: type[Spider], settings: Settings | Mapping[str, Any] | None) -> Settings:
     if isinstance(settings, Settings):
         return settings
     return load_settings(
@@ -41,12 +46,91 @@ def resolve_settings(
     )
 
 
+def spider_name(spider_cls: type[Spider]) -> str:
+    return spider_cls.name or spider_cls.__name__.lower()
+
+
+@contextmanager
+def prepared_engine(
+    spider_cls: type[Spider],
+    settings: Settings,
+    output: Path,
+    *,
+    mode: Mode | None = None,
+    fresh: bool = False,
+    spider_kwargs: dict[str, Any] | None = None,
+    handle_signals: bool = True,
+) -> Iterator[Engine]:
+    """An engine ready to run, with its job directory locked for as long as the block runs.
+
+    ``mode`` None means: refuse an existing non-empty output unless this job wrote it.
+    """
+    name = spider_name(spider_cls)
+
+    def host_limits(host: str) -> HostLimits:
+        return HostLimits(settings.concurrency_per_host, settings.download_delay)
+
+    job: JobDir | None = None
+    frontier: Frontier
+    resuming = False
+    if settings.frontier == "memory":
+        frontier = MemoryFrontier(host_limits, depth_limit=settings.depth_limit)
+    else:
+        from .frontier.sqlite import SqliteFrontier
+
+        job = JobDir(Path(settings.job_dir) if settings.job_dir else JobDir.default_for(name))
+        job.lock()
+    try:
+        if job is not None:
+            if fresh:
+                removed = job.clear()
+                if removed:
+                    log.warning("--fresh: removed %s", ", ".join(removed))
+            resuming = job.check(name, output)
+            if not resuming:
+                job.write_info(name, output)
+            frontier = SqliteFrontier(
+                job.frontier_path, host_limits, depth_limit=settings.depth_limit, spider_name=name
+            )
+        if mode is None:
+            mode = _default_mode(output, resuming or fresh)
+        yield Engine(
+            spider_cls,
+            settings,
+            output,
+            output_mode=mode,
+            spider_kwargs=spider_kwargs,
+            frontier=frontier,
+            handle_signals=handle_signals,
+        )
+    finally:
+        if job is not None:
+            job.unlock()
+
+
+def _default_mode(output: Path, owned: bool) -> Mode:
+    if owned:
+        return "overwrite"
+    if output.exists() and (not output.is_file() or output.stat().st_size > 0):
+        raise ConfigError(
+            f"output {output} already exists and is not empty; pass --overwrite to replace it "
+            "or --append to add to it"
+        )
+    return "overwrite"
+
+
+def run_engine(engine: Engine) -> CrawlStats:
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(engine.run())
+
+
 def crawl(
     spider_cls: type[Spider],
     output: str | Path,
     *,
     settings: Settings | Mapping[str, Any] | None = None,
     mode: Mode = "overwrite",
+    fresh: bool = False,
     handle_signals: bool = True,
     **spider_kwargs: Any,
 ) -> CrawlStats:
@@ -54,18 +138,17 @@ def crawl(
 
     ``settings`` is a :class:`Settings` or a mapping of overrides (applied above pyproject,
     the spider's ``custom_settings`` and the environment). Keyword arguments become spider
-    attributes. Returns the crawl's statistics.
+    attributes. With the durable frontier (the default), calling it again after an interruption
+    resumes the crawl. Returns the crawl's statistics.
     """
     resolved = resolve_settings(spider_cls, settings)
-    engine = Engine(
+    with prepared_engine(
         spider_cls,
         resolved,
         Path(output),
-        output_mode=mode,
+        mode=mode,
+        fresh=fresh,
         spider_kwargs=spider_kwargs,
         handle_signals=handle_signals,
-    )
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(engine.run())
-
-
+    ) as engine:
+        return run_engine(engine)

@@ -12,7 +12,6 @@ import dataclasses
 import difflib
 import os
 import tomllib
-
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,9 +74,7 @@ class Settings:
     retry_after_max: float = dataclasses.field(
         default=120.0, metadata=_doc("Longest Retry-After delay honoured, in seconds.")
     )
-    connect_timeout: float = dataclasses.field(
-        default=10.0, metadata=_doc("Seconds to open a connection.")
-    )
+    connect_timeout: float = dataclasses.field(default=10.0, metadata=_doc("Seconds to open a connection."))
     read_timeout: float = dataclasses.field(
         default=30.0, metadata=_doc("Seconds to wait between two reads of a response.")
     )
@@ -101,9 +98,7 @@ class Settings:
         },
         metadata=_doc("Headers sent with every request unless the request sets them."),
     )
-    dns_cache_ttl: int = dataclasses.field(
-        default=300, metadata=_doc("Seconds a DNS answer is reused.")
-    )
+    dns_cache_ttl: int = dataclasses.field(default=300, metadata=_doc("Seconds a DNS answer is reused."))
     pipelines: list[str] = dataclasses.field(
         default_factory=list,
         metadata=_doc("Item pipelines, as import paths (module:Name), run in this order."),
@@ -112,8 +107,23 @@ class Settings:
         default=30.0,
         metadata=_doc("Seconds that in-flight work may take to finish after a stop is asked."),
     )
-    log_level: str = dataclasses.field(
-        default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR.")
+    log_level: str = dataclasses.field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR."))
+    frontier: str = dataclasses.field(
+        default="sqlite",
+        metadata=_doc(
+            "Where the crawl's queue lives: 'sqlite' (durable, resumable: the default) or "
+            "'memory' (lost when the process ends)."
+        ),
+    )
+    job_dir: str = dataclasses.field(
+        default="",
+        metadata=_doc("Folder for a durable crawl's state (default: .crawlkit/jobs/NAME)."),
+    )
+    commit_interval: float = dataclasses.field(
+        default=1.0,
+        metadata=_doc(
+            "Seconds between commits of a durable crawl; a hard kill redoes at most this much work."
+        ),
     )
     spiders_dir: str = dataclasses.field(
         default="spiders", metadata=_doc("Folder that `crawlkit crawl` and `list` search.")
@@ -142,10 +152,18 @@ class Settings:
         for name in ("connect_timeout", "read_timeout", "download_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name!r} must be greater than 0, got {getattr(self, name)}")
+        if self.frontier not in ("sqlite", "memory"):
+            raise ConfigError(f"setting 'frontier' must be 'sqlite' or 'memory', got {self.frontier!r}")
+        if self.commit_interval <= 0:
+            raise ConfigError(f"setting 'commit_interval' must be greater than 0, got {self.commit_interval}")
         if self.parse_workers < -1:
-            raise ConfigError(f"setting 'parse_workers' must be -1 (auto), 0 or more, got {self.parse_workers}")
+            raise ConfigError(
+                f"setting 'parse_workers' must be -1 (auto), 0 or more, got {self.parse_workers}"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError(f"setting 'log_level' must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+            raise ConfigError(
+                f"setting 'log_level' must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
+            )
         for code in self.retry_http_codes:
             if not 100 <= code <= 599:
                 raise ConfigError(f"setting 'retry_http_codes' holds {code}, not an HTTP status")
@@ -239,7 +257,9 @@ def _parse_text(key: str, text: str, tp: Any, where: str) -> Any:
             try:
                 return [int(p) for p in parts]
             except ValueError:
-                raise ConfigError(f"{where} must be a comma-separated list of integers, got {text!r}") from None
+                raise ConfigError(
+                    f"{where} must be a comma-separated list of integers, got {text!r}"
+                ) from None
         return parts
     raise ConfigError(f"{where} must be given as JSON, got {text!r}")
 
@@ -308,9 +328,9 @@ def settings_reference() -> str:
         if f.default is not dataclasses.MISSING:
             default: Any = f.default
         else:
-            default = f.default_factory()  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[operator]
         shown = orjson.dumps(default).decode() if not isinstance(default, str) else repr(default)
-        type_name = str(_HINTS[f.name]).replace("typing.", "") if not isinstance(_HINTS[f.name], type) else _HINTS[f.name].__name__
+        hint = _HINTS[f.name]
+        type_name = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
         rows.append(f"| `{f.name}` | {type_name} | `{shown}` | {f.metadata.get('doc', '')} |")
     return "\n".join(rows)
-

@@ -8,7 +8,7 @@ rely on attributes that other callbacks change: what a callback needs travels wi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, ClassVar
 
 from .http import Request, Response
@@ -53,10 +53,9 @@ class Spider:
 
     def start_requests(self) -> Iterable[Request] | AsyncIterator[Request]:
         """The first requests of the crawl; by default one per ``start_urls`` entry."""
-        for url in self.start_urls:
-            yield Request(url, dont_filter=True)
+        return (Request(url, dont_filter=True) for url in self.start_urls)
 
-    def parse(self, response: Response) -> Iterator[Any] | Iterable[Any] | None:
+    def parse(self, response: Response) -> Iterable[Any] | None:
         """The default callback. Yield items (dicts, dataclasses) and ``Request``s."""
         raise NotImplementedError(
             f"{type(self).__name__}.parse() is not defined; define it or give each request a callback"

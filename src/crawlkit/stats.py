@@ -81,12 +81,17 @@ class CrawlStats:
         """A human-readable end-of-crawl report."""
 
         def counts(counter: Counter[Any]) -> str:
-            return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+            return ", ".join(
+                f"{k}: {v}" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            )
 
         rows = [
             ("stopped because", self.stop_reason),
             ("elapsed", f"{self.elapsed:.2f} s"),
-            ("pages fetched", f"{self.pages} ({self.pages_per_second:.1f} pages/s, {self.bytes / 1e6:.1f} MB)"),
+            (
+                "pages fetched",
+                f"{self.pages} ({self.pages_per_second:.1f} pages/s, {self.bytes / 1e6:.1f} MB)",
+            ),
             ("items written", str(self.items)),
             ("requests queued", str(self.requests_queued)),
             ("duplicates skipped", str(self.duplicates)),

@@ -71,7 +71,7 @@ class OffsiteFilter:
     An empty ``allowed_domains`` allows every host. A domain allows itself and its subdomains.
     """
 
-    __slots__ = ("_domains", "_cache")
+    __slots__ = ("_cache", "_domains")
 
     def __init__(self, allowed_domains: Iterable[str]) -> None:
         self._domains = tuple(sorted({d.lower().strip(".") for d in allowed_domains if d}))

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from ..http import Request
 
-__all__ = ["Frontier", "FrontierStats", "HostLimits", "PushResult"]
+__all__ = ["Checkpoint", "Frontier", "FrontierStats", "HostLimits", "PushResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,16 @@ class PushResult:
     queued: int = 0
     duplicates: int = 0
     over_depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What a durable frontier recorded at its last checkpoint."""
+
+    output_offset: int
+    state: bytes  # the spider's state, as JSON
+    seeded: bool  # whether start_requests() had been exhausted
+    finished: bool  # whether nothing is pending or leased
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +66,19 @@ class Frontier(Protocol):
     Every leased request is given back exactly once, through ``ack()`` (handled: its new
     requests are queued with it), ``retry()`` (pending again, not before ``delay`` seconds) or
     ``fail()`` (given up). ``release()`` returns a leased request untouched, for a stop.
+
+    Durability: ``ack``/``retry``/``fail``/``push`` take effect at once for leasing, but a
+    durable frontier makes them permanent only at ``checkpoint()``, in one transaction that also
+    records the output file's committed byte offset and the spider's state. ``open()`` returns
+    what the last checkpoint recorded (``None`` for a fresh or non-durable frontier); on open,
+    every request that was leased is pending again.
     """
 
-    async def open(self) -> None: ...
+    durable: bool  # whether checkpoints outlive the process (the engine fsyncs output if so)
+
+    async def open(self) -> Checkpoint | None: ...
+
+    async def checkpoint(self, output_offset: int, state: bytes, seeded: bool) -> None: ...
 
     async def push(self, requests: Sequence[Request]) -> PushResult: ...
 

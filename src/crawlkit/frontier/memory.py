@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..http import Request
 from ..urls import host_of
-from .base import FrontierStats, HostLimits, PushResult
+from .base import Checkpoint, FrontierStats, HostLimits, PushResult
 
 __all__ = ["MemoryFrontier"]
 
@@ -36,6 +36,8 @@ class MemoryFrontier:
     comes. Leasing is O(log hosts) and never scans a host that cannot be served.
     """
 
+    durable = False
+
     def __init__(
         self,
         host_limits: Callable[[str], HostLimits],
@@ -56,8 +58,11 @@ class MemoryFrontier:
         self._done = 0
         self._failed = 0
 
-    async def open(self) -> None:
+    async def open(self) -> Checkpoint | None:
         return None
+
+    async def checkpoint(self, output_offset: int, state: bytes, seeded: bool) -> None:
+        return None  # nothing here outlives the process
 
     # -- queueing ---------------------------------------------------------------------------
 
