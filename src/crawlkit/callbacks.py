@@ -170,7 +170,6 @@ class CallbackRunner:
                 filtered[reason] = filtered.get(reason, 0) + 1
                 return
             obj.depth = response.request.depth + 1
-            obj.fingerprint  # noqa: B018 - computed here, off the event loop
             outcome.requests.append(obj)
         elif obj is None:
             return
@@ -190,13 +189,21 @@ class CallbackRunner:
             )
 
 
-def filter_reason(offsite: OffsiteFilter, request: Request) -> str | None:
-    """Why a start request would not be fetched (None: it will be)."""
+def filter_reason(offsite: OffsiteFilter | None, request: Request) -> str | None:
+    """Why a request will not be fetched (None: it will be).
+
+    Also computes the request's fingerprint, so that it is done here (in a parser worker, for
+    links) and not in the event loop; a URL that cannot be parsed is filtered as invalid.
+    """
     url = request.url
     if not is_http_url(url):
         return "scheme"
     if len(url) > MAX_URL_LENGTH:
         return "url_too_long"
-    if not offsite.allows(url):
-        return "offsite"
+    try:
+        request.fingerprint  # noqa: B018 - computed and cached
+        if offsite is not None and not offsite.allows(url):
+            return "offsite"
+    except ValueError:
+        return "invalid_url"
     return None

@@ -39,25 +39,53 @@ def decode_body(body: bytes, content_encoding: str, max_size: int) -> bytes:
     coding = content_encoding.strip().lower()
     if not coding or coding == "identity" or not body:
         return body
-    if coding in ("gzip", "x-gzip", "deflate"):
-        wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
+    if coding in ("gzip", "x-gzip"):
+        return _inflate(body, 16 + zlib.MAX_WBITS, max_size)
+    if coding == "deflate":
         try:
-            inflater = zlib.decompressobj(wbits)
-            out = inflater.decompress(body, max_size + 1)
+            return _inflate(body, zlib.MAX_WBITS, max_size)
         except zlib.error:
-            if coding != "deflate":
-                raise
-            inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
-            out = inflater.decompress(body, max_size + 1)
-        if len(out) > max_size:
-            raise ResponseTooLarge(f"decompressed body exceeds {max_size} bytes")
-        return out
+            return _inflate(body, -zlib.MAX_WBITS, max_size)  # raw deflate, as some servers send
     if coding == "br" and brotli is not None:
-        out = brotli.decompress(body)
-        if len(out) > max_size:
-            raise ResponseTooLarge(f"decompressed body exceeds {max_size} bytes")
-        return bytes(out)
+        return _unbrotli(body, max_size)
     raise ValueError(f"unsupported Content-Encoding {content_encoding!r}")
+
+
+def _too_large(max_size: int) -> ResponseTooLarge:
+    return ResponseTooLarge(f"decompressed body exceeds {max_size} bytes")
+
+
+def _inflate(body: bytes, wbits: int, max_size: int) -> bytes:
+    """Inflate every member of a (possibly multi-member) stream, never past ``max_size + 1``."""
+    parts: list[bytes] = []
+    size = 0
+    data = body
+    while data:
+        inflater = zlib.decompressobj(wbits)
+        chunk = inflater.decompress(data, max_size + 1 - size)
+        size += len(chunk)
+        parts.append(chunk)
+        if size > max_size or inflater.unconsumed_tail:
+            raise _too_large(max_size)
+        data = inflater.unused_data if inflater.eof else b""
+        if data and not data.strip(b"\x00"):  # trailing padding some servers send
+            break
+    return b"".join(parts)
+
+
+def _unbrotli(body: bytes, max_size: int) -> bytes:
+    decompressor = brotli.Decompressor()
+    out = decompressor.process(body, output_buffer_limit=max_size + 1)
+    if len(out) > max_size:
+        raise _too_large(max_size)
+    while not decompressor.can_accept_more_data() and not decompressor.is_finished():
+        more = decompressor.process(b"", output_buffer_limit=max_size + 1 - len(out))
+        if not more:
+            break
+        out += more
+        if len(out) > max_size:
+            raise _too_large(max_size)
+    return bytes(out)
 
 
 def _normalise(label: str | None) -> str | None:

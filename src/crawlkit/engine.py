@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from .callbacks import ParseOutcome, ParseTask, item_to_json
+from .callbacks import ParseOutcome, ParseTask, filter_reason, item_to_json
 from .errors import ExportError, FetchError, ParserCrashed, PipelineError
 from .export import JsonLinesExporter, Mode
 from .fetch import Fetcher
@@ -114,7 +114,7 @@ class Engine:
         except BaseException:
             await self.frontier.close()
             raise
-        if checkpoint is not None and checkpoint.finished:
+        if checkpoint is not None and checkpoint.finished and checkpoint.seeded:
             log.info("this crawl has already finished; nothing to do (use --fresh to crawl again)")
             self.stats.stop_reason = "already finished"
             await self.exporter.close()
@@ -324,9 +324,11 @@ class Engine:
     async def _push(self, requests: list[Request]) -> None:
         kept = []
         for request in requests:
-            if request.url.partition("://")[0].lower() not in ("http", "https"):
-                self.stats.filtered["scheme"] += 1
-                log.warning("start request %s is not http(s); skipped", request.url)
+            # Start requests are not links: allowed_domains does not apply to them.
+            reason = filter_reason(None, request)
+            if reason is not None:
+                self.stats.filtered[reason] += 1
+                log.warning("start request %s skipped (%s)", request.url, reason)
             else:
                 kept.append(request)
         self._count_push(await self.frontier.push(kept))

@@ -1,13 +1,12 @@
 """The ``Request`` and ``Response`` value types.
 
-Both cross the process boundary between the event loop and the parser pool, so they hold only
-plain picklable data: a callback is stored by method name and resolved on the spider instance
-that lives in each worker process.
+A ``Request`` crosses the process boundary between the event loop and the parser pool, so it holds
+only plain picklable data: a callback is stored by method name and resolved on the spider instance
+that lives in each worker process. A ``Response`` is built inside the worker from plain fields.
 """
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -224,11 +223,8 @@ class Response:
 
     @cached_property
     def text(self) -> str:
-        body = self.body
-        encoding = self.encoding
-        if encoding == "utf-8" and body.startswith(codecs.BOM_UTF8):
-            body = body[3:]
-        return body.decode(encoding, errors="replace")
+        text = self.body.decode(self.encoding, errors="replace")
+        return text[1:] if text.startswith("\ufeff") else text  # a byte order mark is not text
 
     @cached_property
     def tree(self) -> LexborHTMLParser:
@@ -283,7 +279,13 @@ class Response:
         for target in targets:
             if isinstance(target, LexborNode) and target.attributes.get("href") is None:
                 continue
-            yield self.follow(target, callback, **kwargs)
+            try:
+                request = self.follow(target, callback, **kwargs)
+            except ValueError:
+                # One malformed href (a bad port, a broken IPv6 literal) must not cost the page
+                # its other links and items.
+                continue
+            yield request
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.url}>"

@@ -56,6 +56,7 @@ class _Worker:
     batches: dict[int, list[_Job]] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
     alive: bool = True
+    solo: bool = False  # running a suspect alone: nothing else may share its fate
 
 
 class Parser:
@@ -126,13 +127,18 @@ class ParserPool(Parser):
             start_new_session=True,
         )
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(encode(self._config))
-        await proc.stdin.drain()
         try:
+            proc.stdin.write(encode(self._config))
+            await proc.stdin.drain()
             hello = await _read(proc.stdout)
         except (asyncio.IncompleteReadError, ConnectionError):
             code = await proc.wait()
             raise ParseError(f"parser worker exited with code {code} while starting") from None
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.shield(proc.wait())
+            raise
         if hello[0] != "ready":
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -151,12 +157,16 @@ class ParserPool(Parser):
     def _dispatch(self) -> None:
         queue = self._queue
         for worker in self._workers:
-            while queue and worker.alive and len(worker.batches) < _BATCHES_PER_WORKER:
+            while queue and worker.alive and not worker.solo and len(worker.batches) < _BATCHES_PER_WORKER:
+                if queue[0].solo and worker.batches:
+                    break  # a suspect waits for a worker with nothing else in flight
                 batch = self._take_batch()
+                worker.solo = batch[0].solo
                 batch_id = next(self._batch_ids)
                 try:
                     frame = encode([(i, job.task) for i, job in enumerate(batch)])
                 except Exception as exc:  # unpicklable meta or cb_kwargs: fail those tasks
+                    worker.solo = False
                     for job in batch:
                         if not job.future.done():
                             job.future.set_result(_failed(job.task, f"cannot send to a parser: {exc}"))
@@ -186,6 +196,7 @@ class ParserPool(Parser):
                 # Batches come back in the order they were sent.
                 batch_id = next(iter(worker.batches))
                 batch = worker.batches.pop(batch_id)
+                worker.solo = False
                 for task_id, outcome in results:
                     future = batch[task_id].future
                     if not future.done():
@@ -209,7 +220,9 @@ class ParserPool(Parser):
             return
         self._crashes += 1
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
-        culprits = [job for job in lost if job.solo or len(lost) == 1]
+        # A job is the culprit only when it was the one job on the worker; the others are
+        # suspects, each re-parsed alone on a worker of its own.
+        culprits = lost if len(lost) == 1 else []
         for job in culprits:
             log.error("parser worker died (%s) while parsing %s", how, job.task.url)
             if not job.future.done():
@@ -249,8 +262,9 @@ class ParserPool(Parser):
 
     async def close(self) -> None:
         self._closing = True
-        for task in list(self._spawning):
-            task.cancel()
+        # A replacement still starting is let finish (it takes a fraction of a second) and is
+        # then stopped by _replace(); cancelling a process launch half-way leaks the process.
+        await asyncio.gather(*list(self._spawning), return_exceptions=True)
         await asyncio.gather(*(_stop(w) for w in list(self._workers)), return_exceptions=True)
         self._fail_queue("the parser pool closed")
 

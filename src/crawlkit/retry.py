@@ -59,11 +59,10 @@ class RetryPolicy:
             lambda exc: isinstance(exc, HTTPStatusError) and exc.status in codes
         )
         self._wait = _WaitRetryAfter(
-            tenacity.wait_exponential_jitter(
-                initial=settings.retry_backoff_base,
-                max=settings.retry_backoff_max,
-                jitter=settings.retry_backoff_base,
-            ),
+            # base * 2^(attempt-1), capped, plus up to one base of jitter so that
+            # requests that failed together do not all come back together.
+            tenacity.wait_exponential(multiplier=settings.retry_backoff_base, max=settings.retry_backoff_max)
+            + tenacity.wait_random(0, settings.retry_backoff_base),
             cap=settings.retry_after_max,
         )
 

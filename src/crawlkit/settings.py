@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 import typing
@@ -187,12 +188,12 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp)
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
-    """Check (and, for text from the environment or the CLI, convert) one value."""
+def _coerce(key: str, value: Any, source: str, from_text: bool) -> Any:
+    """Check one value; text from the environment or the command line is converted first."""
     tp = _HINTS[key]
     origin = typing.get_origin(tp)
     where = f"setting {key!r} (from {source})"
-    if isinstance(value, str) and tp is not str:
+    if from_text and isinstance(value, str) and tp is not str:
         value = _parse_text(key, value, tp, where)
     if tp is bool:
         if not isinstance(value, bool):
@@ -205,6 +206,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -219,8 +222,14 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 raise ConfigError(f"{where} must be a list of {_type_name(item_tp)}, got {value!r}")
         return list(value)
     if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a table/dict, got {value!r}")
+        for k, v in value.items():
+            if not isinstance(k, key_tp) or not isinstance(v, value_tp):
+                raise ConfigError(
+                    f"{where} must map {_type_name(key_tp)} to {_type_name(value_tp)}, got {k!r}: {v!r}"
+                )
         return dict(value)
     raise AssertionError(f"unhandled setting type {tp!r}")  # pragma: no cover
 
@@ -270,12 +279,12 @@ def _unknown(key: str, source: str) -> ConfigError:
     return ConfigError(f"unknown setting {key!r} (from {source}){hint}")
 
 
-def _apply(values: dict[str, Any], layer: Mapping[str, Any], source: str) -> None:
+def _apply(values: dict[str, Any], layer: Mapping[str, Any], source: str, *, from_text: bool = False) -> None:
     for raw_key, value in layer.items():
         key = raw_key.replace("-", "_").lower()
         if key not in _HINTS:
             raise _unknown(raw_key, source)
-        values[key] = _coerce(key, value, source)
+        values[key] = _coerce(key, value, source, from_text)
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -315,9 +324,10 @@ def load_settings(
         _apply(values, read_pyproject(pyproject), f"[tool.crawlkit] in {pyproject}")
     if spider_settings:
         _apply(values, spider_settings, "the spider's custom_settings")
-    _apply(values, env_settings(os.environ if environ is None else environ), "the environment")
+    environment = env_settings(os.environ if environ is None else environ)
+    _apply(values, environment, "the environment", from_text=True)
     if overrides:
-        _apply(values, overrides, "the command line")
+        _apply(values, overrides, "the command line", from_text=True)
     return Settings(**values)
 
 

@@ -36,10 +36,13 @@ def canonicalize_url(url: str) -> str:
         u = u.with_fragment(None)
     query = u.raw_query_string
     if query:
-        pairs = sorted(parse_qsl(query, keep_blank_values=True))
         u = u.with_query(None)
-        return f"{u}?{urlencode(pairs)}"
-    return str(u)
+    text = str(u)
+    if u.raw_path == "/" and not text.endswith("/"):
+        text += "/"  # yarl prints http://host for both http://host and http://host/: one page
+    if query:
+        return f"{text}?{urlencode(sorted(parse_qsl(query, keep_blank_values=True)))}"
+    return text
 
 
 def fingerprint(method: str, url: str, body: bytes = b"") -> bytes:
@@ -57,7 +60,15 @@ def fingerprint(method: str, url: str, body: bytes = b"") -> bytes:
 def is_http_url(url: str) -> bool:
     """True for absolute http(s) URLs with a host; the only ones crawlkit fetches."""
     scheme, sep, rest = url.partition("://")
-    return bool(sep) and scheme.lower() in _HTTP_SCHEMES and bool(rest) and rest[0] not in "/?#"
+    if not sep or scheme.lower() not in _HTTP_SCHEMES:
+        return False
+    authority = rest
+    for stop in "/?#":
+        authority = authority.partition(stop)[0]
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        return host.find("]") > 1
+    return bool(host.partition(":")[0])
 
 
 def host_of(url: str) -> str:

@@ -24,7 +24,9 @@ def site() -> DemoSite:
 def links(site: DemoSite, path: str) -> set[str]:
     """Paths of every <a href> on a page, resolved the way a browser would."""
     page = site.pages[path]
-    response = Response(urljoin(ROOT, path), page.status, {"Content-Type": page.content_type}, page.body, Request(ROOT))
+    response = Response(
+        urljoin(ROOT, path), page.status, {"Content-Type": page.content_type}, page.body, Request(ROOT)
+    )
     hrefs = (node.attributes.get("href") for node in response.css("a[href]"))
     return {urlsplit(urljoin(response.url, href)).path for href in hrefs if href}
 

@@ -2,5 +2,14 @@
 
 from .base import Checkpoint, Frontier, FrontierStats, HostLimits, PushResult
 from .memory import MemoryFrontier
+from .sqlite import SqliteFrontier
 
-__all__ = ["Checkpoint", "Frontier", "FrontierStats", "HostLimits", "MemoryFrontier", "PushResult"]
+__all__ = [
+    "Checkpoint",
+    "Frontier",
+    "FrontierStats",
+    "HostLimits",
+    "MemoryFrontier",
+    "PushResult",
+    "SqliteFrontier",
+]

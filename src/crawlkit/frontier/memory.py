@@ -24,7 +24,11 @@ class _Host:
     in_flight: int = 0
     next_start: float = 0.0  # monotonic time before which no request may start (delay)
     limits: HostLimits | None = None
-    scheduled: bool = False  # whether an entry for this host sits in the ready or timed heap
+    # The key under which the host's live entry sits in the ready heap (None: not there), and
+    # whether it waits in the timed heap. The ready heap may hold stale entries for a host; only
+    # the one whose key matches ``ready_key`` is live.
+    ready_key: int | None = None
+    timed: bool = False
 
 
 class MemoryFrontier:
@@ -80,18 +84,25 @@ class MemoryFrontier:
         self._schedule(name, host)
 
     def _schedule(self, name: str, host: _Host) -> None:
-        """Put a host in the ready or the timed heap, if it can serve and is not already there."""
-        if host.scheduled or not host.queue:
+        """Put a host in the ready or the timed heap if it can serve now or later.
+
+        A host already in the ready heap gets a fresh entry when its best request improved
+        (a higher-priority push); the old entry goes stale.
+        """
+        if host.timed or not host.queue:
             return
         assert host.limits is not None
         if host.in_flight >= host.limits.concurrency:
             return  # rescheduled when a lease of this host ends
-        now = self._clock()
-        if host.next_start > now:
+        best = host.queue[0][0]
+        if host.ready_key is not None and host.ready_key <= best:
+            return
+        if host.next_start > self._clock():
             heapq.heappush(self._timed, (host.next_start, next(self._seq), name))
+            host.timed = True
         else:
-            heapq.heappush(self._ready, (host.queue[0][0], next(self._seq), name))
-        host.scheduled = True
+            heapq.heappush(self._ready, (best, next(self._seq), name))
+            host.ready_key = best
 
     async def push(self, requests: Sequence[Request]) -> PushResult:
         result = PushResult()
@@ -121,17 +132,20 @@ class MemoryFrontier:
         while self._timed and self._timed[0][0] <= now:
             _, _, name = heapq.heappop(self._timed)
             host = self._hosts[name]
-            host.scheduled = False
+            host.timed = False
             self._schedule(name, host)
 
     async def lease(self, n: int) -> list[Request]:
         now = self._clock()
         self._promote_due(now)
         out: list[Request] = []
-        while len(out) < n and self._ready:
+        while len(out) < n:
+            self._drop_stale()
+            if not self._ready:
+                break
             _, _, name = heapq.heappop(self._ready)
             host = self._hosts[name]
-            host.scheduled = False
+            host.ready_key = None
             assert host.limits is not None
             _, _, request = heapq.heappop(host.queue)
             out.append(request)
@@ -179,7 +193,17 @@ class MemoryFrontier:
 
     # -- introspection ----------------------------------------------------------------------
 
+    def _drop_stale(self) -> None:
+        ready = self._ready
+        while ready:
+            key, _, name = ready[0]
+            host = self._hosts.get(name)
+            if host is not None and host.ready_key == key:
+                return
+            heapq.heappop(ready)
+
     def next_ready_in(self) -> float | None:
+        self._drop_stale()
         if self._ready:
             return 0.0
         times = []

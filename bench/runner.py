@@ -1,0 +1,998 @@
+"""The benchmark runner behind ``bench/run`` (standard library only).
+
+    bench/run --n 10000 --rounds 3 --contenders crawlkit-sqlite,crawlkit-memory,scrapy,baseline
+
+1. creates the missing virtualenvs under bench/.work/ (Scrapy; aiohttp + selectolax + orjson),
+   and installs nginx and GNU time with apt-get if they are missing;
+2. generates the site into bench/.work/site-N/ with bench/site.py unless it is there already;
+3. starts nginx on a free port of 127.0.0.1 (bench/serve.sh) and stops it at the end, also on
+   Ctrl-C, SIGTERM or an error;
+4. warms the page cache with one unrecorded pass (reads every file of the site);
+5. runs the contenders interleaved, round after round (A B C, A B C, ...), each under
+   ``/usr/bin/time -v`` with a timeout, sampling the process tree's RSS from /proc 4 times a second;
+6. validates every output against the site's manifest.json and expected.jsonl; an invalid run is
+   reported as INVALID and left out of the figures;
+7. prints a markdown table and writes the raw data to bench/.work/results-STAMP.json.
+
+``--profile NAME`` instead runs contender NAME once under py-spy (installed into the baseline's
+virtualenv) and prints the functions with the most self time, per process.
+"""
+
+# The table uses typographic characters on purpose (en dashes for ranges, multiplication signs for ratios).
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+WORK = BENCH / ".work"
+CONTENDERS_DIR = BENCH / "contenders"
+TIME = "/usr/bin/time"
+DEFAULT_CONTENDERS = "crawlkit-sqlite,crawlkit-memory,scrapy,baseline"
+VENVS = {
+    "venv-scrapy": ["scrapy"],
+    "venv-base": ["aiohttp", "selectolax", "orjson"],
+}
+
+# ------------------------------------------------------------------------------------ contenders
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of a contender needs to know."""
+
+    start_url: str
+    out: Path
+    stats: Path
+    tmp: Path
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    venv: str | None  # the bench virtualenv it needs, if any
+    describe: str
+    argv: Callable[[Run], tuple[list[str], dict[str, str]]]
+    check: Callable[[], str | None] = lambda: None  # why it cannot run, or None
+
+
+def crawlkit_bin() -> str:
+    local = REPO / ".venv" / "bin" / "crawlkit"
+    if local.exists():
+        return str(local)
+    found = shutil.which("crawlkit")
+    if found is None:
+        raise SystemExit("crawlkit is not installed: run scripts/setup (or pip install -e .) first")
+    return found
+
+
+def crawlkit_python() -> str:
+    return str(Path(crawlkit_bin()).with_name("python"))
+
+
+def _crawlkit(frontier: str, *settings: str) -> Callable[[Run], tuple[list[str], dict[str, str]]]:
+    def argv(run: Run) -> tuple[list[str], dict[str, str]]:
+        return [
+            crawlkit_bin(),
+            "runspider",
+            str(CONTENDERS_DIR / "crawlkit_spider.py"),
+            "-o",
+            str(run.out),
+            "-a",
+            f"start_url={run.start_url}",
+            "-s",
+            f"concurrency={run.concurrency}",
+            "-s",
+            f"concurrency_per_host={run.concurrency}",
+            "--frontier",
+            frontier,
+            "--job-dir",
+            str(run.tmp / "job"),
+            "--overwrite",
+            "--log-level",
+            "WARNING",
+            *(arg for setting in settings for arg in ("-s", setting)),
+        ], {}
+
+    return argv
+
+
+def _sqlite_frontier_missing() -> str | None:
+    probe = subprocess.run(
+        [crawlkit_python(), "-c", "import crawlkit.frontier.sqlite"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        return f"crawlkit has no sqlite frontier yet ({last})"
+    return None
+
+
+def _scrapy(run: Run) -> tuple[list[str], dict[str, str]]:
+    return [
+        str(WORK / "venv-scrapy" / "bin" / "scrapy"),
+        "runspider",
+        str(CONTENDERS_DIR / "scrapy_spider.py"),
+        "-L",
+        "WARNING",
+        "-a",
+        f"start_url={run.start_url}",
+        "-a",
+        f"stats_path={run.stats}",
+        "-s",
+        f"CONCURRENT_REQUESTS={run.concurrency}",
+        "-s",
+        f"CONCURRENT_REQUESTS_PER_DOMAIN={run.concurrency}",
+    ], {"BENCH_OUT": str(run.out)}
+
+
+def _baseline(run: Run) -> tuple[list[str], dict[str, str]]:
+    return [
+        str(WORK / "venv-base" / "bin" / "python"),
+        str(CONTENDERS_DIR / "baseline.py"),
+        run.start_url,
+        str(run.out),
+        "--stats",
+        str(run.stats),
+        "--concurrency",
+        str(run.concurrency),
+    ], {}
+
+
+CONTENDERS = {
+    c.name: c
+    for c in (
+        Contender(
+            "crawlkit-sqlite",
+            None,
+            "crawlkit runspider, durable SQLite frontier (the default)",
+            _crawlkit("sqlite"),
+            _sqlite_frontier_missing,
+        ),
+        Contender("crawlkit-memory", None, "crawlkit runspider, --frontier memory", _crawlkit("memory")),
+        Contender(
+            "crawlkit-inline",
+            None,
+            "crawlkit, memory frontier, parse_workers=0: callbacks on the event loop (a diagnostic)",
+            _crawlkit("memory", "parse_workers=0"),
+        ),
+        Contender("scrapy", "venv-scrapy", "Scrapy runspider, CSS selectors, jsonlines feed", _scrapy),
+        Contender("baseline", "venv-base", "hand-written aiohttp + selectolax + orjson, one core", _baseline),
+    )
+}
+
+# ------------------------------------------------------------------------------------ set-up
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def apt_install(*packages: str) -> None:
+    log(f"installing {' '.join(packages)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], env=env, check=True)
+
+
+def ensure_tools() -> None:
+    missing = []
+    if not Path(TIME).exists():
+        missing.append("time")
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        missing.append("nginx")
+    if missing:
+        apt_install(*missing)
+
+
+def ensure_venv(name: str, extra: list[str] | None = None) -> None:
+    venv = WORK / name
+    python = venv / "bin" / "python"
+    packages = VENVS[name] + (extra or [])
+    if python.exists():
+        probe = "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))"
+        modules = [p for p in packages if p != "py-spy"]
+        tools_ok = "py-spy" not in packages or (venv / "bin" / "py-spy").exists()
+        if tools_ok and subprocess.run([str(python), "-c", probe, *modules]).returncode == 0:
+            return
+    else:
+        log(f"creating {venv}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", "pip"], check=True)
+    log(f"installing {' '.join(packages)} into {venv}")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", *packages], check=True)
+
+
+def ensure_site(n: int, seed: int) -> Path:
+    site = WORK / (f"site-{n}" if seed == 42 else f"site-{n}-s{seed}")
+    manifest = site / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        if m.get("n") == n and m.get("seed") == seed:
+            return site
+    log(f"generating the site: {n} products, seed {seed}, into {site}")
+    subprocess.run(
+        [sys.executable, str(BENCH / "site.py"), str(site), "--n", str(n), "--seed", str(seed)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return site
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Nginx:
+    """nginx on 127.0.0.1:port through bench/serve.sh; a context manager that always stops it."""
+
+    def __init__(self, port: int, site: Path) -> None:
+        self.port = port
+        self.site = site
+        self.master: int | None = None
+        self.error_log = WORK / f"nginx-{port}" / "error.log"
+
+    def __enter__(self) -> Nginx:
+        done = subprocess.run(
+            ["bash", str(BENCH / "serve.sh"), "start", str(self.port), str(self.site)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"could not start nginx: {done.stderr.strip()}")
+        self.master = int(done.stdout.split()[-1])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["bash", str(BENCH / "serve.sh"), "stop", str(self.port)], capture_output=True)
+        if self.error_log_size() == 0:  # nothing worth keeping: ports differ from run to run
+            shutil.rmtree(self.error_log.parent, ignore_errors=True)
+
+    @property
+    def worker(self) -> int | None:
+        kids = children(self.master) if self.master else []
+        return kids[0] if kids else None
+
+    def error_log_size(self) -> int:
+        return self.error_log.stat().st_size if self.error_log.exists() else 0
+
+    def errors_since(self, offset: int) -> list[str]:
+        if not self.error_log.exists():
+            return []
+        with open(self.error_log, errors="replace") as f:
+            f.seek(offset)
+            return [line.strip() for line in f if re.search(r"\[(error|crit|alert|emerg)\]", line)]
+
+
+def check_serving(base: str, site: Path) -> None:
+    """The server answers, and its gzip body inflates to the plain file."""
+    path = "/catalogue/product-1.html"
+    want = (site / path.lstrip("/")).read_bytes()
+    with urllib.request.urlopen(base + path, timeout=10) as resp:
+        plain = resp.read()
+    req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        encoding = resp.headers.get("Content-Encoding")
+        packed = resp.read()
+    if plain != want or encoding != "gzip" or gzip.decompress(packed) != want:
+        raise SystemExit(f"nginx does not serve {site} as expected (Content-Encoding {encoding!r})")
+
+
+def warm_page_cache(site: Path) -> tuple[int, float]:
+    """Read every file of the site once, so that no run pays for the disk."""
+    started = time.perf_counter()
+    total = 0
+    for root, _dirs, files in os.walk(site):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                while chunk := f.read(1 << 20):
+                    total += len(chunk)
+    return total, time.perf_counter() - started
+
+
+# ------------------------------------------------------------------------------------ /proc
+
+
+def children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids.extend(int(x) for x in f.read().split())
+    except OSError:
+        pass
+    return kids
+
+
+def descendants(pid: int) -> list[int]:
+    found, stack = [], children(pid)
+    while stack:
+        p = stack.pop()
+        found.append(p)
+        stack.extend(children(p))
+    return found
+
+
+def status_kb(pid: int, *keys: str) -> dict[str, int]:
+    values = dict.fromkeys(keys, 0)
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in values:
+                    values[key] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return values
+
+
+def alive(pid: int) -> bool:
+    """Running (not a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class TreeSampler(threading.Thread):
+    """Every ``period`` s: the summed RSS of every process under ``root`` (``time`` itself excluded).
+
+    It also keeps the last CPU time seen of each process, to split the run's CPU between the main
+    process and its helpers (parser workers); that misses at most a period of each.
+    """
+
+    def __init__(self, root: int, period: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.period = period
+        self.tree_peak_kb = 0
+        self.main_hwm_kb = 0
+        self.max_processes = 0
+        self.seen: set[int] = set()
+        self.main_pid: int | None = None
+        self.cpu_seen: dict[int, float] = {}
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        pids = descendants(self.root)
+        self.seen.update(pids)
+        total = 0
+        for pid in pids:
+            total += status_kb(pid, "VmRSS")["VmRSS"]
+            self.cpu_seen[pid] = max(self.cpu_seen.get(pid, 0.0), cpu_seconds(pid))
+        if pids:
+            main = self.main_pid = min(children(self.root) or pids)
+            self.main_hwm_kb = max(self.main_hwm_kb, status_kb(main, "VmHWM")["VmHWM"])
+        self.tree_peak_kb = max(self.tree_peak_kb, total)
+        self.max_processes = max(self.max_processes, len(pids))
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period):
+            self.sample()
+
+    @property
+    def main_cpu_s(self) -> float:
+        return self.cpu_seen.get(self.main_pid, 0.0) if self.main_pid is not None else 0.0
+
+    @property
+    def helpers_cpu_s(self) -> float:
+        return sum(cpu for pid, cpu in self.cpu_seen.items() if pid != self.main_pid)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+TIME_FIELDS = {
+    "User time (seconds)": "user_s",
+    "System time (seconds)": "sys_s",
+    "Maximum resident set size (kbytes)": "maxrss_kb",
+    "Voluntary context switches": "voluntary_switches",
+    "Involuntary context switches": "involuntary_switches",
+    "Percent of CPU this job got": "cpu_percent",
+    "Exit status": "exit_status",
+}
+
+
+def parse_time_v(path: Path) -> dict[str, float]:
+    found: dict[str, float] = {}
+    if not path.exists():
+        return found
+    for line in path.read_text(errors="replace").splitlines():
+        key, _, value = line.strip().rpartition(": ")
+        if key in TIME_FIELDS:
+            with contextlib.suppress(ValueError):
+                found[TIME_FIELDS[key]] = float(value.rstrip("%"))
+    return found
+
+
+# ------------------------------------------------------------------------------------ validation
+
+
+def load_expected(site: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
+    expected = {}
+    with open(site / "expected.jsonl", encoding="utf-8") as f:
+        for line in f:
+            item = json.loads(line)
+            expected[item["url"]] = item
+    return manifest, expected
+
+
+def validate(
+    out: Path, manifest: dict[str, Any], expected: dict[str, dict[str, Any]]
+) -> tuple[int, list[str]]:
+    """(number of items, problems); no problems means a valid run."""
+    if not out.exists():
+        return 0, ["no output file"]
+    problems: list[str] = []
+    count = 0
+    skus: Counter[str] = Counter()
+    paths: Counter[str] = Counter()
+    wrong: Counter[str] = Counter()
+    examples: list[str] = []
+    with open(out, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            count += 1
+            try:
+                item = json.loads(line)
+            except ValueError:
+                wrong["bad JSON"] += 1
+                if len(examples) < 5:
+                    examples.append(f"line {lineno} is not JSON: {line[:120]!r}")
+                continue
+            if not isinstance(item, dict):
+                wrong["not an object"] += 1
+                continue
+            path = urlsplit(str(item.get("url") or "")).path
+            skus[str(item.get("sku"))] += 1
+            paths[path] += 1
+            want = expected.get(path)
+            if want is None:
+                wrong["unknown url"] += 1
+                if len(examples) < 5:
+                    examples.append(f"line {lineno}: unknown url {item.get('url')!r}")
+                continue
+            for key in ("title", "price", "sku", "availability", "n_related"):
+                got = item.get(key)
+                if key == "availability" and isinstance(got, str):
+                    got = " ".join(got.split())
+                if got != want[key]:
+                    wrong[key] += 1
+                    if len(examples) < 5:
+                        examples.append(f"{path} {key}: got {item.get(key)!r}, want {want[key]!r}")
+    n = manifest["n"]
+    if count != n:
+        problems.append(f"{count} items, want exactly {n}")
+    want_skus = set(manifest["skus"])
+    missing = want_skus - set(skus)
+    extra = set(skus) - want_skus
+    if missing or extra:
+        problems.append(f"{len(missing)} SKUs of the manifest missing, {len(extra)} unknown SKUs")
+    duplicate_skus = sum(c - 1 for c in skus.values() if c > 1)
+    duplicate_urls = sum(c - 1 for c in paths.values() if c > 1)
+    if duplicate_skus or duplicate_urls:
+        problems.append(f"{duplicate_skus} duplicate SKUs, {duplicate_urls} duplicate URLs")
+    if wrong:
+        problems.append(f"wrong fields {dict(wrong)}; e.g. {examples}")
+    return count, problems
+
+
+_PAGES_FETCHED = re.compile(r"pages fetched\s+(\d+)")
+
+
+def pages_reported(contender: str, stats: Path, log_path: Path) -> int | None:
+    """The pages the contender says it fetched: its stats file, or crawlkit's summary."""
+    if stats.exists():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return int(json.loads(stats.read_text())["pages"])
+    if contender.startswith("crawlkit") and log_path.exists():
+        found = _PAGES_FETCHED.findall(log_path.read_text(errors="replace"))
+        if found:
+            return int(found[-1])
+    return None
+
+
+# ------------------------------------------------------------------------------------ running
+
+
+@dataclass
+class Session:
+    stamp: str
+    logs: Path
+    nginx: Nginx
+    start_url: str
+    manifest: dict[str, Any]
+    expected: dict[str, dict[str, Any]]
+    concurrency: int
+    timeout: float
+
+
+def kill_tree(proc: subprocess.Popen[bytes], seen: set[int]) -> None:
+    """Kill the run's process group, then any process of its tree that left the group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for pid in seen:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run_once(session: Session, contender: Contender, round_no: int) -> dict[str, Any]:
+    tag = f"{contender.name}-r{round_no}"
+    (WORK / "tmp").mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=WORK / "tmp"))
+    run = Run(session.start_url, tmp / "items.jsonl", tmp / "stats.json", tmp, session.concurrency)
+    argv, env_extra = contender.argv(run)
+    time_file = tmp / "time.txt"
+    cmd = [TIME, "-v", "-o", str(time_file), *argv]
+    log_path = session.logs / f"{tag}.log"
+    env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
+    (session.logs / f"{tag}.cmd").write_text(
+        "".join(f"{k}={shlex.quote(v)} " for k, v in env_extra.items()) + shlex.join(argv) + "\n"
+    )
+    nginx_cpu0 = cpu_seconds(session.nginx.worker)
+    nginx_log0 = session.nginx.error_log_size()
+    timed_out = False
+    with open(log_path, "wb") as out_log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out_log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+            env=env,
+            start_new_session=True,
+        )
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        try:
+            rc = proc.wait(timeout=session.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            sampler.sample()
+            kill_tree(proc, sampler.seen)
+            rc = proc.wait()
+            time.sleep(0.2)  # let the killed processes be reaped
+        except BaseException:  # Ctrl-C: take the run down with us
+            kill_tree(proc, sampler.seen)
+            proc.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        wall = time.perf_counter() - started
+        sampler.stop()
+    for pid in sampler.seen:  # a parser worker that outlived its parent would skew the next run
+        if alive(pid):
+            log(f"  {tag}: process {pid} outlived the run; killing it")
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    nginx_cpu = cpu_seconds(session.nginx.worker) - nginx_cpu0
+    tv = parse_time_v(time_file)
+    items, problems = validate(run.out, session.manifest, session.expected)
+    pages = pages_reported(contender.name, run.stats, log_path)
+    if timed_out:
+        problems.insert(0, f"timed out after {session.timeout:g} s")
+    elif rc != 0:
+        problems.insert(0, f"exit code {rc}")
+    if pages is not None and pages != session.manifest["pages_total"]:
+        problems.append(f"fetched {pages} pages, the site has {session.manifest['pages_total']}")
+    nginx_errors = session.nginx.errors_since(nginx_log0)
+    if nginx_errors:
+        problems.append(f"{len(nginx_errors)} nginx errors, e.g. {nginx_errors[0][:200]}")
+    cpu = tv.get("user_s", 0.0) + tv.get("sys_s", 0.0)
+    result: dict[str, Any] = {
+        "contender": contender.name,
+        "round": round_no,
+        "valid": not problems,
+        "problems": problems,
+        "rc": rc,
+        "wall_s": round(wall, 3),
+        "items": items,
+        "pages": pages if pages is not None else session.manifest["pages_total"],
+        "pages_reported": pages,
+        "user_s": tv.get("user_s"),
+        "sys_s": tv.get("sys_s"),
+        "cpu_s": round(cpu, 2),
+        "main_peak_rss_mb": round(tv.get("maxrss_kb", 0) / 1024, 1),
+        "main_hwm_sampled_mb": round(sampler.main_hwm_kb / 1024, 1),
+        "tree_peak_rss_mb": round(sampler.tree_peak_kb / 1024, 1),
+        "main_cpu_s_sampled": round(sampler.main_cpu_s, 2),
+        "helpers_cpu_s_sampled": round(sampler.helpers_cpu_s, 2),
+        "max_processes": sampler.max_processes,
+        "nginx_cpu_s": round(nginx_cpu, 2),
+        "time_v": tv,
+        "log": str(log_path),
+        "cmd": shlex.join(argv),
+    }
+    if problems:
+        keep = session.logs / f"{tag}-output"
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.move(str(tmp), keep)  # the output of an invalid run is kept for a look
+        result["kept"] = str(keep)
+        head = log_path.read_text(errors="replace").splitlines()[:15]
+        result["log_head"] = head
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+# ------------------------------------------------------------------------------------ summary
+
+
+def summarize(runs: list[dict[str, Any]], names: list[str], pages_total: int) -> list[dict[str, Any]]:
+    rows = []
+    for name in names:
+        mine = [r for r in runs if r["contender"] == name]
+        ok = [r for r in mine if r["valid"]]
+        row: dict[str, Any] = {"contender": name, "runs": len(mine), "valid_runs": len(ok)}
+        if ok:
+            walls = [r["wall_s"] for r in ok]
+            wall = statistics.median(walls)
+            row.update(
+                wall_s=wall,
+                wall_min=min(walls),
+                wall_max=max(walls),
+                pages_per_s=pages_total / wall,
+                cpu_ms_per_page=1000 * statistics.median(r["cpu_s"] for r in ok) / pages_total,
+                main_peak_rss_mb=statistics.median(r["main_peak_rss_mb"] for r in ok),
+                tree_peak_rss_mb=statistics.median(r["tree_peak_rss_mb"] for r in ok),
+                nginx_cpu_s=statistics.median(r["nginx_cpu_s"] for r in ok),
+            )
+        rows.append(row)
+    by_name = {r["contender"]: r for r in rows}
+    for row in rows:
+        for ref, key in (("scrapy", "vs_scrapy"), ("baseline", "vs_baseline")):
+            other = by_name.get(ref, {})
+            row[key] = other["wall_s"] / row["wall_s"] if "wall_s" in other and "wall_s" in row else None
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = [
+        "contender",
+        "valid runs",
+        "median wall s (min–max)",
+        "pages/s",
+        "CPU ms/page",
+        "main peak RSS MB",
+        "tree peak RSS MB",
+        "speed vs Scrapy",
+        "speed vs baseline",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "wall_s" not in r:
+            cells = [r["contender"], f"{r['valid_runs']}/{r['runs']}", "INVALID"] + ["–"] * (len(head) - 3)
+        else:
+            cells = [
+                r["contender"],
+                f"{r['valid_runs']}/{r['runs']}",
+                f"{r['wall_s']:.2f} ({r['wall_min']:.2f}–{r['wall_max']:.2f})",
+                f"{r['pages_per_s']:,.0f}",
+                f"{r['cpu_ms_per_page']:.2f}",
+                f"{r['main_peak_rss_mb']:.0f}",
+                f"{r['tree_peak_rss_mb']:.0f}",
+                f"{r['vs_scrapy']:.2f}×" if r["vs_scrapy"] else "–",
+                f"{r['vs_baseline']:.2f}×" if r["vs_baseline"] else "–",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:
+        info["cpu_model"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as f:
+        info["mem_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    with contextlib.suppress(OSError):
+        info["nginx"] = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+    probe = (
+        "import sys, json, importlib.metadata as m\nv = {'python': sys.version.split()[0]}\n"
+        "for p in sys.argv[1:]:\n    try: v[p] = m.version(p)\n    except Exception: pass\n"
+        "print(json.dumps(v))"
+    )
+    pythons = {
+        "crawlkit": (crawlkit_python(), ["crawlkit", "aiohttp", "selectolax", "orjson", "uvloop"]),
+        "venv-scrapy": (
+            str(WORK / "venv-scrapy" / "bin" / "python"),
+            ["scrapy", "twisted", "lxml", "parsel"],
+        ),
+        "venv-base": (str(WORK / "venv-base" / "bin" / "python"), ["aiohttp", "selectolax", "orjson"]),
+    }
+    for label, (python, packages) in pythons.items():
+        if Path(python).exists():
+            with contextlib.suppress(subprocess.CalledProcessError, ValueError):
+                done = subprocess.run(
+                    [python, "-c", probe, *packages], capture_output=True, text=True, check=True
+                )
+                info[label] = json.loads(done.stdout)
+    return info
+
+
+# ------------------------------------------------------------------------------------ profiling
+
+
+def profile(session: Session, contender: Contender, top: int, rate: int) -> None:
+    """One run under py-spy; the functions with the most self time, for each process."""
+    ensure_venv("venv-base", ["py-spy"])
+    (WORK / "tmp").mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"profile-{contender.name}-", dir=WORK / "tmp"))
+    run = Run(session.start_url, tmp / "items.jsonl", tmp / "stats.json", tmp, session.concurrency)
+    argv, env_extra = contender.argv(run)
+    raw = WORK / f"profile-{contender.name}-{session.stamp}.txt"
+    svg = raw.with_suffix(".svg")
+    spy = str(WORK / "venv-base" / "bin" / "py-spy")
+    env = {**os.environ, **env_extra}
+    for fmt, path in (("raw", raw), ("flamegraph", svg)):
+        cmd = [
+            spy,
+            "record",
+            "--subprocesses",
+            "--native",
+            "--rate",
+            str(rate),
+            "--format",
+            fmt,
+            "-o",
+            str(path),
+        ]
+        for attempt in range(1, 4):  # py-spy 0.4 sometimes dies of SIGSEGV with --native --subprocesses
+            log(f"profiling ({fmt}, attempt {attempt}): {shlex.join([*cmd, '--', *argv])}")
+            path.unlink(missing_ok=True)
+            proc = subprocess.Popen([*cmd, "--", *argv], cwd=tmp, env=env, start_new_session=True)
+            try:
+                rc = proc.wait(timeout=session.timeout)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # the crawl, should py-spy have left it behind
+            items, problems = validate(run.out, session.manifest, session.expected)
+            verdict = "valid" if not problems else "INVALID: " + "; ".join(problems)
+            log(f"  py-spy exit code {rc}; {items} items, {verdict}")
+            if rc == 0 and path.exists():
+                break
+        else:
+            raise SystemExit(f"py-spy failed three times; see {WORK / 'logs' / session.stamp}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    report = self_time_report(raw, top)
+    print(report)
+    raw.with_suffix(".md").write_text(report + "\n")
+    log(f"\nflame graph: {svg}\nraw stacks: {raw}")
+
+
+# Native functions in which a thread waits rather than works: samples in them are not CPU time.
+_WAITING = re.compile(
+    r"^(epoll_p?wait|pthread_cond_(timed)?wait|(uv__)?sem_(timed)?wait|PyThread_acquire_lock_timed|"
+    r"futex_wait|__futex_abstimed_wait\S*|select|poll|clock_nanosleep|nanosleep|do_futex_wait\S*) "
+)
+
+
+def _short(frame: str) -> str:
+    return re.sub(r"\((?:[^()]*/)", "(", frame)  # file names without their folders
+
+
+def self_time_report(raw: Path, top: int) -> str:
+    """Per process: where the samples are, by innermost native frame and by innermost Python frame.
+
+    Samples in which the thread waits (epoll, condition variables, semaphores: idle threads and
+    the event loop's poll) are counted apart, so the percentages are of the busy samples.
+    """
+    native: dict[str, Counter[str]] = {}
+    python: dict[str, Counter[str]] = {}
+    busy: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        # with --subprocesses, a child's stacks sit under its parent's "process PID:CMDLINE" frame
+        at = max((i for i, f in enumerate(frames) if f.startswith("process ")), default=-1)
+        command = re.sub(r"^process \d+:", "", frames[at]).strip('"') if at >= 0 else "?"
+        key = "parser worker" if "parse_worker" in command else "main" if at <= 0 else command[:60]
+        frames = frames[at + 1 :]
+        if not frames:
+            continue
+        if any(_WAITING.match(f) for f in frames[-3:]):
+            waiting[key] += count
+            continue
+        busy[key] += count
+        native.setdefault(key, Counter())[_short(frames[-1])] += count
+        py_frame = next(
+            (f for f in reversed(frames) if re.search(r"\.py[x]?:\d+\)$|<frozen ", f)), frames[-1]
+        )
+        python.setdefault(key, Counter())[_short(py_frame)] += count
+    out = []
+    for key in sorted(busy, key=lambda k: -busy[k]):
+        out.append(f"\n### {key}: {busy[key]} busy samples ({waiting[key]} more waiting, not counted)\n")
+        for title, counter in (
+            ("innermost frame, native included", native[key]),
+            ("innermost Python frame", python[key]),
+        ):
+            out.append(f"| self % | samples | {title} |\n|---|---|---|")
+            out.extend(
+                f"| {100 * n / busy[key]:.1f} | {n} | `{frame}` |" for frame, n in counter.most_common(top)
+            )
+            out.append("")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+@contextlib.contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C does, so that nginx and the current run are stopped."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        log("interrupted: the current run and nginx were stopped")
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--n", type=int, default=10_000, help="products in the site (default 10000)")
+    ap.add_argument("--seed", type=int, default=42, help="site seed (default 42)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument(
+        "--contenders", default=DEFAULT_CONTENDERS, help=f"comma-separated (default {DEFAULT_CONTENDERS})"
+    )
+    ap.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds one run may take (default 600)")
+    ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs (default 1)")
+    ap.add_argument("--port", type=int, default=0, help="nginx port on 127.0.0.1 (default: a free one)")
+    ap.add_argument("--profile", metavar="NAME", help="run contender NAME once under py-spy instead")
+    ap.add_argument("--top", type=int, default=15, help="functions listed per process by --profile")
+    ap.add_argument("--rate", type=int, default=100, help="py-spy samples per second for --profile")
+    ap.add_argument("--list", action="store_true", help="list the contenders")
+    args = ap.parse_args(argv)
+    if args.list:
+        for c in CONTENDERS.values():
+            print(f"{c.name:16} {c.describe}")
+        return 0
+    names = [args.profile] if args.profile else [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CONTENDERS]
+    if unknown:
+        ap.error(f"unknown contenders {unknown}; --list shows them")
+    WORK.mkdir(exist_ok=True)
+    ensure_tools()
+    runnable = []
+    for name in names:
+        why = CONTENDERS[name].check()
+        if why:
+            log(f"skipping {name}: {why}")
+            continue
+        venv = CONTENDERS[name].venv
+        if venv:
+            ensure_venv(venv)
+        runnable.append(name)
+    if not runnable:
+        log("nothing to run")
+        return 2
+    site = ensure_site(args.n, args.seed)
+    manifest, expected = load_expected(site)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    logs = WORK / "logs" / stamp
+    logs.mkdir(parents=True)
+    port = args.port or free_port()
+    command = "bench/run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    with sigterm_as_exit(), Nginx(port, site) as nginx:
+        base = f"http://127.0.0.1:{port}"
+        check_serving(base, site)
+        session = Session(
+            stamp, logs, nginx, f"{base}/index.html", manifest, expected, args.concurrency, args.timeout
+        )
+        if args.profile:
+            warm_page_cache(site)
+            profile(session, CONTENDERS[args.profile], args.top, args.rate)
+            return 0
+        size, took = warm_page_cache(site)
+        log(f"warm-up: read {size / 1e6:.0f} MB of the site in {took:.2f} s (not recorded)")
+        results: dict[str, Any] = {
+            "stamp": stamp,
+            "command": command,
+            "n": args.n,
+            "seed": args.seed,
+            "rounds": args.rounds,
+            "concurrency": args.concurrency,
+            "site": {k: v for k, v in manifest.items() if k not in ("skus", "paths")},
+            "contenders": {n: CONTENDERS[n].describe for n in runnable},
+            "machine": machine(),
+            "runs": [],
+        }
+        out = WORK / f"results-{stamp}.json"
+        try:
+            for round_no in range(1, args.rounds + 1):
+                for name in runnable:
+                    time.sleep(args.pause)
+                    r = run_once(session, CONTENDERS[name], round_no)
+                    results["runs"].append(r)
+                    verdict = "ok" if r["valid"] else "INVALID: " + "; ".join(r["problems"])
+                    log(
+                        f"round {round_no} {name:16} {r['wall_s']:7.2f} s  cpu {r['cpu_s']:6.2f} s "
+                        f"(main {r['main_cpu_s_sampled']:.1f})  "
+                        f"rss {r['main_peak_rss_mb']:5.0f}/{r['tree_peak_rss_mb']:5.0f} MB  {verdict}"
+                    )
+                    if not r["valid"]:
+                        log(f"  log: {r['log']}; output kept in {r['kept']}")
+                        for line in r["log_head"]:
+                            log(f"  | {line}")
+        finally:
+            rows = summarize(results["runs"], runnable, manifest["pages_total"])
+            results["summary"] = rows
+            out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    m = results["machine"]
+    title = (
+        f"N = {args.n:,} products ({manifest['pages_total']:,} pages, "
+        f"{manifest['bytes_gzip'] / 1e6:.0f} MB gzip / {manifest['bytes_html'] / 1e6:.0f} MB HTML), "
+        f"{args.rounds} interleaved round(s), concurrency {args.concurrency}; "
+        f"{m.get('nproc')} × {m.get('cpu_model', '?')}, Python {m.get('crawlkit', {}).get('python', '?')}"
+    )
+    table = markdown(rows)
+    print(f"\n{title}\n\nCommand: `{command}`\n\n{table}\n")
+    (WORK / f"results-{stamp}.md").write_text(f"{title}\n\nCommand: `{command}`\n\n{table}\n")
+    log(f"raw results: {out}\nlogs: {logs}")
+    return 0 if all(r["valid"] for r in results["runs"]) else 1

@@ -1,0 +1,1160 @@
+"""The SQLite frontier: durable, resumable, and flat in memory however large the crawl grows.
+
+The database (one file, WAL mode) has three tables:
+
+* ``meta``: one row: schema version, spider name, creation time, and what the last checkpoint
+  recorded (output offset, spider state, seeded flag, and the seen/done/failed counts).
+* ``requests``: every request ever queued. ``state`` is PENDING (0), LEASED (1), DONE (2) or
+  FAILED (3). The unique ``fingerprint`` (NULL for ``dont_filter`` requests) *is* the seen set.
+  ``not_before`` is a wall-clock time (``time.time()``) before which a retried request may not
+  start, so that it means the same after a restart. ``data`` is the pickled request; DONE rows
+  drop it. LEASED means "claimed by the running process": handed out, or loaded in memory ready
+  to be; ``open()`` makes every LEASED row PENDING again.
+* ``hosts``: per host ever seen, whether the running process has it *active* (in memory) and,
+  for an inactive host, how many PENDING rows it has, an upper bound of their priorities and a
+  lower bound of their ``not_before`` (``wake``): inactive hosts with due pending rows are the
+  candidates to activate, best first. A host's count is recomputed when it becomes inactive.
+
+What is in memory, and its bounds: at most ``max_hosts`` active hosts (plus hosts of leased
+requests), each with a heap of at most about ``host_window`` loaded requests; the leased requests;
+retries waiting for their time (at most ``max_delayed``, beyond that they wait in the database);
+a cache of recent fingerprints (at most ``fingerprint_cache``) that spares a trip to the database
+for links seen again soon; SQLite's page cache (``cache_mib``). Nothing grows with the number of
+pending requests or of hosts ever seen. Idle hosts leave memory once their delay has run out.
+
+Order within a host is exact: for each active host, ``more`` says whether the database may still
+hold due pending requests of it, and ``(bound_p, bound_id)`` is a rank (``(-priority, id)``)
+that every such request ranks after. A host is served from memory only while its best loaded
+request ranks at or before that bound; otherwise it is refilled first. Across hosts, ready hosts
+are served best priority first, as in the memory frontier; hosts are activated in the order of
+their best pending priority.
+
+Threads and durability: one connection, used by one dedicated thread, keeps one write
+transaction open from checkpoint to checkpoint. Every change goes into the database as it
+happens (so memory stays flat), but becomes durable only at ``checkpoint()``, which commits with
+``synchronous=FULL``; ``close()`` and a crash discard the uncommitted tail. Changes that need no
+answer (acks, fails, retries) are buffered and run at the start of the next trip to the database
+thread, so a page costs at most one thread hop: the one that inserts its new links, skipped when
+the fingerprint cache shows every link to be a duplicate. The database thread works in few, large
+statements (multi-row inserts, ``json_each`` id lists, ``group_concat`` results), because each
+SQLite step hands the GIL back and forth with a busy event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import operator
+import pickle
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import ConfigError
+from ..http import Request
+from ..urls import host_of
+from .base import Checkpoint, FrontierStats, HostLimits, PushResult
+
+__all__ = ["SCHEMA_VERSION", "SqliteFrontier"]
+
+SCHEMA_VERSION = 1
+
+PENDING, LEASED, DONE, FAILED = 0, 1, 2, 3
+
+T = TypeVar("T")
+
+# A loaded request: (-priority, id, request). Ids grow with every insert, so the order of these
+# tuples is the order of service within a host: higher priority first, then first in, first out.
+_Entry = tuple[int, int, Request]
+# A buffered write that needs no answer: (sql, parameters).
+_Write = tuple[str, tuple[Any, ...]]
+# A request to insert: (id, fingerprint or None, host, priority, state, request).
+_Row = tuple[int, bytes | None, str, int, int, Request]
+
+_PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+_SCHEMA = (
+    """
+CREATE TABLE meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    schema_version INTEGER NOT NULL,
+    spider_name TEXT NOT NULL,
+    created REAL NOT NULL,
+    checkpointed REAL,
+    output_offset INTEGER NOT NULL DEFAULT 0,
+    state BLOB NOT NULL DEFAULT x'',
+    seeded INTEGER NOT NULL DEFAULT 0,
+    seen INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0
+)
+    """,
+    """
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    fingerprint BLOB UNIQUE,
+    host TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    not_before REAL NOT NULL DEFAULT 0,
+    data BLOB,
+    reason TEXT
+)
+    """,
+    "CREATE INDEX requests_queue ON requests (host, priority DESC, id) WHERE state = 0",
+    "CREATE INDEX requests_delayed ON requests (not_before) WHERE state = 0 AND not_before > 0",
+    "CREATE INDEX requests_claimed ON requests (host) WHERE state = 1",
+    """
+CREATE TABLE hosts (
+    host TEXT PRIMARY KEY,
+    pending INTEGER NOT NULL DEFAULT 0,
+    priority INTEGER NOT NULL DEFAULT 0,
+    wake REAL NOT NULL DEFAULT 0,
+    active INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID
+    """,
+    "CREATE INDEX hosts_waiting ON hosts (priority DESC) WHERE pending > 0 AND active = 0",
+    "CREATE INDEX hosts_active ON hosts (host) WHERE active = 1",
+)
+_TABLES = frozenset({"meta", "requests", "hosts"})
+
+# Multi-row inserts, padded to a few sizes (by repeating the last row, which the primary key
+# then ignores) so that SQLite keeps a handful of prepared statements.
+_INSERT_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_INSERT = {
+    n: "INSERT OR IGNORE INTO requests (id, fingerprint, host, priority, state, data) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * n)
+    for n in _INSERT_SIZES
+}
+# The counts of the hosts table are kept for inactive hosts only (those are the ones to choose
+# from); a host's count is recomputed when it becomes inactive.
+_HOST_UPSERT = """
+    ON CONFLICT (host) DO UPDATE SET
+        pending = pending + excluded.pending,
+        priority = CASE WHEN pending > 0 THEN max(priority, excluded.priority) ELSE excluded.priority END,
+        wake = CASE WHEN pending > 0 THEN min(wake, excluded.wake) ELSE excluded.wake END
+    WHERE active = 0
+"""
+# Count rows of an inactive host that became PENDING: (host, count, priority, not_before).
+_HOST_ADD = "INSERT INTO hosts (host, pending, priority, wake) VALUES (?, ?, ?, ?)" + _HOST_UPSERT
+# The same for the PENDING rows of a batch of new ids (the WHERE disambiguates the upsert).
+_HOSTS_ADD_NEW = (
+    "INSERT INTO hosts (host, pending, priority, wake)"
+    " SELECT host, count(*), max(priority), 0 FROM requests WHERE id BETWEEN ? AND ? AND state = 0"
+    " GROUP BY host" + _HOST_UPSERT
+)
+_NEW_CLAIMED = "SELECT group_concat(id) FROM requests WHERE id BETWEEN ? AND ? AND state = 1"
+_LOAD = (
+    "SELECT group_concat(id || ' ' || priority || ' ' || hex(data), ' ') FROM"
+    " (SELECT id, priority, data FROM requests WHERE state = 0 AND host = ? AND not_before <= ?"
+    " ORDER BY priority DESC, id LIMIT ?)"
+)
+_IDS = "(SELECT value FROM json_each(?))"
+_CLAIM_IDS = "UPDATE requests SET state = 1 WHERE id IN " + _IDS
+_DONE = "UPDATE requests SET state = 2, data = NULL WHERE id = ?"
+_DONE_IDS = "UPDATE requests SET state = 2, data = NULL WHERE id IN " + _IDS
+_ACTIVATE = "UPDATE hosts SET active = 1 WHERE host = ?"
+_UNCLAIM = "UPDATE requests SET state = 0, not_before = ? WHERE id = ?"
+_FAIL = "UPDATE requests SET state = 3, reason = ? WHERE id = ?"
+_RETRY = "UPDATE requests SET id = ?, not_before = ?, data = ?, state = ? WHERE id = ?"
+_DEACTIVATE = (
+    "UPDATE hosts SET active = 0,"
+    " pending = (SELECT count(*) FROM requests WHERE state = 0 AND host = ?1),"
+    " priority = coalesce((SELECT max(priority) FROM requests WHERE state = 0 AND host = ?1), 0),"
+    " wake = 0"
+    " WHERE host = ?1"
+)
+_CANDIDATES = (
+    "SELECT host FROM hosts WHERE pending > 0 AND active = 0 AND wake <= ? ORDER BY priority DESC LIMIT ?"
+)
+_NOT_YET_DUE = (
+    "UPDATE hosts SET"
+    " pending = (SELECT count(*) FROM requests WHERE state = 0 AND host = ?1),"
+    " wake = coalesce((SELECT min(not_before) FROM requests WHERE state = 0 AND host = ?1), 0)"
+    " WHERE host = ?1"
+)
+_NEXT_DUE = "SELECT min(not_before) FROM requests WHERE state = 0 AND not_before > 0 AND not_before > ?"
+_CAME_DUE = (
+    "SELECT host, max(priority) FROM requests WHERE state = 0 AND not_before > 0"
+    " AND not_before > ? AND not_before <= ? GROUP BY host"
+)
+
+# -- hosts of URLs ------------------------------------------------------------------------------------
+
+_AUTHORITY = re.compile(r"[^/?#]*")
+_host_cache: dict[str, str] = {}
+_HOST_CACHE_SIZE = 50_000
+
+
+def _host(url: str) -> str:
+    """``host_of(url)``, cached by the URL's authority: parsing every URL is the slow part."""
+    _, sep, rest = url.partition("://")
+    if not sep:
+        return host_of(url)
+    match = _AUTHORITY.match(rest)
+    authority = match.group() if match is not None else rest
+    host = _host_cache.get(authority)
+    if host is None:
+        host = host_of(url)
+        if len(_host_cache) >= _HOST_CACHE_SIZE:
+            _host_cache.clear()
+        _host_cache[authority] = host
+    return host
+
+
+def _id_list(ids: Iterable[int]) -> str:
+    return "[" + ",".join(map(str, ids)) + "]"
+
+
+# -- the database side: everything below runs in the frontier's one database thread ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    checkpoint: Checkpoint | None
+    pending: int
+    seen: int
+    done: int
+    failed: int
+    next_id: int
+    next_due: float | None
+
+
+@dataclass(slots=True)
+class _Maintained:
+    refilled: list[tuple[str, int, list[_Entry]]] = field(default_factory=list)
+    activated: list[tuple[str, list[_Entry]]] = field(default_factory=list)
+    candidates_left: bool = True
+    came_due: list[tuple[str, int]] = field(default_factory=list)
+    next_due: float | None = None
+
+
+class _Store:
+    """The connection and every query; used by the database thread alone."""
+
+    def __init__(self, path: Path, spider_name: str, cache_kib: int) -> None:
+        self.path = path
+        self.spider_name = spider_name
+        self.cache_kib = cache_kib
+        self.db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        db = self.db
+        if db is None:
+            raise RuntimeError("the frontier database is closed")
+        return db
+
+    def _corrupt(self, exc: BaseException) -> ConfigError:
+        return ConfigError(
+            f"frontier database {self.path} is corrupt or not a crawlkit frontier ({exc}); "
+            "move it away or use --fresh"
+        )
+
+    def open(self, wall: float) -> _Opened:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=2.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the frontier database {self.path}: {exc}") from exc
+        try:
+            opened = self._open(db, wall)
+        except ConfigError:
+            db.close()
+            raise
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ConfigError(
+                    f"frontier database {self.path} is in use by another crawl; "
+                    "wait for it to end or use another --job-dir"
+                ) from exc
+            raise self._corrupt(exc) from exc
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise self._corrupt(exc) from exc
+        self.db = db
+        return opened
+
+    @staticmethod
+    def _tables(db: sqlite3.Connection) -> set[str]:
+        return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _open(self, db: sqlite3.Connection, wall: float) -> _Opened:
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise ConfigError(f"frontier database {self.path} cannot use WAL mode (got {mode!r})")
+        db.execute("PRAGMA synchronous = FULL")  # commits happen only at checkpoints: make them last
+        db.execute(f"PRAGMA cache_size = -{int(self.cache_kib)}")
+        db.execute("PRAGMA journal_size_limit = 67108864")
+        db.execute("PRAGMA temp_store = MEMORY")
+        tables = self._tables(db)
+        if not tables:
+            db.execute("BEGIN IMMEDIATE")
+            tables = self._tables(db)  # another process may have just created it
+            if not tables:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta (id, schema_version, spider_name, created) VALUES (1, ?, ?, ?)",
+                    (SCHEMA_VERSION, self.spider_name, wall),
+                )
+                tables = set(_TABLES)
+            db.execute("COMMIT")
+        if not tables >= _TABLES:
+            missing = ", ".join(sorted(_TABLES - tables))
+            raise ConfigError(
+                f"frontier database {self.path} is corrupt or not a crawlkit frontier (no table {missing}); "
+                "move it away or use --fresh"
+            )
+        row = db.execute(
+            "SELECT schema_version, spider_name, checkpointed, output_offset, state, seeded,"
+            " seen, done, failed FROM meta WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise ConfigError(
+                f"frontier database {self.path} is corrupt (its meta row is missing); "
+                "move it away or use --fresh"
+            )
+        version, spider, checkpointed, offset, state, seeded, seen, done, failed = row
+        if version != SCHEMA_VERSION:
+            raise ConfigError(
+                f"frontier database {self.path} has schema version {version}, but this crawlkit "
+                f"uses {SCHEMA_VERSION}; use --fresh or another --job-dir"
+            )
+        if spider != self.spider_name:
+            raise ConfigError(
+                f"job directory belongs to spider {spider!r}, not {self.spider_name!r}; "
+                "use --fresh or another --job-dir"
+            )
+        # One write transaction from here to the next checkpoint. IMMEDIATE: a second crawl on
+        # the same job directory fails here, not halfway through its run.
+        db.execute("BEGIN IMMEDIATE")
+        stale = db.execute(
+            "SELECT DISTINCT host FROM requests WHERE state = 1 UNION SELECT host FROM hosts WHERE active = 1"
+        ).fetchall()
+        db.execute("UPDATE requests SET state = 0 WHERE state = 1")
+        db.executemany(_DEACTIVATE, stale)  # which counts their pending requests afresh
+        pending = db.execute("SELECT coalesce(sum(pending), 0) FROM hosts").fetchone()[0]
+        max_id = db.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()[0]
+        next_due = db.execute(_NEXT_DUE, (wall,)).fetchone()[0]
+        checkpoint = None
+        if checkpointed is not None:
+            checkpoint = Checkpoint(
+                output_offset=int(offset), state=bytes(state), seeded=bool(seeded), finished=pending == 0
+            )
+        return _Opened(checkpoint, int(pending), int(seen), int(done), int(failed), int(max_id) + 1, next_due)
+
+    def call(
+        self, writes: list[_Write], done: list[int], fn: Callable[..., T] | None, *args: Any
+    ) -> T | None:
+        """Run the buffered writes, then mark ``done`` ids DONE, then run ``fn``."""
+        db = self._conn()
+        for sql, group in itertools.groupby(writes, key=operator.itemgetter(0)):
+            db.executemany(sql, [params for _, params in group])
+        # After the writes: a retry renames a row to the id that a later ack marks done.
+        if len(done) > 16:
+            db.execute(_DONE_IDS, (_id_list(done),))
+        elif done:
+            db.executemany(_DONE, [(rid,) for rid in done])
+        return fn(*args) if fn is not None else None
+
+    def insert(self, rows: list[_Row], claimed: bool, count_hosts: bool) -> tuple[int, set[int]]:
+        """Insert new requests; duplicates (by fingerprint) are ignored.
+
+        Returns how many went in and, if ``claimed``, which of the LEASED ones (those loaded
+        into memory at once) went in. ``count_hosts``: whether some are PENDING requests of
+        inactive hosts, to be counted in the hosts table. The rows' ids are consecutive.
+        """
+        db = self._conn()
+        dumps = pickle.dumps
+        params: list[Any] = []
+        for rid, fp, host, priority, state, request in rows:
+            params += (rid, fp, host, priority, state, dumps(request, _PICKLE_PROTOCOL))
+        inserted = 0
+        width = 6
+        start = 0
+        while start < len(rows):
+            take = min(len(rows) - start, _INSERT_SIZES[-1])
+            size = next(s for s in _INSERT_SIZES if s >= take)
+            chunk = params[start * width : (start + take) * width]
+            if size > take:
+                chunk += chunk[-width:] * (size - take)
+            inserted += db.execute(_INSERT[size], chunk).rowcount
+            start += take
+        first, last = rows[0][0], rows[-1][0]
+        if count_hosts:
+            db.execute(_HOSTS_ADD_NEW, (first, last))
+        new_claimed: set[int] = set()
+        if claimed:
+            text = db.execute(_NEW_CLAIMED, (first, last)).fetchone()[0]
+            if text:
+                new_claimed = {int(x) for x in text.split(",")}
+        return inserted, new_claimed
+
+    def _load(self, host: str, limit: int, wall: float) -> list[_Entry]:
+        """Claim the best ``limit`` due PENDING requests of a host."""
+        db = self._conn()
+        text = db.execute(_LOAD, (host, wall, limit)).fetchone()[0]
+        if not text:
+            return []
+        parts = text.split(" ")
+        ids = parts[0::3]
+        db.execute(_CLAIM_IDS, ("[" + ",".join(ids) + "]",))
+        loads = pickle.loads
+        entries = [
+            (-int(p), int(i), loads(bytes.fromhex(h)))
+            for i, p, h in zip(ids, parts[1::3], parts[2::3], strict=True)
+        ]
+        entries.sort()  # group_concat() does not promise an order
+        return entries
+
+    def maintain(
+        self,
+        refills: list[tuple[str, int]],
+        activate: int,
+        initial: int,
+        came_due: tuple[float, float] | None,
+        wall: float,
+    ) -> _Maintained:
+        """Refill active hosts, activate new ones, find rows that came due since the last look."""
+        db = self._conn()
+        out = _Maintained()
+        if came_due is not None:
+            out.came_due = [(h, int(p)) for h, p in db.execute(_CAME_DUE, came_due)]
+            out.next_due = db.execute(_NEXT_DUE, (came_due[1],)).fetchone()[0]
+        for host, limit in refills:
+            out.refilled.append((host, limit, self._load(host, limit, wall)))
+        if activate > 0:
+            candidates = [host for (host,) in db.execute(_CANDIDATES, (wall, activate))]
+            for host in candidates:
+                entries = self._load(host, initial, wall)
+                if entries:
+                    db.execute(_ACTIVATE, (host,))
+                    out.activated.append((host, entries))
+                else:  # only requests waiting for a retry time: not a candidate until then
+                    db.execute(_NOT_YET_DUE, (host,))
+            out.candidates_left = len(candidates) == activate
+        return out
+
+    def checkpoint(
+        self, offset: int, state: bytes, seeded: bool, counters: tuple[int, int, int], wall: float
+    ) -> None:
+        db = self._conn()
+        seen, done, failed = counters
+        db.execute(
+            "UPDATE meta SET checkpointed = ?, output_offset = ?, state = ?, seeded = ?, seen = ?,"
+            " done = ?, failed = ? WHERE id = 1",
+            (wall, offset, state, int(seeded), seen, done, failed),
+        )
+        db.execute("COMMIT")  # synchronous=FULL: on disk when this returns
+        db.execute("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        db = self.db
+        if db is None:
+            return
+        self.db = None
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")  # the tail after the last checkpoint is not kept
+        finally:
+            db.close()
+
+
+class _Job:
+    """One piece of work for the database thread, and its outcome."""
+
+    __slots__ = ("args", "done", "error", "fn", "loop", "result", "waiter")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], loop: asyncio.AbstractEventLoop | None):
+        self.fn = fn
+        self.args = args
+        self.loop = loop  # None: nobody waits for it
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+
+def _finish(job: _Job) -> None:
+    job.done = True
+    waiter = job.waiter
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+class _Worker:
+    """The database thread: runs jobs one at a time, in the order they were sent.
+
+    Lighter than an executor: a job costs the event loop one queue put and one wake-up.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.failure: BaseException | None = None  # of a job that nobody waited for
+        self._thread = threading.Thread(target=self._run, name="crawlkit-frontier-db", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job.result = job.fn(*job.args)
+            except BaseException as exc:
+                job.error = exc
+            if job.loop is None:
+                if job.error is not None and self.failure is None:
+                    self.failure = job.error
+                continue
+            with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits any more
+                job.loop.call_soon_threadsafe(_finish, job)
+
+    def send(self, fn: Callable[..., Any], *args: Any, wait: bool = True) -> _Job:
+        job = _Job(fn, args, asyncio.get_running_loop() if wait else None)
+        self._jobs.put(job)
+        return job
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
+async def _wait(job: _Job) -> bool:
+    """Wait for a job to end, even if cancelled meanwhile; return whether it was."""
+    assert job.loop is not None
+    cancelled = False
+    while not job.done:
+        job.waiter = job.loop.create_future()
+        try:
+            await job.waiter
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
+
+
+# -- the event-loop side -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Host:
+    limits: HostLimits
+    queue: list[_Entry] = field(default_factory=list)
+    in_flight: int = 0
+    next_start: float = 0.0  # monotonic time before which no request may start (delay)
+    scheduled: bool = False  # whether an entry for this host sits in the ready or timed heap
+    more: bool = False  # whether the database may hold due pending requests of this host
+    # When ``more``: each of those ranks after (bound_p, bound_id); ranks are (-priority, id).
+    bound_p: int = 0
+    bound_id: int = 0
+
+
+class SqliteFrontier:
+    """The durable frontier, in one SQLite file; the module docstring tells the design.
+
+    ``clock`` (monotonic) times per-host delays and in-process retries; ``wall_clock`` stamps
+    retry times in the database, where they must mean the same after a restart. ``max_hosts``
+    and ``host_window`` bound what is held in memory: about ``max_hosts * host_window`` requests.
+    """
+
+    durable = True
+
+    def __init__(
+        self,
+        path: Path,
+        host_limits: Callable[[str], HostLimits],
+        depth_limit: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        spider_name: str = "",
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        max_hosts: int = 1024,
+        host_window: int = 16,
+        max_delayed: int = 10_000,
+        fingerprint_cache: int = 32_768,
+        cache_mib: int = 16,
+    ) -> None:
+        if max_hosts < 1 or host_window < 2:
+            raise ValueError("max_hosts must be at least 1 and host_window at least 2")
+        self.path = Path(path)
+        self._limits_for = host_limits
+        self._depth_limit = depth_limit
+        self._clock = clock
+        self._wall = wall_clock
+        self._max_hosts = max_hosts
+        self._window = host_window
+        # A host is refilled when its loaded requests fall below this (or its concurrency).
+        self._low = max(1, host_window // 4)
+        self._initial = max(1, host_window // 2)  # requests loaded when a host is activated
+        self._max_delayed = max_delayed
+        self._fp_generation = max(0, fingerprint_cache // 2)  # 0: no cache
+        self._store = _Store(self.path, spider_name, cache_mib * 1024)
+        self._worker: _Worker | None = None
+        self._lock = asyncio.Lock()  # one trip to the database at a time
+        self._closed = False
+        self._failure: BaseException | None = None
+        self._writes: list[_Write] = []
+        self._done_ids: list[int] = []
+        self._seq = itertools.count()
+        self._next_id = 1
+        self._hosts: dict[str, _Host] = {}
+        self._ready: list[tuple[int, int, str]] = []  # (-priority, seq, host)
+        self._timed: list[tuple[float, int, str]] = []  # (ready-at, seq, host)
+        self._delayed: list[tuple[float, int, Request]] = []  # retries: (not-before, id, request)
+        self._cooling: list[tuple[float, int, str]] = []  # idle hosts whose delay runs: (until, seq, host)
+        self._refill: set[str] = set()  # active hosts to refill (before they can be served, if empty)
+        self._candidates = False  # whether inactive hosts may have due pending requests
+        self._next_due: float | None = None  # wall time when a not-yet-due pending row comes due
+        self._due_until = 0.0  # wall time up to which rows that came due have been looked at
+        self._leases: dict[Request, tuple[int, str]] = {}  # leased request -> (id, host)
+        # Recent fingerprints known to be in the database, in two generations: when the young
+        # one is full it becomes the old one, and the old one is dropped.
+        self._fp_young: set[bytes] = set()
+        self._fp_old: set[bytes] = set()
+        self._inserting = 0
+        self._pending = 0
+        self._leased = 0
+        self._seen = 0
+        self._done = 0
+        self._failed = 0
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._worker is None:
+            raise RuntimeError("the frontier is closed" if self._closed else "open() the frontier first")
+        if self._worker.failure is not None:
+            self._failure = self._worker.failure
+            raise self._failure
+
+    def _send(self, fn: Callable[..., Any] | None, *args: Any, wait: bool = True) -> _Job:
+        """Send the buffered writes, then ``fn``, to the database thread."""
+        if self._worker is None:  # closed while this call waited for the lock
+            raise RuntimeError("the frontier is closed")
+        writes, self._writes = self._writes, []
+        done, self._done_ids = self._done_ids, []
+        return self._worker.send(self._store.call, writes, done, fn, *args, wait=wait)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, post: Callable[[T], None] | None = None) -> T:
+        """Run the buffered writes and ``fn`` in the database thread, then ``post`` the result.
+
+        Cancelling the caller does not cancel the database work: this waits for it and runs
+        ``post`` anyway, so that memory and database never disagree, then re-raises.
+        """
+        job = self._send(fn, *args)
+        cancelled = await _wait(job)
+        if job.error is not None:
+            self._failure = self._failure or job.error
+            raise job.error
+        result: T = job.result
+        if post is not None:
+            post(result)
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        self._writes.append((sql, params))
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self._writes) + len(self._done_ids) >= 20_000 and self._worker is not None:
+            # A long stretch without a trip to the database: run the writes now, unawaited.
+            self._send(None, wait=False)
+
+    # -- opening, checkpoints, closing ----------------------------------------------------------
+
+    async def open(self) -> Checkpoint | None:
+        if self._worker is not None or self._closed:
+            raise RuntimeError("a SqliteFrontier can be opened only once")
+        worker = _Worker()
+        wall = self._wall()
+        job = worker.send(self._store.open, wall)
+        cancelled = await _wait(job)
+        if job.error is not None or cancelled:
+            worker.send(self._store.close, wait=False)
+            worker.stop()
+            if job.error is not None:
+                raise job.error
+            raise asyncio.CancelledError
+        opened: _Opened = job.result
+        self._worker = worker
+        self._pending = opened.pending
+        self._seen = opened.seen
+        self._done = opened.done
+        self._failed = opened.failed
+        self._next_id = opened.next_id
+        self._next_due = opened.next_due
+        self._due_until = wall
+        self._candidates = opened.pending > 0
+        return opened.checkpoint
+
+    async def checkpoint(self, output_offset: int, state: bytes, seeded: bool) -> None:
+        self._check()
+        async with self._lock:
+            counters = (self._seen, self._done, self._failed)
+            await self._call(self._store.checkpoint, output_offset, state, seeded, counters, self._wall())
+
+    async def close(self) -> None:
+        """Close the database. What the last checkpoint did not commit is discarded."""
+        if self._worker is None:
+            self._closed = True
+            return
+        async with self._lock:
+            worker, self._worker = self._worker, None
+            self._closed = True
+            self._writes = []
+            self._done_ids = []
+            try:
+                job = worker.send(self._store.close)
+                cancelled = await _wait(job)
+            finally:
+                worker.stop()
+            for table in (self._hosts, self._leases, self._fp_young, self._fp_old):
+                table.clear()
+            for heap in (self._ready, self._timed, self._delayed, self._cooling):
+                heap.clear()
+            self._refill.clear()
+            if job.error is not None:
+                raise job.error
+            if cancelled:
+                raise asyncio.CancelledError
+
+    # -- queueing -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _ahead(host: _Host, neg_priority: int, rid: int) -> bool:
+        """Whether a request ranks before every due request of ``host`` left in the database."""
+        return (
+            not host.more
+            or neg_priority < host.bound_p
+            or (neg_priority == host.bound_p and rid <= host.bound_id)
+        )
+
+    @staticmethod
+    def _lower_bound(host: _Host, neg_priority: int, rid: int) -> bool:
+        """Note that the database holds a due request of ``host`` ranked (neg_priority, rid).
+
+        Returns whether that changed anything.
+        """
+        if not host.more:
+            host.more = True
+        elif neg_priority > host.bound_p or (neg_priority == host.bound_p and rid - 1 >= host.bound_id):
+            return False
+        host.bound_p, host.bound_id = neg_priority, rid - 1
+        return True
+
+    def _schedule(self, name: str, host: _Host) -> None:
+        """Put a host in the ready or timed heap if it can serve; mark it for a refill if due."""
+        queue = host.queue
+        servable = bool(queue) and self._ahead(host, queue[0][0], queue[0][1])
+        if host.more and (len(queue) < min(self._low, host.limits.concurrency) or not servable):
+            self._refill.add(name)
+        if host.scheduled or not servable or host.in_flight >= host.limits.concurrency:
+            return
+        if host.next_start > self._clock():
+            heapq.heappush(self._timed, (host.next_start, next(self._seq), name))
+        else:
+            heapq.heappush(self._ready, (queue[0][0], next(self._seq), name))
+        host.scheduled = True
+
+    def _unclaim(self, name: str, rid: int, priority: int) -> None:
+        """Hand a loaded request back to the database, as PENDING and due now."""
+        self._write(_UNCLAIM, (0.0, rid))
+        if name not in self._hosts:
+            self._write(_HOST_ADD, (name, 1, priority, 0.0))
+
+    def _trim(self, name: str, host: _Host) -> None:
+        """Hand the worst loaded requests of a host back to the database, down to the window.
+
+        Only with the lock held: a refill in flight must not miss what goes back.
+        """
+        queue = host.queue
+        if len(queue) <= self._window:
+            return
+        queue.sort()  # a sorted list is a heap
+        evicted = queue[self._window :]
+        del queue[self._window :]
+        for neg_priority, rid, _ in evicted:
+            self._unclaim(name, rid, -neg_priority)
+        self._lower_bound(host, evicted[0][0], evicted[0][1])
+
+    def _retire(self, name: str, host: _Host) -> None:
+        """Forget an idle host: memory grows with the hosts in play, not with every host seen.
+
+        A host whose delay still runs is forgotten once it has run out (see ``_promote``).
+        """
+        if host.queue or host.in_flight or host.more or name in self._refill:
+            return
+        if host.next_start > self._clock():
+            heapq.heappush(self._cooling, (host.next_start, next(self._seq), name))
+            return
+        del self._hosts[name]
+        self._write(_DEACTIVATE, (name,))
+
+    def _rows(self, requests: Iterable[Request], result: PushResult) -> tuple[list[_Row], bool, set[str]]:
+        """Drop requests over the depth limit or known to be duplicates; number the rest.
+
+        A new request of an active host that ranks before everything of it in the database,
+        and fits in its window, is loaded at once (inserted as LEASED); otherwise it is
+        inserted as PENDING and the host's bound notes it. Returns the rows, whether some are
+        LEASED, and the active hosts whose bound changed.
+        """
+        limit = self._depth_limit
+        young = self._fp_young
+        old = self._fp_old
+        generation = self._fp_generation
+        hosts = self._hosts
+        window = self._window
+        ahead = self._ahead
+        lower_bound = self._lower_bound
+        rows: list[_Row] = []
+        claimed = False
+        touched: set[str] = set()
+        planned: dict[str, int] = {}
+        rid = self._next_id
+        for request in requests:
+            if limit and request.depth > limit:
+                result.over_depth += 1
+                continue
+            fp: bytes | None = None
+            if not request.dont_filter:
+                fp = request.fingerprint
+                if fp in young or fp in old:
+                    result.duplicates += 1
+                    continue
+                if generation:
+                    young.add(fp)
+                    if len(young) >= generation:
+                        self._fp_old = old = young
+                        self._fp_young = young = set()
+            name = _host(request.url)
+            state = PENDING
+            host = hosts.get(name)
+            if host is not None:
+                neg_priority = -request.priority
+                loaded = planned.get(name, 0)
+                if len(host.queue) + loaded < window and ahead(host, neg_priority, rid):
+                    state = LEASED
+                    planned[name] = loaded + 1
+                    claimed = True
+                elif lower_bound(host, neg_priority, rid):
+                    touched.add(name)
+            rows.append((rid, fp, name, request.priority, state, request))
+            rid += 1
+        self._next_id = rid
+        return rows, claimed, touched
+
+    async def _insert(self, rows: list[_Row], claimed: bool, touched: set[str], result: PushResult) -> None:
+        """Insert rows (the caller holds the lock) and load the ones inserted as LEASED."""
+        hosts = self._hosts
+        count_hosts = any(row[2] not in hosts for row in rows)  # new rows of inactive hosts
+
+        def post(outcome: tuple[int, set[int]]) -> None:
+            self._inserting -= 1
+            inserted, new_claimed = outcome
+            for rid, _, name, priority, state, request in rows:
+                host = hosts.get(name)
+                if state == PENDING:
+                    if host is None:  # inactive, or retired while the rows went in
+                        self._candidates = True
+                    continue
+                if rid not in new_claimed:
+                    continue
+                if host is None:  # retired while the rows went in
+                    self._unclaim(name, rid, priority)
+                    self._candidates = True
+                else:
+                    heapq.heappush(host.queue, (-priority, rid, request))
+                    touched.add(name)
+            for name in touched:
+                host = hosts.get(name)
+                if host is not None:
+                    self._schedule(name, host)
+            # A fingerprint that turned out to be known stays cached: it is in the database.
+            result.queued += inserted
+            result.duplicates += len(rows) - inserted
+            self._pending += inserted
+            self._seen += inserted
+
+        self._inserting += 1
+        await self._call(self._store.insert, rows, claimed, count_hosts, post=post)
+
+    async def push(self, requests: Sequence[Request]) -> PushResult:
+        self._check()
+        result = PushResult()
+        if not requests:
+            return result
+        async with self._lock:
+            rows, claimed, touched = self._rows(requests, result)
+            if rows:
+                await self._insert(rows, claimed, touched, result)
+        return result
+
+    # -- leasing --------------------------------------------------------------------------------
+
+    def _promote(self, now: float) -> None:
+        while self._delayed and self._delayed[0][0] <= now:
+            _, rid, request = heapq.heappop(self._delayed)
+            name = _host(request.url)
+            host = self._hosts.get(name)
+            if host is None:  # the host is not in play: the request waits in the database
+                self._unclaim(name, rid, request.priority)
+                self._candidates = True
+                continue
+            heapq.heappush(host.queue, (-request.priority, rid, request))
+            self._trim(name, host)
+            self._schedule(name, host)
+        while self._timed and self._timed[0][0] <= now:
+            _, _, name = heapq.heappop(self._timed)
+            timed = self._hosts.get(name)
+            if timed is not None:
+                timed.scheduled = False
+                self._schedule(name, timed)
+        while self._cooling and self._cooling[0][0] <= now:
+            _, _, name = heapq.heappop(self._cooling)
+            idle = self._hosts.get(name)
+            if idle is not None:
+                self._retire(name, idle)
+
+    def _maintenance_due(self, wall: float) -> bool:
+        return bool(
+            self._refill
+            or (self._candidates and len(self._hosts) < self._max_hosts)
+            or (self._next_due is not None and wall >= self._next_due)
+        )
+
+    async def _maintain(self, wall: float) -> None:
+        """One trip to the database: refill hosts running low, activate hosts, see retries due."""
+        refills = [
+            (name, max(self._window - len(self._hosts[name].queue), self._low))
+            for name in itertools.islice(self._refill, 256)
+        ]
+        came_due = None
+        if self._next_due is not None and wall >= self._next_due:
+            came_due = (self._due_until, wall)
+        activate = 0
+        if self._candidates or came_due is not None:  # rows that came due may be of inactive hosts
+            activate = min(self._max_hosts - len(self._hosts), 256)
+
+        def post(out: _Maintained) -> None:
+            for name, limit, entries in out.refilled:
+                self._refill.discard(name)
+                host = self._hosts[name]
+                self._loaded(name, host, entries, limit)
+                self._schedule(name, host)
+                self._retire(name, host)
+            for name, entries in out.activated:
+                fresh = self._hosts.get(name)
+                if fresh is None:
+                    fresh = self._hosts[name] = _Host(limits=self._limits_for(name))
+                self._loaded(name, fresh, entries, self._initial)
+                self._schedule(name, fresh)
+            if activate > 0 and not out.candidates_left:
+                self._candidates = False
+            if came_due is not None:
+                self._due_until = came_due[1]
+                self._next_due = out.next_due
+                activated = {name for name, _ in out.activated}  # loaded those just now
+                for name, priority in out.came_due:
+                    active = self._hosts.get(name)
+                    if active is None:
+                        # Unless the activation just now took every candidate there was.
+                        self._candidates = self._candidates or activate == 0 or out.candidates_left
+                    elif name not in activated:
+                        self._lower_bound(active, -priority, 0)
+                        self._schedule(name, active)
+
+        await self._call(self._store.maintain, refills, activate, self._initial, came_due, wall, post=post)
+
+    def _loaded(self, name: str, host: _Host, entries: list[_Entry], limit: int) -> None:
+        for entry in entries:
+            heapq.heappush(host.queue, entry)
+        if len(entries) == limit:
+            # Everything of this host left in the database ranks after the last one loaded.
+            host.more = True
+            host.bound_p, host.bound_id = entries[-1][0], entries[-1][1]
+        else:
+            host.more = False
+        self._trim(name, host)
+
+    async def lease(self, n: int) -> list[Request]:
+        self._check()
+        if n <= 0:
+            return []
+        out: list[Request] = []
+        async with self._lock:
+            self._promote(self._clock())
+            for _ in range(8):  # a few trips at most, for hosts that ran dry while leasing
+                wall = self._wall()
+                if self._maintenance_due(wall):
+                    await self._maintain(wall)
+                elif out:
+                    break
+                before = len(out)
+                self._take_ready(n, out)
+                if len(out) >= n or len(out) == before:
+                    break
+        return out
+
+    def _take_ready(self, n: int, out: list[Request]) -> None:
+        """Lease from ready hosts, best first, until ``out`` holds ``n`` or none is ready."""
+        now = self._clock()
+        ready = self._ready
+        taken = len(out)
+        while len(out) < n and ready:
+            _, _, name = heapq.heappop(ready)
+            host = self._hosts.get(name)
+            if host is None:
+                continue
+            host.scheduled = False
+            queue = host.queue
+            if (
+                not queue
+                or not self._ahead(host, queue[0][0], queue[0][1])
+                or host.in_flight >= host.limits.concurrency
+            ):
+                self._schedule(name, host)
+                continue
+            _, rid, request = heapq.heappop(queue)
+            self._leases[request] = (rid, name)
+            out.append(request)
+            host.in_flight += 1
+            if host.limits.delay:
+                host.next_start = now + host.limits.delay
+            self._schedule(name, host)
+        taken = len(out) - taken
+        self._pending -= taken
+        self._leased += taken
+
+    # -- giving leases back ---------------------------------------------------------------------
+
+    def _take(self, request: Request, what: str) -> tuple[int, str]:
+        lease = self._leases.pop(request, None)
+        if lease is None:
+            raise ValueError(f"{what}() of a request that is not leased: {request!r}")
+        return lease
+
+    def _end_lease(self, name: str) -> None:
+        self._leased -= 1
+        host = self._hosts.get(name)
+        if host is None:  # pragma: no cover - a host with a lease is never retired
+            return
+        host.in_flight -= 1
+        self._schedule(name, host)
+        self._retire(name, host)
+
+    async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult:
+        self._check()
+        result = PushResult()
+        if not new_requests:
+            rid, name = self._take(request, "ack")
+            self._done_ids.append(rid)
+            self._maybe_flush()
+            self._done += 1
+            self._end_lease(name)
+            return result
+        async with self._lock:
+            rid, name = self._take(request, "ack")
+            self._done_ids.append(rid)
+            self._done += 1
+            try:
+                rows, claimed, touched = self._rows(new_requests, result)
+                if rows:
+                    await self._insert(rows, claimed, touched, result)
+            finally:
+                # Only now, so that the host does not retire just before its new requests come.
+                self._end_lease(name)
+        return result
+
+    async def retry(self, request: Request, delay: float) -> None:
+        self._check()
+        old, name = self._take(request, "retry")
+        rid = self._next_id  # a new id: the retry goes behind the requests of its priority
+        self._next_id += 1
+        data = pickle.dumps(request, _PICKLE_PROTOCOL)  # with its new attempt count
+        delay = max(delay, 0.0)
+        self._pending += 1
+        host = self._hosts.get(name)
+        if delay == 0 and host is not None:
+            self._write(_RETRY, (rid, 0.0, data, LEASED, old))
+            # Over the window for a while, maybe: trimming here could race a refill in flight.
+            heapq.heappush(host.queue, (-request.priority, rid, request))
+        elif len(self._delayed) < self._max_delayed:
+            self._write(_RETRY, (rid, self._wall() + delay, data, LEASED, old))
+            heapq.heappush(self._delayed, (self._clock() + delay, rid, request))
+        else:  # too many retries waiting in memory: this one waits in the database
+            due = self._wall() + delay  # its host is active: counted when it retires
+            self._write(_RETRY, (rid, due, data, PENDING, old))
+            self._next_due = due if self._next_due is None else min(self._next_due, due)
+        self._end_lease(name)
+
+    async def fail(self, request: Request, reason: str) -> None:
+        self._check()
+        rid, name = self._take(request, "fail")
+        self._write(_FAIL, (reason, rid))
+        self._failed += 1
+        self._end_lease(name)
+
+    async def release(self, requests: Sequence[Request]) -> None:
+        self._check()
+        for request in requests:
+            lease = self._leases.pop(request, None)
+            if lease is None:
+                continue  # already given back (say, by an ack cancelled halfway)
+            rid, name = lease
+            self._pending += 1
+            host = self._hosts.get(name)
+            if host is None:  # pragma: no cover - a host with a lease is never retired
+                self._leased -= 1
+                self._unclaim(name, rid, request.priority)
+                self._candidates = True
+                continue
+            heapq.heappush(host.queue, (-request.priority, rid, request))  # trimmed at a refill
+            self._end_lease(name)
+
+    # -- introspection --------------------------------------------------------------------------
+
+    def next_ready_in(self) -> float | None:
+        if self._ready or self._refill or (self._candidates and len(self._hosts) < self._max_hosts):
+            return 0.0
+        best: float | None = None
+        if self._timed or self._delayed:
+            now = self._clock()
+            if self._timed:
+                best = self._timed[0][0] - now
+            if self._delayed:
+                wait = self._delayed[0][0] - now
+                best = wait if best is None else min(best, wait)
+        if self._next_due is not None:
+            wait = self._next_due - self._wall()
+            best = wait if best is None else min(best, wait)
+        if best is None:
+            # Pending requests whose hosts are all busy: a lease that ends wakes the caller
+            # anyway; look again in a while in case nothing does.
+            return 1.0 if self._pending else None
+        return max(0.0, best)
+
+    def is_finished(self) -> bool:
+        return self._pending == 0 and self._leased == 0 and self._inserting == 0
+
+    def statistics(self) -> FrontierStats:
+        return FrontierStats(
+            pending=self._pending,
+            leased=self._leased,
+            seen=self._seen,
+            done=self._done,
+            failed=self._failed,
+            hosts=len(self._hosts),
+        )
+
+    def __len__(self) -> int:
+        return self._pending

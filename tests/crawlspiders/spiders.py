@@ -1,0 +1,130 @@
+"""Small spiders for the tests; each takes the test site's address as the ``base`` argument."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from crawlkit import CloseSpider, DropItem, Request, Response, Spider
+
+
+class GraphSpider(Spider):
+    """Follows every link of the generated link graph (and the junk links beside them)."""
+
+    name = "graph"
+    allowed_domains = ["127.0.0.1"]
+    base = ""
+    size = 1000
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(f"{self.base}/graph/0?size={self.size}&fanout=5&seed=0")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield {"n": int(response.css_first("span.n").text()), "url": response.url}
+        yield from response.follow_all(css="a.graph")
+        yield from response.follow_all(css="a.other")
+
+
+class UrlListSpider(Spider):
+    """Fetches the paths it is given (``paths``, comma-separated) and yields one item per page."""
+
+    name = "urls"
+    base = ""
+    paths = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        for path in self.paths.split(","):
+            yield Request(self.base + path)
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        if response.url.endswith("/callback-raises"):
+            yield {"partial": True, "url": response.url}
+            raise ValueError("this page makes the callback raise")
+        if response.url.endswith("/callback-exits"):
+            os._exit(3)
+        title = response.css_first("title")
+        yield {
+            "url": response.url,
+            "request_url": response.request.url,
+            "status": response.status,
+            "title": title.text(strip=True) if title is not None else None,
+            "text": response.css_first("body").text(strip=True) if response.css_first("body") else "",
+        }
+
+
+class DepthSpider(Spider):
+    name = "depth"
+    base = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(f"{self.base}/depth/0")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield {"url": response.url, "depth": response.request.depth}
+        yield from response.follow_all(css="a")
+
+
+class MetaSpider(Spider):
+    """Passes data along with meta and cb_kwargs, through a named callback."""
+
+    name = "meta"
+    base = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(f"{self.base}/ok", meta={"trail": ["start"]})
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield response.follow(
+            "/status/200",
+            callback=self.parse_next,
+            meta={"trail": [*response.meta["trail"], "ok"]},
+            cb_kwargs={"origin": response.url},
+        )
+
+    def parse_next(self, response: Response, origin: str) -> Iterator[Any]:
+        yield {"trail": response.meta["trail"], "origin": origin, "status": response.status}
+
+
+class StateInCallbackSpider(Spider):
+    name = "state_in_callback"
+    base = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        self.state["started"] = True  # fine: main process
+        yield Request(f"{self.base}/ok")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        self.state["pages"] = 1  # wrong: a worker process
+        yield {"url": response.url}
+
+
+class ClosingSpider(Spider):
+    """Asks to close after its first page."""
+
+    name = "closing"
+    base = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        for i in range(50):
+            yield Request(f"{self.base}/slow?delay=0.05&i={i}")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield {"url": response.url}
+        raise CloseSpider("enough")
+
+
+class Uppercase:
+    """A pipeline: upper-cases titles, drops items without one, fails on 'boom'."""
+
+    def process_item(self, item: dict[str, Any], spider: Spider) -> dict[str, Any] | None:
+        if item.get("title") == "boom":
+            raise RuntimeError("pipeline bug")
+        if not item.get("title"):
+            raise DropItem("no title")
+        return {**item, "title": item["title"].upper()}
+
+
+class AsyncTagger:
+    async def process_item(self, item: dict[str, Any], spider: Spider) -> dict[str, Any]:
+        return {**item, "tagged": spider.name}

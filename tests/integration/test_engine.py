@@ -1,0 +1,250 @@
+"""The engine end to end, against the real local test site, with real parser processes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from conftest import Site
+from crawlkit import CrawlStats, Spider, crawl
+from crawlspiders.spiders import (
+    ClosingSpider,
+    DepthSpider,
+    GraphSpider,
+    MetaSpider,
+    StateInCallbackSpider,
+    UrlListSpider,
+)
+from testsite.app import charset_text, reachable
+
+FAST_RETRY = {"retry_backoff_base": 0.05, "retry_backoff_max": 0.2}
+
+
+def run(
+    spider: type[Spider], out: Path, frontier: str = "memory", **kwargs: Any
+) -> tuple[CrawlStats, list[dict[str, Any]]]:
+    settings: dict[str, Any] = {"frontier": frontier, "job_dir": str(out.parent / "job"), "parse_workers": 2}
+    settings.update(kwargs.pop("settings", {}))
+    stats = crawl(spider, out, settings=settings, handle_signals=False, **kwargs)
+    lines = out.read_bytes().splitlines()
+    return stats, [orjson.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("frontier", ["memory", "sqlite"])
+def test_graph_crawl_writes_every_page_once(site: Site, tmp_out: Path, frontier: str) -> None:
+    size = 1200
+    stats, items = run(
+        GraphSpider, tmp_out, frontier, base=site.base, size=size, settings={"concurrency": 32}
+    )
+    expected = reachable(size)
+    assert len(expected) == size
+    numbers = [item["n"] for item in items]
+    assert sorted(numbers) == sorted(expected)  # every page, no duplicates
+    # Every URL variant (fragment, query order, scheme case, dot segments) was deduplicated:
+    # the server saw each graph page exactly once.
+    served = Counter(entry.path for entry in site.log.entries("/graph"))
+    assert len(served) == size and set(served.values()) == {1}
+    assert stats.pages == size and stats.items == size
+    assert stats.duplicates > size  # each page links its first target in 7 forms
+    assert stats.filtered["offsite"] == size  # one offsite link a page, never fetched
+    assert stats.filtered["scheme"] == 3 * size  # mailto:, javascript:, tel:
+    assert stats.ok and stats.pages_failed == 0
+
+
+def test_inline_parsing_gives_the_same_items(site: Site, tmp_out: Path) -> None:
+    _, items = run(GraphSpider, tmp_out, base=site.base, size=300, settings={"parse_workers": 0})
+    assert sorted(item["n"] for item in items) == sorted(reachable(300))
+
+
+def test_retries_back_off_then_succeed(site: Site, tmp_out: Path) -> None:
+    stats, items = run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths="/flaky/a?fail=2,/drop/b?fail=1",
+        settings={"retry_backoff_base": 0.2, "retry_backoff_max": 1.0},
+    )
+    assert {item["request_url"].split("?")[0].rsplit("/", 2)[-2] for item in items} == {"flaky", "drop"}
+    times = site.log.times("/flaky/a")
+    assert len(times) == 3
+    # Exponential backoff with jitter: at least 0.2 s, then at least 0.4 s.
+    assert times[1] - times[0] >= 0.2 and times[2] - times[1] >= 0.4
+    # aiohttp itself retries an idempotent request once when a reused keep-alive connection is
+    # dropped (the server may have closed it while idle), so the drop may not reach crawlkit.
+    assert site.log.count("/drop/b") == 2
+    assert stats.retry_reasons["http_503"] == 2 and stats.retries in (2, 3)
+    assert stats.ok
+
+
+@pytest.mark.parametrize("mode", ["delta", "date"])
+def test_retry_after_is_honoured(site: Site, tmp_out: Path, mode: str) -> None:
+    stats, items = run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths=f"/retry-after/k-{mode}?seconds=2&mode={mode}",
+        settings=FAST_RETRY,
+    )
+    times = site.log.times(f"/retry-after/k-{mode}")
+    assert len(times) == 2 and len(items) == 1
+    # An HTTP date has one-second resolution, so it can come up to a second short.
+    assert times[1] - times[0] >= (1.95 if mode == "delta" else 1.0)
+    assert stats.retry_reasons["http_429"] == 1
+
+
+def test_retry_after_is_capped(site: Site, tmp_out: Path) -> None:
+    run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths="/retry-after/capped?seconds=3600",
+        settings={**FAST_RETRY, "retry_after_max": 0.5},
+    )
+    times = site.log.times("/retry-after/capped")
+    assert len(times) == 2 and 0.45 <= times[1] - times[0] < 5
+
+
+def test_retries_give_up_and_count_the_failure(site: Site, tmp_out: Path) -> None:
+    stats, items = run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths="/status/503,/status/404,/ok",
+        settings={**FAST_RETRY, "max_retries": 2},
+    )
+    assert site.log.count("/status/503") == 3  # the first attempt and 2 retries
+    assert site.log.count("/status/404") == 1  # 404 is not retried
+    assert [item["url"].rsplit("/", 1)[-1] for item in items] == ["ok"]
+    assert stats.failures == Counter({"http_503": 1, "http_404": 1})
+    assert not stats.ok and stats.pages_failed == 2
+
+
+def test_backoff_does_not_hold_a_worker(site: Site, tmp_out: Path) -> None:
+    # One worker in all. The flaky page waits 1 s before its retry; meanwhile the one worker must
+    # fetch the other pages instead of sleeping.
+    paths = ",".join(["/flaky/slow?fail=1"] + [f"/ok?i={i}" for i in range(10)])
+    run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths=paths,
+        settings={"concurrency": 1, "retry_backoff_base": 1.0, "retry_backoff_max": 1.0},
+    )
+    retry_at = site.log.times("/flaky/slow")[1]
+    assert all(t < retry_at for t in site.log.times("/ok"))
+    assert site.log.count("/ok") == 10
+
+
+def test_dead_host_fails_cleanly(tmp_out: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stats, items = run(
+        UrlListSpider, tmp_out, base=f"http://127.0.0.1:{port}", paths="/a", settings=FAST_RETRY
+    )
+    assert items == [] and stats.failures == Counter({"connect": 1}) and stats.retries == 3
+
+
+def test_depth_limit_holds(site: Site, tmp_out: Path) -> None:
+    stats, items = run(DepthSpider, tmp_out, base=site.base, settings={"depth_limit": 3})
+    assert sorted(item["depth"] for item in items) == [0, 1, 2, 3]
+    assert site.log.count("/depth") == 4
+    assert stats.filtered["depth"] == 1
+
+
+def test_a_raising_callback_is_counted_and_the_crawl_goes_on(site: Site, tmp_out: Path) -> None:
+    stats, items = run(UrlListSpider, tmp_out, base=site.base, paths="/callback-raises,/ok,/status/200")
+    urls = sorted(item["url"].rsplit("/", 1)[-1] for item in items)
+    # Items yielded before the exception are kept; the page is counted as failed.
+    assert urls == ["200", "callback-raises", "ok"]
+    assert stats.failures == Counter({"callback_error": 1})
+
+
+def test_a_dying_parser_process_is_replaced(site: Site, tmp_out: Path) -> None:
+    paths = ",".join(["/callback-exits"] + [f"/ok?i={i}" for i in range(40)])
+    stats, items = run(UrlListSpider, tmp_out, base=site.base, paths=paths)
+    assert len(items) == 40
+    assert stats.failures == Counter({"parser_crashed": 1})
+
+
+def test_redirects_are_followed_and_loops_stopped(site: Site, tmp_out: Path) -> None:
+    stats, items = run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths="/redirect/3,/redirect-loop/a",
+        settings={"max_redirects": 5},
+    )
+    assert len(items) == 1 and items[0]["url"] == site.url("/ok")
+    assert items[0]["request_url"] == site.url("/redirect/3")
+    assert stats.failures == Counter({"redirects": 1})
+
+
+# A byte order mark exists only for Unicode; an undeclared page is read as UTF-8.
+CHARSET_CASES = [
+    (name, via)
+    for name in ("utf-8", "windows-1252", "iso-8859-2", "shift_jis", "gb2312")
+    for via in ("header", "meta")
+] + [("utf-8", "bom"), ("utf-8", "none"), ("utf-16-le", "bom"), ("utf-16-be", "bom")]
+
+
+@pytest.mark.parametrize(("name", "via"), CHARSET_CASES)
+def test_pages_are_decoded_in_their_charset(site: Site, tmp_path: Path, name: str, via: str) -> None:
+    out = tmp_path / "items.jsonl"
+    _, items = run(UrlListSpider, out, base=site.base, paths=f"/charset/{name}?via={via}")
+    assert charset_text(name) in items[0]["text"]
+
+
+def test_meta_and_cb_kwargs_travel_with_requests(site: Site, tmp_out: Path) -> None:
+    _, items = run(MetaSpider, tmp_out, base=site.base)
+    assert items == [{"trail": ["start", "ok"], "origin": site.url("/ok"), "status": 200}]
+
+
+def test_spider_state_in_a_callback_is_an_error_that_explains(site: Site, tmp_out: Path) -> None:
+    stats, items = run(StateInCallbackSpider, tmp_out, base=site.base)
+    assert items == [] and stats.failures == Counter({"callback_error": 1})
+
+
+def test_close_spider_stops_the_crawl(site: Site, tmp_out: Path) -> None:
+    stats, items = run(ClosingSpider, tmp_out, base=site.base, settings={"concurrency": 2})
+    assert stats.stop_reason == "close_spider: enough"
+    assert 1 <= len(items) < 50
+
+
+def test_pipelines_change_drop_and_fail_items(site: Site, tmp_out: Path) -> None:
+    stats, items = run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths="/ok,/status/200,/charset/utf-8?via=header",
+        settings={"pipelines": ["crawlspiders.spiders:Uppercase", "crawlspiders.spiders:AsyncTagger"]},
+    )
+    titles = sorted(item["title"] for item in items)
+    assert all(item["tagged"] == "urls" for item in items)
+    assert titles == [t.upper() for t in titles] and len(items) + stats.items_dropped == 3
+
+
+def test_per_host_concurrency_holds(site: Site, tmp_out: Path) -> None:
+    paths = ",".join(f"/slow?delay=0.1&i={i}" for i in range(30))
+    run(
+        UrlListSpider,
+        tmp_out,
+        base=site.base,
+        paths=paths,
+        settings={"concurrency": 16, "concurrency_per_host": 3},
+    )
+    assert site.log.count("/slow") == 30
+    assert site.log.max_in_flight("/slow") == 3
+
+
+def test_requests_identify_crawlkit(site: Site, tmp_out: Path) -> None:
+    import crawlkit
+
+    run(UrlListSpider, tmp_out, base=site.base, paths="/ok")
+    assert site.log.entries("/ok")[0].user_agent == f"crawlkit/{crawlkit.__version__}"

@@ -1,0 +1,255 @@
+"""crawlkit.encoding: charset detection and Content-Encoding decoding."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import tracemalloc
+import zlib
+
+import brotli
+import pytest
+
+from crawlkit.encoding import accept_encoding, charset_from_content_type, decode_body, detect_encoding
+from crawlkit.errors import FetchError, ResponseTooLarge
+
+TEXT = "Zoë’s café — “naïve” façade"  # noqa: RUF001
+PAGE = f"<!DOCTYPE html><html><head><title>t</title></head><body><p>{TEXT}</p></body></html>"
+
+# -- detect_encoding: header, then BOM, then <meta>, then UTF-8 --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("text/html; charset=utf-8", "utf-8"),
+        ("text/html; charset=UTF-8", "utf-8"),
+        ("text/html; charset=utf8", "utf-8"),
+        ('text/html; charset="utf-8"', "utf-8"),
+        ("text/html;charset=windows-1252", "cp1252"),
+        ("text/html; charset=iso-8859-2", "iso8859-2"),
+        ("text/html; charset=shift_jis", "shift_jis"),
+        ("text/html; charset=gb2312", "gb2312"),
+        ("text/html; foo=bar; Charset=koi8-r", "koi8-r"),
+    ],
+)
+def test_header_charset(content_type: str, expected: str) -> None:
+    assert detect_encoding(content_type, b"<html></html>") == expected
+
+
+@pytest.mark.parametrize(
+    "label", ["iso-8859-1", "ISO-8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii"]
+)
+def test_whatwg_latin1_and_ascii_mean_cp1252(label: str) -> None:
+    assert detect_encoding(f"text/html; charset={label}", b"") == "cp1252"
+    assert detect_encoding("text/html", f'<meta charset="{label}">'.encode()) == "cp1252"
+    # ...so the quotes and dashes that such pages really contain decode right.
+    body = PAGE.encode("cp1252")
+    assert body.decode(detect_encoding(f"text/html; charset={label}", body)) == PAGE
+
+
+def test_charset_from_content_type() -> None:
+    assert charset_from_content_type("text/html") is None
+    assert charset_from_content_type("") is None
+    assert charset_from_content_type("text/html; charset=") is None
+    assert charset_from_content_type("text/html; charset=no-such-codec") is None
+    assert charset_from_content_type("text/html; charset='windows-1252'") == "cp1252"
+
+
+def test_header_beats_bom_and_meta() -> None:
+    body = codecs.BOM_UTF8 + b'<meta charset="shift_jis">' + TEXT.encode("utf-8")
+    assert detect_encoding("text/html; charset=windows-1252", body) == "cp1252"
+
+
+@pytest.mark.parametrize(
+    ("bom", "expected"),
+    [
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ],
+)
+def test_bom_when_header_has_no_charset(bom: bytes, expected: str) -> None:
+    body = bom + b'<meta charset="windows-1252">'
+    assert detect_encoding("text/html", body) == expected
+    assert detect_encoding("text/html; charset=bogus-label", body) == expected
+
+
+def test_bom_beats_meta() -> None:
+    body = codecs.BOM_UTF8 + b'<html><head><meta charset="iso-8859-2"></head></html>'
+    assert detect_encoding("text/html", body) == "utf-8"
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ('<meta charset="windows-1252">', "cp1252"),
+        ("<meta charset=iso-8859-2>", "iso8859-2"),
+        ("<META CHARSET='Shift_JIS'>", "shift_jis"),
+        ('<meta http-equiv="Content-Type" content="text/html; charset=gb2312">', "gb2312"),
+        ('<meta name="x" charset = "utf-8" >', "utf-8"),
+    ],
+)
+def test_meta_charset(head: str, expected: str) -> None:
+    body = f"<!DOCTYPE html><html><head>{head}</head><body>x</body></html>".encode()
+    assert detect_encoding("text/html", body) == expected
+    assert detect_encoding("", body) == expected
+
+
+def test_meta_must_be_near_the_start() -> None:
+    body = b"<html><head>" + b" " * 5000 + b'<meta charset="windows-1252"></head></html>'
+    assert detect_encoding("text/html", body) == "utf-8"
+
+
+def test_meta_utf16_is_ignored() -> None:
+    # An ASCII-readable <meta> cannot be in a real UTF-16 body.
+    assert detect_encoding("text/html", b'<meta charset="utf-16">') == "utf-8"
+    assert detect_encoding("text/html", b'<meta charset="utf-16le">') == "utf-8"
+
+
+def test_unknown_meta_label_falls_back_to_utf8() -> None:
+    assert detect_encoding("text/html", b'<meta charset="klingon">') == "utf-8"
+
+
+def test_nothing_declared_means_utf8() -> None:
+    assert detect_encoding("text/html", PAGE.encode("utf-8")) == "utf-8"
+    assert detect_encoding("", b"") == "utf-8"
+    # Undeclared legacy bytes are still "utf-8": decoding them replaces, never raises.
+    body = PAGE.encode("cp1252")
+    encoding = detect_encoding("text/html", body)
+    assert encoding == "utf-8"
+    assert "\ufffd" in body.decode(encoding, errors="replace")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("utf-8", TEXT),
+        ("windows-1252", TEXT),
+        ("iso-8859-2", "Příliš žluťoučký kůň úpěl ďábelské ódy"),
+        ("shift_jis", "日本語のテキスト：こんにちは、世界"),  # noqa: RUF001
+        ("gb2312", "中文文本：你好，世界"),  # noqa: RUF001
+    ],
+)
+def test_detected_encoding_round_trips_text(name: str, text: str) -> None:
+    page = f"<html><head><meta charset={name}></head><body>{text}</body></html>"
+    body = page.encode(name)
+    assert body.decode(detect_encoding("text/html", body)) == page
+    assert body.decode(detect_encoding(f"text/html; charset={name}", body)) == page
+
+
+# -- decode_body ----------------------------------------------------------------------------------
+
+DATA = PAGE.encode("utf-8") * 50
+LIMIT = 10 * 1024 * 1024
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return c.compress(data) + c.flush()
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        ("gzip", gzip.compress(DATA)),
+        ("x-gzip", gzip.compress(DATA)),
+        ("GZIP", gzip.compress(DATA)),
+        (" gzip ", gzip.compress(DATA)),
+        ("deflate", zlib.compress(DATA)),
+        ("deflate", _raw_deflate(DATA)),
+        ("br", brotli.compress(DATA)),
+        ("", DATA),
+        ("identity", DATA),
+    ],
+    ids=["gzip", "x-gzip", "GZIP", "padded", "deflate", "raw-deflate", "br", "none", "identity"],
+)
+def test_decode_body(coding: str, body: bytes) -> None:
+    assert decode_body(body, coding, LIMIT) == DATA
+
+
+def test_multi_member_gzip_is_decoded_whole() -> None:
+    # RFC 1952 allows a gzip file of several members (servers that concatenate pre-compressed
+    # chunks send them; gzip.decompress() reads them all). decode_body stops after the first
+    # member and silently drops the rest of the body.
+    body = gzip.compress(b"<html><body>part one, ") + gzip.compress(b"part two</body></html>")
+    assert decode_body(body, "gzip", LIMIT) == b"<html><body>part one, part two</body></html>"
+
+
+def test_decode_empty_body() -> None:
+    assert decode_body(b"", "gzip", LIMIT) == b""
+
+
+def test_decode_exactly_at_the_limit() -> None:
+    assert decode_body(gzip.compress(DATA), "gzip", len(DATA)) == DATA
+    with pytest.raises(ResponseTooLarge):
+        decode_body(gzip.compress(DATA), "gzip", len(DATA) - 1)
+
+
+def test_unsupported_encoding() -> None:
+    with pytest.raises(ValueError, match="compress"):
+        decode_body(b"xx", "compress", LIMIT)
+
+
+def test_corrupt_gzip_raises() -> None:
+    with pytest.raises(zlib.error):
+        decode_body(b"definitely not gzip", "gzip", LIMIT)
+
+
+def test_accept_encoding_advertises_brotli() -> None:
+    assert accept_encoding() == "gzip, deflate, br"
+
+
+def _zeros_gzip(size: int) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = b"\0" * (1024 * 1024)
+    parts = [c.compress(chunk) for _ in range(size // len(chunk))]
+    parts.append(c.flush())
+    return b"".join(parts)
+
+
+def test_gzip_bomb_raises_response_too_large_without_inflating_it() -> None:
+    bomb = _zeros_gzip(64 * 1024 * 1024)
+    assert len(bomb) < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLarge) as info:
+            decode_body(bomb, "gzip", 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024  # it stopped at the limit instead of inflating 64 MiB
+    assert isinstance(info.value, FetchError)
+    assert info.value.reason == "too_large"
+    assert "1048576" in str(info.value)
+
+
+def test_deflate_bomb_raises_response_too_large() -> None:
+    bomb = zlib.compress(b"\0" * (16 * 1024 * 1024), 9)
+    with pytest.raises(ResponseTooLarge):
+        decode_body(bomb, "deflate", 1024 * 1024)
+    with pytest.raises(ResponseTooLarge):
+        decode_body(_raw_deflate(b"\0" * (16 * 1024 * 1024)), "deflate", 1024 * 1024)
+
+
+def test_brotli_bomb_raises_response_too_large() -> None:
+    bomb = brotli.compress(b"\0" * (16 * 1024 * 1024), quality=5)
+    with pytest.raises(ResponseTooLarge):
+        decode_body(bomb, "br", 1024 * 1024)
+
+
+def test_brotli_bomb_is_refused_without_inflating_it() -> None:
+    # decode_body promises to refuse "to inflate past max_size bytes (gzip bombs)"; for br it
+    # inflates the whole body with brotli.decompress() first and checks the size afterwards, so a
+    # few KB of br can make it allocate gigabytes. brotli's Decompressor.process() takes an
+    # output_buffer_limit that would let it stop at the limit.
+    bomb = brotli.compress(b"\0" * (64 * 1024 * 1024), quality=1)
+    assert len(bomb) < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLarge):
+            decode_body(bomb, "br", 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB while refusing a 1 MiB limit"

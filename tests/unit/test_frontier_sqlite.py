@@ -1,0 +1,1153 @@
+"""crawlkit.frontier.sqlite: the durable frontier, on real files, driven with asyncio.run().
+
+The first half holds it to the memory frontier's behaviour (priority, dedup, depth, per-host
+concurrency and delay, retries) with fake clocks; the second half checks what only it promises:
+checkpoints survive a restart and a SIGKILL, the tail after the last checkpoint does not, bad
+job directories are refused with a clear message, and memory stays flat as the frontier grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from crawlkit.errors import ConfigError
+from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
+from crawlkit.frontier.sqlite import SqliteFrontier
+from crawlkit.http import Request
+
+T = TypeVar("T")
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Clocks:
+    """The monotonic clock (delays, retries in memory) and the wall clock (retry times stored)."""
+
+    def __init__(self) -> None:
+        self.mono = FakeClock(1000.0)
+        self.wall = FakeClock(1_700_000_000.0)
+
+    def advance(self, seconds: float) -> None:
+        self.mono.now += seconds
+        self.wall.now += seconds
+
+
+def limits(
+    concurrency: int = 100, delay: float = 0.0, per_host: Mapping[str, HostLimits] | None = None
+) -> Callable[[str], HostLimits]:
+    table = dict(per_host or {})
+
+    def for_host(host: str) -> HostLimits:
+        return table.get(host, HostLimits(concurrency, delay))
+
+    return for_host
+
+
+def make(
+    path: Path,
+    host_limits: Callable[[str], HostLimits] | None = None,
+    clocks: Clocks | None = None,
+    **kwargs: Any,
+) -> SqliteFrontier:
+    clocks = clocks or Clocks()
+    kwargs.setdefault("spider_name", "spider")
+    return SqliteFrontier(path, host_limits or limits(), clock=clocks.mono, wall_clock=clocks.wall, **kwargs)
+
+
+def crawl(
+    tmp_path: Path,
+    body: Callable[[SqliteFrontier, Clocks], Coroutine[Any, Any, T]],
+    host_limits: Callable[[str], HostLimits] | None = None,
+    **kwargs: Any,
+) -> T:
+    """Open a frontier in tmp_path, run ``body`` with it, close it."""
+    clocks = Clocks()
+    frontier = make(tmp_path / "frontier.sqlite", host_limits, clocks, **kwargs)
+
+    async def go() -> T:
+        await frontier.open()
+        try:
+            return await body(frontier, clocks)
+        finally:
+            await frontier.close()
+
+    return asyncio.run(go())
+
+
+def req(url: str, **kwargs: Any) -> Request:
+    return Request(url, **kwargs)
+
+
+def urls(requests: Sequence[Request]) -> list[str]:
+    return [r.url for r in requests]
+
+
+async def drain(f: SqliteFrontier, n: int = 100) -> list[str]:
+    """Lease and ack until nothing is ready; the URLs in lease order."""
+    out: list[str] = []
+    while batch := await f.lease(n):
+        out.extend(urls(batch))
+        for r in batch:
+            await f.ack(r, [])
+    return out
+
+
+# -- the memory frontier's behaviour -------------------------------------------------------------------
+
+
+def test_satisfies_the_protocol(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        assert isinstance(f, Frontier)
+        assert f.durable is True
+
+    crawl(tmp_path, body)
+
+
+def test_empty_frontier(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        assert f.is_finished()
+        assert f.next_ready_in() is None
+        assert len(f) == 0
+        assert await f.lease(10) == []
+        assert f.statistics() == FrontierStats(pending=0, leased=0, seen=0, done=0, failed=0, hosts=0)
+
+    crawl(tmp_path, body)
+
+
+def test_push_and_lease_one(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        assert await f.push([req("http://a.test/1")]) == PushResult(queued=1)
+        assert len(f) == 1
+        assert not f.is_finished()
+        assert f.next_ready_in() == 0.0
+        assert await f.lease(0) == []
+        assert urls(await f.lease(5)) == ["http://a.test/1"]
+        assert len(f) == 0
+        assert not f.is_finished()
+        assert await f.lease(5) == []
+
+    crawl(tmp_path, body)
+
+
+def test_requests_come_back_whole(tmp_path: Path) -> None:
+    original = req(
+        "http://a.test/form",
+        callback="parse_item",
+        method="POST",
+        headers={"X-A": "1"},
+        body=b"q=1",
+        cb_kwargs={"k": [1, 2]},
+        meta={"m": {"n": None}},
+        priority=3,
+        max_retries=5,
+        dont_retry=True,
+        depth=2,
+    )
+    original.attempt = 2
+
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([original])
+        (r,) = await f.lease(1)
+        for name in Request.__slots__:
+            if name != "_fingerprint":
+                assert getattr(r, name) == getattr(original, name), name
+        assert r.fingerprint == original.fingerprint
+
+    crawl(tmp_path, body)
+
+
+def test_priority_order_within_a_host(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> list[str]:
+        await f.push(
+            [
+                req("http://a.test/p0", priority=0),
+                req("http://a.test/p5-first", priority=5),
+                req("http://a.test/pminus", priority=-1),
+                req("http://a.test/p5-second", priority=5),
+                req("http://a.test/p10", priority=10),
+            ]
+        )
+        return urls(await f.lease(10))
+
+    assert crawl(tmp_path, body) == [
+        "http://a.test/p10",
+        "http://a.test/p5-first",
+        "http://a.test/p5-second",
+        "http://a.test/p0",
+        "http://a.test/pminus",
+    ]
+
+
+def test_fifo_for_equal_priority(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> list[str]:
+        await f.push([req(f"http://a.test/{i}") for i in range(5)])
+        out: list[str] = []
+        while batch := await f.lease(2):
+            out.extend(urls(batch))
+        return out
+
+    assert crawl(tmp_path, body) == [f"http://a.test/{i}" for i in range(5)]
+
+
+def test_priority_order_across_hosts_pushed_together(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> list[str]:
+        await f.push(
+            [
+                req("http://a.test/low", priority=0),
+                req("http://b.test/high", priority=10),
+                req("http://c.test/mid", priority=5),
+            ]
+        )
+        return urls(await f.lease(3))
+
+    assert crawl(tmp_path, body) == ["http://b.test/high", "http://c.test/mid", "http://a.test/low"]
+
+
+@pytest.mark.parametrize("window", [2, 4, 32])
+def test_priority_order_within_a_host_holds_beyond_the_window(tmp_path: Path, window: int) -> None:
+    # Far more requests than the in-memory window: refills must keep the exact order, and later
+    # pushes that outrank what is loaded must still come first.
+    rng = random.Random(window)
+    first = [req(f"http://a.test/first/{i}", priority=rng.randint(-3, 3)) for i in range(60)]
+    later = [req(f"http://a.test/later/{i}", priority=rng.randint(-3, 5)) for i in range(30)]
+
+    def order(requests: list[Request]) -> list[str]:
+        indexed = sorted(enumerate(requests), key=lambda pair: (-pair[1].priority, pair[0]))
+        return [r.url for _, r in indexed]
+
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push(first)
+        got = urls(await f.lease(5))
+        assert got == order(first)[:5]
+        await f.push(later)
+        rest = [r for r in first if r.url not in got] + later
+        assert await drain(f, 3) == order(rest)
+
+    crawl(tmp_path, body, host_window=window)
+
+
+def test_a_higher_priority_link_overtakes_a_full_window(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(20)])
+        (r,) = await f.lease(1)
+        result = await f.ack(r, [req("http://a.test/urgent", priority=5), req("http://a.test/later")])
+        assert result == PushResult(queued=2)
+        assert urls(await f.lease(2)) == ["http://a.test/urgent", "http://a.test/1"]
+
+    crawl(tmp_path, body, host_window=4)
+
+
+def test_duplicates_are_dropped(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        assert await f.push([req("http://a.test/x?b=2&a=1"), req("http://a.test/y")]) == PushResult(queued=2)
+        again = await f.push(
+            [
+                req("http://a.test/x?a=1&b=2"),
+                req("http://A.TEST/x?b=2&a=1#frag"),
+                req("http://a.test/y"),
+                req("http://a.test/z"),
+            ]
+        )
+        assert again == PushResult(queued=1, duplicates=3)
+        assert f.statistics().seen == 3
+        assert len(f) == 3
+
+    crawl(tmp_path, body)
+
+
+@pytest.mark.parametrize("cache", [0, 65_536])
+def test_dedup_does_not_need_the_fingerprint_cache(tmp_path: Path, cache: int) -> None:
+    # With no cache every duplicate is found by the database's unique index.
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        assert await f.push([req("http://a.test/same"), req("http://a.test/same")]) == PushResult(
+            queued=1, duplicates=1
+        )
+        (r,) = await f.lease(1)
+        result = await f.ack(
+            r, [req("http://a.test/same"), req("http://b.test/new"), req("http://b.test/new")]
+        )
+        assert result == PushResult(queued=1, duplicates=2)
+        assert await f.push([req("http://b.test/new"), req("http://c.test/")]) == PushResult(
+            queued=1, duplicates=1
+        )
+        assert f.statistics().seen == 3
+
+    crawl(tmp_path, body, fingerprint_cache=cache)
+
+
+def test_seen_outlives_the_request(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> PushResult:
+        await f.push([req("http://a.test/1")])
+        (r,) = await f.lease(1)
+        await f.ack(r, [])
+        return await f.push([req("http://a.test/1")])
+
+    assert crawl(tmp_path, body) == PushResult(queued=0, duplicates=1)
+
+
+def test_dont_filter_skips_dedup(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req("http://a.test/1")])
+        result = await f.push(
+            [req("http://a.test/1", dont_filter=True), req("http://a.test/1", dont_filter=True)]
+        )
+        assert result == PushResult(queued=2)
+        assert len(f) == 3
+        assert urls(await f.lease(10)) == ["http://a.test/1"] * 3
+        assert await f.push([req("http://a.test/1")]) == PushResult(duplicates=1)
+
+    crawl(tmp_path, body)
+
+
+def test_depth_limit(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        result = await f.push([req(f"http://a.test/{d}", depth=d) for d in range(5)])
+        assert result == PushResult(queued=3, duplicates=0, over_depth=2)
+        assert sorted(urls(await f.lease(10))) == ["http://a.test/0", "http://a.test/1", "http://a.test/2"]
+
+    crawl(tmp_path, body, depth_limit=2)
+
+
+def test_depth_limit_applies_to_dont_filter_and_ack(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> PushResult:
+        await f.push([req("http://a.test/0")])
+        (r,) = await f.lease(1)
+        return await f.ack(
+            r, [req("http://a.test/1", depth=1), req("http://a.test/2", depth=2, dont_filter=True)]
+        )
+
+    assert crawl(tmp_path, body, depth_limit=1) == PushResult(queued=1, duplicates=0, over_depth=1)
+
+
+def test_per_host_concurrency_limit_holds(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(5)])
+        await f.push([req(f"http://b.test/{i}") for i in range(3)])
+        first = await f.lease(100)
+        assert Counter(r.url.split("/")[2] for r in first) == {"a.test": 2, "b.test": 3}
+        assert await f.lease(100) == []
+        await f.push([req("http://b.test/late"), req("http://c.test/new")])
+        assert sorted(urls(await f.lease(100))) == ["http://b.test/late", "http://c.test/new"]
+        assert await f.lease(100) == []
+        a_leased = [r for r in first if "a.test" in r.url]
+        await f.ack(a_leased[0], [])
+        assert urls(await f.lease(100)) == ["http://a.test/2"]
+        assert await f.lease(100) == []
+        await f.fail(a_leased[1], "http_500")
+        assert urls(await f.lease(100)) == ["http://a.test/3"]
+
+    crawl(tmp_path, body, limits(per_host={"a.test": HostLimits(2), "b.test": HostLimits(5)}))
+
+
+def test_concurrency_one_serialises_a_host(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> list[str]:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        order: list[str] = []
+        while not f.is_finished():
+            batch = await f.lease(10)
+            assert len(batch) == 1
+            order.extend(urls(batch))
+            await f.ack(batch[0], [])
+        return order
+
+    assert crawl(tmp_path, body, limits(concurrency=1)) == [
+        "http://a.test/0",
+        "http://a.test/1",
+        "http://a.test/2",
+    ]
+
+
+def test_host_limits_are_looked_up_per_host(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def host_limits(host: str) -> HostLimits:
+        calls.append(host)
+        return HostLimits(4)
+
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2"), req("http://B.test:8080/1")])
+        assert len(await f.lease(10)) == 3
+        assert sorted(calls) == ["a.test", "b.test"]
+        assert f.statistics().hosts == 2
+
+    crawl(tmp_path, body, host_limits)
+
+
+def test_per_host_delay_uses_the_clock(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        assert urls(await f.lease(10)) == ["http://a.test/0"]
+        assert await f.lease(10) == []
+        assert f.next_ready_in() == pytest.approx(1.0)
+        clocks.advance(0.5)
+        assert await f.lease(10) == []
+        assert f.next_ready_in() == pytest.approx(0.5)
+        clocks.advance(0.5)
+        assert urls(await f.lease(10)) == ["http://a.test/1"]
+        clocks.advance(0.99)
+        assert await f.lease(10) == []
+        clocks.advance(0.01)
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+
+    crawl(tmp_path, body, limits(concurrency=10, delay=1.0))
+
+
+def test_delay_of_one_host_does_not_hold_up_another(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push(
+            [req("http://a.test/1"), req("http://a.test/2"), req("http://b.test/1"), req("http://b.test/2")]
+        )
+        assert sorted(urls(await f.lease(10))) == ["http://a.test/1", "http://b.test/1", "http://b.test/2"]
+        assert f.next_ready_in() == pytest.approx(5.0)
+        clocks.advance(5.0)
+        assert f.next_ready_in() == pytest.approx(0.0)
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+
+    crawl(tmp_path, body, limits(per_host={"a.test": HostLimits(10, delay=5.0), "b.test": HostLimits(10)}))
+
+
+def test_delay_holds_after_the_host_goes_idle(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push([req("http://a.test/1")])
+        (r,) = await f.lease(10)
+        await f.ack(r, [])
+        await f.push([req("http://a.test/2")])
+        assert await f.lease(10) == []
+        clocks.advance(2.0)
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+
+    crawl(tmp_path, body, limits(concurrency=10, delay=2.0))
+
+
+def test_delay_and_concurrency_together(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2")])
+        (r,) = await f.lease(10)
+        clocks.advance(5.0)
+        assert await f.lease(10) == []
+        # Something is pending, only held up by a busy host: never None.
+        assert f.next_ready_in() is not None
+        await f.ack(r, [])
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+
+    crawl(tmp_path, body, limits(concurrency=1, delay=1.0))
+
+
+def test_retry_with_delay_waits_for_its_time(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push([req("http://a.test/flaky")])
+        (r,) = await f.lease(1)
+        r.attempt += 1
+        await f.retry(r, 5.0)
+        assert len(f) == 1
+        assert not f.is_finished()
+        assert f.statistics().leased == 0
+        assert f.next_ready_in() == pytest.approx(5.0)
+        clocks.advance(4.9)
+        assert await f.lease(10) == []
+        assert f.next_ready_in() == pytest.approx(0.1)
+        clocks.advance(0.1)
+        again = await f.lease(10)
+        assert urls(again) == ["http://a.test/flaky"]
+        assert again[0].attempt == 1
+        await f.ack(again[0], [])
+        assert f.is_finished()
+
+    crawl(tmp_path, body)
+
+
+def test_retry_without_delay_is_ready_at_once(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req("http://a.test/1")])
+        (r,) = await f.lease(1)
+        await f.retry(r, 0)
+        assert f.next_ready_in() == 0.0
+        assert await f.lease(1) == [r]
+
+    crawl(tmp_path, body)
+
+
+def test_retry_is_not_a_duplicate_and_other_requests_go_first(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2"), req("http://a.test/3")])
+        first = (await f.lease(1))[0]
+        await f.retry(first, 0)  # behind the requests of its priority, as in the memory frontier
+        assert await drain(f) == ["http://a.test/2", "http://a.test/3", "http://a.test/1"]
+        assert f.statistics().seen == 3
+
+    crawl(tmp_path, body)
+
+
+@pytest.mark.parametrize("max_delayed", [10_000, 1])
+def test_retries_come_back_in_time_order(tmp_path: Path, max_delayed: int) -> None:
+    # max_delayed=1: all but one wait in the database, on the wall clock.
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push([req(f"http://h{i}.test/") for i in range(3)])
+        leased = await f.lease(3)
+        for r, delay in zip(leased, (3.0, 1.0, 2.0), strict=True):
+            await f.retry(r, delay)
+        assert f.next_ready_in() == pytest.approx(1.0)
+        seen: list[str] = []
+        for _ in range(3):
+            clocks.advance(1.0)
+            seen.extend(urls(await f.lease(10)))
+        assert seen == ["http://h1.test/", "http://h2.test/", "http://h0.test/"]
+        assert f.next_ready_in() is None
+
+    crawl(tmp_path, body, max_delayed=max_delayed)
+
+
+def test_ack_pushes_new_requests(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req("http://a.test/0")])
+        (r,) = await f.lease(1)
+        result = await f.ack(
+            r,
+            [
+                req("http://a.test/1", depth=1),
+                req("http://b.test/1", depth=1),
+                req("http://a.test/0", depth=1),
+            ],
+        )
+        assert result == PushResult(queued=2, duplicates=1)
+        stats = f.statistics()
+        assert (stats.pending, stats.leased, stats.done, stats.seen) == (2, 0, 1, 3)
+        assert sorted(urls(await f.lease(10))) == ["http://a.test/1", "http://b.test/1"]
+
+    crawl(tmp_path, body)
+
+
+def test_giving_back_what_is_not_leased_is_an_error(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        stranger = req("http://a.test/never-leased")
+        with pytest.raises(ValueError, match="not leased"):
+            await f.ack(stranger, [])
+        with pytest.raises(ValueError, match="not leased"):
+            await f.fail(stranger, "x")
+        with pytest.raises(ValueError, match="not leased"):
+            await f.retry(stranger, 1.0)
+        await f.release([stranger])  # a no-op: the engine releases after a cancelled ack
+
+    crawl(tmp_path, body)
+
+
+def test_fail_counts_and_finishes(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2")])
+        a, b = await f.lease(2)
+        await f.fail(a, "http_404")
+        assert not f.is_finished()
+        await f.ack(b, [])
+        assert f.is_finished()
+        stats = f.statistics()
+        assert (stats.done, stats.failed, stats.pending, stats.leased) == (1, 1, 0, 0)
+
+    crawl(tmp_path, body)
+
+
+def test_release_returns_requests_to_pending(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        leased = await f.lease(10)
+        assert len(leased) == 2
+        await f.release(leased)
+        stats = f.statistics()
+        assert (stats.pending, stats.leased, stats.done, stats.failed) == (3, 0, 0, 0)
+        again = await f.lease(10)
+        assert len(again) == 2
+        await f.release(again)
+        assert sorted(await drain(f)) == [f"http://a.test/{i}" for i in range(3)]
+        assert f.is_finished()
+
+    crawl(tmp_path, body, limits(concurrency=2))
+
+
+def test_is_finished_and_next_ready_in_lifecycle(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        assert f.is_finished() and f.next_ready_in() is None
+        await f.push([req("http://a.test/1")])
+        assert not f.is_finished() and f.next_ready_in() == 0.0
+        (r,) = await f.lease(1)
+        assert not f.is_finished() and f.next_ready_in() is None  # nothing pending, one leased
+        await f.ack(r, [])
+        assert f.is_finished() and f.next_ready_in() is None
+
+    crawl(tmp_path, body)
+
+
+def test_statistics_and_len(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push(
+            [req("http://a.test/1"), req("http://a.test/2"), req("http://b.test/1"), req("http://a.test/1")]
+        )
+        assert f.statistics() == FrontierStats(pending=3, leased=0, seen=3, done=0, failed=0, hosts=0)
+        assert len(f) == 3
+        a, b = await f.lease(10)
+        assert f.statistics() == FrontierStats(pending=1, leased=2, seen=3, done=0, failed=0, hosts=2)
+        await f.ack(a, [])
+        await f.fail(b, "timeout")
+        (c,) = await f.lease(10)
+        await f.ack(c, [])
+        assert f.statistics() == FrontierStats(pending=0, leased=0, seen=3, done=2, failed=1, hosts=0)
+        assert len(f) == 0
+
+    crawl(tmp_path, body, limits(concurrency=1))
+
+
+def test_only_max_hosts_are_in_memory_and_all_get_served(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req(f"http://h{h}.test/{i}") for i in range(5) for h in range(10)])
+        served: list[str] = []
+        while not f.is_finished():
+            batch = await f.lease(100)
+            assert f.statistics().hosts <= 3
+            served.extend(urls(batch))
+            for r in batch:
+                await f.ack(r, [])
+        assert sorted(served) == sorted(f"http://h{h}.test/{i}" for i in range(5) for h in range(10))
+
+    crawl(tmp_path, body, max_hosts=3, host_window=2)
+
+
+@pytest.mark.parametrize(("window", "max_hosts", "seed"), [(2, 2, 1), (4, 3, 2), (32, 1024, 3)])
+def test_randomised_crawl_respects_limits_and_handles_every_request_once(
+    tmp_path: Path, window: int, max_hosts: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    hosts = {
+        f"h{i}.test": HostLimits(concurrency=rng.randint(1, 3), delay=rng.choice([0.0, 0.0, 0.5]))
+        for i in range(6)
+    }
+    handled: Counter[str] = Counter()
+    in_flight: Counter[str] = Counter()
+    last_start: dict[str, float] = {}
+    attempts: Counter[str] = Counter()
+
+    def new_links(n: int) -> list[Request]:
+        return [
+            req(f"http://h{rng.randrange(6)}.test/p{rng.randrange(80)}", depth=1, priority=rng.randint(0, 2))
+            for _ in range(n)
+        ]
+
+    async def body(f: SqliteFrontier, clocks: Clocks) -> FrontierStats:
+        await f.push(new_links(10))
+        leased: list[Request] = []
+        for step in range(6000):
+            if f.is_finished():
+                break
+            if f.next_ready_in() is None:
+                assert leased, "nothing pending or leased, yet not finished"
+            for r in await f.lease(rng.randint(1, 4)):
+                host = r.url.split("/")[2]
+                in_flight[host] += 1
+                assert in_flight[host] <= hosts[host].concurrency
+                if hosts[host].delay and host in last_start:
+                    assert clocks.mono.now - last_start[host] >= hosts[host].delay - 1e-9
+                last_start[host] = clocks.mono.now
+                leased.append(r)
+            rng.shuffle(leased)
+            while leased and rng.random() < 0.6:
+                r = leased.pop()
+                host = r.url.split("/")[2]
+                in_flight[host] -= 1
+                roll = rng.random()
+                if roll < 0.15 and attempts[r.url] < 2:
+                    attempts[r.url] += 1
+                    r.attempt += 1
+                    await f.retry(r, rng.choice([0.0, 0.3, 1.0]))
+                elif roll < 0.2:
+                    await f.fail(r, "http_500")
+                    handled[r.url] += 1
+                elif roll < 0.25:
+                    await f.release([r])
+                else:
+                    await f.ack(r, new_links(rng.randint(0, 3)))
+                    handled[r.url] += 1
+            if step % 200 == 0:
+                await f.checkpoint(step, b"{}", True)
+            clocks.advance(rng.choice([0.0, 0.1, 0.25]))
+        assert f.is_finished()
+        return f.statistics()
+
+    stats = crawl(tmp_path, body, limits(per_host=hosts), host_window=window, max_hosts=max_hosts)
+    assert stats.pending == 0 and stats.leased == 0
+    assert sum(handled.values()) == stats.done + stats.failed == stats.seen
+    assert all(count == 1 for count in handled.values())
+
+
+@pytest.mark.parametrize(("window", "seed"), [(2, 11), (3, 12), (16, 13)])
+def test_one_host_is_served_in_the_same_order_as_by_the_memory_frontier(
+    tmp_path: Path, window: int, seed: int
+) -> None:
+    # One host, one request at a time: the order is fully defined by priorities, pushes, acks
+    # and retries, so both frontiers must agree exactly, however small the window.
+    def scenario(frontier: Frontier) -> list[str]:
+        rng = random.Random(seed)
+
+        def links(n: int) -> list[Request]:
+            return [req(f"http://a.test/{rng.randrange(400)}", priority=rng.randint(-2, 4)) for _ in range(n)]
+
+        async def go() -> list[str]:
+            await frontier.open()
+            await frontier.push(links(30))
+            served: list[str] = []
+            retried: Counter[str] = Counter()
+            while batch := await frontier.lease(1):
+                (r,) = batch
+                served.append(r.url)
+                if rng.random() < 0.1 and retried[r.url] < 2:
+                    retried[r.url] += 1
+                    await frontier.retry(r, 0)
+                else:
+                    await frontier.ack(r, links(rng.randint(0, 4)))
+                if rng.random() < 0.1:
+                    await frontier.push(links(3))
+            assert frontier.is_finished()
+            await frontier.close()
+            return served
+
+        return asyncio.run(go())
+
+    expected = scenario(MemoryFrontier(limits(concurrency=1)))
+    got = scenario(make(tmp_path / "f.sqlite", limits(concurrency=1), host_window=window))
+    assert len(expected) > 100
+    assert got == expected
+
+
+def test_lease_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    # The database works in its own thread: a ticker keeps running during a big push.
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        ticks = 0
+        stop = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        start = ticks
+        await f.push([req(f"http://h{i % 50}.test/{i}") for i in range(20_000)])
+        stop = True
+        await task
+        assert ticks - start > 20
+
+    crawl(tmp_path, body)
+
+
+def test_a_cancelled_ack_still_completes(tmp_path: Path) -> None:
+    # The engine cancels workers on a forced stop, then releases their requests: the ack goes
+    # through whole (or not at all), and the release of an acked request is ignored.
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req("http://a.test/0")])
+        (r,) = await f.lease(1)
+        task = asyncio.create_task(f.ack(r, [req(f"http://a.test/{i}") for i in range(1, 200)]))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await f.release([r])
+        stats = f.statistics()
+        assert (stats.done, stats.leased, stats.pending, stats.seen) == (1, 0, 199, 200)
+        assert len(await drain(f)) == 199
+        assert f.is_finished()
+
+    crawl(tmp_path, body)
+
+
+def test_use_before_open_and_after_close_is_an_error(tmp_path: Path) -> None:
+    f = make(tmp_path / "f.sqlite")
+
+    async def go() -> None:
+        with pytest.raises(RuntimeError, match="open"):
+            await f.push([req("http://a.test/")])
+        await f.open()
+        await f.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await f.lease(1)
+        await f.close()  # twice is fine
+
+    run(go())
+
+
+# -- durability --------------------------------------------------------------------------------------
+
+
+def test_a_new_database_has_no_checkpoint(tmp_path: Path) -> None:
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        pass
+
+    crawl(tmp_path, body)
+    assert (tmp_path / "frontier.sqlite").exists()
+    f = make(tmp_path / "frontier.sqlite")
+
+    async def reopen() -> Checkpoint | None:
+        try:
+            return await f.open()
+        finally:
+            await f.close()
+
+    assert run(reopen()) is None
+
+
+def test_checkpoint_and_reopen_restores_the_state(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+    clocks = Clocks()
+
+    async def first() -> None:
+        f = make(path, clocks=clocks, host_window=2)
+        assert await f.open() is None
+        await f.push([req(f"http://h{i % 3}.test/{i}", priority=i % 2) for i in range(12)])
+        a, b, _still_leased = await f.lease(3)
+        await f.ack(a, [req("http://new.test/1"), req("http://h0.test/0")])
+        await f.fail(b, "http_404")
+        # c stays leased: it must come back pending.
+        await f.checkpoint(4242, b'{"pages": 2}', False)
+        stats = f.statistics()
+        assert (stats.pending, stats.leased, stats.done, stats.failed, stats.seen) == (10, 1, 1, 1, 13)
+        await f.close()
+
+    async def second() -> list[str]:
+        f = make(path, clocks=clocks, host_window=2)
+        checkpoint = await f.open()
+        assert checkpoint == Checkpoint(
+            output_offset=4242, state=b'{"pages": 2}', seeded=False, finished=False
+        )
+        assert f.statistics() == FrontierStats(pending=11, leased=0, seen=13, done=1, failed=1, hosts=0)
+        assert await f.push([req("http://h0.test/0"), req("http://new.test/1")]) == PushResult(duplicates=2)
+        served = await drain(f)
+        assert f.is_finished()
+        await f.checkpoint(5000, b"{}", True)
+        await f.close()
+        return served
+
+    run(first())
+    served = run(second())
+    assert len(served) == 11 == len(set(served))
+    assert "http://new.test/1" in served
+
+    async def third() -> None:
+        f = make(path, clocks=clocks)
+        assert await f.open() == Checkpoint(output_offset=5000, state=b"{}", seeded=True, finished=True)
+        assert f.is_finished() and f.statistics().done == 12
+        await f.close()
+
+    run(third())
+
+
+def test_close_discards_work_after_the_last_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+
+    async def first() -> None:
+        f = make(path)
+        await f.open()
+        await f.push([req("http://a.test/1"), req("http://a.test/2")])
+        await f.checkpoint(10, b"{}", True)
+        (r,) = await f.lease(1)
+        await f.ack(r, [req("http://a.test/3")])
+        await f.push([req("http://b.test/1")])
+        await f.close()  # no checkpoint: the ack and both pushes are forgotten
+
+    async def second() -> None:
+        f = make(path)
+        assert await f.open() == Checkpoint(output_offset=10, state=b"{}", seeded=True, finished=False)
+        assert f.statistics() == FrontierStats(pending=2, leased=0, seen=2, done=0, failed=0, hosts=0)
+        assert sorted(await drain(f)) == ["http://a.test/1", "http://a.test/2"]
+        await f.push([req("http://a.test/3"), req("http://b.test/1")])  # not seen after all
+        assert len(f) == 2
+        await f.close()
+
+    run(first())
+    run(second())
+
+
+def test_attempt_and_retry_time_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+    clocks = Clocks()
+
+    async def first() -> None:
+        f = make(path, clocks=clocks)
+        await f.open()
+        await f.push([req("http://a.test/flaky"), req("http://b.test/ok")])
+        flaky, ok = sorted(await f.lease(2), key=lambda r: r.url)
+        flaky.attempt += 1
+        await f.retry(flaky, 60.0)
+        ok.attempt += 1
+        await f.retry(ok, 0.0)
+        await f.checkpoint(0, b"{}", True)
+        await f.close()
+
+    async def second() -> None:
+        clocks.advance(30.0)  # a restart 30 s later: the retry time is wall-clock
+        clocks.mono.now = 5.0  # and the monotonic clock starts over
+        f = make(path, clocks=clocks)
+        await f.open()
+        (ok,) = await f.lease(10)
+        assert (ok.url, ok.attempt) == ("http://b.test/ok", 1)
+        assert await f.lease(10) == []
+        wait = f.next_ready_in()
+        assert wait == pytest.approx(30.0)
+        clocks.advance(30.0)
+        (flaky,) = await f.lease(10)
+        assert (flaky.url, flaky.attempt) == ("http://a.test/flaky", 1)
+        await f.close()
+
+    run(first())
+    run(second())
+
+
+_CRASHER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from crawlkit.frontier import HostLimits
+    from crawlkit.frontier.sqlite import SqliteFrontier
+    from crawlkit.http import Request
+
+    async def main(path):
+        # A tiny page cache: the uncommitted tail spills into the WAL file before the kill.
+        f = SqliteFrontier(Path(path), lambda host: HostLimits(4), spider_name="spider", cache_mib=1)
+        await f.open()
+        await f.push([Request(f"http://h{i % 7}.test/{i}") for i in range(300)])
+        leased = await f.lease(20)
+        for r in leased[:10]:
+            await f.ack(r, [Request(r.url + "/child")])
+        await f.fail(leased[10], "http_500")
+        await f.checkpoint(777, b'{"at": "checkpoint"}', True)
+        # After the checkpoint: acks, a retry, a big push that spills to the WAL. All lost.
+        for r in leased[11:15]:
+            await f.ack(r, [Request(r.url + "/lost")])
+        leased[15].attempt += 1
+        await f.retry(leased[15], 0)
+        await f.push([Request(f"http://lost{i % 50}.test/{i}") for i in range(30000)])
+        await f.lease(30)
+        await f.push([Request(f"http://more-lost.test/{i}") for i in range(1)])  # a last trip
+        wal = Path(path + "-wal")
+        print("READY", wal.stat().st_size, flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def test_sigkill_keeps_exactly_the_last_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "job" / "frontier.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CRASHER, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline().split()
+        assert line[:1] == [b"READY"], child.stderr.read() if child.stderr else b""
+        assert int(line[1]) > 1_000_000  # the lost tail really was written to disk
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+    assert child.returncode == -signal.SIGKILL
+
+    async def reopen() -> None:
+        f = SqliteFrontier(path, limits(), spider_name="spider")
+        checkpoint = await f.open()
+        assert checkpoint == Checkpoint(
+            output_offset=777, state=b'{"at": "checkpoint"}', seeded=True, finished=False
+        )
+        # 300 pushed + 10 children; 10 done, 1 failed; the other 9 leased are pending again.
+        assert f.statistics() == FrontierStats(pending=299, leased=0, seen=310, done=10, failed=1, hosts=0)
+        served = await drain(f)
+        assert len(served) == 299 == len(set(served))
+        assert not any("lost" in url for url in served)
+        assert sum(url.endswith("/child") for url in served) == 10
+        await f.checkpoint(1, b"{}", True)
+        await f.close()
+
+    run(reopen())
+    db = sqlite3.connect(path)
+    try:
+        states = dict(db.execute("SELECT state, count(*) FROM requests GROUP BY state").fetchall())
+    finally:
+        db.close()
+    assert states == {2: 309, 3: 1}
+
+
+def test_spider_name_mismatch_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+
+    async def create() -> None:
+        f = make(path, spider_name="books")
+        await f.open()
+        await f.close()
+
+    run(create())
+    other = make(path, spider_name="quotes")
+    with pytest.raises(ConfigError, match=r"belongs to spider 'books'.*--fresh"):
+        run(other.open())
+
+
+def test_a_corrupt_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+    path.write_bytes(b"this is not a database, just garbage\x00\xff" * 200)
+    f = make(path)
+    with pytest.raises(ConfigError, match=r"corrupt.*move it away or use --fresh"):
+        run(f.open())
+
+
+def test_a_foreign_sqlite_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE something_else (x)")
+    db.close()
+    with pytest.raises(ConfigError, match=r"not a crawlkit frontier.*--fresh"):
+        run(make(path).open())
+
+
+def test_another_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+
+    async def create() -> None:
+        f = make(path)
+        await f.open()
+        await f.close()
+
+    run(create())
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET schema_version = 99")
+    db.close()
+    with pytest.raises(ConfigError, match=r"schema version 99.*--fresh"):
+        run(make(path).open())
+
+
+def test_a_job_in_use_by_another_crawl_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+
+    async def go() -> None:
+        first = make(path)
+        await first.open()
+        try:
+            with pytest.raises(ConfigError, match="in use by another crawl"):
+                await make(path).open()
+        finally:
+            await first.close()
+
+    run(go())
+
+
+# -- memory ------------------------------------------------------------------------------------------
+
+_MEMORY_PROBE = textwrap.dedent(
+    """
+    import asyncio, json, os, sys, tempfile
+    from pathlib import Path
+    from crawlkit.frontier import HostLimits, MemoryFrontier
+    from crawlkit.frontier.sqlite import SqliteFrontier
+    from crawlkit.http import Request
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    async def main(kind, directory):
+        if kind == "sqlite":
+            frontier = SqliteFrontier(Path(directory) / "f.sqlite", lambda h: HostLimits(4), spider_name="m")
+        else:
+            frontier = MemoryFrontier(lambda h: HostLimits(4))
+        await frontier.open()
+        # Warm up allocators and caches, then measure from here.
+        warm = [Request(f"https://warm{i}.example/") for i in range(2000)]
+        await frontier.push(warm)
+        for r in await frontier.lease(100):
+            await frontier.ack(r, [])
+        await frontier.checkpoint(0, b"{}", False)
+        before = rss()
+        total = 0
+        for chunk in range(20):
+            batch = [
+                Request(f"https://www.host{i % 1000}.example/section/{i // 1000}/item?id={i}&ref=listing")
+                for i in range(chunk * 10_000, (chunk + 1) * 10_000)
+            ]
+            total += (await frontier.push(batch)).queued
+            del batch
+            if chunk % 5 == 4:
+                await frontier.checkpoint(0, b"{}", False)
+        for _ in range(20):
+            for r in await frontier.lease(200):
+                await frontier.ack(r, [])
+        await frontier.checkpoint(0, b"{}", True)
+        after = rss()
+        print(json.dumps({"queued": total, "growth_mib": (after - before) / 2**20, "pending": len(frontier)}))
+        await frontier.close()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+def _memory_growth(kind: str, directory: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, kind, str(directory)],
+        capture_output=True,
+        env=env,
+        timeout=110,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_with_200k_pending_requests(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = _memory_growth("sqlite", tmp_path)
+    assert result["queued"] == 200_000
+    assert result["pending"] > 190_000
+    assert result["growth_mib"] < 60, result
+    assert time.monotonic() - started < 100
+
+
+@pytest.mark.slow
+def test_the_memory_bound_would_catch_requests_kept_as_python_objects(tmp_path: Path) -> None:
+    # The same workload on the in-memory frontier, which keeps every request: well over the bound.
+    result = _memory_growth("memory", tmp_path)
+    assert result["queued"] == 200_000
+    assert result["growth_mib"] > 60, result

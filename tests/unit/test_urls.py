@@ -1,0 +1,235 @@
+"""crawlkit.urls: canonical URLs, fingerprints, the http(s) check and the offsite filter."""
+
+from __future__ import annotations
+
+import pytest
+
+from crawlkit.urls import OffsiteFilter, canonicalize_url, fingerprint, host_of, is_http_url
+
+# -- canonicalize_url -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # scheme and host case
+        ("HTTP://Example.COM/Path", "http://example.com/Path"),
+        ("https://WWW.Example.org/a", "https://www.example.org/a"),
+        # the default port goes, another port stays
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("https://example.com:443/a", "https://example.com/a"),
+        ("http://example.com:8080/a", "http://example.com:8080/a"),
+        ("https://example.com:80/a", "https://example.com:80/a"),
+        # the fragment goes
+        ("http://example.com/a#section", "http://example.com/a"),
+        ("http://example.com/a?x=1#section", "http://example.com/a?x=1"),
+        ("http://example.com/a#", "http://example.com/a"),
+        # the query is sorted by key, then value; blank values are kept
+        ("http://example.com/a?b=2&a=1", "http://example.com/a?a=1&b=2"),
+        ("http://example.com/a?a=2&a=1", "http://example.com/a?a=1&a=2"),
+        ("http://example.com/a?b=&a=1", "http://example.com/a?a=1&b="),
+        # dot segments are resolved
+        ("http://example.com/a/./b/../c", "http://example.com/a/c"),
+        ("http://example.com/a/b/../../../c", "http://example.com/c"),
+        # the path keeps its case
+        ("http://example.com/CaseMatters", "http://example.com/CaseMatters"),
+    ],
+)
+def test_canonicalize_url(url: str, expected: str) -> None:
+    assert canonicalize_url(url) == expected
+
+
+def test_canonicalize_is_idempotent() -> None:
+    for url in (
+        "HTTP://Example.COM:80/a/./b/../c?z=1&a=2#frag",
+        "http://127.0.0.1:8080/graph/5?size=10&fanout=3&seed=0",
+        "https://example.com/caf%C3%A9?q=a%20b",
+    ):
+        once = canonicalize_url(url)
+        assert canonicalize_url(once) == once
+
+
+def test_canonicalize_query_encoding_variants_agree() -> None:
+    assert canonicalize_url("http://a.test/s?q=a%20b") == canonicalize_url("http://a.test/s?q=a+b")
+    assert canonicalize_url("http://a.test/s?p=%2F") == canonicalize_url("http://a.test/s?p=/")
+
+
+def test_canonicalize_non_ascii_is_percent_encoded() -> None:
+    assert canonicalize_url("http://a.test/café?q=é") == "http://a.test/caf%C3%A9?q=%C3%A9"
+
+
+def test_empty_path_and_root_path_are_the_same_page() -> None:
+    # ``GET http://example.com`` and ``GET http://example.com/`` send the same request line
+    # ("GET /"), RFC 3986 section 6.2.3 makes them equivalent, and a crawl that starts at one and
+    # finds links to the other must not fetch the home page twice.
+    assert canonicalize_url("http://example.com") == canonicalize_url("http://example.com/")
+    assert fingerprint("GET", "http://example.com") == fingerprint("GET", "http://example.com/")
+
+
+# -- fingerprint ----------------------------------------------------------------------------------------
+
+_VARIANTS = [
+    "http://127.0.0.1:8080/graph/5?size=10&fanout=3&seed=0",
+    "HTTP://127.0.0.1:8080/graph/5?size=10&fanout=3&seed=0",
+    "http://127.0.0.1:8080/graph/5?size=10&fanout=3&seed=0#from-4",
+    "http://127.0.0.1:8080/graph/5?seed=0&size=10&fanout=3",
+    "http://127.0.0.1:8080/graph/x/../5?size=10&fanout=3&seed=0",
+    "http://127.0.0.1:8080/graph/./5?fanout=3&seed=0&size=10#top",
+]
+
+
+def test_fingerprint_is_equal_across_url_variants() -> None:
+    fps = {fingerprint("GET", url) for url in _VARIANTS}
+    assert len(fps) == 1
+
+
+def test_fingerprint_host_case_and_default_port() -> None:
+    assert fingerprint("GET", "http://EXAMPLE.com:80/a") == fingerprint("GET", "http://example.com/a")
+
+
+def test_fingerprint_shape() -> None:
+    fp = fingerprint("GET", "http://example.com/")
+    assert isinstance(fp, bytes)
+    assert len(fp) == 16
+
+
+def test_fingerprint_method_is_case_insensitive_but_counts() -> None:
+    url = "http://example.com/a"
+    assert fingerprint("get", url) == fingerprint("GET", url)
+    assert fingerprint("GET", url) != fingerprint("POST", url)
+    assert fingerprint("GET", url) != fingerprint("HEAD", url)
+
+
+def test_fingerprint_body_counts() -> None:
+    url = "http://example.com/a"
+    assert fingerprint("POST", url, b"a=1") == fingerprint("POST", url, b"a=1")
+    assert fingerprint("POST", url, b"a=1") != fingerprint("POST", url, b"a=2")
+    assert fingerprint("POST", url, b"a=1") != fingerprint("POST", url)
+    assert fingerprint("POST", url, b"") == fingerprint("POST", url)
+
+
+def test_fingerprint_differs_for_different_pages() -> None:
+    base = "http://example.com/a?x=1"
+    others = [
+        "http://example.com/b?x=1",
+        "http://example.com/a?x=2",
+        "http://example.com/a",
+        "https://example.com/a?x=1",
+        "http://example.com:8080/a?x=1",
+        "http://other.example.com/a?x=1",
+        "http://example.com/A?x=1",
+    ]
+    fps = {fingerprint("GET", base)} | {fingerprint("GET", u) for u in others}
+    assert len(fps) == len(others) + 1
+
+
+# -- is_http_url ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com",
+        "http://example.com/",
+        "https://example.com/a?b=c#d",
+        "HTTP://EXAMPLE.COM/",
+        "HttpS://example.com",
+        "http://127.0.0.1:8080/x",
+        "http://[::1]:8080/x",
+    ],
+)
+def test_is_http_url_accepts(url: str) -> None:
+    assert is_http_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "example.com",
+        "/relative/path",
+        "relative",
+        "//example.com/scheme-relative",
+        "ftp://example.com/file",
+        "file:///etc/passwd",
+        "mailto:someone@example.com",
+        "javascript:void(0)",
+        "tel:+100",
+        "data:text/plain,hi",
+        "http://",
+        "http:///path",
+        "http://?q",
+        "http://#frag",
+        "http:/example.com",
+        "httpx://example.com",
+    ],
+)
+def test_is_http_url_rejects(url: str) -> None:
+    assert not is_http_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://:80/", "http://user@/x", "http://user:pw@:8080/"])
+def test_is_http_url_rejects_urls_without_a_host(url: str) -> None:
+    # The docstring promises "absolute http(s) URLs with a host". These have none, and
+    # canonicalize_url()/fingerprint() raise ValueError on them, so letting them through means a
+    # link on a page can crash whatever computes the request's fingerprint.
+    assert not is_http_url(url)
+
+
+def test_host_of() -> None:
+    assert host_of("http://Example.COM:8080/a") == "example.com"
+    assert host_of("https://sub.example.com/") == "sub.example.com"
+    assert host_of("http://127.0.0.1:9/") == "127.0.0.1"
+
+
+# -- OffsiteFilter ----------------------------------------------------------------------------------
+
+
+def test_offsite_filter_empty_allows_everything() -> None:
+    f = OffsiteFilter([])
+    assert f.allows("http://anything.example/")
+    assert f.allows("http://offsite.invalid/x")
+
+
+def test_offsite_filter_domain_and_subdomains() -> None:
+    f = OffsiteFilter(["example.com"])
+    assert f.allows("http://example.com/")
+    assert f.allows("https://www.example.com/a")
+    assert f.allows("http://a.b.c.example.com:8080/a")
+    assert f.allows("http://EXAMPLE.COM/")
+    assert not f.allows("http://notexample.com/")
+    assert not f.allows("http://example.com.evil.test/")
+    assert not f.allows("http://example.org/")
+    assert not f.allows("http://com/")
+
+
+def test_offsite_filter_normalises_allowed_domains() -> None:
+    f = OffsiteFilter(["Example.COM.", ".sub.example.org", ""])
+    assert f.allows("http://example.com/")
+    assert f.allows("http://x.example.com/")
+    assert f.allows("http://sub.example.org/")
+    assert f.allows("http://deep.sub.example.org/")
+    assert not f.allows("http://example.org/")
+
+
+def test_offsite_filter_subdomain_only_does_not_allow_parent() -> None:
+    f = OffsiteFilter(["books.example.com"])
+    assert f.allows("http://books.example.com/")
+    assert f.allows("http://eu.books.example.com/")
+    assert not f.allows("http://example.com/")
+    assert not f.allows("http://music.example.com/")
+
+
+def test_offsite_filter_ip_and_several_domains() -> None:
+    f = OffsiteFilter(["127.0.0.1", "example.com"])
+    assert f.allows("http://127.0.0.1:4321/graph/0")
+    assert f.allows("http://www.example.com/")
+    assert not f.allows("http://offsite.invalid/x")
+    assert not f.allows("http://127.0.0.2/")
+
+
+def test_offsite_filter_cached_verdicts_stay_correct() -> None:
+    f = OffsiteFilter(["example.com"])
+    for _ in range(3):
+        assert f.allows("http://www.example.com/a")
+        assert not f.allows("http://www.example.org/a")
