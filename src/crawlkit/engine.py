@@ -64,8 +64,11 @@ class Engine:
         self.spider_kwargs = dict(spider_kwargs or {})
         self.spider = spider_cls(**self.spider_kwargs)
         self.stats = CrawlStats(output=str(output))
-        self.frontier: Frontier = frontier or MemoryFrontier(
-            host_limits=self._host_limits, depth_limit=settings.depth_limit
+        # "is None", not "or": an empty frontier has len() 0 and is falsy.
+        self.frontier: Frontier = (
+            frontier
+            if frontier is not None
+            else MemoryFrontier(host_limits=self._host_limits, depth_limit=settings.depth_limit)
         )
         self.exporter = JsonLinesExporter(output, output_mode)
         self.pipelines = PipelineChain(load_pipelines(settings.pipelines), self.spider)

@@ -30,6 +30,8 @@ def run(
     settings: dict[str, Any] = {"frontier": frontier, "job_dir": str(out.parent / "job"), "parse_workers": 2}
     settings.update(kwargs.pop("settings", {}))
     stats = crawl(spider, out, settings=settings, handle_signals=False, **kwargs)
+    # The durable frontier really was used (an empty frontier once passed for "none given").
+    assert (out.parent / "job" / "frontier.sqlite").exists() == (settings["frontier"] == "sqlite")
     lines = out.read_bytes().splitlines()
     return stats, [orjson.loads(line) for line in lines]
 
