@@ -18,6 +18,7 @@ from typing import Any
 
 from .callbacks import CallbackRunner, ParseOutcome, ParseTask
 from .errors import ParseError
+from .gctune import tune_gc
 from .loader import SpiderRef
 from .wire import read_frame, write_frame
 
@@ -64,6 +65,7 @@ def main() -> int:
     except Exception as exc:
         write_frame(out, ("init-error", f"{type(exc).__name__}: {exc}"))
         return 1
+    tune_gc()
     write_frame(out, ("ready", os.getpid()))
     while True:
         batch = read_frame(inp)

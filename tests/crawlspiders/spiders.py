@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -128,3 +130,37 @@ class Uppercase:
 class AsyncTagger:
     async def process_item(self, item: dict[str, Any], spider: Spider) -> dict[str, Any]:
         return {**item, "tagged": spider.name}
+
+
+class RetryControlSpider(Spider):
+    """Per-request retry controls: dont_retry, and max_retries above and below the setting."""
+
+    name = "retry_control"
+    base = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(f"{self.base}/status/503?r=never", dont_retry=True)
+        yield Request(f"{self.base}/status/503?r=once", max_retries=1)
+        yield Request(f"{self.base}/status/503?r=five", max_retries=5)
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield {"url": response.url}
+
+
+@dataclasses.dataclass
+class Stamped:
+    url: str
+    seen: datetime.datetime
+    tags: tuple[str, ...] = ()
+
+
+class DataclassSpider(Spider):
+    name = "dataclass_items"
+    base = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(f"{self.base}/ok")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        when = datetime.datetime(2026, 11, 26, 12, 30, tzinfo=datetime.UTC)
+        yield Stamped(response.url, when, ("a", "ü"))

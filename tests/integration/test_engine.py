@@ -13,6 +13,8 @@ from conftest import Site
 from crawlkit import CrawlStats, Spider, crawl
 from crawlspiders.spiders import (
     ClosingSpider,
+    DataclassSpider,
+    RetryControlSpider,
     DepthSpider,
     GraphSpider,
     MetaSpider,
@@ -250,3 +252,16 @@ def test_requests_identify_crawlkit(site: Site, tmp_out: Path) -> None:
 
     run(UrlListSpider, tmp_out, base=site.base, paths="/ok")
     assert site.log.entries("/ok")[0].user_agent == f"crawlkit/{crawlkit.__version__}"
+
+
+def test_per_request_retry_controls(site: Site, tmp_out: Path) -> None:
+    stats, _ = run(RetryControlSpider, tmp_out, base=site.base, settings={**FAST_RETRY, "max_retries": 3})
+    paths = Counter(entry.query for entry in site.log.entries("/status/503"))
+    assert paths == Counter({"r=never": 1, "r=once": 2, "r=five": 6})
+    assert stats.retries == 1 + 5 and stats.failures == Counter({"http_503": 3})
+
+
+def test_dataclass_items_with_datetimes_are_written_as_json(site: Site, tmp_out: Path) -> None:
+    _, items = run(DataclassSpider, tmp_out, base=site.base)
+    assert items == [{"url": site.url("/ok"), "seen": "2026-11-26T12:30:00+00:00", "tags": ["a", "ü"]}]
+    assert "ü".encode() in tmp_out.read_bytes()  # UTF-8, not \\u escapes
