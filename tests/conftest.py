@@ -130,6 +130,24 @@ def _clean_crawlkit_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis for the shared-frontier tests (``redisserver.py``); skipped if there is none."""
+    from redisserver import session_server  # here: redis-py is needed by these tests only
+
+    yield from session_server()
+
+
+@pytest.fixture
+def redis_job(redis_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A job name of this test's own; its keys, and only they, are deleted afterwards."""
+    from redisserver import delete_job, unique_job
+
+    job = unique_job(request.node.name)
+    yield job
+    delete_job(redis_url, job)
+
+
 @pytest.fixture
 def tmp_out(tmp_path: Path) -> Path:
     """A fresh output file path (``.../out/items.jsonl``; its folder exists, the file does not)."""

@@ -18,8 +18,10 @@ from typing import Any, NamedTuple
 import orjson
 
 from .encoding import decode_body
-from .errors import CloseSpider, CrawlControl, IgnoreRequest, ParseError, ResponseTooLarge
+from .errors import CloseSpider, CrawlControl, IgnoreRequest, ParseError, ResponseTooLarge, SpiderError
 from .http import Request, Response
+from .items import ItemValidator, unknown_callback
+from .redact import redact_text
 from .spider import Spider
 from .urls import MAX_URL_LENGTH, OffsiteFilter, is_http_url
 
@@ -55,6 +57,7 @@ class ParseOutcome:
     filtered: dict[str, int] | None = None
     close_reason: str | None = None
     unserializable: int = 0
+    invalid: list[str] | None = None  # why each item that failed the spider's item_type did
 
 
 def _json_default(obj: Any) -> Any:
@@ -97,6 +100,8 @@ class CallbackRunner:
         self.max_response_size = max_response_size or (1 << 62)
         self.offsite = OffsiteFilter(getattr(spider, "allowed_domains", ()) or ())
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._validator = ItemValidator(spider)
+        self._callbacks_seen: set[str] = set()
 
     def run(self, task: ParseTask) -> ParseOutcome:
         outcome = ParseOutcome([], self.serialize_items, [])
@@ -114,9 +119,7 @@ class CallbackRunner:
         callback = getattr(self.spider, name, None)
         if not callable(callback):
             outcome.error = ParseError(
-                f"spider {type(self.spider).__name__} has no callback method {name!r} "
-                f"(named by the request for {request.url})",
-                task.url,
+                f"{unknown_callback(self.spider, name)}, named by the request for {request.url}", task.url
             )
             return outcome
         try:
@@ -130,10 +133,11 @@ class CallbackRunner:
         except CrawlControl as exc:
             outcome.error = ParseError(f"{type(exc).__name__} cannot be raised in a callback", task.url)
         except Exception as exc:
+            # The text goes to logs: a URL or a header in it may carry credentials.
             outcome.error = ParseError(
-                f"{type(self.spider).__name__}.{name} raised {type(exc).__name__}: {exc}",
+                redact_text(f"{type(self.spider).__name__}.{name} raised {type(exc).__name__}: {exc}"),
                 task.url,
-                traceback.format_exc(),
+                redact_text(traceback.format_exc()),
             )
         return outcome
 
@@ -162,6 +166,12 @@ class CallbackRunner:
 
     def _collect(self, obj: Any, response: Response, outcome: ParseOutcome) -> None:
         if isinstance(obj, Request):
+            if obj.callback is not None and obj.callback not in self._callbacks_seen:
+                # Caught here, where the callback that made the request is on the stack, rather
+                # than when the response comes back, maybe hours later.
+                if not callable(getattr(self.spider, obj.callback, None)):
+                    raise SpiderError(f"{unknown_callback(self.spider, obj.callback)}; in {obj!r}")
+                self._callbacks_seen.add(obj.callback)
             reason = filter_reason(self.offsite, obj)
             if reason is not None:
                 filtered = outcome.filtered
@@ -174,6 +184,14 @@ class CallbackRunner:
         elif obj is None:
             return
         elif _is_item(obj):
+            if self._validator:
+                obj, invalid = self._validator.validate(obj)
+                if invalid is not None:
+                    log.error("invalid item from %s dropped: %s", response.url, invalid)
+                    if outcome.invalid is None:
+                        outcome.invalid = []
+                    outcome.invalid.append(invalid)
+                    return
             if not self.serialize_items:
                 outcome.items.append(obj)
                 return

@@ -1,23 +1,28 @@
 """The ``crawlkit`` command.
 
 Exit codes: 0 the crawl finished and nothing failed; 1 it finished but pages or items failed;
-2 usage or configuration error; 3 stopped early by a signal or a close condition, gracefully;
-4 stopped by force (a second signal or the shutdown timeout); 5 the output could not be written.
+2 usage or configuration error; 3 stopped early, gracefully, by a signal or the memory ceiling
+(run again to resume); 4 stopped by force (a second signal or the shutdown timeout); 5 the output
+or the job's database could not be written (disk full, file too large, I/O error).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .devtools import TOOL_COMMANDS, add_tool_commands, run_tool_command
+from .distributed_cli import SHARED_COMMANDS, add_shared_commands, run_shared_command, run_workers
 from .errors import ConfigError, CrawlkitError, ExportError, SpiderError
 from .export import Mode
 from .loader import discover_spiders, load_spider_file
+from .redact import excepthook, protect_handlers, redact_text
 from .settings import Settings, load_settings
 from .spider import Spider
 from .stats import CrawlStats
@@ -48,7 +53,13 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def crawl_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-o", "--output", type=Path, help="JSONL output file (default: NAME.jsonl)")
+        p.add_argument(
+            "-o",
+            "--output",
+            type=Path,
+            help="output file; its extension picks the format: .jsonl, .csv, .json, each with an "
+            "optional .gz (default: NAME.jsonl)",
+        )
         mode = p.add_mutually_exclusive_group()
         mode.add_argument("--overwrite", action="store_true", help="replace an existing output file")
         mode.add_argument("--append", action="store_true", help="append to an existing output file")
@@ -75,20 +86,38 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--concurrency", type=int, help="requests in flight at once")
         p.add_argument(
             "--frontier",
-            choices=["sqlite", "memory"],
-            help="sqlite: durable and resumable (default); memory: for throwaway runs",
+            metavar="sqlite|memory|redis://HOST:PORT/DB",
+            help="sqlite: durable and resumable (default); memory: for throwaway runs; "
+            "a Redis URL: one crawl shared by every process that uses it",
+        )
+        p.add_argument(
+            "--workers", type=int, metavar="N", help="start N worker processes on one Redis frontier"
         )
         p.add_argument("--job-dir", type=Path, help="where a durable crawl keeps its state")
         p.add_argument("--fresh", action="store_true", help="discard the job's saved state and start over")
         p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+        p.add_argument(
+            "--format",
+            dest="output_format",
+            choices=["jsonl", "csv", "json"],
+            help="output format (default: from the output's extension, else jsonl)",
+        )
+        p.add_argument("--gzip", action="store_true", default=None, help="gzip the output (also: a .gz name)")
+        p.add_argument(
+            "--max-items-per-file", type=int, metavar="N", help="split the output into parts of N items"
+        )
+        p.add_argument("--stats-file", type=Path, metavar="PATH", help="write the crawl's figures as JSON")
+        p.add_argument("--progress", choices=["auto", "rich", "log", "off"], help="live progress display")
 
     crawl = sub.add_parser("crawl", help="run a spider from the spiders folder by name")
     crawl.add_argument("name", help="the spider's name (see 'crawlkit list')")
     crawl_options(crawl)
     runspider = sub.add_parser("runspider", help="run the spider defined in a Python file")
-    runspider.add_argument("path", type=Path)
+    runspider.add_argument("path", type=Path, help="a .py file that defines one Spider subclass")
     crawl_options(runspider)
     sub.add_parser("list", help="list the spiders in the spiders folder")
+    add_tool_commands(sub, _key_value)
+    add_shared_commands(sub)
     return parser
 
 
@@ -100,6 +129,7 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
+    protect_handlers()  # no credential from a URL or a header reaches the log
 
 
 def _project_settings(
@@ -154,13 +184,23 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
         ("log_level", "log_level"),
         ("frontier", "frontier"),
         ("job_dir", "job_dir"),
+        ("output_format", "output_format"),
+        ("gzip", "output_gzip"),
+        ("max_items_per_file", "max_items_per_file"),
+        ("stats_file", "stats_file"),
+        ("progress", "progress"),
     ):
         value = getattr(args, option)
         if value is not None:
             overrides[key] = str(value) if isinstance(value, Path) else value
     settings = _project_settings(overrides, spider_cls)
     _setup_logging(settings.log_level.upper())
-    output: Path = args.output or Path(f"{spider_name(spider_cls)}.jsonl")
+    if args.workers is not None:
+        job = settings.job_name or spider_name(spider_cls)
+        return run_workers(args.argv, args.workers, settings, job, fresh=args.fresh)
+    output: Path = args.output or Path(f"{spider_name(spider_cls)}.{settings.output_format or 'jsonl'}")
+    if args.output is None and "://" in settings.frontier:
+        output = Path(f"{spider_name(spider_cls)}-parts")  # a shared crawl writes a folder of parts
     with prepared_engine(
         spider_cls,
         settings,
@@ -169,11 +209,22 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
         fresh=args.fresh,
         spider_kwargs=dict(args.spider_args),
     ) as engine:
+        # While the engine runs, its own handlers take Ctrl-C and SIGTERM. Before and after, a
+        # signal in the last moments (a second Ctrl-C just as a graceful stop ends) must not
+        # turn a clean exit into a KeyboardInterrupt traceback: the engine restores these.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         try:
             stats = run_engine(engine)
         except ExportError as exc:
+            if engine.stats.stop_reason == "finished":  # it failed before the crawl began
+                engine.stats.stop_reason = "output error"
             print(engine.stats.summary(), file=sys.stderr)
-            print(f"crawlkit: {exc}", file=sys.stderr)
+            print(
+                f"crawlkit: {redact_text(str(exc))}\n(what was committed is kept; once the cause is "
+                "fixed, run the same command again to resume)",
+                file=sys.stderr,
+            )
             return EXIT_OUTPUT
     print(stats.summary(), file=sys.stderr)
     return _exit_code(stats, forced=engine.forced)
@@ -182,7 +233,7 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
 def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
     if forced:
         return EXIT_FORCED
-    if stats.stop_reason in ("SIGINT", "SIGTERM"):
+    if stats.stop_reason in ("SIGINT", "SIGTERM") or stats.stop_reason.startswith("memory limit"):
         return EXIT_STOPPED
     return EXIT_OK if stats.ok else EXIT_FAILURES
 
@@ -191,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``crawlkit`` command; returns the exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for crawl --workers
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = excepthook  # a crash's traceback is redacted too
     try:
         if args.command == "list":
             return _cmd_list()
@@ -198,11 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(_find_spider(args.name), args)
         if args.command == "runspider":
             return _run(load_spider_file(args.path), args)
+        if args.command in TOOL_COMMANDS:
+            return run_tool_command(args, _project_settings, _find_spider)
+        if args.command in SHARED_COMMANDS:
+            return run_shared_command(args, _project_settings)
     except (ConfigError, SpiderError) as exc:
-        print(f"crawlkit: {exc}", file=sys.stderr)
+        print(f"crawlkit: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except CrawlkitError as exc:
-        print(f"crawlkit: {exc}", file=sys.stderr)
+        print(f"crawlkit: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILURES
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse allows no other
 

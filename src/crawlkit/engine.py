@@ -23,20 +23,29 @@ from typing import Any
 
 import orjson
 
+from .budget import ByteBudget
 from .callbacks import ParseOutcome, ParseTask, filter_reason, item_to_json
-from .errors import ExportError, FetchError, ParserCrashed, PipelineError
-from .export import JsonLinesExporter, Mode
+from .closing import CloseConditions
+from .errors import ExportError, FetchError, FetchTimeout, ParserCrashed, PipelineError, RedirectFiltered
+from .export import Mode
+from .exporters import Exporter, make_exporter, spec_for
 from .fetch import Fetcher
 from .frontier import Checkpoint, Frontier, HostLimits, MemoryFrontier, PushResult
+from .gctune import tune_gc
+from .guards import crawl_guards
+from .hostpolicy import CrawlHostPolicy
 from .http import Request
 from .loader import ref_for_class
 from .parse import InlineParser, Parser, ParserPool
 from .parse_worker import WorkerConfig
 from .pipelines import PipelineChain, load_pipelines
+from .politeness import DEFER, Politeness
+from .progress import progress_display
 from .retry import RetryPolicy
 from .settings import Settings
 from .spider import Spider
 from .stats import CrawlStats
+from .watchdog import running
 
 __all__ = ["Engine"]
 
@@ -58,29 +67,40 @@ class Engine:
         spider_kwargs: dict[str, Any] | None = None,
         frontier: Frontier | None = None,
         handle_signals: bool = True,
+        host_policy: CrawlHostPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.spider_cls = spider_cls
         self.spider_kwargs = dict(spider_kwargs or {})
         self.spider = spider_cls(**self.spider_kwargs)
-        self.stats = CrawlStats(output=str(output))
+        self.stats = CrawlStats(output=spec_for(output, settings).label)
+        # The frontier asks it for limits and delays; the politeness gate feeds it responses.
+        self.host_policy = host_policy or CrawlHostPolicy.from_settings(settings)
         # "is None", not "or": an empty frontier has len() 0 and is falsy.
         self.frontier: Frontier = (
             frontier
             if frontier is not None
-            else MemoryFrontier(host_limits=self._host_limits, depth_limit=settings.depth_limit)
+            else MemoryFrontier(host_limits=self.host_policy, depth_limit=settings.depth_limit)
         )
-        self.exporter = JsonLinesExporter(output, output_mode)
+        self.politeness = Politeness(
+            settings, self.host_policy, self.frontier, self.stats, self.spider.allowed_domains
+        )
+        self._close = CloseConditions(settings)
+        self.exporter: Exporter = make_exporter(output, output_mode, settings)
         self.pipelines = PipelineChain(load_pipelines(settings.pipelines), self.spider)
         self.retry_policy = RetryPolicy(settings)
         self._handle_signals = handle_signals
         self._handled_statuses = frozenset(spider_cls.handle_httpstatus_list)
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         self._in_flight = 0
-        self._seeding_done = False
+        self._seeding_done = False  # the seeder has ended, one way or another
+        self._seeded = False  # start_requests() was exhausted: recorded by checkpoints
         self._stopping = False
         self._wakeup: asyncio.Future[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
+        # Workers between "items into the exporter" and "request acked": a forced stop lets them
+        # finish, since cutting one in half would write items whose request is fetched again.
+        self._committing: set[asyncio.Task[Any]] = set()
         self._commit_task: asyncio.Task[None] | None = None
         # Held by each commit (items out, request acked) and by each checkpoint, so that a
         # checkpoint's output offset covers exactly the items of the acks it makes durable.
@@ -91,6 +111,8 @@ class Engine:
         self._export_error: ExportError | None = None
         self._hard_stop_timer: asyncio.TimerHandle | None = None
         self.forced = False
+        # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
+        self.budget = ByteBudget(settings.max_inflight_bytes)
 
     def _host_limits(self, host: str) -> HostLimits:
         return HostLimits(self.settings.concurrency_per_host, self.settings.download_delay)
@@ -108,9 +130,35 @@ class Engine:
             log_level=s.log_level,
         )
         workers = s.effective_parse_workers
-        parser: Parser = ParserPool(config, workers, s.parse_batch_size) if workers else InlineParser(config)
+        parser: Parser = (
+            ParserPool(
+                config,
+                workers,
+                s.parse_batch_size,
+                max_tasks=s.parse_worker_max_tasks,
+                timeout=s.parse_timeout,
+            )
+            if workers
+            else InlineParser(config)
+        )
         self.parser = parser
         loop = asyncio.get_running_loop()
+        # Handlers first: a Ctrl-C while workers start or opened() runs must be a graceful stop
+        # with a summary, not a KeyboardInterrupt traceback.
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if self._handle_signals:
+            for sig in previous:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            return await self._run(parser)
+        finally:
+            if self._handle_signals:
+                for sig, handler in previous.items():
+                    loop.remove_signal_handler(sig)
+                    signal.signal(sig, handler)  # what the program had before the crawl
+
+    async def _run(self, parser: Parser) -> CrawlStats:
+        s = self.settings
         checkpoint = await self.frontier.open()
         try:
             await self._resume_from(checkpoint)
@@ -128,16 +176,18 @@ class Engine:
             await parser.start()
             await self.pipelines.open()
             await self.spider.opened()
-            if self._handle_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, self._on_signal, sig)
-            async with Fetcher(s) as fetcher:
+            async with Fetcher(s, self.budget) as fetcher:
                 self.fetcher = fetcher
-                await self._crawl()
+                self.politeness.attach(fetcher)
+                tune_gc()
+                async with (
+                    progress_display(s, self.stats, self.frontier, lambda: self._in_flight),
+                    crawl_guards(
+                        s, parser=parser, frontier=self.frontier, budget=self.budget, stop=self.stop
+                    ),
+                ):
+                    await self._crawl()
         finally:
-            if self._handle_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
             if self._hard_stop_timer is not None:
                 self._hard_stop_timer.cancel()
             await self._shutdown(parser)
@@ -155,7 +205,7 @@ class Engine:
             state = {}
         if isinstance(state, dict):
             self.spider.state.update(state)
-        self._seeding_done = checkpoint.seeded
+        self._seeding_done = self._seeded = checkpoint.seeded
         self._resumed = True
         log.info(
             "resuming: %d requests pending, output kept up to byte %d",
@@ -171,14 +221,18 @@ class Engine:
         self._commit_task = asyncio.create_task(self._commit_periodically(), name="commit")
         seeder = asyncio.create_task(self._seed(resumed=self._resumed), name="seed")
         feeder = asyncio.create_task(self._feed(), name="feed")
+        close_timer = self._close.start_timer(self.stop)
         try:
             # Workers end on their own (the feeder sends each one None) or are cancelled by a
             # forced stop; either way the crawl is over.
             await asyncio.gather(*self._workers, return_exceptions=True)
         finally:
+            if close_timer is not None:
+                close_timer.cancel()
             for task in (seeder, feeder):
                 task.cancel()
             await asyncio.gather(seeder, feeder, return_exceptions=True)
+            await self.politeness.close()
 
     async def _shutdown(self, parser: Parser) -> None:
         if self._commit_task is not None:
@@ -199,7 +253,13 @@ class Engine:
             await self.spider.closed(self.stats.stop_reason)
         except Exception:
             log.exception("spider's closed() hook failed")
-        await self.frontier.close()
+        try:
+            await self.frontier.close()
+        except Exception as exc:
+            # Closing only drops what no checkpoint committed; the database stays as committed.
+            if self._export_error is None:
+                raise
+            log.debug("closing the frontier after an output error: %s", exc)
         self.stats.finished = time.monotonic()
         if self._export_error is not None:
             raise self._export_error
@@ -231,6 +291,19 @@ class Engine:
             self.settings.shutdown_timeout, self.stop_now, f"{reason} (shutdown timeout)"
         )
 
+    def _output_failed(self, exc: ExportError) -> None:
+        """The output or the frontier's database cannot be written: stop at once.
+
+        Nothing more can be committed, so waiting for work in flight would only redo it; what
+        the last checkpoint committed stays, and the same command resumes from there. The error
+        is raised by ``run()`` (the command prints it once, after the summary), so it is only
+        logged at DEBUG here.
+        """
+        if self._export_error is None:
+            self._export_error = exc
+            log.debug("%s; stopping the crawl", exc)
+        self.stop_now("output error")
+
     def stop_now(self, reason: str) -> None:
         """Cancel in-flight work; what was not committed is returned to the frontier."""
         self._stopping = True
@@ -238,7 +311,8 @@ class Engine:
         self.stats.stop_reason = reason
         self._wake()
         for task in self._workers:
-            task.cancel()
+            if task not in self._committing:
+                task.cancel()
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -265,7 +339,11 @@ class Engine:
             while not self._stopping:
                 free = limit - self._in_flight
                 if free > 0:
-                    batch = await frontier.lease(free)
+                    try:
+                        batch = await frontier.lease(free)
+                    except ExportError as exc:
+                        self._output_failed(exc)
+                        break
                     if batch:
                         self._in_flight += len(batch)
                         for request in batch:
@@ -276,9 +354,13 @@ class Engine:
                 timeout = frontier.next_ready_in() if free > 0 else None
                 await self._sleep_until_woken(timeout)
         finally:
-            await self._return_queued()
-            for _ in self._workers:
-                self._queue.put_nowait(None)
+            try:
+                await self._return_queued()
+            except ExportError as exc:  # they were leased: a resume fetches them
+                self._output_failed(exc)
+            finally:
+                for _ in self._workers:
+                    self._queue.put_nowait(None)
 
     async def _return_queued(self) -> None:
         unstarted: list[Request] = []
@@ -300,7 +382,7 @@ class Engine:
                     # start_requests() was cut short last time: what it pushed then is known.
                     request.dont_filter = False
                 if self._stopping:
-                    break
+                    return  # cut short: not seeded, so a resume runs start_requests() again
                 if not isinstance(request, Request):
                     raise TypeError(f"start_requests() must yield Requests, not {type(request).__name__}")
                 chunk.append(request)
@@ -310,7 +392,11 @@ class Engine:
                     await asyncio.sleep(0)
             if chunk:
                 await self._push(chunk)
+            self._seeded = True
+        except ExportError as exc:
+            self._output_failed(exc)
         except Exception as exc:
+            self._seeded = True  # counted and reported; running it again would fail again
             log.error(
                 "start_requests() of %s raised %s: %s",
                 self.spider_cls.__name__,
@@ -358,9 +444,7 @@ class Engine:
                     await self.frontier.release([request])
                 raise
             except ExportError as exc:
-                self._export_error = exc
-                log.error("%s; stopping", exc)
-                self.stop_now("output error")
+                self._output_failed(exc)
             except Exception:
                 # A bug of ours must not hang the crawl: count it, give the request up.
                 log.exception("internal error while handling %s", request.url)
@@ -369,14 +453,32 @@ class Engine:
             finally:
                 self._in_flight -= 1
                 self._wake()
+                if self._close.counting and not self._stopping:
+                    reason = self._close.reached(self.stats)
+                    if reason is not None:
+                        log.info("stopping: %s reached", reason)
+                        self.stop(reason)
 
     async def _handle(self, request: Request) -> None:
         stats = self.stats
+        politeness = self.politeness
+        verdict = await politeness.gate(request)
+        if verdict is not None:
+            await self._end_unparsed(request, verdict)
+            return
+        started = time.monotonic()
         try:
-            fetched = await self.fetcher.fetch(request)
+            fetched = await self.fetcher.fetch(request, politeness.check_hop)
+        except RedirectFiltered as exc:
+            log.info("%s: %s", request.url, exc)
+            await self._end_unparsed(request, exc.reason)
+            return
         except FetchError as exc:
+            if isinstance(exc, FetchTimeout):
+                politeness.observe(request, started, time.monotonic() - started, None)
             await self._attempt_failed(request, exc)
             return
+        politeness.observe(request, started, fetched.latency, fetched.status, fetched.headers)
         stats.pages += 1
         stats.bytes += len(fetched.body)
         stats.statuses[fetched.status] += 1
@@ -386,13 +488,37 @@ class Engine:
             and status not in self._handled_statuses
             and not request.meta.get("handle_httpstatus_all")
         ):
+            if fetched.hold is not None:
+                fetched.hold.release()
             await self._attempt_failed(request, fetched.status_error())
             return
-        outcome = await self.parser.parse(
-            ParseTask(request, fetched.url, status, fetched.headers, fetched.body, fetched.content_encoding)
-        )
+        if fetched.binary:
+            stats.not_parsed["binary"] += 1
+            await self._end_unparsed(request, None)
+            return
+        encoding = fetched.content_encoding
+        task = ParseTask(request, fetched.url, status, fetched.headers, fetched.body, encoding)
+        try:
+            outcome = await self.parser.parse(task)
+        finally:
+            if fetched.hold is not None:
+                fetched.hold.release()  # the body's bytes leave the in-flight budget
         stats.parsed += 1
         await self._commit(request, outcome)
+
+    async def _end_unparsed(self, request: Request, reason: str | None) -> None:
+        """A request that ends with no callback: robots.txt, a filtered redirect, a binary file.
+
+        ``DEFER`` hands it back to the frontier unstarted; any other reason is counted as a link
+        not followed. Either way it is no failure.
+        """
+        if reason == DEFER:
+            await self.frontier.release([request])
+            return
+        if reason is not None:
+            self.stats.filtered[reason] += 1
+        async with self._commit_lock:
+            await self.frontier.ack(request, ())
 
     async def _attempt_failed(self, request: Request, error: FetchError) -> None:
         delay = self.retry_policy.delay_for(request, error)
@@ -406,28 +532,37 @@ class Engine:
         tries = f" after {request.attempt + 1} attempts" if request.attempt else ""
         log.warning("failed %s%s: %s", request.url, tries, error)
         self.stats.fail_page(error.reason)
+        if request.depth == 0:
+            self.stats.start_failed(request.url, f"{error.reason}: {error}")
         await self.frontier.fail(request, error.reason)
 
     async def _commit(self, request: Request, outcome: ParseOutcome) -> None:
         stats = self.stats
         error = outcome.error
         if error is not None:
+            stats.fail_page(error.reason)  # callback_error, parser_crashed, parse_timeout
             if isinstance(error, ParserCrashed):
-                stats.fail_page("parser_crashed")
                 log.error("%s: %s", error.url, error)
             else:
-                stats.fail_page("callback_error")
                 log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
         if outcome.filtered:
             stats.filtered.update(outcome.filtered)
         if outcome.unserializable:
             stats.fail_item("item_not_json", outcome.unserializable)
+        if outcome.invalid:
+            stats.fail_item("invalid_item", len(outcome.invalid))
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
-        async with self._commit_lock:
-            if lines:
-                self.exporter.add(lines)
-                stats.items += len(lines)
-            self._count_push(await self.frontier.ack(request, outcome.requests))
+        task = asyncio.current_task()
+        assert task is not None
+        self._committing.add(task)
+        try:
+            async with self._commit_lock:
+                if lines:
+                    self.exporter.add(lines)
+                    stats.items += len(lines)
+                self._count_push(await self.frontier.ack(request, outcome.requests))
+        finally:
+            self._committing.discard(task)
         if self.exporter.should_flush:
             await self.exporter.flush()
         if outcome.close_reason is not None:
@@ -457,7 +592,7 @@ class Engine:
         """The commit step: output made durable up to an offset, then the frontier with it."""
         async with self._commit_lock:
             offset = await self.exporter.flush(sync=self._durable)
-            await self.frontier.checkpoint(offset, self._state_json(), self._seeding_done)
+            await self.frontier.checkpoint(offset, self._state_json(), self._seeded)
 
     def _state_json(self) -> bytes:
         try:
@@ -472,11 +607,10 @@ class Engine:
         while True:
             await asyncio.sleep(self.settings.commit_interval)
             try:
-                await self._checkpoint()
+                # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
+                await asyncio.shield(self._checkpoint())
             except ExportError as exc:
-                self._export_error = exc
-                log.error("%s; stopping", exc)
-                self.stop_now("output error")
+                self._output_failed(exc)
                 return
 
 
@@ -485,5 +619,12 @@ async def _aiter(source: Iterable[Request] | AsyncIterator[Request]) -> AsyncIte
         async for request in source:
             yield request
     else:
-        for request in source:
+        # A blocking start_requests() stalls the event loop: the watchdog names it.
+        iterator = iter(source)
+        while True:
+            with running("spider.start_requests()"):
+                try:
+                    request = next(iterator)
+                except StopIteration:
+                    return
             yield request

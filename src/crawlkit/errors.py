@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "CloseSpider",
+    "CommitError",
     "ConfigError",
     "ConnectError",
     "CrawlControl",
@@ -21,15 +22,20 @@ __all__ = [
     "ExportError",
     "FetchError",
     "FetchTimeout",
+    "FrontierError",
     "HTTPStatusError",
     "IgnoreRequest",
+    "NotTextError",
     "ParseError",
+    "ParseTimeout",
     "ParserCrashed",
     "PipelineError",
     "RedirectError",
+    "RedirectFiltered",
     "ResponseTooLarge",
     "RetriesExhausted",
     "SpiderError",
+    "TLSError",
     "TransportError",
 ]
 
@@ -87,6 +93,32 @@ class RedirectError(FetchError):
     reason = "redirects"
 
 
+class RedirectFiltered(FetchError):
+    """A redirect led where the crawl does not go (offsite, robots.txt, not http). Not retried.
+
+    Counted as a link not followed, not as a failure: ``reason`` is ``offsite_redirect``,
+    ``robots_redirect``, ``scheme_redirect``, ... and ``target`` is where the redirect pointed.
+    """
+
+    def __init__(
+        self, message: str, url: str = "", reason: str = "redirect_filtered", target: str = ""
+    ) -> None:
+        Exception.__init__(self, message, url, reason, target)
+        self.url = url
+        self.target = target
+        self._reason = reason
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return self._reason
+
+
+class TLSError(FetchError):
+    """The server's TLS certificate did not verify, or the TLS handshake failed. Not retried."""
+
+    reason = "tls"
+
+
 class ResponseTooLarge(FetchError):
     """The body passed ``max_response_size``. Not retried: the same server will send it again."""
 
@@ -127,7 +159,12 @@ class RetriesExhausted(FetchError):
 
 
 class ParseError(CrawlkitError):
-    """A spider callback raised. ``worker_traceback`` is the traceback text from the worker."""
+    """A spider callback raised. ``worker_traceback`` is the traceback text from the worker.
+
+    ``reason`` is the key the summary counts the failed page under.
+    """
+
+    reason = "callback_error"
 
     def __init__(self, message: str, url: str = "", worker_traceback: str = "") -> None:
         super().__init__(message, url, worker_traceback)
@@ -141,6 +178,18 @@ class ParseError(CrawlkitError):
 class ParserCrashed(ParseError):
     """The parser worker process died while handling this response (segfault, ``os._exit``)."""
 
+    reason = "parser_crashed"
+
+
+class ParseTimeout(ParserCrashed):
+    """The callback ran past ``parse_timeout``: its worker was killed and replaced."""
+
+    reason = "parse_timeout"
+
+
+class NotTextError(CrawlkitError, TypeError):
+    """``Response.text`` or ``css()`` on a binary response (an image, a PDF): read ``body``."""
+
 
 class PipelineError(CrawlkitError):
     """An item pipeline raised something other than :class:`DropItem`."""
@@ -148,6 +197,21 @@ class PipelineError(CrawlkitError):
 
 class ExportError(CrawlkitError):
     """The output cannot be written. Stops the crawl: going on would lose items."""
+
+
+class FrontierError(ExportError):
+    """The durable frontier's database cannot be written (disk full, I/O error, file too large).
+
+    It stops the crawl like an output error: what the last checkpoint committed is kept, and the
+    same command resumes from there once the cause is fixed.
+    """
+
+
+class CommitError(FrontierError):
+    """A shared (Redis) crawl's commit cannot be recorded: Redis stayed unreachable, this
+    worker's leases were taken back, or the job's state is gone. It stops this worker; what it
+    wrote since its last commit is not part of the output and is crawled again.
+    """
 
 
 class CrawlControl(Exception):

@@ -15,7 +15,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
+from .content import is_binary_type
 from .encoding import detect_encoding
+from .errors import NotTextError
+from .links import IGNORED_EXTENSIONS, LinkFilter, Patterns, is_non_http_link
 from .urls import fingerprint
 
 __all__ = ["Request", "Response"]
@@ -188,6 +191,18 @@ def _rebuild_request(
     return r
 
 
+def _selector_error(method: str, selector: object, exc: Exception) -> Exception:
+    """What was wrong with a selector, in words a spider author can act on."""
+    if not isinstance(selector, str):
+        return TypeError(
+            f"response.{method}() takes a CSS selector string, got {type(selector).__name__} {selector!r:.80}"
+        )
+    hint = ""
+    if selector.lstrip().startswith(("/", "(", "./")):
+        hint = "; it looks like XPath, but crawlkit selects with CSS only (e.g. 'div.price > span')"
+    return ValueError(f"response.{method}(): invalid CSS selector {selector!r}: {exc}{hint}")
+
+
 class Response:
     """A fetched page, as a spider callback sees it.
 
@@ -221,14 +236,24 @@ class Response:
     def encoding(self) -> str:
         return detect_encoding(self.headers.get("Content-Type", ""), self.body)
 
+    def _require_text(self, what: str) -> None:
+        content_type = self.headers.get("Content-Type")
+        if is_binary_type(content_type):
+            raise NotTextError(
+                f"response.{what} of {self.url}: it is {content_type}, not text; use response.body"
+            )
+
     @cached_property
     def text(self) -> str:
+        """The body decoded; raises ``NotTextError`` for a binary Content-Type (an image, a PDF)."""
+        self._require_text("text")
         text = self.body.decode(self.encoding, errors="replace")
         return text[1:] if text.startswith("\ufeff") else text  # a byte order mark is not text
 
     @cached_property
     def tree(self) -> LexborHTMLParser:
-        """The parsed document (parsed on first use)."""
+        """The parsed document (parsed on first use); ``NotTextError`` for a binary response."""
+        self._require_text("css()")
         if self.encoding == "utf-8":
             # Lexbor reads bytes as UTF-8; handing them over skips a decode and a copy.
             return LexborHTMLParser(self.body)
@@ -236,11 +261,19 @@ class Response:
 
     def css(self, selector: str) -> list[LexborNode]:
         """Every node matching a CSS selector."""
-        return self.tree.css(selector)
+        tree = self.tree
+        try:
+            return tree.css(selector)
+        except Exception as exc:
+            raise _selector_error("css", selector, exc) from None
 
     def css_first(self, selector: str, default: Any = None) -> LexborNode | Any:
         """The first node matching a CSS selector, or ``default``."""
-        return self.tree.css_first(selector, default=default)
+        tree = self.tree
+        try:
+            return tree.css_first(selector, default=default)
+        except Exception as exc:
+            raise _selector_error("css_first", selector, exc) from None
 
     def urljoin(self, url: str) -> str:
         """``url`` made absolute against this page (its ``<base href>`` if it has one)."""
@@ -270,17 +303,33 @@ class Response:
         callback: CallbackRef = None,
         *,
         css: str | None = None,
+        allow: Patterns = None,
+        deny: Patterns = None,
+        deny_extensions: Iterable[str] | None = IGNORED_EXTENSIONS,
         **kwargs: Any,
     ) -> Iterator[Request]:
-        """Requests for many links: given URLs or nodes, or every ``href`` matched by ``css``."""
+        """Requests for many links: given URLs or nodes, or every ``href`` matched by ``css``.
+
+        ``javascript:``, ``mailto:``, ``tel:`` and ``data:`` links are skipped, and so are links
+        to files by extension (``deny_extensions``: ``links.IGNORED_EXTENSIONS`` by default,
+        images, archives, PDFs, media, fonts, office documents; ``()`` to keep them all).
+        ``allow`` and ``deny`` are regular expressions (one, or a list) searched in the absolute
+        URL: a link is followed if it matches an ``allow`` (or none is given) and no ``deny``.
+        """
         if (urls is None) == (css is None):
             raise ValueError("follow_all() takes either urls or css=, not both or neither")
         targets: Iterable[str | LexborNode] = self.css(css) if css is not None else urls or ()
+        link_filter = LinkFilter(allow, deny, deny_extensions)
+        check = None if link_filter.trivial else link_filter.allows
         for target in targets:
-            if isinstance(target, LexborNode) and target.attributes.get("href") is None:
+            href = target.attributes.get("href") if isinstance(target, LexborNode) else target
+            if href is None or is_non_http_link(href):
                 continue
             try:
-                request = self.follow(target, callback, **kwargs)
+                url = self.urljoin(href)
+                if check is not None and not check(url):
+                    continue
+                request = Request(url, callback, **kwargs)
             except ValueError:
                 # One malformed href (a bad port, a broken IPv6 literal) must not cost the page
                 # its other links and items.

@@ -46,7 +46,8 @@ class JobDir:
     def lock(self) -> None:
         """Take the job's lock, or fail at once if another crawl holds it."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            # Private: the frontier keeps whole requests, credentials included, to resume them.
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
             handle = open(self.path / "lock", "a+b")  # noqa: SIM115 - held for the whole crawl
         except OSError as exc:
             raise ConfigError(f"cannot use job directory {self.path}: {exc.strerror or exc}") from exc

@@ -8,6 +8,13 @@ and a lone task never waits for company.
 A worker that dies takes its in-flight batches with it. Each task of a lost batch is sent again on
 its own; a task that kills a worker on its own is the culprit, and fails with
 :class:`ParserCrashed`. The dead worker is replaced and the crawl goes on.
+
+Leaky and hanging callbacks: a worker that has been sent ``max_tasks`` responses is retired (it
+gets no more work, finishes what it has, and exits when its input is closed) and a fresh one takes
+its place, which frees whatever a callback kept. Each worker writes which task it runs, and since
+when, to a :class:`TaskClock`; a callback that runs past ``timeout`` seconds gets its worker
+killed. That one response fails with :class:`ParseTimeout`, and the rest of the worker's batches
+are parsed again elsewhere.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ import itertools
 import logging
 import pickle
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from .callbacks import CallbackRunner, ParseOutcome, ParseTask
-from .errors import ParseError, ParserCrashed
+from .errors import ParseError, ParserCrashed, ParseTimeout
 from .parse_worker import WorkerConfig, make_runner
+from .taskclock import TaskClock
 from .wire import HEADER, encode
 
 __all__ = ["InlineParser", "Parser", "ParserPool", "PoolStatistics"]
@@ -41,6 +50,8 @@ class PoolStatistics:
     in_flight: int
     crashes: int
     restarts: int
+    recycled: int = 0  # workers replaced after parse_worker_max_tasks responses
+    timeouts: int = 0  # workers killed for a callback past parse_timeout
 
 
 @dataclass(slots=True)
@@ -57,6 +68,11 @@ class _Worker:
     reader: asyncio.Task[None] | None = None
     alive: bool = True
     solo: bool = False  # running a suspect alone: nothing else may share its fate
+    clock: TaskClock | None = None
+    sent: int = 0  # tasks sent to it over its life
+    answered: int = 0  # tasks whose results came back
+    retiring: bool = False  # replaced after max_tasks: gets no more work, then exits
+    hung: _Job | None = None  # the job it was killed for (past the parse timeout)
 
 
 class Parser:
@@ -73,6 +89,10 @@ class Parser:
 
     def statistics(self) -> PoolStatistics:
         raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for the memory ceiling)."""
+        return []
 
 
 class InlineParser(Parser):
@@ -99,10 +119,23 @@ class InlineParser(Parser):
 class ParserPool(Parser):
     """A pool of parser worker processes."""
 
-    def __init__(self, config: WorkerConfig, workers: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        workers: int,
+        batch_size: int,
+        *,
+        max_tasks: int = 0,
+        timeout: float = 0.0,
+    ) -> None:
         self._config = config
         self._size = workers
         self._batch_size = batch_size
+        self._max_tasks = max_tasks  # 0: never recycle
+        self._timeout = timeout  # 0: no parse timeout
+        self._recycled = 0
+        self._timeouts = 0
+        self._watcher: asyncio.Task[None] | None = None
         self._workers: list[_Worker] = []
         self._queue: deque[_Job] = deque()
         self._batch_ids = itertools.count()
@@ -114,18 +147,37 @@ class ParserPool(Parser):
     async def start(self) -> None:
         workers = await asyncio.gather(*(self._spawn() for _ in range(self._size)))
         self._workers.extend(workers)
+        if self._timeout > 0:
+            self._watcher = asyncio.create_task(self._watch_hangs(), name="parser-timeouts")
 
     async def _spawn(self) -> _Worker:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "crawlkit.parse_worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            # Its own session: a terminal's Ctrl-C goes to the main process alone, which then
-            # decides how to stop. A worker exits by itself when its input closes.
-            start_new_session=True,
-        )
+        clock = TaskClock.create() if self._timeout > 0 else None
+        extra = ["--clock-fd", str(clock.fileno())] if clock is not None else []
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "crawlkit.parse_worker",
+                *extra,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                # Its own session: a terminal's Ctrl-C goes to the main process alone, which then
+                # decides how to stop. A worker exits by itself when its input closes.
+                start_new_session=True,
+                pass_fds=(clock.fileno(),) if clock is not None else (),
+            )
+        except BaseException:
+            if clock is not None:
+                clock.close()
+            raise
+        try:
+            return await self._handshake(proc, clock)
+        except BaseException:
+            if clock is not None:
+                clock.close()
+            raise
+
+    async def _handshake(self, proc: asyncio.subprocess.Process, clock: TaskClock | None) -> _Worker:
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(encode(self._config))
@@ -144,7 +196,7 @@ class ParserPool(Parser):
                 proc.kill()
             await proc.wait()
             raise ParseError(f"parser worker could not load the spider: {hello[1]}")
-        worker = _Worker(proc)
+        worker = _Worker(proc, clock=clock)
         worker.reader = asyncio.create_task(self._read_results(worker), name=f"parser-{proc.pid}")
         return worker
 
@@ -157,7 +209,13 @@ class ParserPool(Parser):
     def _dispatch(self) -> None:
         queue = self._queue
         for worker in self._workers:
-            while queue and worker.alive and not worker.solo and len(worker.batches) < _BATCHES_PER_WORKER:
+            while (
+                queue
+                and worker.alive
+                and not worker.solo
+                and not worker.retiring
+                and len(worker.batches) < _BATCHES_PER_WORKER
+            ):
                 if queue[0].solo and worker.batches:
                     break  # a suspect waits for a worker with nothing else in flight
                 batch = self._take_batch()
@@ -174,6 +232,9 @@ class ParserPool(Parser):
                 worker.batches[batch_id] = batch
                 assert worker.proc.stdin is not None
                 worker.proc.stdin.write(frame)
+                worker.sent += len(batch)
+                if self._max_tasks and worker.sent >= self._max_tasks:
+                    self._retire(worker)
             if not queue:
                 return
 
@@ -197,10 +258,13 @@ class ParserPool(Parser):
                 batch_id = next(iter(worker.batches))
                 batch = worker.batches.pop(batch_id)
                 worker.solo = False
+                worker.answered += len(batch)
                 for task_id, outcome in results:
                     future = batch[task_id].future
                     if not future.done():
                         future.set_result(outcome)
+                if worker.retiring and not worker.batches:
+                    _close_input(worker)  # done with its last batch: it exits, and we see EOF
                 self._dispatch()
         except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError):
             pass
@@ -209,6 +273,8 @@ class ParserPool(Parser):
     async def _on_worker_exit(self, worker: _Worker) -> None:
         worker.alive = False
         code = await worker.proc.wait()
+        if worker.clock is not None:
+            worker.clock.close()
         if worker in self._workers:
             self._workers.remove(worker)
         lost = [job for batch in worker.batches.values() for job in batch]
@@ -217,6 +283,13 @@ class ParserPool(Parser):
             for job in lost:
                 if not job.future.done():
                     job.future.set_result(_failed(job.task, "the parser pool closed", ParseError))
+            return
+        if worker.hung is not None:
+            self._timed_out(worker, lost)
+            return
+        if worker.retiring and not lost:
+            self._recycled += 1
+            log.debug("parser worker %d recycled after %d responses", worker.proc.pid, worker.sent)
             return
         self._crashes += 1
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
@@ -235,24 +308,82 @@ class ParserPool(Parser):
         for job in reversed(suspects):
             job.solo = True
             self._queue.appendleft(job)
-        spawn = asyncio.create_task(self._replace())
+        if not worker.retiring:  # a retiring worker's replacement is on its way already
+            self._start_replacement(None)
+
+    def _timed_out(self, worker: _Worker, lost: list[_Job]) -> None:
+        """The worker was killed for a callback past the timeout: fail that one, redo the rest."""
+        culprit = worker.hung
+        assert culprit is not None
+        self._timeouts += 1
+        log.error(
+            "parser worker killed: the callback for %s ran longer than parse_timeout (%g s)",
+            culprit.task.url,
+            self._timeout,
+        )
+        if not culprit.future.done():
+            culprit.future.set_result(
+                _failed(
+                    culprit.task,
+                    f"the callback ran longer than parse_timeout ({self._timeout:g} s); "
+                    "its parser worker was killed",
+                    ParseTimeout,
+                )
+            )
+        # The others did nothing wrong: they go back to the front of the queue as they were.
+        for job in reversed([job for job in lost if job is not culprit]):
+            self._queue.appendleft(job)
+        if not worker.retiring:
+            self._start_replacement(None)
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.retiring = True
+        self._start_replacement(worker)
+
+    def _start_replacement(self, retiring: _Worker | None) -> None:
+        spawn = asyncio.create_task(self._replace(retiring))
         self._spawning.add(spawn)
         spawn.add_done_callback(self._spawning.discard)
 
-    async def _replace(self) -> None:
+    async def _replace(self, retiring: _Worker | None = None) -> None:
+        """Start a worker in place of a dead one, or of ``retiring`` (recycled after max_tasks)."""
         try:
             worker = await self._spawn()
         except ParseError as exc:
             log.error("cannot replace a parser worker: %s", exc)
+            if retiring is not None and retiring.alive and not self._closing:
+                retiring.retiring = False  # better a leaky worker than none
+                self._dispatch()
             if not self._workers:
                 self._fail_queue(str(exc))
             return
         if self._closing:
             await _stop(worker)
             return
-        self._restarts += 1
+        if retiring is None:
+            self._restarts += 1
         self._workers.append(worker)
         self._dispatch()
+
+    async def _watch_hangs(self) -> None:
+        """Kill a worker whose current callback has run past the timeout (see TaskClock)."""
+        period = min(1.0, self._timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for worker in list(self._workers):
+                clock = worker.clock
+                if clock is None or not worker.alive or worker.hung is not None or not worker.batches:
+                    continue
+                count, started = clock.read()
+                if not started or now - started <= self._timeout:
+                    continue
+                jobs = [job for batch in worker.batches.values() for job in batch]
+                index = count - 1 - worker.answered
+                if 0 <= index < len(jobs):
+                    worker.hung = jobs[index]
+                    with contextlib.suppress(ProcessLookupError):
+                        worker.proc.kill()
 
     def _fail_queue(self, why: str) -> None:
         while self._queue:
@@ -262,6 +393,9 @@ class ParserPool(Parser):
 
     async def close(self) -> None:
         self._closing = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
         # A replacement still starting is let finish (it takes a fraction of a second) and is
         # then stopped by _replace(); cancelling a process launch half-way leaks the process.
         await asyncio.gather(*list(self._spawning), return_exceptions=True)
@@ -275,7 +409,12 @@ class ParserPool(Parser):
             in_flight=sum(len(b) for w in self._workers for b in w.batches.values()),
             crashes=self._crashes,
             restarts=self._restarts,
+            recycled=self._recycled,
+            timeouts=self._timeouts,
         )
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers if w.alive]
 
 
 async def _read(stream: asyncio.StreamReader) -> Any:
@@ -284,10 +423,15 @@ async def _read(stream: asyncio.StreamReader) -> Any:
     return pickle.loads(await stream.readexactly(size))
 
 
+def _close_input(worker: _Worker) -> None:
+    stdin = worker.proc.stdin
+    if stdin is not None and not stdin.is_closing():
+        stdin.close()  # the worker exits when its input ends
+
+
 async def _stop(worker: _Worker, grace: float = 5.0) -> None:
     proc = worker.proc
-    if proc.stdin is not None and not proc.stdin.is_closing():
-        proc.stdin.close()  # the worker exits when its input ends
+    _close_input(worker)
     try:
         await asyncio.wait_for(proc.wait(), grace)
     except TimeoutError:

@@ -20,6 +20,8 @@ from .callbacks import CallbackRunner, ParseOutcome, ParseTask
 from .errors import ParseError
 from .gctune import tune_gc
 from .loader import SpiderRef
+from .redact import protect_handlers, redact_text
+from .taskclock import TaskClock
 from .wire import read_frame, write_frame
 
 __all__ = ["WorkerConfig", "main"]
@@ -47,6 +49,8 @@ def make_runner(config: WorkerConfig, *, in_worker: bool) -> CallbackRunner:
 def main() -> int:
     # Ctrl-C reaches the whole foreground process group; the main process decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The main process may ignore SIGTERM while it finishes; a worker should not inherit that.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     inp = os.fdopen(os.dup(0), "rb", buffering=1 << 20)
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -60,6 +64,9 @@ def main() -> int:
         format=f"%(asctime)s %(levelname)s %(name)s[worker {os.getpid()}]: %(message)s",
         stream=sys.stderr,
     )
+    protect_handlers()  # worker logs carry URLs, and URLs can carry credentials
+    clock = _clock(sys.argv[1:])
+    started = 0
     try:
         runner = make_runner(config, in_worker=True)
     except Exception as exc:
@@ -74,10 +81,16 @@ def main() -> int:
         results: list[tuple[int, ParseOutcome]] = []
         for task_id, task in batch:
             assert isinstance(task, ParseTask)
+            if clock is not None:
+                started += 1
+                clock.started(started)
             try:
                 outcome = runner.run(task)
             except Exception as exc:  # a bug of ours: report it on the task, keep the worker
-                outcome = ParseOutcome([], runner.serialize_items, [], ParseError(repr(exc), task.url))
+                error = ParseError(redact_text(repr(exc)), task.url)
+                outcome = ParseOutcome([], runner.serialize_items, [], error)
+            if clock is not None:
+                clock.finished()
             results.append((task_id, outcome))
         try:
             write_frame(out, results)
@@ -96,6 +109,13 @@ def main() -> int:
                 for task_id, o in results
             ]
             write_frame(out, fallback)
+
+
+def _clock(argv: list[str]) -> TaskClock | None:
+    """The task clock whose fd the main process passed (``--clock-fd N``), if any."""
+    if len(argv) >= 2 and argv[0] == "--clock-fd":
+        return TaskClock.attach(int(argv[1]))
+    return None
 
 
 if __name__ == "__main__":

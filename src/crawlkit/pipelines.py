@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigError, DropItem, PipelineError
 from .spider import Spider
+from .watchdog import running
 
 __all__ = ["ItemPipeline", "PipelineChain", "load_pipelines"]
 
@@ -93,7 +94,8 @@ class PipelineChain:
         """
         for p in self.pipelines:
             try:
-                item = await _maybe_await(p.process_item(item, self.spider))
+                with running(f"pipeline {_name(p)}"):  # the watchdog names a pipeline that blocks
+                    item = await _maybe_await(p.process_item(item, self.spider))
             except DropItem as exc:
                 log.debug("item dropped by %s: %s", type(p).__name__, exc)
                 return None
@@ -104,3 +106,8 @@ class PipelineChain:
             if item is None:
                 return None
         return item
+
+
+def _name(pipeline: Any) -> str:
+    cls = type(pipeline)
+    return f"{cls.__module__}:{cls.__qualname__}"

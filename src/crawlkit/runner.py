@@ -12,8 +12,11 @@ from typing import Any
 from .engine import Engine
 from .errors import ConfigError
 from .export import Mode
-from .frontier import Frontier, HostLimits, MemoryFrontier
+from .exporters import spec_for
+from .frontier import Frontier, MemoryFrontier
+from .hostpolicy import CrawlHostPolicy
 from .jobs import JobDir
+from .preflight import check_output, check_writable_dir
 from .settings import Settings, load_settings
 from .spider import Spider
 from .stats import CrawlStats
@@ -67,22 +70,32 @@ def prepared_engine(
     """
     name = spider_name(spider_cls)
 
-    def host_limits(host: str) -> HostLimits:
-        return HostLimits(settings.concurrency_per_host, settings.download_delay)
+    # One policy for the frontier (limits, delays) and the engine (latency, 429s, Crawl-delay).
+    host_limits = CrawlHostPolicy.from_settings(settings)
 
     job: JobDir | None = None
     frontier: Frontier
     resuming = False
     if settings.frontier == "memory":
         frontier = MemoryFrontier(host_limits, depth_limit=settings.depth_limit)
+    elif "://" in settings.frontier:  # a Redis URL (settings checks it): a shared crawl
+        from .distributed import redis_frontier
+
+        frontier, output = redis_frontier(settings, name, output, host_limits, mode=mode, fresh=fresh)
+        resuming = True  # the part belongs to this worker id; Redis holds its committed offset
     else:
         from .frontier.sqlite import SqliteFrontier
 
         job = JobDir(Path(settings.job_dir) if settings.job_dir else JobDir.default_for(name))
+        # Private: the frontier keeps whole requests, credentials included, to resume them.
+        check_writable_dir(job.path, "job directory", mode=0o700)
         job.lock()
     try:
+        check_output(output)  # before any request: exit code 2, naming the path and the cause
+        owned = False  # whether the output file is this job's own, from an earlier run
         if job is not None:
             if fresh:
+                owned = _job_wrote(job, output)
                 removed = job.clear()
                 if removed:
                     log.warning("--fresh: removed %s", ", ".join(removed))
@@ -93,7 +106,7 @@ def prepared_engine(
                 job.frontier_path, host_limits, depth_limit=settings.depth_limit, spider_name=name
             )
         if mode is None:
-            mode = _default_mode(output, resuming or fresh)
+            mode = _default_mode(spec_for(output, settings).first_file, resuming or owned)
         yield Engine(
             spider_cls,
             settings,
@@ -102,10 +115,20 @@ def prepared_engine(
             spider_kwargs=spider_kwargs,
             frontier=frontier,
             handle_signals=handle_signals,
+            host_policy=host_limits,
         )
     finally:
         if job is not None:
             job.unlock()
+
+
+def _job_wrote(job: JobDir, output: Path) -> bool:
+    """Whether the job being discarded (--fresh) wrote this output: then it may be replaced."""
+    try:
+        info = job.read_info()
+    except ConfigError:
+        return False  # a corrupt job.json proves nothing about the file
+    return info is not None and info.get("output") == str(output.resolve())
 
 
 def _default_mode(output: Path, owned: bool) -> Mode:
@@ -120,8 +143,13 @@ def _default_mode(output: Path, owned: bool) -> Mode:
 
 
 def run_engine(engine: Engine) -> CrawlStats:
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(engine.run())
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            return runner.run(engine.run())
+    finally:
+        if engine.settings.stats_file:
+            # Written whatever the ending (finished, stopped, output error): it is the record.
+            engine.stats.write_json(Path(engine.settings.stats_file))
 
 
 def crawl(
@@ -134,7 +162,7 @@ def crawl(
     handle_signals: bool = True,
     **spider_kwargs: Any,
 ) -> CrawlStats:
-    """Crawl with ``spider_cls`` and write its items as JSON lines to ``output``.
+    """Crawl with ``spider_cls`` and write its items to ``output`` (JSONL, CSV or JSON, by its name).
 
     ``settings`` is a :class:`Settings` or a mapping of overrides (applied above pyproject,
     the spider's ``custom_settings`` and the environment). Keyword arguments become spider

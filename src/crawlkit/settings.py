@@ -44,7 +44,10 @@ class Settings:
         default=8, metadata=_doc("Requests in flight at once to one host.")
     )
     download_delay: float = dataclasses.field(
-        default=0.0, metadata=_doc("Seconds between requests to one host (0: none).")
+        default=0.0,
+        metadata=_doc(
+            "Seconds between the starts of two requests to one host, jittered 0.5x-1.5x (0: none)."
+        ),
     )
     parse_workers: int = dataclasses.field(
         default=-1,
@@ -89,6 +92,59 @@ class Settings:
     max_redirects: int = dataclasses.field(
         default=20, metadata=_doc("Redirects followed for one request before it fails.")
     )
+    verify_tls: bool = dataclasses.field(
+        default=True,
+        metadata=_doc("Verify TLS certificates; a spider may turn it off in its custom_settings."),
+    )
+    obey_robots: bool = dataclasses.field(
+        default=True,
+        metadata=_doc(
+            "Fetch each host's robots.txt once and skip what it disallows; its Crawl-delay is honoured."
+        ),
+    )
+    robots_user_agent: str = dataclasses.field(
+        default="",
+        metadata=_doc(
+            "The name matched against robots.txt User-agent lines; empty: the product token of "
+            "user_agent (crawlkit)."
+        ),
+    )
+    host_rules: dict[str, dict[str, Any]] = dataclasses.field(
+        default_factory=dict,
+        metadata=_doc(
+            'Per-host limits by glob, first match wins: {"*.example.com": {"concurrency": 2, '
+            '"delay": 1.0}}; other hosts get concurrency_per_host and download_delay.'
+        ),
+    )
+    autothrottle: bool = dataclasses.field(
+        default=True,
+        metadata=_doc(
+            "Adapt each host's delay to its response times, and rest a host that answers 429 or "
+            "503 (for its Retry-After), then speed up again gradually."
+        ),
+    )
+    autothrottle_target_concurrency: float = dataclasses.field(
+        default=0.0,
+        metadata=_doc(
+            "Requests the adaptive delay aims to keep in flight to one host: the delay is "
+            "latency / this (0: the host's concurrency limit)."
+        ),
+    )
+    autothrottle_max_delay: float = dataclasses.field(
+        default=60.0, metadata=_doc("Longest delay adaptive throttling gives a host, in seconds.")
+    )
+    close_after_items: int = dataclasses.field(
+        default=0, metadata=_doc("Stop cleanly once this many items are written (0: never).")
+    )
+    close_after_pages: int = dataclasses.field(
+        default=0, metadata=_doc("Stop cleanly once this many responses are received (0: never).")
+    )
+    close_after_errors: int = dataclasses.field(
+        default=0, metadata=_doc("Stop cleanly once this many pages or items failed (0: never).")
+    )
+    close_after_seconds: float = dataclasses.field(
+        default=0.0, metadata=_doc("Stop cleanly after this many seconds of crawling (0: never).")
+    )
     user_agent: str = dataclasses.field(
         default=DEFAULT_USER_AGENT, metadata=_doc("The User-Agent header sent with every request.")
     )
@@ -108,12 +164,48 @@ class Settings:
         default=30.0,
         metadata=_doc("Seconds that in-flight work may take to finish after a stop is asked."),
     )
+    max_memory_mb: int = dataclasses.field(
+        default=0,
+        metadata=_doc(
+            "Memory ceiling in MiB for the whole crawl (main process and parser workers, resident "
+            "memory): a warning at 80%, a graceful, resumable stop at 100% (0: no ceiling)."
+        ),
+    )
+    max_inflight_bytes: int = dataclasses.field(
+        default=256 * 1024 * 1024,
+        metadata=_doc(
+            "Most bytes of response bodies held at once, read or waiting to be parsed; a fetch "
+            "waits for room before reading more (0: no limit)."
+        ),
+    )
+    parse_worker_max_tasks: int = dataclasses.field(
+        default=10_000,
+        metadata=_doc(
+            "Responses a parser worker handles before it is replaced by a fresh one, which "
+            "frees what a leaky callback kept (0: never)."
+        ),
+    )
+    parse_timeout: float = dataclasses.field(
+        default=60.0,
+        metadata=_doc(
+            "Seconds one callback may run; past that its worker is killed and replaced and the "
+            "response fails as parse_timeout (0: no limit)."
+        ),
+    )
+    loop_stall_warning: float = dataclasses.field(
+        default=0.25,
+        metadata=_doc(
+            "Warn when the event loop is blocked this many seconds, naming the pipeline or hook "
+            "that was running (0: off)."
+        ),
+    )
     log_level: str = dataclasses.field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR."))
     frontier: str = dataclasses.field(
         default="sqlite",
         metadata=_doc(
-            "Where the crawl's queue lives: 'sqlite' (durable, resumable: the default) or "
-            "'memory' (lost when the process ends)."
+            "Where the crawl's queue lives: 'sqlite' (durable, resumable: the default), "
+            "'memory' (lost when the process ends) or a redis://HOST:PORT/DB URL (shared by "
+            "every process that uses it: see docs/distributed.md)."
         ),
     )
     job_dir: str = dataclasses.field(
@@ -126,8 +218,76 @@ class Settings:
             "Seconds between commits of a durable crawl; a hard kill redoes at most this much work."
         ),
     )
+    job_name: str = dataclasses.field(
+        default="",
+        metadata=_doc(
+            "Name of a shared (Redis) crawl, its keys crawlkit:{NAME}:* (default: the spider's name)."
+        ),
+    )
+    worker_id: str = dataclasses.field(
+        default="",
+        metadata=_doc(
+            "This process's id in a shared crawl; names its output part, which a restart with "
+            "the same id resumes (default: HOST-PID)."
+        ),
+    )
+    lease_ttl: float = dataclasses.field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds a shared crawl's lease lasts unless renewed; the leases of a worker that "
+            "died go back to the queue this long after its last renewal."
+        ),
+    )
+    redis_retry_timeout: float = dataclasses.field(
+        default=120.0,
+        metadata=_doc("Seconds a worker waits for an unreachable Redis in mid-crawl before it stops."),
+    )
+    redis_seen_shards: int = dataclasses.field(
+        default=65536,
+        metadata=_doc(
+            "Hashes the seen set of a new shared crawl is split into (a power of two). One stays "
+            "compact (about 21 bytes a URL) up to Redis's hash-max-listpack-entries URLs (512 by "
+            "default), so the default suits up to about 30 million URLs."
+        ),
+    )
     spiders_dir: str = dataclasses.field(
         default="spiders", metadata=_doc("Folder that `crawlkit crawl` and `list` search.")
+    )
+    output_format: str = dataclasses.field(
+        default="",
+        metadata=_doc(
+            "Output format: 'jsonl', 'csv' or 'json' (a JSON array); empty: from the output "
+            "file's extension, JSONL if it names none."
+        ),
+    )
+    output_gzip: bool = dataclasses.field(
+        default=False,
+        metadata=_doc("Gzip the output; on by itself when the output file's name ends in .gz."),
+    )
+    max_items_per_file: int = dataclasses.field(
+        default=0,
+        metadata=_doc(
+            "Split the output into numbered parts of at most this many items "
+            "(out-0001.jsonl, out-0002.jsonl, ...); 0: one file."
+        ),
+    )
+    csv_fields: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc("CSV columns, in order; empty: the fields of the first item."),
+    )
+    stats_file: str = dataclasses.field(
+        default="",
+        metadata=_doc("Write the crawl's figures as JSON to this file at the end (empty: none)."),
+    )
+    progress: str = dataclasses.field(
+        default="auto",
+        metadata=_doc(
+            "Live progress: 'rich' (a display on the terminal), 'log' (a line every "
+            "progress_interval seconds), 'off', or 'auto' (rich when stderr is a terminal, else log)."
+        ),
+    )
+    progress_interval: float = dataclasses.field(
+        default=10.0, metadata=_doc("Seconds between two progress lines in 'log' mode.")
     )
 
     def __post_init__(self) -> None:
@@ -153,8 +313,9 @@ class Settings:
         for name in ("connect_timeout", "read_timeout", "download_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name!r} must be greater than 0, got {getattr(self, name)}")
-        if self.frontier not in ("sqlite", "memory"):
-            raise ConfigError(f"setting 'frontier' must be 'sqlite' or 'memory', got {self.frontier!r}")
+        _check_output_settings(self)
+        _check_safety_settings(self)
+        _check_frontier_settings(self)
         if self.commit_interval <= 0:
             raise ConfigError(f"setting 'commit_interval' must be greater than 0, got {self.commit_interval}")
         if self.parse_workers < -1:
@@ -168,6 +329,7 @@ class Settings:
         for code in self.retry_http_codes:
             if not 100 <= code <= 599:
                 raise ConfigError(f"setting 'retry_http_codes' holds {code}, not an HTTP status")
+        _check_politeness_settings(self)
 
     @property
     def effective_parse_workers(self) -> int:
@@ -179,6 +341,57 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _check_frontier_settings(s: Settings) -> None:
+    if s.frontier not in ("sqlite", "memory") and not s.frontier.startswith(_REDIS_SCHEMES):
+        raise ConfigError(
+            f"setting 'frontier' must be 'sqlite', 'memory' or a redis://HOST:PORT/DB URL, got {s.frontier!r}"
+        )
+    if s.lease_ttl < 0.5:
+        raise ConfigError(f"setting 'lease_ttl' must be at least 0.5, got {s.lease_ttl}")
+    if s.redis_retry_timeout < 0:
+        raise ConfigError(f"setting 'redis_retry_timeout' must not be negative, got {s.redis_retry_timeout}")
+    shards = s.redis_seen_shards
+    if not 1 <= shards <= 1 << 24 or shards & (shards - 1):
+        raise ConfigError(f"setting 'redis_seen_shards' must be a power of two up to 2^24, got {shards}")
+
+
+def _check_output_settings(s: Settings) -> None:
+    if s.output_format.lower() not in ("", "jsonl", "csv", "json"):
+        raise ConfigError(f"setting 'output_format' must be jsonl, csv or json, got {s.output_format!r}")
+    if s.max_items_per_file < 0:
+        raise ConfigError(f"setting 'max_items_per_file' must not be negative, got {s.max_items_per_file}")
+    if s.progress not in ("auto", "rich", "log", "off"):
+        raise ConfigError(f"setting 'progress' must be auto, rich, log or off, got {s.progress!r}")
+    if s.progress_interval <= 0:
+        raise ConfigError(f"setting 'progress_interval' must be greater than 0, got {s.progress_interval}")
+
+
+def _check_safety_settings(s: Settings) -> None:
+    names = ("max_memory_mb", "max_inflight_bytes", "parse_worker_max_tasks", "parse_timeout")
+    for name in (*names, "loop_stall_warning"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"setting {name!r} must not be negative, got {getattr(s, name)}")
+
+
+def _check_politeness_settings(s: Settings) -> None:
+    from .hostpolicy import parse_host_rules  # here: hostpolicy needs the frontier package
+
+    parse_host_rules(s.host_rules)
+    for name in (
+        "autothrottle_target_concurrency",
+        "autothrottle_max_delay",
+        "close_after_items",
+        "close_after_pages",
+        "close_after_errors",
+        "close_after_seconds",
+    ):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"setting {name!r} must not be negative, got {getattr(s, name)}")
 
 
 _HINTS = typing.get_type_hints(Settings)
@@ -225,8 +438,9 @@ def _coerce(key: str, value: Any, source: str, from_text: bool) -> Any:
         key_tp, value_tp = typing.get_args(tp)
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a table/dict, got {value!r}")
+        value_cls = typing.get_origin(value_tp) or value_tp  # dict[str, Any] checks as dict
         for k, v in value.items():
-            if not isinstance(k, key_tp) or not isinstance(v, value_tp):
+            if not isinstance(k, key_tp) or not isinstance(v, value_cls):
                 raise ConfigError(
                     f"{where} must map {_type_name(key_tp)} to {_type_name(value_tp)}, got {k!r}: {v!r}"
                 )

@@ -8,10 +8,12 @@ rely on attributes that other callbacks change: what a callback needs travels wi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, ClassVar
 
 from .http import Request, Response
+from .sitemaps import sitemap_requests, start_sitemap_requests
 
 __all__ = ["Spider"]
 
@@ -27,8 +29,15 @@ class Spider:
 
     Class attributes: ``name`` (how ``crawlkit crawl NAME`` finds it), ``start_urls``,
     ``allowed_domains`` (empty: any host; a domain allows its subdomains),
-    ``custom_settings`` (setting overrides for this spider) and ``handle_httpstatus_list``
-    (non-2xx statuses to pass to callbacks instead of counting as failures).
+    ``custom_settings`` (setting overrides for this spider), ``handle_httpstatus_list``
+    (non-2xx statuses to pass to callbacks instead of counting as failures) and ``item_type``
+    (a pydantic model: every item is validated against it in the parser worker; an invalid one is
+    logged with the field that failed, counted as ``invalid_item`` and not written).
+
+    Sitemaps: ``sitemap_urls`` (sitemaps, sitemap indexes, gzip or plain text, or robots.txt
+    files whose ``Sitemap:`` lines to read), ``sitemap_follow_robots`` (also read the robots.txt
+    of each start URL's site), ``sitemap_callback`` (the callback of the pages they list,
+    ``parse`` by default) and ``sitemap_max_depth`` (how deep sitemap indexes may nest).
 
     Keyword arguments (``crawlkit crawl NAME -a key=value``) become instance attributes.
     """
@@ -38,6 +47,11 @@ class Spider:
     allowed_domains: ClassVar[list[str]] = []
     custom_settings: ClassVar[dict[str, Any]] = {}
     handle_httpstatus_list: ClassVar[list[int]] = []
+    item_type: ClassVar[type[Any] | None] = None
+    sitemap_urls: ClassVar[list[str]] = []
+    sitemap_follow_robots: ClassVar[bool] = False
+    sitemap_callback: ClassVar[str] = "parse"
+    sitemap_max_depth: ClassVar[int] = 3
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():
@@ -52,8 +66,15 @@ class Spider:
         return self._state
 
     def start_requests(self) -> Iterable[Request] | AsyncIterator[Request]:
-        """The first requests of the crawl; by default one per ``start_urls`` entry."""
-        return (Request(url, dont_filter=True) for url in self.start_urls)
+        """The first requests of the crawl; by default one per ``start_urls`` entry, then the sitemaps."""
+        sitemaps = start_sitemap_requests(self)
+        if not sitemaps:
+            return (Request(url, dont_filter=True) for url in self.start_urls)
+        return itertools.chain((Request(url, dont_filter=True) for url in self.start_urls), sitemaps)
+
+    def _parse_sitemap(self, response: Response) -> Iterable[Request]:
+        """The callback of sitemap requests: the pages and sitemaps it lists, parsed as a stream."""
+        return sitemap_requests(self, response)
 
     def parse(self, response: Response) -> Iterable[Any] | None:
         """The default callback. Yield items (dicts, dataclasses) and ``Request``s."""

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from .redact import redact_text
+
 __all__ = ["CrawlStats"]
+
+
+_START_FAILURES_KEPT = 100
+_START_FAILURES_SHOWN = 5
 
 
 @dataclass
@@ -30,8 +40,15 @@ class CrawlStats:
     failures: Counter[str] = field(default_factory=Counter)
     filtered: Counter[str] = field(default_factory=Counter)
     retry_reasons: Counter[str] = field(default_factory=Counter)
+    # robots.txt files by outcome (parsed, missing, unavailable, ...); not counted as pages.
+    robots: Counter[str] = field(default_factory=Counter)
+    # Responses fetched but not given to a callback, by why (binary: an unrequested binary file).
+    not_parsed: Counter[str] = field(default_factory=Counter)
     stop_reason: str = "finished"
     output: str = ""
+    # Start URLs that could not be fetched, with why: the first thing to check when a crawl
+    # yields nothing. Bounded: a spider with a million start URLs must not keep a million errors.
+    start_failures: dict[str, str] = field(default_factory=dict)
 
     @property
     def elapsed(self) -> float:
@@ -55,9 +72,21 @@ class CrawlStats:
         self.items_failed += count
         self.failures[reason] += count
 
+    def start_failed(self, url: str, why: str) -> None:
+        """Record a start URL that failed for good (kept for the first 100)."""
+        if len(self.start_failures) < _START_FAILURES_KEPT:
+            self.start_failures[redact_text(url)] = redact_text(why)  # shown, and written to files
+
+    def write_json(self, path: Path) -> None:
+        """Write :meth:`as_dict` to ``path`` as JSON, atomically (a reader never sees half)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(orjson.dumps(self.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        os.replace(partial, path)
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "stop_reason": self.stop_reason,
+            "stop_reason": redact_text(self.stop_reason),
             "elapsed_s": round(self.elapsed, 3),
             "pages": self.pages,
             "pages_per_s": round(self.pages_per_second, 1),
@@ -73,8 +102,11 @@ class CrawlStats:
             "pages_failed": self.pages_failed,
             "failures": dict(self.failures),
             "filtered": dict(self.filtered),
+            "robots": dict(self.robots),
+            "not_parsed": dict(self.not_parsed),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
+            "start_failures": dict(self.start_failures),
         }
 
     def summary(self) -> str:
@@ -102,9 +134,30 @@ class CrawlStats:
             rows.append(("items dropped", str(self.items_dropped)))
         if self.filtered:
             rows.append(("links not followed", counts(self.filtered)))
+        if self.not_parsed:
+            rows.append(("responses not parsed", counts(self.not_parsed)))
+        if self.robots:
+            rows.append(("robots.txt", counts(self.robots)))
         failed = self.pages_failed + self.items_failed
         rows.append(("failures", f"{failed}" + (f" ({counts(self.failures)})" if failed else "")))
+        if self.start_failures:
+            rows.append(("start URLs failed", self._start_failures_text()))
         if self.output:
             rows.append(("output", self.output))
         width = max(len(k) for k, _ in rows)
-        return "\n".join(["crawl summary"] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
+        lines = ["crawl summary"]
+        for k, v in rows:
+            first, *more = v.split("\n")
+            lines.append(f"  {k.ljust(width)}  {first}")
+            lines.extend(f"  {''.ljust(width)}  {line}" for line in more)
+        return redact_text("\n".join(lines))
+
+    def _start_failures_text(self) -> str:
+        shown = list(self.start_failures.items())[:_START_FAILURES_SHOWN]
+        head = str(len(self.start_failures))
+        if not self.pages:
+            head += " (no page could be fetched: check the URLs, and that the site is up and reachable)"
+        lines = [head] + [f"{url}  {why}" for url, why in shown]
+        if len(self.start_failures) > len(shown):
+            lines.append(f"... and {len(self.start_failures) - len(shown)} more")
+        return "\n".join(lines)

@@ -7,7 +7,9 @@ Spider arguments arrive as strings (``-a count=40``); each spider converts its o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,6 +36,18 @@ class SlowPages(Spider):
 
     def parse(self, response: Response) -> Iterator[Any]:
         yield {"i": int(query_param(response.url, "i")), "url": response.url}
+
+
+class SlowStartPages(SlowPages):
+    """SlowPages whose ``opened()`` hook (main process) touches ``marker``, then takes ``open_delay`` s."""
+
+    marker = ""
+    open_delay = "3"
+
+    async def opened(self) -> None:
+        if self.marker:
+            await asyncio.to_thread(Path(self.marker).touch)
+        await asyncio.sleep(float(self.open_delay))
 
 
 class PathPages(Spider):

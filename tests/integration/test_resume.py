@@ -12,10 +12,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from conftest import Site
 from testsite.app import reachable
 
-SPIDER = '''
+SPIDER = """
 from crawlkit import Request, Spider
 
 
@@ -31,7 +32,7 @@ class Graph(Spider):
     def parse(self, response):
         yield {"n": int(response.css_first("span.n").text()), "url": response.url}
         yield from response.follow_all(css="a.graph")
-'''
+"""
 
 SIZE = 2500
 
@@ -60,8 +61,18 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, st
     return proc.returncode, err.decode(errors="replace")
 
 
+def wait_for_items(out: Path, count: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until the crawl has written ``count`` lines: progress, whatever the machine's load."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the crawl did not write {count} items in {timeout} s")
+
+
 def read_items(out: Path) -> list[dict[str, object]]:
-    data = out.read_bytes()
+    data = out.read_bytes() if out.exists() else b""
     assert data == b"" or data.endswith(b"\n"), "the output ends in a partial line"
     return [orjson.loads(line) for line in data.splitlines()]  # every line must parse
 
@@ -73,20 +84,34 @@ def test_hard_kills_and_signals_lose_nothing_and_duplicate_nothing(site: Site, t
     out, job = tmp_path / "items.jsonl", tmp_path / "job"
     cmd = crawl_command(site, out, job, spider_file)
     rng = random.Random(20261126)
-    # Ten SIGKILLs at seeded random moments, one SIGINT and one SIGTERM among them.
-    plan = [signal.SIGKILL] * 10 + [signal.SIGINT, signal.SIGTERM]
+    # Ten SIGKILLs at seeded random moments; among them one SIGINT, one SIGTERM, and one forced
+    # stop (SIGINT twice), which cancels work in flight.
+    plan: list[signal.Signals | str] = [signal.SIGKILL] * 10 + [signal.SIGINT, signal.SIGTERM, "twice"]
     rng.shuffle(plan)
     interrupted = 0
     for sig in plan:
+        fetched = site.log.count("/graph")
         proc = start(cmd, tmp_path)
-        time.sleep(rng.uniform(0.5, 1.3))  # start-up takes ~0.4 s; the crawl runs for seconds
+        # Kill at a random moment of the crawl proper, however long start-up takes on a busy
+        # machine: from the first new fetch on. The whole crawl lasts about 10 s.
+        deadline = time.monotonic() + 60
+        while site.log.count("/graph") == fetched and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.8))
         if proc.poll() is not None:
             break  # the crawl finished before this signal: nothing left to interrupt
-        proc.send_signal(sig)
+        if sig == "twice":
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+        else:
+            proc.send_signal(sig)
         code, err = finish(proc)
         interrupted += 1
         if sig == signal.SIGKILL:
             assert code == -signal.SIGKILL
+        elif sig == "twice":
+            assert code in (3, 4), err  # forced, unless the in-flight work finished first
         else:
             assert code == 3, err  # a graceful stop
             assert "crawl summary" in err
@@ -108,7 +133,8 @@ def test_a_torn_last_line_is_cut_and_its_page_fetched_again(site: Site, tmp_path
     out, job = tmp_path / "items.jsonl", tmp_path / "job"
     cmd = crawl_command(site, out, job, spider_file)
     proc = start(cmd, tmp_path)
-    time.sleep(1.2)
+    wait_for_items(out, 200, proc)
+    time.sleep(0.5)  # past a checkpoint (commit_interval is 0.2 s)
     proc.send_signal(signal.SIGKILL)
     finish(proc)
     before = out.stat().st_size
@@ -126,7 +152,9 @@ def test_resuming_a_finished_crawl_does_nothing(site: Site, tmp_path: Path) -> N
     spider_file = tmp_path / "graph_spider.py"
     spider_file.write_text(SPIDER.replace('size = "2500"', 'size = "50"'))
     out, job = tmp_path / "items.jsonl", tmp_path / "job"
-    cmd = [part if part != f"size={SIZE}" else "size=50" for part in crawl_command(site, out, job, spider_file)]
+    cmd = [
+        part if part != f"size={SIZE}" else "size=50" for part in crawl_command(site, out, job, spider_file)
+    ]
     code, err = finish(start(cmd, tmp_path))
     assert code == 0, err
     fetched = site.log.count("/graph")
@@ -134,5 +162,3 @@ def test_resuming_a_finished_crawl_does_nothing(site: Site, tmp_path: Path) -> N
     code, err = finish(start([*cmd[:-2], "--log-level", "INFO"], tmp_path))
     assert code == 0 and "already finished" in err
     assert site.log.count("/graph") == fetched and out.stat().st_size == size
-
-

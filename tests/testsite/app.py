@@ -66,6 +66,12 @@ Endpoints (all GET unless said otherwise; unknown paths answer 404):
     Plain pages; test spiders raise / ``os._exit(3)`` in their callbacks for these URLs.
 ``/robots.txt``
     404.
+``/redirect-to?url=URL&code=302`` (any method)
+    Redirects to URL (absolute or relative) with that status (301/302/303/307/308).
+``/set-cookie?name=N&value=V``
+    Sets the cookie N=V (path /) and answers a plain page.
+``/binary?type=image/png``
+    ``PNG_BYTES`` (a 1x1 PNG) labelled with that Content-Type.
 """
 
 from __future__ import annotations
@@ -97,6 +103,7 @@ __all__ = [
     "GZIP_BOMB_SIZE",
     "MAX_DEPTH",
     "OFFSITE_URL",
+    "PNG_BYTES",
     "STATE",
     "LoggedRequest",
     "SiteLog",
@@ -760,6 +767,31 @@ async def robots(request: web.Request) -> web.Response:
     raise web.HTTPNotFound(text="no robots.txt")
 
 
+async def redirect_to(request: web.Request) -> web.Response:
+    target = request.query.get("url")
+    if not target:
+        raise web.HTTPBadRequest(text="url is required")
+    raise _redirect_class(request)(location=target)
+
+
+async def set_cookie(request: web.Request) -> web.Response:
+    response = _html(_plain_page("cookie set"))
+    response.set_cookie(request.query.get("name", "session"), request.query.get("value", "1"), path="/")
+    return response
+
+
+# The smallest valid PNG (1x1, transparent), for binary-response tests.
+PNG_BYTES = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e5279ede0000000049454e44ae426082"
+)
+
+
+async def binary(request: web.Request) -> web.Response:
+    content_type = request.query.get("type", "image/png")
+    return web.Response(body=PNG_BYTES, headers={"Content-Type": content_type})
+
+
 def _routes() -> Iterable[web.AbstractRouteDef]:
     return [
         web.get("/graph/{n}", graph),
@@ -781,6 +813,9 @@ def _routes() -> Iterable[web.AbstractRouteDef]:
         web.get("/callback-raises", _plain("callback raises")),
         web.get("/callback-exits", _plain("callback exits")),
         web.get("/robots.txt", robots),
+        web.route("*", "/redirect-to", redirect_to),
+        web.get("/set-cookie", set_cookie),
+        web.get("/binary", binary),
     ]
 
 

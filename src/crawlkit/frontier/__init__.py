@@ -1,6 +1,6 @@
 """The scheduler queue: the ``Frontier`` protocol and its backends."""
 
-from .base import Checkpoint, Frontier, FrontierStats, HostLimits, PushResult
+from .base import Checkpoint, Frontier, FrontierStats, HostLimits, HostPolicy, PushResult
 from .memory import MemoryFrontier
 from .sqlite import SqliteFrontier
 
@@ -9,6 +9,7 @@ __all__ = [
     "Frontier",
     "FrontierStats",
     "HostLimits",
+    "HostPolicy",
     "MemoryFrontier",
     "PushResult",
     "SqliteFrontier",

@@ -8,13 +8,21 @@ processes that use it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..http import Request
 
-__all__ = ["Checkpoint", "Frontier", "FrontierStats", "HostLimits", "PushResult"]
+__all__ = [
+    "Checkpoint",
+    "Frontier",
+    "FrontierStats",
+    "HostLimits",
+    "HostPolicy",
+    "PushResult",
+    "host_policy_functions",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +31,38 @@ class HostLimits:
 
     concurrency: int
     delay: float = 0.0
+
+
+@runtime_checkable
+class HostPolicy(Protocol):
+    """How hard each host may be hit, as a frontier asks it.
+
+    ``limits(host)`` is asked once, when the frontier first meets the host (its concurrency is
+    kept from then on). ``delay(host)`` is asked at each lease of the host: the seconds before
+    the host's next request may start. It may change from one lease to the next (jitter,
+    adaptive throttling, a robots.txt ``Crawl-delay``), which is why it is not part of the limits.
+    """
+
+    def limits(self, host: str) -> HostLimits: ...
+
+    def delay(self, host: str) -> float: ...
+
+
+LimitsFunction = Callable[[str], HostLimits]
+DelayFunction = Callable[[str], float]
+
+
+def host_policy_functions(
+    policy: HostPolicy | LimitsFunction,
+) -> tuple[LimitsFunction, DelayFunction | None]:
+    """A frontier's two look-ups, from a ``HostPolicy`` or a plain ``host -> HostLimits`` function.
+
+    With a plain function the delay function is ``None``: the frontier then uses the delay of
+    the limits it cached, which costs nothing per lease.
+    """
+    if isinstance(policy, HostPolicy):
+        return policy.limits, policy.delay
+    return policy, None
 
 
 @dataclass(slots=True)
@@ -66,6 +106,8 @@ class Frontier(Protocol):
     Every leased request is given back exactly once, through ``ack()`` (handled: its new
     requests are queued with it), ``retry()`` (pending again, not before ``delay`` seconds) or
     ``fail()`` (given up). ``release()`` returns a leased request untouched, for a stop.
+    ``cooldown(host, seconds)`` holds a host back: none of its requests starts before that many
+    seconds from now (a 429, a robots.txt ``Crawl-delay``); other hosts are served meanwhile.
 
     Durability: ``ack``/``retry``/``fail``/``push`` take effect at once for leasing, but a
     durable frontier makes them permanent only at ``checkpoint()``, in one transaction that also
@@ -91,6 +133,8 @@ class Frontier(Protocol):
     async def fail(self, request: Request, reason: str) -> None: ...
 
     async def release(self, requests: Sequence[Request]) -> None: ...
+
+    def cooldown(self, host: str, seconds: float) -> None: ...
 
     def next_ready_in(self) -> float | None: ...
 

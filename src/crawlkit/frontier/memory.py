@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..http import Request
 from ..urls import host_of
-from .base import Checkpoint, FrontierStats, HostLimits, PushResult
+from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult, host_policy_functions
 
 __all__ = ["MemoryFrontier"]
 
@@ -44,11 +44,11 @@ class MemoryFrontier:
 
     def __init__(
         self,
-        host_limits: Callable[[str], HostLimits],
+        host_limits: HostPolicy | Callable[[str], HostLimits],
         depth_limit: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._limits_for = host_limits
+        self._limits_for, self._delay_for = host_policy_functions(host_limits)
         self._depth_limit = depth_limit
         self._clock = clock
         self._seq = itertools.count()
@@ -152,10 +152,23 @@ class MemoryFrontier:
             host.in_flight += 1
             self._pending -= 1
             self._leased += 1
-            if host.limits.delay:
-                host.next_start = now + host.limits.delay
+            delay = host.limits.delay if self._delay_for is None else self._delay_for(name)
+            if delay > 0:
+                host.next_start = now + delay
             self._schedule(name, host)
         return out
+
+    def cooldown(self, host: str, seconds: float) -> None:
+        """Start none of ``host``'s requests for ``seconds`` from now; a host not in play is ignored."""
+        entry = self._hosts.get(host)
+        if entry is None:
+            return
+        until = self._clock() + seconds
+        if until <= entry.next_start:
+            return
+        entry.next_start = until
+        entry.ready_key = None  # its entry in the ready heap, if any, goes stale
+        self._schedule(host, entry)  # into the timed heap (unless already there: it re-checks)
 
     def _end_lease(self, request: Request) -> None:
         name = host_of(request.url)
@@ -227,6 +240,11 @@ class MemoryFrontier:
             failed=self._failed,
             hosts=len(self._hosts),
         )
+
+    def busiest_hosts(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` hosts with the most requests in flight now (for the progress display)."""
+        active = ((name, host.in_flight) for name, host in self._hosts.items() if host.in_flight)
+        return heapq.nlargest(n, active, key=lambda pair: pair[1])
 
     def __len__(self) -> int:
         return self._pending

@@ -58,10 +58,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FrontierError
 from ..http import Request
 from ..urls import host_of
-from .base import Checkpoint, FrontierStats, HostLimits, PushResult
+from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult, host_policy_functions
 
 __all__ = ["SCHEMA_VERSION", "SqliteFrontier"]
 
@@ -276,6 +276,9 @@ class _Store:
                     f"frontier database {self.path} is in use by another crawl; "
                     "wait for it to end or use another --job-dir"
                 ) from exc
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+                # The disk, not the file: full, a file size limit, an I/O error.
+                raise FrontierError(_write_failed(self.path, exc)) from exc
             raise self._corrupt(exc) from exc
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -469,6 +472,15 @@ class _Store:
             db.close()
 
 
+def _write_failed(path: Path, exc: sqlite3.Error) -> str:
+    code = getattr(exc, "sqlite_errorname", "")
+    return (
+        f"cannot write the frontier database {path}: {exc}"
+        + (f" ({code})" if code else "")
+        + "; check the free space and any file size limit (ulimit -f)"
+    )
+
+
 class _Job:
     """One piece of work for the database thread, and its outcome."""
 
@@ -568,7 +580,7 @@ class SqliteFrontier:
     def __init__(
         self,
         path: Path,
-        host_limits: Callable[[str], HostLimits],
+        host_limits: HostPolicy | Callable[[str], HostLimits],
         depth_limit: int = 0,
         clock: Callable[[], float] = time.monotonic,
         spider_name: str = "",
@@ -583,7 +595,7 @@ class SqliteFrontier:
         if max_hosts < 1 or host_window < 2:
             raise ValueError("max_hosts must be at least 1 and host_window at least 2")
         self.path = Path(path)
-        self._limits_for = host_limits
+        self._limits_for, self._delay_for = host_policy_functions(host_limits)
         self._depth_limit = depth_limit
         self._clock = clock
         self._wall = wall_clock
@@ -632,7 +644,7 @@ class SqliteFrontier:
         if self._worker is None:
             raise RuntimeError("the frontier is closed" if self._closed else "open() the frontier first")
         if self._worker.failure is not None:
-            self._failure = self._worker.failure
+            self._failure = self._db_failure(self._worker.failure)
             raise self._failure
 
     def _send(self, fn: Callable[..., Any] | None, *args: Any, wait: bool = True) -> _Job:
@@ -652,14 +664,25 @@ class SqliteFrontier:
         job = self._send(fn, *args)
         cancelled = await _wait(job)
         if job.error is not None:
-            self._failure = self._failure or job.error
-            raise job.error
+            error = self._db_failure(job.error)
+            self._failure = self._failure or error
+            raise error
         result: T = job.result
         if post is not None:
             post(result)
         if cancelled:
             raise asyncio.CancelledError
         return result
+
+    def _db_failure(self, exc: BaseException) -> BaseException:
+        """A database error (disk full, file too large, I/O error) as a clean FrontierError."""
+        if not isinstance(exc, sqlite3.DatabaseError) or isinstance(
+            exc, sqlite3.ProgrammingError | sqlite3.IntegrityError
+        ):
+            return exc  # a bug of ours, not the disk's
+        error = FrontierError(_write_failed(self.path, exc))
+        error.__cause__ = exc
+        return error
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         self._writes.append((sql, params))
@@ -1021,6 +1044,10 @@ class SqliteFrontier:
                 not queue
                 or not self._ahead(host, queue[0][0], queue[0][1])
                 or host.in_flight >= host.limits.concurrency
+                # A cooldown came after it was found ready. The clock is read afresh, as
+                # _schedule() reads it: with ``now`` from before the loop, a start time between
+                # the two readings would send the host back to the ready heap for ever.
+                or host.next_start > self._clock()
             ):
                 self._schedule(name, host)
                 continue
@@ -1028,8 +1055,9 @@ class SqliteFrontier:
             self._leases[request] = (rid, name)
             out.append(request)
             host.in_flight += 1
-            if host.limits.delay:
-                host.next_start = now + host.limits.delay
+            delay = host.limits.delay if self._delay_for is None else self._delay_for(name)
+            if delay > 0:
+                host.next_start = now + delay
             self._schedule(name, host)
         taken = len(out) - taken
         self._pending -= taken
@@ -1121,6 +1149,20 @@ class SqliteFrontier:
             heapq.heappush(host.queue, (-request.priority, rid, request))  # trimmed at a refill
             self._end_lease(name)
 
+    def cooldown(self, host: str, seconds: float) -> None:
+        """Start none of ``host``'s requests for ``seconds`` from now; a host not in play is ignored.
+
+        Only the in-memory ``next_start`` changes: an entry the host has in the ready heap is
+        moved to the timed heap when it is popped, and the host is not retired before then.
+        """
+        entry = self._hosts.get(host)
+        if entry is None:
+            return
+        until = self._clock() + seconds
+        if until > entry.next_start:
+            entry.next_start = until
+            self._schedule(host, entry)
+
     # -- introspection --------------------------------------------------------------------------
 
     def next_ready_in(self) -> float | None:
@@ -1155,6 +1197,11 @@ class SqliteFrontier:
             failed=self._failed,
             hosts=len(self._hosts),
         )
+
+    def busiest_hosts(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` hosts with the most requests in flight now (for the progress display)."""
+        active = ((name, host.in_flight) for name, host in self._hosts.items() if host.in_flight)
+        return heapq.nlargest(n, active, key=lambda pair: pair[1])
 
     def __len__(self) -> int:
         return self._pending

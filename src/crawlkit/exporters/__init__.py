@@ -1,0 +1,36 @@
+"""Exporters: JSON lines (the default), a JSON array and CSV; gzip; output split into parts.
+
+``make_exporter`` picks one from the settings and the output file's name. Plain JSONL in one file
+keeps the lean :class:`~crawlkit.export.JsonLinesExporter`; everything else goes through
+:class:`FeedExporter`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..export import JsonLinesExporter
+from ..settings import Settings
+from .base import Exporter, Mode, OutputSpec, output_spec
+from .feed import FeedExporter
+
+__all__ = ["Exporter", "FeedExporter", "Mode", "OutputSpec", "make_exporter", "spec_for"]
+
+
+def spec_for(output: Path, settings: Settings) -> OutputSpec:
+    """The output's format, compression and splitting, from the settings and its name."""
+    return output_spec(
+        output,
+        settings.output_format,
+        settings.output_gzip,
+        settings.max_items_per_file,
+        settings.csv_fields,
+    )
+
+
+def make_exporter(output: Path, mode: Mode, settings: Settings) -> Exporter:
+    """The exporter for ``output``: see the module docs."""
+    spec = spec_for(output, settings)
+    if spec.format == "jsonl" and not spec.gzip and not spec.max_items_per_file:
+        return JsonLinesExporter(output, mode)
+    return FeedExporter(spec, mode)

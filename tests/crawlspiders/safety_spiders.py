@@ -1,0 +1,110 @@
+"""Spiders that misbehave on purpose, for the safety tests: they leak, hang, block, or carry secrets.
+
+Used in-process (``crawl(LeakyPages, ...)``) and, subclassed in a small file, through
+``crawlkit runspider`` in a subprocess. Spider arguments arrive as strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from crawlkit import Request, Response, Spider
+from crawlspiders.cli_spiders import query_param
+
+log = logging.getLogger("safety_spiders")
+
+# What a leaky callback keeps: it lives in the parser worker process, for as long as it does.
+KEPT: list[bytes] = []
+
+
+class LeakyPages(Spider):
+    """``count`` pages (``{path}?i=N``, ``/ok`` by default), one item each, with the worker's pid.
+
+    Each callback keeps ``leak_mb`` MiB of touched memory in a module-level list (a classic leak:
+    a cache that is never cleared); the page numbered ``hang`` makes its callback sleep for an
+    hour; ``slow`` seconds are spent in every callback.
+    """
+
+    base = ""
+    path = "/ok"
+    count = "40"
+    leak_mb = "0"
+    hang = ""
+    slow = "0"
+    custom_settings = {"parse_workers": 2}
+
+    def start_requests(self) -> Iterator[Request]:
+        joiner = "&" if "?" in self.path else "?"
+        for i in range(int(self.count)):
+            yield Request(f"{self.base}{self.path}{joiner}i={i}")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        i = query_param(response.url, "i")
+        if i == self.hang:
+            time.sleep(3600)
+        if float(self.slow):
+            time.sleep(float(self.slow))
+        if int(self.leak_mb):
+            KEPT.append(b"\x01" * (int(self.leak_mb) << 20))
+        yield {"i": int(i), "pid": os.getpid()}
+
+
+class BlockingPipeline:
+    """Blocks the event loop for 0.6 s on the first item: what a synchronous database call does."""
+
+    def __init__(self) -> None:
+        self.blocked = False
+
+    def process_item(self, item: Any, spider: Spider) -> Any:
+        if not self.blocked:
+            self.blocked = True
+            time.sleep(0.6)
+        return item
+
+
+class PoliteAsyncPipeline:
+    """Waits as long, the right way: the event loop goes on meanwhile."""
+
+    async def process_item(self, item: Any, spider: Spider) -> Any:
+        await asyncio.sleep(0.6 if item.get("i") == 0 else 0)
+        return item
+
+
+class SecretPages(Spider):
+    """Requests that carry credentials every way there is, and a callback that shows them off.
+
+    ``base`` is the site's base URL and ``secret_base`` the same with ``user:PASSWORD@`` in it;
+    ``token`` and ``cookie`` are the secret values of the Authorization and Cookie headers.
+    """
+
+    base = ""
+    secret_base = ""
+    token = ""
+    cookie = ""
+    custom_settings = {"parse_workers": 1, "max_retries": 1, "retry_backoff_base": 0.01}
+
+    def start_requests(self) -> Iterator[Request]:
+        headers = {"Authorization": f"Bearer {self.token}", "Cookie": f"session={self.cookie}"}
+        # Credentials in the URL (aiohttp turns them into Basic auth)...
+        yield Request(f"{self.secret_base}/echo?via=url")
+        yield Request(f"{self.secret_base}/status/404?via=url")
+        yield Request(f"{self.secret_base}/callback-raises?via=url")
+        # ... in headers ...
+        yield Request(f"{self.base}/echo?via=headers", headers=headers)
+        yield Request(f"{self.base}/status/503?via=headers", headers=headers)
+        yield Request(f"{self.base}/callback-raises?via=headers", headers=headers)
+        # ... and towards a host that refuses the connection.
+        refused = self.secret_base.rsplit(":", 1)[0] + ":1"
+        yield Request(f"{refused}/refused", dont_retry=True)
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        request = response.request
+        log.info("parsing %s (asked for %s with headers %r)", response.url, request.url, request.headers)
+        if "/callback-raises" in response.url:
+            raise ValueError(f"cannot parse {request.url} (sent with {request.headers!r})")
+        yield {"url": response.url, "status": response.status}

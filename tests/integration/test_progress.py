@@ -1,0 +1,131 @@
+"""Live progress: periodic log lines when stderr is not a terminal, a rich display when it is."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Site
+from crawlkit import CrawlStats, crawl
+from crawlkit.progress import ProgressSampler
+from crawlspiders.cli_spiders import SlowPages
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+
+
+def test_log_lines_when_stderr_is_not_a_terminal(
+    site: Site, tmp_out: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = {"frontier": "memory", "parse_workers": 1, "concurrency": 4, "progress_interval": 0.2}
+    with caplog.at_level(logging.INFO, logger="crawlkit.progress"):
+        stats = crawl(
+            SlowPages,
+            tmp_out,
+            settings=settings,
+            handle_signals=False,
+            base=site.base,
+            count="24",
+            delay="0.15",
+        )
+    lines = [r.getMessage() for r in caplog.records if r.name == "crawlkit.progress"]
+    assert len(lines) >= 3, lines  # "auto" chose log lines: pytest's stderr is no terminal
+    pattern = re.compile(
+        r"progress: (\d+) pages \([\d.]+/s\), (\d+) items \([\d.]+/s\), queue (\d+), in flight (\d+), "
+        r"retries 0, errors 0, busiest hosts: (.*), ETA (\S+), elapsed \d+:\d\d"
+    )
+    parsed = [pattern.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    pages = [int(m.group(1)) for m in parsed if m]
+    assert pages == sorted(pages) and pages[-1] <= stats.pages
+    assert any(m.group(5).startswith("127.0.0.1") for m in parsed if m)  # requests were in flight
+    assert all(int(m.group(4)) <= 4 for m in parsed if m)
+
+
+def test_off_shows_nothing(site: Site, tmp_out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = {"frontier": "memory", "parse_workers": 0, "progress": "off", "progress_interval": 0.05}
+    with caplog.at_level(logging.INFO, logger="crawlkit.progress"):
+        crawl(
+            SlowPages,
+            tmp_out,
+            settings=settings,
+            handle_signals=False,
+            base=site.base,
+            count="4",
+            delay="0.1",
+        )
+    assert not [r for r in caplog.records if r.name == "crawlkit.progress"]
+
+
+SPIDER = """
+from crawlspiders.cli_spiders import SlowPages
+
+
+class Slow(SlowPages):
+    name = "slow"
+"""
+
+
+def test_a_rich_display_on_a_terminal(site: Site, tmp_path: Path) -> None:
+    spider = tmp_path / "slow_spider.py"
+    spider.write_text(SPIDER)
+    cmd = [
+        sys.executable, "-m", "crawlkit", "runspider", str(spider), "-o", "out.jsonl",
+        "-a", f"base={site.base}", "-a", "count=20", "-a", "delay=0.15", "--concurrency", "4",
+        "--frontier", "memory",
+    ]  # fmt: skip
+    master, slave = pty.openpty()
+    env = {"PYTHONPATH": str(TESTS_DIR), "PATH": "/usr/bin:/bin", "TERM": "xterm", "COLUMNS": "120"}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    seen = bytearray()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the terminal closed: the process ended
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
+    assert proc.returncode == 0, text
+    for label in ("pages", "items", "queue", "in flight", "retries", "errors", "ETA", "busiest hosts"):
+        assert label in text
+    assert "progress: " not in text  # the display, not log lines
+    assert "crawl summary" in text
+
+
+def test_eta_is_known_only_while_the_queue_shrinks() -> None:
+    queue = list(range(100))
+    stats = CrawlStats()
+    sampler = ProgressSampler(stats, queue, lambda: 0)
+    sampler.sample()
+    time.sleep(0.1)
+    del queue[:50]
+    stats.pages = 50
+    shrinking = sampler.sample()
+    assert shrinking.eta is not None and 0.05 < shrinking.eta < 0.5  # 50 left at ~500/s
+    assert shrinking.pages_per_s > 100
+    queue.extend(range(500))
+    time.sleep(0.05)
+    assert sampler.sample().eta is None  # growing again: unknown

@@ -1,0 +1,106 @@
+"""User mistakes are reported with what is wrong and where: real crawls, real worker processes."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Site
+from crawlkit import ParseError, Request, Response, Spider, crawl
+from crawlkit.cli import main
+from crawlkit.testing import run_callback
+from crawlspiders.plain_spiders import WrongCallback, WrongSelector
+
+SETTINGS: dict[str, Any] = {"frontier": "memory", "parse_workers": 1, "progress": "off"}
+
+
+def test_a_request_naming_a_missing_callback_fails_its_page_with_the_callbacks_that_exist(
+    site: Site, tmp_out: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = crawl(WrongCallback, tmp_out, settings=SETTINGS, handle_signals=False, base=site.base, size="5")
+    assert stats.failures == {"callback_error": 1}
+    assert stats.items == 1  # the item yielded before the bad request is kept
+    assert site.log.count("/ok") == 0  # the request was never queued
+    err = caplog.text
+    assert "WrongCallback.parse raised SpiderError: spider WrongCallback has no callback method " in err
+    assert "'parse_itme'; did you mean 'parse_item'? (its callbacks: page, parse, parse_item)" in err
+
+
+def test_an_xpath_given_to_css_says_so(site: Site, tmp_out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    stats = crawl(WrongSelector, tmp_out, settings=SETTINGS, handle_signals=False, base=site.base, size="5")
+    assert stats.failures == {"callback_error": 1}
+    err = caplog.text
+    assert "invalid CSS selector '//h1'" in err and "looks like XPath" in err
+    assert "/graph/0" in err  # the page it happened on
+
+
+def test_a_selector_of_the_wrong_type_says_so() -> None:
+    class NumberSelector(Spider):
+        def parse(self, response: Response) -> Any:
+            yield {"x": response.css(42)}
+
+    with pytest.raises(ParseError, match=r"response.css\(\) takes a CSS selector string, got int 42"):
+        run_callback(NumberSelector, "<p></p>")
+
+
+def refused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again: connecting is refused
+
+
+class Unreachable(Spider):
+    url = ""
+
+    def start_requests(self) -> Any:
+        yield Request(self.url)
+
+
+def test_an_unreachable_start_url_is_named_in_the_summary(tmp_out: Path) -> None:
+    url = f"http://127.0.0.1:{refused_port()}/"
+    settings = {**SETTINGS, "parse_workers": 0, "max_retries": 0}
+    stats = crawl(Unreachable, tmp_out, settings=settings, handle_signals=False, url=url)
+    summary = stats.summary()
+    assert re.search(r"start URLs failed +1 \(no page could be fetched: check the URLs", summary)
+    assert f"{url}  connect: cannot connect" in summary
+    assert stats.as_dict()["start_failures"][url].startswith("connect: cannot connect")
+
+
+class Missing(Spider):
+    base = ""
+
+    def start_requests(self) -> Any:
+        yield Request(self.base + "/status/404")
+        yield Request(self.base + "/ok")
+
+    def parse(self, response: Response) -> Any:
+        yield {"url": response.url}
+
+
+def test_a_start_url_answering_404_is_named_too(site: Site, tmp_out: Path) -> None:
+    settings = {**SETTINGS, "parse_workers": 0}
+    stats = crawl(Missing, tmp_out, settings=settings, handle_signals=False, base=site.base)
+    assert stats.start_failures == {site.url("/status/404"): "http_404: HTTP 404"}
+    assert re.search(r"start URLs failed +1\n", stats.summary())  # a page was fetched
+
+
+def test_a_setting_of_the_wrong_type_names_the_setting_and_where_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    spider = tmp_path / "one_spider.py"
+    spider.write_text(
+        "from crawlkit import Spider\n\n\nclass One(Spider):\n    custom_settings = {'concurrency': '8'}\n"
+    )
+    assert main(["runspider", str(spider), "-s", "max_items_per_file=many"]) == 2
+    err = capsys.readouterr().err
+    assert "setting 'concurrency' (from the spider's custom_settings) must be an integer, got '8'" in err
+    other = tmp_path / "other_spider.py"
+    other.write_text("from crawlkit import Spider\n\n\nclass Other(Spider):\n    pass\n")
+    assert main(["runspider", str(other), "-s", "max_items_per_file=many"]) == 2
+    err = capsys.readouterr().err
+    assert "setting 'max_items_per_file' (from the command line) must be an integer, got 'many'" in err

@@ -1,0 +1,116 @@
+"""Link following filters, binary detection and redirect hops: the pure parts, without a server."""
+
+from __future__ import annotations
+
+import pytest
+from yarl import URL
+
+from crawlkit import Request, Response
+from crawlkit.content import is_binary_type
+from crawlkit.errors import NotTextError
+from crawlkit.links import IGNORED_EXTENSIONS
+from crawlkit.redirects import next_hop
+
+PAGE = b"""<!DOCTYPE html><html><body>
+<a href="/a">a</a>
+<a href=" javascript:void(0)">js</a><a href="MAILTO:x@y.z">mail</a><a href="tel:+1">tel</a>
+<a href="data:text/html,hi">data</a>
+<a href="/img/photo.JPG">photo</a><a href="/doc.pdf?download=1">pdf</a><a href="/f.tar.gz">tgz</a>
+<a href="/page.html">html</a><a href="/blog/2024/post">post</a><a href="/blog/tag/x">tag</a>
+<a href="/v1.2/">dotted folder</a><a href="/.well-known">dotfile</a>
+</body></html>"""
+
+
+def response(body: bytes = PAGE, content_type: str = "text/html") -> Response:
+    return Response(
+        "http://a.test/start", 200, {"Content-Type": content_type}, body, Request("http://a.test/start")
+    )
+
+
+def urls(requests: object) -> list[str]:
+    return [r.url.removeprefix("http://a.test") for r in requests]  # type: ignore[attr-defined]
+
+
+def test_follow_all_skips_non_http_links_and_binary_files_by_default() -> None:
+    assert urls(response().follow_all(css="a")) == [
+        "/a", "/page.html", "/blog/2024/post", "/blog/tag/x", "/v1.2/", "/.well-known",
+    ]  # fmt: skip
+
+
+def test_deny_extensions_can_be_changed_or_emptied() -> None:
+    everything = urls(response().follow_all(css="a", deny_extensions=()))
+    assert "/img/photo.JPG" in everything and "/doc.pdf?download=1" in everything
+    assert not any(u.startswith(("javascript", "mailto")) for u in everything)  # never requests
+    assert "/page.html" not in urls(response().follow_all(css="a", deny_extensions=["html", ".gz"]))
+    assert {"pdf", "jpg", "zip", "mp4", "woff2", "docx"} <= set(IGNORED_EXTENSIONS)
+
+
+def test_allow_and_deny_patterns() -> None:
+    assert urls(response().follow_all(css="a", allow=r"/blog/")) == ["/blog/2024/post", "/blog/tag/x"]
+    assert urls(response().follow_all(css="a", allow=[r"/blog/", r"/a$"], deny=r"/tag/")) == [
+        "/a",
+        "/blog/2024/post",
+    ]
+    assert urls(response().follow_all(["/x", "/y.png", "mailto:q"], deny="x")) == []
+
+
+def test_follow_all_with_no_filters_still_drops_bad_hrefs() -> None:
+    links = response(b'<a href="http://[::1">bad</a><a href="/ok">ok</a>').follow_all(css="a")
+    assert urls(links) == ["/ok"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "binary"),
+    [
+        ("text/html; charset=utf-8", False),
+        ("text/plain", False),
+        ("application/xhtml+xml", False),
+        ("application/json", False),
+        ("application/rss+xml", False),
+        ("application/vnd.api+json", False),
+        ("", False),
+        (None, False),
+        ("image/png", True),
+        ("application/pdf", True),
+        ("application/octet-stream", True),
+        ("application/zip", True),
+        ("video/mp4", True),
+        ("font/woff2", True),
+        ("Application/PDF ; q=1", True),
+    ],
+)
+def test_binary_content_types(content_type: str | None, binary: bool) -> None:
+    assert is_binary_type(content_type) is binary
+
+
+def test_text_and_css_of_a_binary_response_raise_a_clear_error() -> None:
+    png = response(b"\x89PNG\r\n\x1a\n", "image/png")
+    assert png.body.startswith(b"\x89PNG")
+    with pytest.raises(NotTextError, match=r"image/png, not text; use response\.body"):
+        png.text  # noqa: B018
+    with pytest.raises(NotTextError, match=r"response\.css\(\)"):
+        png.css("a")
+
+
+def test_redirect_hops_follow_browser_method_rules() -> None:
+    here = URL("http://a.test/form")
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": "Bearer t",
+        "X-Keep": "1",
+    }
+    hop = next_hop(302, "POST", here, "/done#top", b"a=1", headers)
+    assert (hop.method, hop.url, hop.body) == ("GET", "http://a.test/done", None)
+    assert hop.headers == {"Authorization": "Bearer t", "X-Keep": "1"}  # same origin: credentials kept
+    assert next_hop(303, "PUT", here, "/x", b"a", None).method == "GET"
+    assert next_hop(303, "HEAD", here, "/x", None, None).method == "HEAD"
+    assert next_hop(301, "GET", here, "/x", None, None).method == "GET"
+    kept = next_hop(307, "POST", here, "http://b.test/y", b"a=1", headers)
+    assert (kept.method, kept.body) == ("POST", b"a=1")
+    assert kept.headers == {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Keep": "1",
+    }  # other origin
+    assert next_hop(308, "PUT", here, "../z", b"b", None).url == "http://a.test/z"
+    with pytest.raises(ValueError, match="no host"):
+        next_hop(302, "GET", here, "mailto:someone@a.test", None, None)
