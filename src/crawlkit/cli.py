@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -261,6 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except CrawlkitError as exc:
         print(f"crawlkit: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_FAILURES
+    except BrokenPipeError:
+        # The reader went away (`crawlkit parse URL | head`): stop quietly, as Unix tools do,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILURES
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse allows no other
 

@@ -300,3 +300,20 @@ def test_fetch_of_a_binary_file_says_what_it_is(
     code, out, _ = run(capsys, "fetch", site.url("/binary?type=image/png"))
     assert code == 0
     assert re.search(r"\n<\d+ bytes of image/png: not text>\n$", out), out
+
+
+def test_output_into_a_closed_pipe_ends_quietly(site: Site) -> None:
+    # `crawlkit fetch URL | head -c 10`: the reader leaves early; no traceback may follow.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawlkit", "fetch", site.url("/big?size=2000000")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    code = proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert code == 1
