@@ -191,9 +191,10 @@ def test_unsupported_encoding() -> None:
         decode_body(b"xx", "compress", LIMIT)
 
 
-def test_corrupt_gzip_raises() -> None:
-    with pytest.raises(zlib.error):
-        decode_body(b"definitely not gzip", "gzip", LIMIT)
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_a_corrupt_body_raises_one_clear_error(coding: str) -> None:
+    with pytest.raises(ValueError, match=f"corrupt {coding} body"):
+        decode_body(b"definitely not compressed", coding, LIMIT)
 
 
 def test_accept_encoding_advertises_brotli() -> None:
