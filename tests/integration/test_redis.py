@@ -52,8 +52,10 @@ class Slow(Spider):
     base = ""
 
     def start_requests(self):
+        # 40 pages of 0.3 s, two at a time: about 6 s, well past every worker's start-up, so
+        # that the work is really shared even on a busy machine.
         for i in range(40):
-            yield Request(f"{self.base}/slow?delay=0.1&i={i}")
+            yield Request(f"{self.base}/slow?delay=0.3&i={i}")
 
     def parse(self, response):
         yield {"url": response.url}
