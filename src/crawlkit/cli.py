@@ -48,6 +48,34 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def add_settings_option(p: argparse.ArgumentParser) -> None:
+    """``-s KEY=VALUE``, shared by every command that reads settings."""
+    p.add_argument(
+        "-s",
+        "--set",
+        dest="settings",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting (repeatable)",
+    )
+
+
+def add_spider_args_option(p: argparse.ArgumentParser) -> None:
+    """``-a NAME=VALUE``, shared by every command that makes a spider."""
+    p.add_argument(
+        "-a",
+        "--arg",
+        dest="spider_args",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="NAME=VALUE",
+        help="spider argument, set as an attribute (repeatable)",
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crawlkit", description="A fast, durable, polite web-crawling framework.")
     parser.add_argument("--version", action="version", version=f"crawlkit {__version__}")
@@ -64,26 +92,8 @@ def _build_parser() -> argparse.ArgumentParser:
         mode = p.add_mutually_exclusive_group()
         mode.add_argument("--overwrite", action="store_true", help="replace an existing output file")
         mode.add_argument("--append", action="store_true", help="append to an existing output file")
-        p.add_argument(
-            "-s",
-            "--set",
-            dest="settings",
-            action="append",
-            type=_key_value,
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a setting (repeatable)",
-        )
-        p.add_argument(
-            "-a",
-            "--arg",
-            dest="spider_args",
-            action="append",
-            type=_key_value,
-            default=[],
-            metavar="NAME=VALUE",
-            help="spider argument, set as an attribute (repeatable)",
-        )
+        add_settings_option(p)
+        add_spider_args_option(p)
         p.add_argument("--concurrency", type=int, help="requests in flight at once")
         p.add_argument(
             "--frontier",
@@ -117,7 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
     runspider.add_argument("path", type=Path, help="a .py file that defines one Spider subclass")
     crawl_options(runspider)
     sub.add_parser("list", help="list the spiders in the spiders folder")
-    add_tool_commands(sub, _key_value)
+    add_tool_commands(sub, add_settings_option, add_spider_args_option)
     add_shared_commands(sub)
     return parser
 

@@ -29,21 +29,12 @@ TOOL_COMMANDS = ("new", "fetch", "parse", "shell")
 SettingsFor = Callable[[dict[str, Any], "type[Spider] | None"], Settings]
 
 
-def add_tool_commands(sub: Any, key_value: Callable[[str], tuple[str, str]]) -> None:
-    """Add the subcommands to the ``crawlkit`` parser's subparsers."""
-
-    def settings_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "-s",
-            "--set",
-            dest="settings",
-            action="append",
-            type=key_value,
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a setting (repeatable)",
-        )
-
+def add_tool_commands(
+    sub: Any,
+    settings_option: Callable[[argparse.ArgumentParser], None],
+    spider_args_option: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Add the subcommands to the ``crawlkit`` parser's subparsers, with its shared options."""
     new = sub.add_parser("new", help="write a new spider into the spiders folder, ready to run")
     new.add_argument("name", help="the spider's name, also its module's: spiders/NAME.py")
     new.add_argument("url", help="the start URL; its host becomes allowed_domains")
@@ -65,16 +56,7 @@ def add_tool_commands(sub: Any, key_value: Callable[[str], tuple[str, str]]) -> 
         metavar="JSON",
         help="keyword arguments of the callback",
     )
-    parse.add_argument(
-        "-a",
-        "--arg",
-        dest="spider_args",
-        action="append",
-        type=key_value,
-        default=[],
-        metavar="NAME=VALUE",
-        help="spider argument, set as an attribute (repeatable)",
-    )
+    spider_args_option(parse)
     settings_option(parse)
 
     shell = sub.add_parser("shell", help="an interactive Python session with the page as `response`")

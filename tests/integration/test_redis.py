@@ -25,23 +25,7 @@ from crawlkit.distributed import JobStatus, job_status
 from redisserver import RedisServer, delete_job, redis_server_binary, require_redis, unique_job
 from testsite.app import reachable
 
-GRAPH_SPIDER = """
-from crawlkit import Request, Spider
-
-
-class Graph(Spider):
-    name = "graph"
-    allowed_domains = ["127.0.0.1"]
-    base = ""
-    size = "3000"
-
-    def start_requests(self):
-        yield Request(f"{self.base}/graph/0?size={self.size}&fanout=5&seed=0")
-
-    def parse(self, response):
-        yield {"n": int(response.css_first("span.n").text()), "url": response.url}
-        yield from response.follow_all(css="a.graph")
-"""
+GRAPH_SPIDER = Path(__file__).parent.parent / "crawlspiders" / "graph_spider.py"
 
 SLOW_SPIDER = """
 from crawlkit import Request, Spider
@@ -144,7 +128,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def test_three_workers_write_every_item_exactly_once(
     site: Site, redis_url: str, redis_job: str, tmp_path: Path
 ) -> None:
-    spider = write_spider(tmp_path, GRAPH_SPIDER)
+    spider = GRAPH_SPIDER
     out = tmp_path / "parts"
     cmd = worker_command(spider, out, redis_url, redis_job, "-a", f"base={site.base}", "--workers", "3")
     code, err = finish(start(cmd, tmp_path))
@@ -163,7 +147,7 @@ def test_three_workers_write_every_item_exactly_once(
 def test_a_worker_killed_mid_crawl_loses_nothing_and_duplicates_nothing(
     site: Site, redis_url: str, redis_job: str, tmp_path: Path
 ) -> None:
-    spider = write_spider(tmp_path, GRAPH_SPIDER)
+    spider = GRAPH_SPIDER
     out = tmp_path / "parts"
     procs = {
         worker: start(
@@ -223,7 +207,7 @@ def test_per_host_concurrency_holds_across_workers(
 def test_a_redis_restart_mid_crawl_is_survived(site: Site, own_redis: RedisServer, tmp_path: Path) -> None:
     job = unique_job("restart")
     size = 1200
-    spider = write_spider(tmp_path, GRAPH_SPIDER)
+    spider = GRAPH_SPIDER
     out = tmp_path / "parts"
     procs = [
         start(
@@ -255,7 +239,7 @@ def test_a_redis_restart_mid_crawl_is_survived(site: Site, own_redis: RedisServe
 
 
 def test_an_unreachable_redis_is_a_clear_error_at_start(site: Site, tmp_path: Path) -> None:
-    spider = write_spider(tmp_path, GRAPH_SPIDER)
+    spider = GRAPH_SPIDER
     cmd = worker_command(
         spider, tmp_path / "parts", "redis://127.0.0.1:1/0", "nowhere", "-a", f"base={site.base}"
     )

@@ -16,23 +16,7 @@ import pytest
 from conftest import Site
 from testsite.app import reachable
 
-SPIDER = """
-from crawlkit import Request, Spider
-
-
-class Graph(Spider):
-    name = "graph"
-    allowed_domains = ["127.0.0.1"]
-    base = ""
-    size = "2500"
-
-    def start_requests(self):
-        yield Request(f"{self.base}/graph/0?size={self.size}&fanout=5&seed=0")
-
-    def parse(self, response):
-        yield {"n": int(response.css_first("span.n").text()), "url": response.url}
-        yield from response.follow_all(css="a.graph")
-"""
+SPIDER = Path(__file__).parent.parent / "crawlspiders" / "graph_spider.py"
 
 SIZE = 2500
 
@@ -79,10 +63,8 @@ def read_items(out: Path) -> list[dict[str, object]]:
 
 @pytest.mark.slow
 def test_hard_kills_and_signals_lose_nothing_and_duplicate_nothing(site: Site, tmp_path: Path) -> None:
-    spider_file = tmp_path / "graph_spider.py"
-    spider_file.write_text(SPIDER)
     out, job = tmp_path / "items.jsonl", tmp_path / "job"
-    cmd = crawl_command(site, out, job, spider_file)
+    cmd = crawl_command(site, out, job, SPIDER)
     rng = random.Random(20261126)
     # Ten SIGKILLs at seeded random moments; among them one SIGINT, one SIGTERM, and one forced
     # stop (SIGINT twice), which cancels work in flight.
@@ -128,10 +110,8 @@ def test_hard_kills_and_signals_lose_nothing_and_duplicate_nothing(site: Site, t
 
 @pytest.mark.slow
 def test_a_torn_last_line_is_cut_and_its_page_fetched_again(site: Site, tmp_path: Path) -> None:
-    spider_file = tmp_path / "graph_spider.py"
-    spider_file.write_text(SPIDER)
     out, job = tmp_path / "items.jsonl", tmp_path / "job"
-    cmd = crawl_command(site, out, job, spider_file)
+    cmd = crawl_command(site, out, job, SPIDER)
     proc = start(cmd, tmp_path)
     wait_for_items(out, 200, proc)
     time.sleep(0.5)  # past a checkpoint (commit_interval is 0.2 s)
@@ -149,12 +129,8 @@ def test_a_torn_last_line_is_cut_and_its_page_fetched_again(site: Site, tmp_path
 
 
 def test_resuming_a_finished_crawl_does_nothing(site: Site, tmp_path: Path) -> None:
-    spider_file = tmp_path / "graph_spider.py"
-    spider_file.write_text(SPIDER.replace('size = "2500"', 'size = "50"'))
     out, job = tmp_path / "items.jsonl", tmp_path / "job"
-    cmd = [
-        part if part != f"size={SIZE}" else "size=50" for part in crawl_command(site, out, job, spider_file)
-    ]
+    cmd = [part if part != f"size={SIZE}" else "size=50" for part in crawl_command(site, out, job, SPIDER)]
     code, err = finish(start(cmd, tmp_path))
     assert code == 0, err
     fetched = site.log.count("/graph")
