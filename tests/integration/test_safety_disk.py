@@ -74,7 +74,9 @@ def test_a_full_output_disk_stops_cleanly_and_the_same_command_resumes_exactly_o
     # About 150 items of 4 KB, some 300 KB past the first 256 KB flush: the crawl is well under
     # way when the disk "fills", with part of the output committed.
     limit = 600_000
-    argv = fat_argv(site, tmp_path, 4000)
+    # 100 pages/s at most: checkpoints (every 0.1 s) have committed part of the output before the
+    # limit is reached, however fast the machine; otherwise there would be nothing to resume.
+    argv = fat_argv(site, tmp_path, 4000, "-s", "download_delay=0.01")
     out = tmp_path / "out" / "items.jsonl"
 
     first = run(argv, tmp_path, preexec=limit_file_size(limit))
