@@ -36,6 +36,7 @@ from .guards import crawl_guards
 from .hostpolicy import CrawlHostPolicy
 from .http import Request
 from .loader import ref_for_class
+from .malloctune import tune_malloc
 from .parse import InlineParser, Parser, ParserPool
 from .parse_worker import WorkerConfig
 from .pipelines import PipelineChain, load_pipelines
@@ -180,6 +181,7 @@ class Engine:
                 self.fetcher = fetcher
                 self.politeness.attach(fetcher)
                 tune_gc()
+                tune_malloc()
                 async with (
                     progress_display(s, self.stats, self.frontier, lambda: self._in_flight),
                     crawl_guards(

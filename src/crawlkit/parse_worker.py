@@ -20,6 +20,7 @@ from .callbacks import CallbackRunner, ParseOutcome, ParseTask
 from .errors import ParseError
 from .gctune import tune_gc
 from .loader import SpiderRef
+from .malloctune import tune_malloc
 from .redact import protect_handlers, redact_text
 from .taskclock import TaskClock
 from .wire import read_frame, write_frame
@@ -73,6 +74,7 @@ def main() -> int:
         write_frame(out, ("init-error", f"{type(exc).__name__}: {exc}"))
         return 1
     tune_gc()
+    tune_malloc()
     write_frame(out, ("ready", os.getpid()))
     while True:
         batch = read_frame(inp)
