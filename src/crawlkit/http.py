@@ -7,6 +7,7 @@ that lives in each worker process. A ``Response`` is built inside the worker fro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -19,11 +20,13 @@ from .content import is_binary_type
 from .encoding import detect_encoding
 from .errors import NotTextError
 from .links import IGNORED_EXTENSIONS, LinkFilter, Patterns, is_non_http_link
-from .urls import fingerprint
+from .urls import fingerprint, join_plain, plain_base
 
 __all__ = ["Request", "Response"]
 
 CallbackRef = str | Callable[..., Any] | None
+
+_BASE_TAG = re.compile(rb"<base", re.IGNORECASE)
 
 
 def _callback_name(callback: CallbackRef) -> str | None:
@@ -277,12 +280,30 @@ class Response:
 
     def urljoin(self, url: str) -> str:
         """``url`` made absolute against this page (its ``<base href>`` if it has one)."""
-        return str(self._base_url.join(URL(url.strip())))
+        href = url.strip()
+        # Most links are plain paths on a plain page URL: joined as text, no parse needed.
+        base = self._plain_base
+        if base is not None:
+            joined = join_plain(base, href)
+            if joined is not None:
+                return joined
+        return str(self._base_url.join(URL(href)))
+
+    @cached_property
+    def _plain_base(self) -> tuple[str, str] | None:
+        return plain_base(str(self._base_url) if self._base_node is not None else self.url)
+
+    @cached_property
+    def _base_node(self) -> LexborNode | None:
+        if _BASE_TAG.search(self.body, 0, 8192) is None:
+            return None
+        node: LexborNode | None = self.tree.css_first("base[href]")
+        return node
 
     @cached_property
     def _base_url(self) -> URL:
         base = URL(self.url)
-        node = self.tree.css_first("base[href]") if b"<base" in self.body[:8192].lower() else None
+        node = self._base_node
         if node is not None:
             href = node.attributes.get("href") or ""
             base = base.join(URL(href.strip()))

@@ -8,6 +8,7 @@ any crawl size and the seen set stays small.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,10 +20,65 @@ __all__ = [
     "canonicalize_url",
     "fingerprint",
     "is_http_url",
+    "join_plain",
+    "plain_base",
 ]
 
 MAX_URL_LENGTH = 2083
 _HTTP_SCHEMES = frozenset({"http", "https"})
+
+
+# Characters a path keeps as they are, whoever parses it: unreserved and sub-delims, ':' and '@'.
+_PATH_CHARS = r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]"
+
+# A URL that is already canonical, or only lacks a default port's removal: a lowercase http(s)
+# scheme, a lowercase ASCII host, a path of characters that need no escaping, no query, no
+# fragment. Most links on most sites look like this; for them the full parse (the larger part of
+# what a link costs in a parser worker) is skipped. Dot segments are ruled out below.
+_PLAIN_URL = re.compile(
+    rf"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([1-9][0-9]{{0,4}}))?((?:/{_PATH_CHARS}*)?)"
+)
+# A relative reference of the same kind: no scheme (so no ':'), no query or fragment.
+_PLAIN_REF = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=@/]+")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _has_dot_segment(path: str) -> bool:
+    # Conservative: also true for a segment that merely starts with a dot ("/.well-known").
+    return "/." in path or path.startswith(".")
+
+
+def _plain_parts(url: str) -> tuple[str, str] | None:
+    """``(origin, path)`` of a URL that is its own canonical form, except maybe an empty path."""
+    m = _PLAIN_URL.fullmatch(url)
+    if m is None:
+        return None
+    scheme, host, port, path = m.groups()
+    if port is not None and (port == _DEFAULT_PORTS[scheme] or int(port) > 65535):
+        return None
+    if _has_dot_segment(path) or ".." in host:
+        return None
+    return url[: len(url) - len(path)], path
+
+
+def plain_base(url: str) -> tuple[str, str] | None:
+    """What ``join_plain`` needs of a base URL: its origin and its directory, if it is plain."""
+    parts = _plain_parts(url)
+    if parts is None:
+        return None
+    origin, path = parts
+    return origin, origin + path[: path.rfind("/") + 1] if path else origin + "/"
+
+
+def join_plain(base: tuple[str, str], ref: str) -> str | None:
+    """``ref`` resolved against a ``plain_base()`` when ``ref`` is a plain path, else ``None``.
+
+    The result is what a full RFC 3986 resolution gives (the tests hold it to yarl's), and it is
+    itself plain, so its canonical form is itself.
+    """
+    if _PLAIN_REF.fullmatch(ref) is None or ref.startswith("//") or _has_dot_segment(ref):
+        return None
+    return base[0] + ref if ref.startswith("/") else base[1] + ref
 
 
 def canonicalize_url(url: str) -> str:
@@ -31,6 +87,14 @@ def canonicalize_url(url: str) -> str:
     Lowercases scheme and host (yarl does), drops the default port and the fragment, resolves
     dot segments, and sorts the query by key and value (blank values kept).
     """
+    plain = _plain_parts(url)
+    if plain is not None:
+        return url if plain[1] else url + "/"
+    return _canonicalize_parsed(url)
+
+
+def _canonicalize_parsed(url: str) -> str:
+    """``canonicalize_url`` by a full parse: any URL."""
     u = URL(url)
     if u.raw_fragment:
         u = u.with_fragment(None)

@@ -315,6 +315,20 @@ def test_urljoin_without_base() -> None:
     assert r.urljoin("  spaced.html ") == "http://example.com/dir/spaced.html"
 
 
+@pytest.mark.parametrize(
+    ("page_url", "href", "expected"),
+    [
+        # Page URLs that are not in plain form: the full resolution, whatever the link.
+        ("http://example.com/dir/page.html?q=1", "next.html", "http://example.com/dir/next.html"),
+        ("HTTP://Example.COM:80/dir/page.html", "next.html", "http://example.com/dir/next.html"),
+        ("http://example.com/a/../dir/page.html", "next.html", "http://example.com/dir/next.html"),
+        ("http://example.com", "next.html", "http://example.com/next.html"),
+    ],
+)
+def test_urljoin_from_page_urls_of_every_form(page_url: str, href: str, expected: str) -> None:
+    assert make_response(LINKS_PAGE, url=page_url).urljoin(href) == expected
+
+
 def test_urljoin_with_base_href() -> None:
     body = LINKS_PAGE.replace("<title>", '<base href="/base/sub/"><title>')
     r = make_response(body)

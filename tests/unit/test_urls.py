@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from yarl import URL
 
+from crawlkit import urls
 from crawlkit.urls import OffsiteFilter, canonicalize_url, fingerprint, host_of, is_http_url
 
 # -- canonicalize_url -------------------------------------------------------------------------------
@@ -233,3 +237,74 @@ def test_offsite_filter_cached_verdicts_stay_correct() -> None:
     for _ in range(3):
         assert f.allows("http://www.example.com/a")
         assert not f.allows("http://www.example.org/a")
+
+
+# -- the plain-URL fast paths agree with the full parse -----------------------------------------
+
+_URL_CHARS = "aZ09-._~!$&'()*+,;=:@/%?#é [].\\"
+_hosts = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9.\-_]{0,12}", fullmatch=True) | st.sampled_from(
+    ["127.0.0.1", "example.com", "a.b-c.test", "xn--bcher-kva.test", "1", "999.1.1.1", "a..b"]
+)
+_ports = st.none() | st.sampled_from(["80", "443", "8080", "0", "08", "65535", "65536", "99999"])
+_paths = st.text(alphabet=_URL_CHARS, max_size=24)
+
+
+@st.composite
+def _urls(draw: st.DrawFn) -> str:
+    scheme = draw(st.sampled_from(["http", "https", "HTTP"]))
+    port = draw(_ports)
+    path = draw(_paths)
+    return f"{scheme}://{draw(_hosts)}{':' + port if port else ''}{'/' if path else ''}{path}"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_urls())
+def test_canonical_fast_path_agrees_with_the_full_parse(url: str) -> None:
+    if urls._plain_parts(url) is None:
+        return
+    assert canonicalize_url(url) == urls._canonicalize_parsed(url)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_urls(), st.text(alphabet=_URL_CHARS, min_size=1, max_size=16))
+def test_plain_join_agrees_with_rfc3986_resolution(base: str, ref: str) -> None:
+    plain = urls.plain_base(base)
+    joined = None if plain is None else urls.join_plain(plain, ref)
+    if joined is None:
+        return
+    assert joined == str(URL(base).join(URL(ref)))
+    assert canonicalize_url(joined) == urls._canonicalize_parsed(joined) == joined
+
+
+@pytest.mark.parametrize(
+    ("base", "ref", "expected"),
+    [
+        ("http://a.test/x/page.html", "other.html", "http://a.test/x/other.html"),
+        ("http://a.test/x/", "y/z.html", "http://a.test/x/y/z.html"),
+        ("http://a.test:8080/x/page", "/root.html", "http://a.test:8080/root.html"),
+        ("http://a.test", "p.html", "http://a.test/p.html"),
+    ],
+)
+def test_plain_join_resolves_common_links(base: str, ref: str, expected: str) -> None:
+    plain = urls.plain_base(base)
+    assert plain is not None
+    assert urls.join_plain(plain, ref) == expected
+
+
+@pytest.mark.parametrize(
+    ("base", "ref"),
+    [
+        ("http://a.test/x/page.html", "../up.html"),  # dot segments: the full parse resolves them
+        ("http://a.test/x/page.html", "./here.html"),
+        ("http://a.test/x/page.html", "//other.test/p"),  # another host
+        ("http://a.test/x/page.html", "mailto:me@a.test"),  # a scheme
+        ("http://a.test/x/page.html", "p.html?q=1"),  # a query
+        ("http://a.test/x/page.html", "caf\u00e9.html"),  # needs escaping
+        ("http://a.test:80/x/page.html", "p.html"),  # a default port to drop
+        ("http://a.test/x/page.html?q=1", "p.html"),  # a base with a query
+        ("HTTP://A.test/x/page.html", "p.html"),  # case to fold
+    ],
+)
+def test_plain_join_leaves_the_rest_to_the_full_parse(base: str, ref: str) -> None:
+    plain = urls.plain_base(base)
+    assert plain is None or urls.join_plain(plain, ref) is None
