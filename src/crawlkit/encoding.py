@@ -41,9 +41,22 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# The WHATWG Encoding Standard maps these labels to windows-1252, as every browser does:
-# pages that say latin-1 routinely contain cp1252 quotes and dashes.
-_WHATWG_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "latin-1": "cp1252"}
+# The WHATWG Encoding Standard decodes these labels with a superset, as every browser does: pages
+# that say latin-1 routinely contain cp1252 quotes and dashes, and pages that say gb2312 contain
+# GBK characters. Keys are Python's codec names for the labels.
+_WHATWG_ALIASES = {
+    "iso8859-1": "cp1252",
+    "ascii": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "tis-620": "cp874",
+    "iso8859-11": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
+}
 
 
 def accept_encoding() -> str:
@@ -137,13 +150,16 @@ def charset_from_content_type(content_type: str) -> str | None:
 
 
 def detect_encoding(content_type: str, body: bytes) -> str:
-    """The body's encoding: HTTP header charset, then BOM, then ``<meta charset>``, then UTF-8."""
-    found = charset_from_content_type(content_type)
-    if found:
-        return found
+    """The body's encoding: BOM, then HTTP header charset, then ``<meta charset>``, then UTF-8.
+
+    The order is the WHATWG one browsers follow: a byte order mark outranks a server's header.
+    """
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
+    found = charset_from_content_type(content_type)
+    if found:
+        return found
     match = _META_CHARSET.search(body, 0, 4096)
     if match:
         found = _normalise(match.group(1).decode("ascii", "replace"))

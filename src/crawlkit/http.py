@@ -7,6 +7,7 @@ that lives in each worker process. A ``Response`` is built inside the worker fro
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
@@ -209,7 +210,7 @@ def _selector_error(method: str, selector: object, exc: Exception) -> Exception:
 class Response:
     """A fetched page, as a spider callback sees it.
 
-    ``body`` is the decompressed body; ``text`` is it decoded (HTTP charset, then BOM, then
+    ``body`` is the decompressed body; ``text`` is it decoded (BOM, then HTTP charset, then
     ``<meta charset>``, then UTF-8 with replacement characters). ``css()`` and ``css_first()``
     return selectolax (Lexbor) nodes.
     """
@@ -258,8 +259,10 @@ class Response:
         """The parsed document (parsed on first use); ``NotTextError`` for a binary response."""
         self._require_text("css()")
         if self.encoding == "utf-8":
-            # Lexbor reads bytes as UTF-8; handing them over skips a decode and a copy.
-            return LexborHTMLParser(self.body)
+            # Lexbor reads bytes as UTF-8; handing them over skips a decode and a copy. It would
+            # read a byte order mark as text, though, and move the whole <head> into <body>.
+            body = self.body
+            return LexborHTMLParser(body[3:] if body.startswith(codecs.BOM_UTF8) else body)
         return LexborHTMLParser(self.text)
 
     def css(self, selector: str) -> list[LexborNode]:

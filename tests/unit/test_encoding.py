@@ -12,11 +12,12 @@ import pytest
 
 from crawlkit.encoding import accept_encoding, charset_from_content_type, decode_body, detect_encoding
 from crawlkit.errors import FetchError, ResponseTooLarge
+from crawlkit.http import Request, Response
 
 TEXT = "Zoë’s café — “naïve” façade"  # noqa: RUF001
 PAGE = f"<!DOCTYPE html><html><head><title>t</title></head><body><p>{TEXT}</p></body></html>"
 
-# -- detect_encoding: header, then BOM, then <meta>, then UTF-8 --------------------------------------
+# -- detect_encoding: BOM, then header, then <meta>, then UTF-8 --------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -28,8 +29,8 @@ PAGE = f"<!DOCTYPE html><html><head><title>t</title></head><body><p>{TEXT}</p></
         ('text/html; charset="utf-8"', "utf-8"),
         ("text/html;charset=windows-1252", "cp1252"),
         ("text/html; charset=iso-8859-2", "iso8859-2"),
-        ("text/html; charset=shift_jis", "shift_jis"),
-        ("text/html; charset=gb2312", "gb2312"),
+        ("text/html; charset=shift_jis", "cp932"),
+        ("text/html; charset=gb2312", "gb18030"),
         ("text/html; foo=bar; Charset=koi8-r", "koi8-r"),
     ],
 )
@@ -56,9 +57,35 @@ def test_charset_from_content_type() -> None:
     assert charset_from_content_type("text/html; charset='windows-1252'") == "cp1252"
 
 
-def test_header_beats_bom_and_meta() -> None:
+def test_bom_beats_header_and_meta() -> None:
+    # WHATWG order, as browsers do: a byte order mark is surer than a server's configuration.
     body = codecs.BOM_UTF8 + b'<meta charset="shift_jis">' + TEXT.encode("utf-8")
+    assert detect_encoding("text/html; charset=windows-1252", body) == "utf-8"
+
+
+def test_header_beats_meta() -> None:
+    body = b'<meta charset="shift_jis">' + TEXT.encode("cp1252")
     assert detect_encoding("text/html; charset=windows-1252", body) == "cp1252"
+
+
+@pytest.mark.parametrize(
+    ("label", "superset", "text"),
+    [
+        ("gb2312", "gb18030", "\u9676\u5586"),  # 喆 is GBK, not GB2312
+        ("euc-kr", "cp949", "\ub620"),  # 똠 has a two-byte code in cp949 (UHC) only
+        ("shift_jis", "cp932", "\u2460"),  # ① is cp932 (Windows-31J), not Shift_JIS proper
+        ("iso-8859-9", "cp1254", "\u20ac"),  # € is cp1254 at 0x80
+        ("tis-620", "cp874", "\u20ac"),  # € is cp874 at 0x80
+    ],
+)
+def test_labels_decode_as_their_whatwg_superset(label: str, superset: str, text: str) -> None:
+    data = text.encode(superset)  # what real pages labelled so contain
+    # The narrow codec the label names cannot read it: an error, or control characters.
+    assert data.decode(label, errors="replace") != text
+    assert detect_encoding(f"text/html; charset={label}", b"") == superset
+    body = f'<html><head><meta charset="{label}"><title>'.encode() + data + b"</title></head></html>"
+    page = Response("http://a.test/", 200, {"Content-Type": "text/html"}, body, Request("http://a.test/"))
+    assert page.css_first("title").text() == text
 
 
 @pytest.mark.parametrize(
@@ -85,8 +112,8 @@ def test_bom_beats_meta() -> None:
     [
         ('<meta charset="windows-1252">', "cp1252"),
         ("<meta charset=iso-8859-2>", "iso8859-2"),
-        ("<META CHARSET='Shift_JIS'>", "shift_jis"),
-        ('<meta http-equiv="Content-Type" content="text/html; charset=gb2312">', "gb2312"),
+        ("<META CHARSET='Shift_JIS'>", "cp932"),
+        ('<meta http-equiv="Content-Type" content="text/html; charset=gb2312">', "gb18030"),
         ('<meta name="x" charset = "utf-8" >', "utf-8"),
     ],
 )

@@ -262,7 +262,7 @@ def test_text_from_meta() -> None:
         "shift_jis"
     )
     r = make_response(body)
-    assert r.encoding == "shift_jis"
+    assert r.encoding == "cp932"  # Shift_JIS as browsers read it (WHATWG)
     assert "<p>日本語</p>" in r.text
     assert r.css_first("p").text() == "日本語"
 
@@ -302,6 +302,14 @@ def test_css_and_css_first() -> None:
     assert r.css_first("p.none") is None
     assert r.css_first("p.none", default="fallback") == "fallback"
     assert r.tree is r.tree  # parsed once
+
+
+def test_a_utf8_byte_order_mark_is_not_parsed_as_text() -> None:
+    page = "<!DOCTYPE html><html><head><title>T</title><style>p{}</style></head><body><p>x</p></body></html>"
+    r = make_response(codecs.BOM_UTF8 + page.encode())
+    assert r.css_first("head > title").text() == "T"
+    assert r.tree.body is not None and r.tree.body.text() == "x"
+    assert r.text.startswith("<!DOCTYPE")
 
 
 def test_urljoin_without_base() -> None:
