@@ -2,7 +2,8 @@
 
 One feeder task leases requests from the frontier, only as many as there are idle workers, and
 hands them to N worker tasks over a queue. A worker fetches, sends the response to the parser
-pool, and commits the outcome: items to the exporter, then ``frontier.ack(request, new_requests)``.
+pool, and commits the outcome: items to the exporter, then ``frontier.ack(request, new_requests)``
+(pages that finish while a commit is under way are committed together, with one ``ack_many``).
 A failed fetch goes back to the frontier with a retry time, or is given up on; either way the
 worker is free at once.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -49,6 +51,18 @@ from .stats import CrawlStats
 from .watchdog import running
 
 __all__ = ["Engine"]
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _PendingCommit:
+    """A parsed page waiting to be committed: its items, and its request to ack with its links."""
+
+    request: Request
+    lines: list[bytes]
+    requests: list[Request]
+    done: bool = False
+    error: Exception | None = None
+
 
 log = logging.getLogger("crawlkit.engine")
 
@@ -106,6 +120,7 @@ class Engine:
         # Held by each commit (items out, request acked) and by each checkpoint, so that a
         # checkpoint's output offset covers exactly the items of the acks it makes durable.
         self._commit_lock = asyncio.Lock()
+        self._pending_commits: list[_PendingCommit] = []  # pages waiting for the commit lock
         self._durable = False
         self._resumed = False
         self._state_warned = False
@@ -558,11 +573,7 @@ class Engine:
         assert task is not None
         self._committing.add(task)
         try:
-            async with self._commit_lock:
-                if lines:
-                    self.exporter.add(lines)
-                    stats.items += len(lines)
-                self._count_push(await self.frontier.ack(request, outcome.requests))
+            await self._commit_together(_PendingCommit(request, lines, outcome.requests))
         finally:
             self._committing.discard(task)
         if self.exporter.should_flush:
@@ -570,6 +581,44 @@ class Engine:
         if outcome.close_reason is not None:
             log.info("spider asked to close: %s", outcome.close_reason)
             self.stop(f"close_spider: {outcome.close_reason}")
+
+    async def _commit_together(self, page: _PendingCommit) -> None:
+        """Commit a page along with every page that waits for the commit lock meanwhile.
+
+        Whoever gets the lock first commits them all, with one ``ack_many()``. A durable
+        frontier's ack is a trip to its database thread; one page at a time under the lock,
+        those trips held the lock a third of the crawl and queued every other page behind it.
+        """
+        self._pending_commits.append(page)
+        try:
+            async with self._commit_lock:
+                if not page.done:
+                    await self._commit_pending()
+        except asyncio.CancelledError:
+            if not page.done and page in self._pending_commits:
+                self._pending_commits.remove(page)  # not committed: the request goes back
+            raise
+        if page.error is not None:
+            raise page.error
+
+    async def _commit_pending(self) -> None:
+        """Under the commit lock: the waiting pages' items to the exporter, their requests acked."""
+        pages, self._pending_commits = self._pending_commits, []
+        if not pages:
+            return
+        try:
+            for page in pages:
+                if page.lines:
+                    self.exporter.add(page.lines)
+                    self.stats.items += len(page.lines)
+            self._count_push(await self.frontier.ack_many([(p.request, p.requests) for p in pages]))
+        except Exception as exc:
+            for page in pages:
+                page.error = exc
+            raise
+        finally:
+            for page in pages:
+                page.done = True
 
     async def _through_pipelines(self, items: list[Any]) -> list[bytes]:
         lines = []
@@ -593,6 +642,7 @@ class Engine:
     async def _checkpoint(self) -> None:
         """The commit step: output made durable up to an offset, then the frontier with it."""
         async with self._commit_lock:
+            await self._commit_pending()
             offset = await self.exporter.flush(sync=self._durable)
             await self.frontier.checkpoint(offset, self._state_json(), self._seeded)
 

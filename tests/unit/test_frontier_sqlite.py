@@ -823,6 +823,48 @@ def test_a_new_database_has_no_checkpoint(tmp_path: Path) -> None:
     assert run(reopen()) is None
 
 
+def _graph_links(request: Request) -> list[Request]:
+    """Page i of a 200-page graph over 4 hosts links to 2i+1, 2i+2 and back to i//2."""
+    i = int(request.url.rsplit("/", 1)[1])
+    return [req(f"http://h{j % 4}.test/{j}") for j in (2 * i + 1, 2 * i + 2, i // 2) if j < 200]
+
+
+@pytest.mark.parametrize("group", [1, 7, 64])
+def test_ack_many_does_what_acks_one_by_one_do(tmp_path: Path, group: int) -> None:
+    path = tmp_path / "f.sqlite"
+
+    async def first() -> tuple[list[str], PushResult]:
+        f = make(path, host_window=2)
+        await f.open()
+        await f.push([req("http://h0.test/0")])
+        served: list[str] = []
+        total = PushResult()
+        while batch := await f.lease(group):
+            served.extend(urls(batch))
+            acks = [(r, _graph_links(r)) for r in batch]
+            if group == 1:
+                for r, links in acks:
+                    total.add(await f.ack(r, links))
+            else:
+                total.add(await f.ack_many(acks))
+        assert f.is_finished()
+        await f.checkpoint(1, b"{}", True)
+        await f.close()
+        return served, total
+
+    served, total = run(first())
+    assert sorted(served) == sorted(f"http://h{j % 4}.test/{j}" for j in range(200))
+    assert (total.queued, total.duplicates) == (199, 200)  # each page once; every back link known
+
+    async def reopened() -> None:
+        f = make(path)
+        assert await f.open() == Checkpoint(output_offset=1, state=b"{}", seeded=True, finished=True)
+        assert f.statistics().done == 200
+        await f.close()
+
+    run(reopened())
+
+
 def test_checkpoint_and_reopen_restores_the_state(tmp_path: Path) -> None:
     path = tmp_path / "f.sqlite"
     clocks = Clocks()

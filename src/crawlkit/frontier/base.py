@@ -73,6 +73,11 @@ class PushResult:
     duplicates: int = 0
     over_depth: int = 0
 
+    def add(self, other: PushResult) -> None:
+        self.queued += other.queued
+        self.duplicates += other.duplicates
+        self.over_depth += other.over_depth
+
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
@@ -104,7 +109,8 @@ class Frontier(Protocol):
     and its delay has passed, their retry time has come); an empty list means none is ready.
     ``next_ready_in()`` says how long until one might be (``None``: nothing is pending).
     Every leased request is given back exactly once, through ``ack()`` (handled: its new
-    requests are queued with it), ``retry()`` (pending again, not before ``delay`` seconds) or
+    requests are queued with it; ``ack_many()`` does the same for several, in one trip to a
+    frontier's store where it has one), ``retry()`` (pending again, not before ``delay`` seconds) or
     ``fail()`` (given up). ``release()`` returns a leased request untouched, for a stop.
     ``cooldown(host, seconds)`` holds a host back: none of its requests starts before that many
     seconds from now (a 429, a robots.txt ``Crawl-delay``); other hosts are served meanwhile.
@@ -127,6 +133,8 @@ class Frontier(Protocol):
     async def lease(self, n: int) -> list[Request]: ...
 
     async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult: ...
+
+    async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult: ...
 
     async def retry(self, request: Request, delay: float) -> None: ...
 

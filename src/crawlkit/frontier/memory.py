@@ -186,6 +186,12 @@ class MemoryFrontier:
         self._done += 1
         return result
 
+    async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
+        result = PushResult()
+        for request, new_requests in acks:
+            result.add(await self.ack(request, new_requests))
+        return result
+
     async def retry(self, request: Request, delay: float) -> None:
         self._end_lease(request)
         self._pending += 1

@@ -374,6 +374,13 @@ class RedisFrontier:
         result.duplicates += _int(reply[2])
         return result
 
+    async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
+        # One script per ack, in order: each is atomic on the server, and leases are per ack.
+        result = PushResult()
+        for request, new_requests in acks:
+            result.add(await self.ack(request, new_requests))
+        return result
+
     async def retry(self, request: Request, delay: float) -> None:
         self._check()
         handle = self._take(request, "retry")

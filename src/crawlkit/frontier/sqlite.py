@@ -1103,6 +1103,33 @@ class SqliteFrontier:
                 self._end_lease(name)
         return result
 
+    async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
+        """Ack several requests with one trip to the database for all their new requests."""
+        self._check()
+        new_requests = [new for _, news in acks for new in news]
+        if not new_requests:
+            result = PushResult()
+            for request, _ in acks:
+                await self.ack(request, ())  # no trip to the database
+            return result
+        result = PushResult()
+        async with self._lock:
+            names = []
+            try:
+                for request, _ in acks:
+                    rid, name = self._take(request, "ack")
+                    self._done_ids.append(rid)
+                    self._done += 1
+                    names.append(name)
+                rows, claimed, touched = self._rows(new_requests, result)
+                if rows:
+                    await self._insert(rows, claimed, touched, result)
+            finally:
+                # Only now, so that no host retires just before its new requests come.
+                for name in names:
+                    self._end_lease(name)
+        return result
+
     async def retry(self, request: Request, delay: float) -> None:
         self._check()
         old, name = self._take(request, "retry")
