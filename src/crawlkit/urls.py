@@ -71,11 +71,14 @@ def plain_base(url: str) -> tuple[str, str] | None:
 
 
 def join_plain(base: tuple[str, str], ref: str) -> str | None:
-    """``ref`` resolved against a ``plain_base()`` when ``ref`` is a plain path, else ``None``.
+    """``ref`` resolved against a ``plain_base()`` when ``ref`` is a plain path or URL, else ``None``.
 
     The result is what a full RFC 3986 resolution gives (the tests hold it to yarl's), and it is
     itself plain, so its canonical form is itself.
     """
+    if ref.startswith(("http://", "https://")):
+        parts = _plain_parts(ref)
+        return ref if parts is not None and parts[1] else None  # absolute and plain: itself
     if _PLAIN_REF.fullmatch(ref) is None or ref.startswith("//") or _has_dot_segment(ref):
         return None
     return base[0] + ref if ref.startswith("/") else base[1] + ref

@@ -266,7 +266,7 @@ def test_canonical_fast_path_agrees_with_the_full_parse(url: str) -> None:
 
 
 @settings(max_examples=2000, deadline=None)
-@given(_urls(), st.text(alphabet=_URL_CHARS, min_size=1, max_size=16))
+@given(_urls(), st.text(alphabet=_URL_CHARS, min_size=1, max_size=16) | _urls())
 def test_plain_join_agrees_with_rfc3986_resolution(base: str, ref: str) -> None:
     plain = urls.plain_base(base)
     joined = None if plain is None else urls.join_plain(plain, ref)
@@ -283,6 +283,7 @@ def test_plain_join_agrees_with_rfc3986_resolution(base: str, ref: str) -> None:
         ("http://a.test/x/", "y/z.html", "http://a.test/x/y/z.html"),
         ("http://a.test:8080/x/page", "/root.html", "http://a.test:8080/root.html"),
         ("http://a.test", "p.html", "http://a.test/p.html"),
+        ("http://a.test/x/page", "https://b.test/elsewhere", "https://b.test/elsewhere"),
     ],
 )
 def test_plain_join_resolves_common_links(base: str, ref: str, expected: str) -> None:
@@ -303,6 +304,8 @@ def test_plain_join_resolves_common_links(base: str, ref: str, expected: str) ->
         ("http://a.test:80/x/page.html", "p.html"),  # a default port to drop
         ("http://a.test/x/page.html?q=1", "p.html"),  # a base with a query
         ("HTTP://A.test/x/page.html", "p.html"),  # case to fold
+        ("http://a.test/x/page.html", "http://B.test/p"),  # an absolute URL with case to fold
+        ("http://a.test/x/page.html", "http://b.test:80/p"),  # ... with a default port
     ],
 )
 def test_plain_join_leaves_the_rest_to_the_full_parse(base: str, ref: str) -> None:
