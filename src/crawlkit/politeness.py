@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,7 @@ class Politeness:
         policy: CrawlHostPolicy,
         frontier: Frontier,
         stats: CrawlStats,
-        allowed_domains: list[str] | tuple[str, ...] = (),
+        allowed_domains: Iterable[str] | str = (),
     ) -> None:
         self.obey_robots = settings.obey_robots
         self._policy = policy

@@ -28,7 +28,8 @@ class Spider:
     """Base class of every spider.
 
     Class attributes: ``name`` (how ``crawlkit crawl NAME`` finds it), ``start_urls``,
-    ``allowed_domains`` (empty: any host; a domain allows its subdomains),
+    ``allowed_domains`` (empty: any host; a domain allows its subdomains, on any port;
+    ``"127.0.0.1:8080"`` allows that port only),
     ``custom_settings`` (setting overrides for this spider), ``handle_httpstatus_list``
     (non-2xx statuses to pass to callbacks instead of counting as failures) and ``item_type``
     (a pydantic model: every item is validated against it in the parser worker; an invalid one is

@@ -143,25 +143,72 @@ def host_of(url: str) -> str:
     return URL(url).host or ""
 
 
-class OffsiteFilter:
-    """Decides whether a URL's host lies within a spider's ``allowed_domains``.
+_AUTHORITY_END = re.compile(r"[/?#]")
 
-    An empty ``allowed_domains`` allows every host. A domain allows itself and its subdomains.
+
+def _allowed_entry(entry: str) -> tuple[str, int | None] | None:
+    """An ``allowed_domains`` entry as (domain, port or None): "example.com", "127.0.0.1:8080",
+    "[::1]:8080", or a URL, whose host (and port, if it names one) is taken."""
+    text = entry.strip().lower()
+    if "://" in text:
+        text = text.partition("://")[2]
+        text = _AUTHORITY_END.split(text, 1)[0].rpartition("@")[2]
+    port: int | None = None
+    if text.startswith("["):  # an IPv6 literal, maybe with a port
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":") and rest[1:].isdigit():
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            raise ValueError(f"allowed_domains entry {entry!r}: {port_text!r} is not a port")
+        port = int(port_text)
+    else:
+        host = text
+    host = host.strip(".")
+    return (host, port) if host else None
+
+
+class OffsiteFilter:
+    """Decides whether a URL lies within a spider's ``allowed_domains``.
+
+    An empty ``allowed_domains`` allows every URL. A domain allows itself and its subdomains, on
+    any port; an entry with a port ("127.0.0.1:8080") allows that port only. A string is read as
+    one entry or a comma-separated list of them, so ``-a allowed_domains=a.test,b.test`` works.
     """
 
-    __slots__ = ("_cache", "_domains")
+    __slots__ = ("_any_port", "_cache", "_ported")
 
-    def __init__(self, allowed_domains: Iterable[str]) -> None:
-        self._domains = tuple(sorted({d.lower().strip(".") for d in allowed_domains if d}))
+    def __init__(self, allowed_domains: Iterable[str] | str) -> None:
+        if isinstance(allowed_domains, str):
+            allowed_domains = allowed_domains.split(",")
+        entries = {e for e in map(_allowed_entry, allowed_domains) if e is not None}
+        self._any_port = tuple(sorted(host for host, port in entries if port is None))
+        self._ported = frozenset((host, port) for host, port in entries if port is not None)
         self._cache: dict[str, bool] = {}
 
     def allows(self, url: str) -> bool:
-        if not self._domains:
+        if not self._any_port and not self._ported:
             return True
-        host = host_of(url)
-        verdict = self._cache.get(host)
+        # Cached by scheme and authority: links of a page mostly share them, and parsing is slow.
+        authority = url[: _authority_end(url)] if "://" in url else url
+        verdict = self._cache.get(authority)
         if verdict is None:
-            verdict = any(host == d or host.endswith("." + d) for d in self._domains)
+            parsed = URL(url)
+            host = parsed.host or ""
+            verdict = _within(host, self._any_port) or any(
+                port == parsed.port and _within(host, (domain,)) for domain, port in self._ported
+            )
             if len(self._cache) < 100_000:  # bounded: a crawl may meet millions of hosts
-                self._cache[host] = verdict
+                self._cache[authority] = verdict
         return verdict
+
+
+def _authority_end(url: str) -> int:
+    start = url.index("://") + 3
+    match = _AUTHORITY_END.search(url, start)
+    return match.start() if match is not None else len(url)
+
+
+def _within(host: str, domains: Iterable[str]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)

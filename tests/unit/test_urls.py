@@ -311,3 +311,41 @@ def test_plain_join_resolves_common_links(base: str, ref: str, expected: str) ->
 def test_plain_join_leaves_the_rest_to_the_full_parse(base: str, ref: str) -> None:
     plain = urls.plain_base(base)
     assert plain is None or urls.join_plain(plain, ref) is None
+
+
+# -- allowed_domains entries with ports, URLs and strings ------------------------------------------
+
+
+def test_offsite_filter_entry_with_a_port_allows_that_port_only() -> None:
+    f = OffsiteFilter(["127.0.0.1:8080", "example.com"])
+    assert f.allows("http://127.0.0.1:8080/a")
+    assert not f.allows("http://127.0.0.1:8801/search")  # another service on the same host
+    assert not f.allows("http://127.0.0.1/a")
+    assert f.allows("http://www.example.com:9000/")  # no port given: any port
+
+
+def test_offsite_filter_port_entries_know_default_ports() -> None:
+    f = OffsiteFilter(["example.com:443"])
+    assert f.allows("https://example.com/a")
+    assert f.allows("https://www.example.com:443/a")
+    assert not f.allows("http://example.com/a")  # port 80
+
+
+def test_offsite_filter_takes_the_host_of_a_url_entry() -> None:
+    f = OffsiteFilter(["https://Books.Example/catalogue/", "http://[::1]:8080/"])
+    assert f.allows("http://books.example/x")
+    assert f.allows("http://[::1]:8080/x")
+    assert not f.allows("http://[::1]:9090/x")
+
+
+def test_offsite_filter_reads_a_string_as_a_comma_separated_list() -> None:
+    f = OffsiteFilter("books.example, 127.0.0.1:8080")
+    assert f.allows("http://books.example/")
+    assert f.allows("http://127.0.0.1:8080/")
+    assert not f.allows("http://10.0.0.1/")  # not the letters of "127.0.0.1" one by one
+    assert not f.allows("http://127.0.0.1:8801/")
+
+
+def test_offsite_filter_refuses_a_bad_port() -> None:
+    with pytest.raises(ValueError, match="not a port"):
+        OffsiteFilter(["example.com:http"])
