@@ -112,6 +112,7 @@ class Engine:
         self._seeded = False  # start_requests() was exhausted: recorded by checkpoints
         self._stopping = False
         self._wakeup: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
         self._workers: list[asyncio.Task[None]] = []
         # Workers between "items into the exporter" and "request acked": a forced stop lets them
         # finish, since cutting one in half would write items whose request is fetched again.
@@ -158,7 +159,8 @@ class Engine:
             else InlineParser(config)
         )
         self.parser = parser
-        loop = asyncio.get_running_loop()
+        # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
+        loop = self._loop = asyncio.get_running_loop()
         # Handlers first: a Ctrl-C while workers start or opened() runs must be a graceful stop
         # with a summary, not a KeyboardInterrupt traceback.
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -339,7 +341,7 @@ class Engine:
             waiter.set_result(None)
 
     async def _sleep_until_woken(self, delay: float | None) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         waiter = self._wakeup = loop.create_future()
         handle = loop.call_later(delay, self._wake) if delay is not None else None
         try:
@@ -569,7 +571,7 @@ class Engine:
         if outcome.invalid:
             stats.fail_item("invalid_item", len(outcome.invalid))
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         assert task is not None
         self._committing.add(task)
         try:

@@ -143,8 +143,10 @@ class ParserPool(Parser):
         self._crashes = 0
         self._restarts = 0
         self._spawning: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()  # kept: each lookup is a getpid() in Python 3.11
         workers = await asyncio.gather(*(self._spawn() for _ in range(self._size)))
         self._workers.extend(workers)
         if self._timeout > 0:
@@ -201,7 +203,7 @@ class ParserPool(Parser):
         return worker
 
     async def parse(self, task: ParseTask) -> ParseOutcome:
-        future: asyncio.Future[ParseOutcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ParseOutcome] = (self._loop or asyncio.get_running_loop()).create_future()
         self._queue.append(_Job(task, future))
         self._dispatch()
         return await future
