@@ -11,6 +11,7 @@ import types
 import zlib
 from typing import cast
 
+from .charsets import codec_for_label
 from .errors import ResponseTooLarge
 
 # Intel's igzip (python-isal) inflates the same streams in less than half zlib's time: about
@@ -41,22 +42,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# The WHATWG Encoding Standard decodes these labels with a superset, as every browser does: pages
-# that say latin-1 routinely contain cp1252 quotes and dashes, and pages that say gb2312 contain
-# GBK characters. Keys are Python's codec names for the labels.
-_WHATWG_ALIASES = {
-    "iso8859-1": "cp1252",
-    "ascii": "cp1252",
-    "latin-1": "cp1252",
-    "iso8859-9": "cp1254",
-    "tis-620": "cp874",
-    "iso8859-11": "cp874",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "euc_kr": "cp949",
-    "shift_jis": "cp932",
-    "big5": "big5hkscs",
-}
 
 
 def accept_encoding() -> str:
@@ -132,13 +117,7 @@ def _unbrotli(body: bytes, max_size: int) -> bytes:
 
 
 def _normalise(label: str | None) -> str | None:
-    if not label:
-        return None
-    try:
-        name = codecs.lookup(label.strip().strip("\"'")).name
-    except LookupError:
-        return None
-    return _WHATWG_ALIASES.get(name, name)
+    return codec_for_label(label) if label else None
 
 
 def charset_from_content_type(content_type: str) -> str | None:

@@ -17,6 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
+from .charsets import decode
 from .content import is_binary_type
 from .encoding import detect_encoding
 from .errors import NotTextError
@@ -251,7 +252,7 @@ class Response:
     def text(self) -> str:
         """The body decoded; raises ``NotTextError`` for a binary Content-Type (an image, a PDF)."""
         self._require_text("text")
-        text = self.body.decode(self.encoding, errors="replace")
+        text = decode(self.body, self.encoding)
         return text[1:] if text.startswith("\ufeff") else text  # a byte order mark is not text
 
     @cached_property

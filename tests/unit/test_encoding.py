@@ -10,6 +10,7 @@ import zlib
 import brotli
 import pytest
 
+from crawlkit import charsets
 from crawlkit.encoding import accept_encoding, charset_from_content_type, decode_body, detect_encoding
 from crawlkit.errors import FetchError, ResponseTooLarge
 from crawlkit.http import Request, Response
@@ -39,7 +40,7 @@ def test_header_charset(content_type: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "label", ["iso-8859-1", "ISO-8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii"]
+    "label", ["iso-8859-1", "ISO-8859-1", "iso_8859-1", "latin1", "l1", "us-ascii", "ascii"]
 )
 def test_whatwg_latin1_and_ascii_mean_cp1252(label: str) -> None:
     assert detect_encoding(f"text/html; charset={label}", b"") == "cp1252"
@@ -281,3 +282,42 @@ def test_brotli_bomb_is_refused_without_inflating_it() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB while refusing a 1 MiB limit"
+
+
+# -- only the labels browsers accept ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["hex", "base64", "rot13", "zlib", "uu", "undefined", "idna"])
+def test_a_label_naming_a_non_text_codec_is_ignored_not_a_crash(label: str) -> None:
+    body = f'<html><head><meta charset="{label}"><title>caf\u00e9</title></head></html>'.encode()
+    page = Response(
+        "http://a.test/",
+        200,
+        {"Content-Type": f"text/html; charset={label}"},
+        body,
+        Request("http://a.test/"),
+    )
+    assert page.encoding == "utf-8"
+    assert page.css_first("title").text() == "caf\u00e9"
+
+
+@pytest.mark.parametrize("label", ["utf-7", "unicode_escape", "punycode", "cp037", "latin-1"])
+def test_codecs_no_browser_accepts_are_ignored(label: str) -> None:
+    assert detect_encoding(f"text/html; charset={label}", b"") == "utf-8"
+    # UTF-7 would turn this text into markup.
+    assert detect_encoding("text/html", f'<meta charset="{label}">+ADw-b+AD4-'.encode()) == "utf-8"
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [("windows-874", "cp874"), ("x-sjis", "cp932"), ("windows-31j", "cp932"), ("x-cp1252", "cp1252"),
+     ("koi8-ru", "koi8-u"), ("x-mac-roman", "mac-roman"), ("cseuckr", "cp949"), ("iso88591", "cp1252")],
+)  # fmt: skip
+def test_standard_labels_python_does_not_know_are_known(label: str, codec: str) -> None:
+    assert detect_encoding(f"text/html; charset={label}", b"") == codec
+
+
+def test_every_label_maps_to_a_text_codec() -> None:
+    for label, codec in charsets._CODECS.items():
+        assert codecs.lookup(codec)._is_text_encoding, label
+    assert len(charsets._CODECS) == 221  # the Standard's labels, less replacement and x-user-defined
