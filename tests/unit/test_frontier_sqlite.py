@@ -370,6 +370,20 @@ def test_per_host_concurrency_limit_holds(tmp_path: Path) -> None:
     crawl(tmp_path, body, limits(per_host={"a.test": HostLimits(2), "b.test": HostLimits(5)}))
 
 
+def test_a_busy_host_is_loaded_beyond_the_window_up_to_twice_its_concurrency(tmp_path: Path) -> None:
+    # With only host_window (2) loaded at a time, a lease of 64 would come back short after a
+    # few trips to the database, and the host would run dry between refills.
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req(f"http://busy.test/{i}") for i in range(500)])
+        first = await f.lease(64)
+        assert len(first) == 64
+        for r in first:
+            await f.ack(r, [])
+        assert len(await f.lease(64)) == 64
+
+    crawl(tmp_path, body, limits(concurrency=64), host_window=2)
+
+
 def test_concurrency_one_serialises_a_host(tmp_path: Path) -> None:
     async def body(f: SqliteFrontier, _: Clocks) -> list[str]:
         await f.push([req(f"http://a.test/{i}") for i in range(3)])

@@ -158,6 +158,7 @@ _LOAD = (
     " ORDER BY priority DESC, id LIMIT ?)"
 )
 _IDS = "(SELECT value FROM json_each(?))"
+_MAX_WINDOW = 1024  # loaded requests of one host, however high its concurrency
 _CLAIM_IDS = "UPDATE requests SET state = 1 WHERE id IN " + _IDS
 _DONE = "UPDATE requests SET state = 2, data = NULL WHERE id = ?"
 _DONE_IDS = "UPDATE requests SET state = 2, data = NULL WHERE id IN " + _IDS
@@ -572,7 +573,8 @@ class SqliteFrontier:
 
     ``clock`` (monotonic) times per-host delays and in-process retries; ``wall_clock`` stamps
     retry times in the database, where they must mean the same after a restart. ``max_hosts``
-    and ``host_window`` bound what is held in memory: about ``max_hosts * host_window`` requests.
+    and ``host_window`` bound what is held in memory: about ``max_hosts * host_window`` requests
+    (a host allowed more than ``host_window / 2`` requests in flight gets twice that, up to 1,024).
     """
 
     durable = True
@@ -775,11 +777,21 @@ class SqliteFrontier:
         host.bound_p, host.bound_id = neg_priority, rid - 1
         return True
 
+    def _window_of(self, host: _Host) -> int:
+        """How many requests of a host are loaded at most: ``host_window``, or more for a busy host.
+
+        At least twice the host's concurrency, so that it does not run dry between two refills:
+        a one-host crawl with 64 requests in flight and a window of 16 went to the database for
+        every dozen pages.
+        """
+        return max(self._window, min(2 * host.limits.concurrency, _MAX_WINDOW))
+
     def _schedule(self, name: str, host: _Host) -> None:
         """Put a host in the ready or timed heap if it can serve; mark it for a refill if due."""
         queue = host.queue
         servable = bool(queue) and self._ahead(host, queue[0][0], queue[0][1])
-        if host.more and (len(queue) < min(self._low, host.limits.concurrency) or not servable):
+        low = max(self._low, self._window_of(host) // 4)
+        if host.more and (len(queue) < min(low, host.limits.concurrency) or not servable):
             self._refill.add(name)
         if host.scheduled or not servable or host.in_flight >= host.limits.concurrency:
             return
@@ -801,11 +813,12 @@ class SqliteFrontier:
         Only with the lock held: a refill in flight must not miss what goes back.
         """
         queue = host.queue
-        if len(queue) <= self._window:
+        window = self._window_of(host)
+        if len(queue) <= window:
             return
         queue.sort()  # a sorted list is a heap
-        evicted = queue[self._window :]
-        del queue[self._window :]
+        evicted = queue[window:]
+        del queue[window:]
         for neg_priority, rid, _ in evicted:
             self._unclaim(name, rid, -neg_priority)
         self._lower_bound(host, evicted[0][0], evicted[0][1])
@@ -836,9 +849,9 @@ class SqliteFrontier:
         old = self._fp_old
         generation = self._fp_generation
         hosts = self._hosts
-        window = self._window
         ahead = self._ahead
         lower_bound = self._lower_bound
+        window_of = self._window_of
         rows: list[_Row] = []
         claimed = False
         touched: set[str] = set()
@@ -865,7 +878,7 @@ class SqliteFrontier:
             if host is not None:
                 neg_priority = -request.priority
                 loaded = planned.get(name, 0)
-                if len(host.queue) + loaded < window and ahead(host, neg_priority, rid):
+                if len(host.queue) + loaded < window_of(host) and ahead(host, neg_priority, rid):
                     state = LEASED
                     planned[name] = loaded + 1
                     claimed = True
@@ -957,10 +970,10 @@ class SqliteFrontier:
 
     async def _maintain(self, wall: float) -> None:
         """One trip to the database: refill hosts running low, activate hosts, see retries due."""
-        refills = [
-            (name, max(self._window - len(self._hosts[name].queue), self._low))
-            for name in itertools.islice(self._refill, 256)
-        ]
+        refills = []
+        for name in itertools.islice(self._refill, 256):
+            host = self._hosts[name]
+            refills.append((name, max(self._window_of(host) - len(host.queue), self._low)))
         came_due = None
         if self._next_due is not None and wall >= self._next_due:
             came_due = (self._due_until, wall)
