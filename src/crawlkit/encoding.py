@@ -36,6 +36,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 __all__ = ["accept_encoding", "decode_body", "detect_encoding"]
 
+_PRESCAN = 4096  # where a <meta charset> belongs, and where nearly every page has it
+_HEAD_LIMIT = 1 << 18  # how far to look for the end of a long <head>
+_HEAD_END = re.compile(rb"</head\s*>|<body[\s>]", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_:.+-]+)""", re.IGNORECASE)
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -139,7 +142,13 @@ def detect_encoding(content_type: str, body: bytes) -> str:
     found = charset_from_content_type(content_type)
     if found:
         return found
-    match = _META_CHARSET.search(body, 0, 4096)
+    match = _META_CHARSET.search(body, 0, _PRESCAN)
+    if match is None and len(body) > _PRESCAN:
+        # Browsers still honour a <meta charset> they meet later in the <head> (the HTML
+        # Standard's "change the encoding"), after kilobytes of inline styles or scripts.
+        head_end = _HEAD_END.search(body, _PRESCAN, _HEAD_LIMIT)
+        if head_end is not None:
+            match = _META_CHARSET.search(body, _PRESCAN - 256, head_end.start())
     if match:
         found = _normalise(match.group(1).decode("ascii", "replace"))
         # A page cannot really be UTF-16 if an ASCII meta tag was readable in it.

@@ -676,7 +676,7 @@ def test_windows_1252_decodes_its_five_unassigned_bytes_as_browsers_do() -> None
 
 # -- encodings/: 59 real pages that are not plain UTF-8, crawled for real ------------------------------
 
-# Pages whose <meta charset> lies past the 4 KB crawlkit reads (checked against the manifest below).
+# Pages whose <meta charset> lies past the first 4 KB, in a long <head> (checked below).
 LATE_META = frozenset({"page-045.html"})
 MODES = ("none", "declared", "conflicting")
 # Pages whose invalid UTF-8 has bytes of one character on both sides of a tag (GBK read as UTF-8).
@@ -758,7 +758,7 @@ def test_the_manifest_describes_the_pages(encoding_pages: list[CorpusPage]) -> N
         # The declared charset is the one a browser's prescan finds, anywhere in the page.
         declared = get_encoding(page.declared) if page.declared else None
         assert prescan(page.body) == declared, page.file
-    # The pages crawlkit cannot judge by their first 4 KB, as a browser can by the whole page.
+    # The pages that cannot be judged by their first 4 KB: crawlkit reads on through their <head>.
     late = {
         p.file
         for p in encoding_pages
@@ -802,7 +802,7 @@ def _check_encoding_items(
             item = by_url[f"{base}/{mode}/{page.file}"]
             charset = header_charset(page, mode)
             assert item["content_type"] == content_type(charset)
-            name, why = browser_encoding(charset, page.body, 4096)
+            name, why = browser_encoding(charset, page.body, None)
             text = browser_decode(page.body, name)
             title, body = _lexbor_title_and_body(text)
             if (mode, page.file) in RAW_BYTES_FUSED:
@@ -868,15 +868,6 @@ def test_encoding_pages_crawled_with_a_charset_header(
     _check_encoding_items(items, encoding_pages, modes, encoding_server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "detect_encoding reads <meta charset> in the first 4 KB only: page-045.html declares iso-8859-1 "
-        "in its <head> at byte 58128, which browsers honour while parsing (the HTML Standard's 'change the "
-        "encoding'), so crawlkit decodes it as UTF-8 and its 74 umlauts become U+FFFD"
-    ),
-)
 def test_a_late_meta_charset_is_honoured_as_browsers_do(encoding_pages: list[CorpusPage]) -> None:
     (page,) = [p for p in encoding_pages if p.file == "page-045.html"]
     response = _response(page.body, "text/html")

@@ -124,8 +124,15 @@ def test_meta_charset(head: str, expected: str) -> None:
     assert detect_encoding("", body) == expected
 
 
-def test_meta_must_be_near_the_start() -> None:
-    body = b"<html><head>" + b" " * 5000 + b'<meta charset="windows-1252"></head></html>'
+def test_meta_late_in_a_long_head_is_honoured() -> None:
+    # Browsers change the encoding when the parser meets it, after any amount of inline style.
+    style = b"<style>" + b"p { color: red }\n" * 2000 + b"</style>"
+    body = b"<html><head>" + style + b'<meta charset="windows-1252"></head><body>\x93</body></html>'
+    assert detect_encoding("text/html", body) == "cp1252"
+
+
+def test_meta_in_the_body_past_the_prescan_is_not_honoured() -> None:
+    body = b"<html><head></head><body>" + b" " * 5000 + b'<meta charset="windows-1252"></body></html>'
     assert detect_encoding("text/html", body) == "utf-8"
 
 
