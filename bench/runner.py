@@ -97,6 +97,21 @@ def crawlkit_python() -> str:
     return str(Path(crawlkit_bin()).with_name("python"))
 
 
+def contract_settings(concurrency: int) -> list[str]:
+    """The contract: default settings except concurrency, robots.txt and throttling off."""
+    return [
+        f"concurrency={concurrency}",
+        f"concurrency_per_host={concurrency}",
+        "obey_robots=false",
+        "autothrottle=false",
+    ]
+
+
+def setting_args(settings: list[str]) -> list[str]:
+    """``-s SETTING`` for each of ``settings``."""
+    return [arg for setting in settings for arg in ("-s", setting)]
+
+
 def _crawlkit(frontier: str, *settings: str) -> Callable[[Run], tuple[list[str], dict[str, str]]]:
     def argv(run: Run) -> tuple[list[str], dict[str, str]]:
         return [
@@ -107,15 +122,7 @@ def _crawlkit(frontier: str, *settings: str) -> Callable[[Run], tuple[list[str],
             str(run.out),
             "-a",
             f"start_url={run.start_url}",
-            "-s",
-            f"concurrency={run.concurrency}",
-            "-s",
-            f"concurrency_per_host={run.concurrency}",
-            # The contract: default settings except concurrency, robots.txt and throttling off.
-            "-s",
-            "obey_robots=false",
-            "-s",
-            "autothrottle=false",
+            *setting_args(contract_settings(run.concurrency)),
             "--frontier",
             frontier,
             "--job-dir",
@@ -123,7 +130,7 @@ def _crawlkit(frontier: str, *settings: str) -> Callable[[Run], tuple[list[str],
             "--overwrite",
             "--log-level",
             "WARNING",
-            *(arg for setting in settings for arg in ("-s", setting)),
+            *setting_args(list(settings)),
         ], {}
 
     return argv
@@ -297,16 +304,22 @@ class Nginx:
             return [line.strip() for line in f if re.search(r"\[(error|crit|alert|emerg)\]", line)]
 
 
+def fetch_both(url: str) -> tuple[bytes, str | None, str | None, bytes]:
+    """``url`` fetched plain and with gzip: (plain body, its Content-Type, Content-Encoding of the
+    gzip request, its body as sent)."""
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        plain, ctype = resp.read(), resp.headers.get("Content-Type")
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        encoding, packed = resp.headers.get("Content-Encoding"), resp.read()
+    return plain, ctype, encoding, packed
+
+
 def check_serving(base: str, site: Path) -> None:
     """The server answers, and its gzip body inflates to the plain file."""
     path = "/catalogue/product-1.html"
     want = (site / path.lstrip("/")).read_bytes()
-    with urllib.request.urlopen(base + path, timeout=10) as resp:
-        plain = resp.read()
-    req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        encoding = resp.headers.get("Content-Encoding")
-        packed = resp.read()
+    plain, _ctype, encoding, packed = fetch_both(base + path)
     if plain != want or encoding != "gzip" or gzip.decompress(packed) != want:
         raise SystemExit(f"nginx does not serve {site} as expected (Content-Encoding {encoding!r})")
 
@@ -564,21 +577,86 @@ def kill_tree(proc: subprocess.Popen[bytes], seen: set[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def run_once(session: Session, contender: Contender, round_no: int) -> dict[str, Any]:
-    tag = f"{contender.name}-r{round_no}"
+def work_tmp(prefix: str) -> Path:
+    """A fresh folder under bench/.work/tmp for one run."""
     (WORK / "tmp").mkdir(exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=WORK / "tmp"))
-    run = Run(session.start_url, tmp / "items.jsonl", tmp / "stats.json", tmp, session.concurrency)
-    argv, env_extra = contender.argv(run)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=WORK / "tmp"))
+
+
+@dataclass
+class TimedRun:
+    """One command run under ``time -v`` in its folder ``tmp``, its process tree sampled (``timed_run``)."""
+
+    tag: str
+    tmp: Path
+    logs: Path
+    argv: list[str]
+    timeout: float
+    rc: int
+    wall: float
+    timed_out: bool
+    sampler: TreeSampler
+    tv: dict[str, float]
+
+    @property
+    def log_path(self) -> Path:
+        return self.logs / f"{self.tag}.log"
+
+    def measures(self) -> dict[str, Any]:
+        """The figures every run records: CPU time, peak RSS (main process and tree), processes."""
+        return {
+            "user_s": self.tv.get("user_s"),
+            "sys_s": self.tv.get("sys_s"),
+            "cpu_s": round(self.tv.get("user_s", 0.0) + self.tv.get("sys_s", 0.0), 2),
+            "main_peak_rss_mb": round(self.tv.get("maxrss_kb", 0) / 1024, 1),
+            "tree_peak_rss_mb": round(self.sampler.tree_peak_kb / 1024, 1),
+            "main_cpu_s_sampled": round(self.sampler.main_cpu_s, 2),
+            "max_processes": self.sampler.max_processes,
+        }
+
+    def result(self, contender: str, round_no: int, problems: list[str], **fields: Any) -> dict[str, Any]:
+        """The run's record: a timeout or a failed exit comes first among ``problems``, ``fields``
+        after the verdict. The output of an invalid run is kept for a look, that of a valid one is
+        deleted."""
+        if self.timed_out:
+            problems.insert(0, f"timed out after {self.timeout:g} s")
+        elif self.rc != 0:
+            problems.insert(0, f"exit code {self.rc}")
+        result: dict[str, Any] = {
+            "contender": contender,
+            "round": round_no,
+            "valid": not problems,
+            "problems": problems,
+            "rc": self.rc,
+            "wall_s": round(self.wall, 3),
+            **fields,
+            "time_v": self.tv,
+            "log": str(self.log_path),
+            "cmd": shlex.join(self.argv),
+        }
+        if problems:
+            keep = self.logs / f"{self.tag}-output"
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(str(self.tmp), keep)
+            result["kept"] = str(keep)
+            result["log_head"] = self.log_path.read_text(errors="replace").splitlines()[:15]
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return result
+
+
+def timed_run(
+    tag: str, tmp: Path, logs: Path, argv: list[str], env_extra: dict[str, str], timeout: float
+) -> TimedRun:
+    """Run ``argv`` in ``tmp`` under ``time -v``, its output in ``logs/TAG.log`` (its command line in
+    ``logs/TAG.cmd``), killed after ``timeout`` s; processes of its tree that outlive it are killed."""
     time_file = tmp / "time.txt"
     cmd = [TIME, "-v", "-o", str(time_file), *argv]
-    log_path = session.logs / f"{tag}.log"
+    log_path = logs / f"{tag}.log"
     env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
-    (session.logs / f"{tag}.cmd").write_text(
+    (logs / f"{tag}.cmd").write_text(
         "".join(f"{k}={shlex.quote(v)} " for k, v in env_extra.items()) + shlex.join(argv) + "\n"
     )
-    nginx_cpu0 = cpu_seconds(session.nginx.worker)
-    nginx_log0 = session.nginx.error_log_size()
     timed_out = False
     with open(log_path, "wb") as out_log:
         started = time.perf_counter()
@@ -594,7 +672,7 @@ def run_once(session: Session, contender: Contender, round_no: int) -> dict[str,
         sampler = TreeSampler(proc.pid)
         sampler.start()
         try:
-            rc = proc.wait(timeout=session.timeout)
+            rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             sampler.sample()
@@ -613,60 +691,53 @@ def run_once(session: Session, contender: Contender, round_no: int) -> dict[str,
             log(f"  {tag}: process {pid} outlived the run; killing it")
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+    return TimedRun(tag, tmp, logs, argv, timeout, rc, wall, timed_out, sampler, parse_time_v(time_file))
+
+
+def run_once(session: Session, contender: Contender, round_no: int) -> dict[str, Any]:
+    tag = f"{contender.name}-r{round_no}"
+    tmp = work_tmp(f"{tag}-")
+    run = Run(session.start_url, tmp / "items.jsonl", tmp / "stats.json", tmp, session.concurrency)
+    argv, env_extra = contender.argv(run)
+    nginx_cpu0 = cpu_seconds(session.nginx.worker)
+    nginx_log0 = session.nginx.error_log_size()
+    t = timed_run(tag, tmp, session.logs, argv, env_extra, session.timeout)
     nginx_cpu = cpu_seconds(session.nginx.worker) - nginx_cpu0
-    tv = parse_time_v(time_file)
     items, problems = validate(run.out, session.manifest, session.expected)
-    pages = pages_reported(contender.name, run.stats, log_path)
-    if timed_out:
-        problems.insert(0, f"timed out after {session.timeout:g} s")
-    elif rc != 0:
-        problems.insert(0, f"exit code {rc}")
+    pages = pages_reported(contender.name, run.stats, t.log_path)
     if pages is not None and pages != session.manifest["pages_total"]:
         problems.append(f"fetched {pages} pages, the site has {session.manifest['pages_total']}")
     nginx_errors = session.nginx.errors_since(nginx_log0)
     if nginx_errors:
         problems.append(f"{len(nginx_errors)} nginx errors, e.g. {nginx_errors[0][:200]}")
-    cpu = tv.get("user_s", 0.0) + tv.get("sys_s", 0.0)
-    result: dict[str, Any] = {
-        "contender": contender.name,
-        "round": round_no,
-        "valid": not problems,
-        "problems": problems,
-        "rc": rc,
-        "wall_s": round(wall, 3),
-        "items": items,
-        "pages": pages if pages is not None else session.manifest["pages_total"],
-        "pages_reported": pages,
-        "user_s": tv.get("user_s"),
-        "sys_s": tv.get("sys_s"),
-        "cpu_s": round(cpu, 2),
-        "main_peak_rss_mb": round(tv.get("maxrss_kb", 0) / 1024, 1),
-        "main_hwm_sampled_mb": round(sampler.main_hwm_kb / 1024, 1),
-        "tree_peak_rss_mb": round(sampler.tree_peak_kb / 1024, 1),
-        "main_cpu_s_sampled": round(sampler.main_cpu_s, 2),
-        "helpers_cpu_s_sampled": round(sampler.helpers_cpu_s, 2),
-        "max_processes": sampler.max_processes,
-        "nginx_cpu_s": round(nginx_cpu, 2),
-        "time_v": tv,
-        "log": str(log_path),
-        "cmd": shlex.join(argv),
-    }
-    if problems:
-        keep = session.logs / f"{tag}-output"
-        shutil.rmtree(keep, ignore_errors=True)
-        shutil.move(str(tmp), keep)  # the output of an invalid run is kept for a look
-        result["kept"] = str(keep)
-        head = log_path.read_text(errors="replace").splitlines()[:15]
-        result["log_head"] = head
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return result
+    return t.result(
+        contender.name,
+        round_no,
+        problems,
+        items=items,
+        pages=pages if pages is not None else session.manifest["pages_total"],
+        pages_reported=pages,
+        **t.measures(),
+        main_hwm_sampled_mb=round(t.sampler.main_hwm_kb / 1024, 1),
+        helpers_cpu_s_sampled=round(t.sampler.helpers_cpu_s, 2),
+        nginx_cpu_s=round(nginx_cpu, 2),
+    )
 
 
 # ------------------------------------------------------------------------------------ summary
 
 
-def summarize(runs: list[dict[str, Any]], names: list[str], pages_total: int) -> list[dict[str, Any]]:
+def summarize_runs(
+    runs: list[dict[str, Any]],
+    names: list[str],
+    pages_total: int,
+    medians: dict[str, str],
+    speed_vs: dict[str, str],
+) -> list[dict[str, Any]]:
+    """A row per contender of ``names``, from its valid runs: the median, min and max wall time,
+    pages/s and CPU ms/page from the median wall and CPU time, ``key`` the median of the runs'
+    ``medians[key]`` figure; then ``speed_vs[ref]``, how many times faster than contender ``ref``
+    (None where either has no valid run)."""
     rows = []
     for name in names:
         mine = [r for r in runs if r["contender"] == name]
@@ -681,69 +752,120 @@ def summarize(runs: list[dict[str, Any]], names: list[str], pages_total: int) ->
                 wall_max=max(walls),
                 pages_per_s=pages_total / wall,
                 cpu_ms_per_page=1000 * statistics.median(r["cpu_s"] for r in ok) / pages_total,
-                main_peak_rss_mb=statistics.median(r["main_peak_rss_mb"] for r in ok),
-                tree_peak_rss_mb=statistics.median(r["tree_peak_rss_mb"] for r in ok),
-                nginx_cpu_s=statistics.median(r["nginx_cpu_s"] for r in ok),
             )
+            row.update({key: statistics.median(r[figure] for r in ok) for key, figure in medians.items()})
         rows.append(row)
     by_name = {r["contender"]: r for r in rows}
     for row in rows:
-        for ref, key in (("scrapy", "vs_scrapy"), ("baseline", "vs_baseline")):
+        for ref, key in speed_vs.items():
             other = by_name.get(ref, {})
             row[key] = other["wall_s"] / row["wall_s"] if "wall_s" in other and "wall_s" in row else None
     return rows
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    head = [
-        "contender",
-        "valid runs",
-        "median wall s (min–max)",
-        "pages/s",
-        "CPU ms/page",
-        "main peak RSS MB",
-        "tree peak RSS MB",
-        "speed vs Scrapy",
-        "speed vs baseline",
+def summarize(runs: list[dict[str, Any]], names: list[str], pages_total: int) -> list[dict[str, Any]]:
+    medians = {
+        "main_peak_rss_mb": "main_peak_rss_mb",
+        "tree_peak_rss_mb": "tree_peak_rss_mb",
+        "nginx_cpu_s": "nginx_cpu_s",
+    }
+    return summarize_runs(
+        runs, names, pages_total, medians, {"scrapy": "vs_scrapy", "baseline": "vs_baseline"}
+    )
+
+
+# The first columns of every summary table, and their cells (``summary_cells``).
+SUMMARY_HEAD = [
+    "contender",
+    "valid runs",
+    "median wall s (min–max)",
+    "pages/s",
+    "CPU ms/page",
+    "main peak RSS MB",
+]
+
+
+def summary_cells(r: dict[str, Any]) -> list[str]:
+    return [
+        r["contender"],
+        f"{r['valid_runs']}/{r['runs']}",
+        f"{r['wall_s']:.2f} ({r['wall_min']:.2f}–{r['wall_max']:.2f})",
+        f"{r['pages_per_s']:,.0f}",
+        f"{r['cpu_ms_per_page']:.2f}",
+        f"{r['main_peak_rss_mb']:.0f}",
     ]
+
+
+def ratio_cell(ratio: float | None) -> str:
+    return f"{ratio:.2f}×" if ratio else "–"
+
+
+def markdown_table(
+    head: list[str], rows: list[dict[str, Any]], cells: Callable[[dict[str, Any]], list[str]]
+) -> str:
+    """A markdown table of summary rows: ``cells(row)`` for a row with valid runs, INVALID otherwise."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if "wall_s" not in r:
-            cells = [r["contender"], f"{r['valid_runs']}/{r['runs']}", "INVALID"] + ["–"] * (len(head) - 3)
+            row = [r["contender"], f"{r['valid_runs']}/{r['runs']}", "INVALID"] + ["–"] * (len(head) - 3)
         else:
-            cells = [
-                r["contender"],
-                f"{r['valid_runs']}/{r['runs']}",
-                f"{r['wall_s']:.2f} ({r['wall_min']:.2f}–{r['wall_max']:.2f})",
-                f"{r['pages_per_s']:,.0f}",
-                f"{r['cpu_ms_per_page']:.2f}",
-                f"{r['main_peak_rss_mb']:.0f}",
-                f"{r['tree_peak_rss_mb']:.0f}",
-                f"{r['vs_scrapy']:.2f}×" if r["vs_scrapy"] else "–",
-                f"{r['vs_baseline']:.2f}×" if r["vs_baseline"] else "–",
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
+            row = cells(r)
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "nproc": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = [*SUMMARY_HEAD, "tree peak RSS MB", "speed vs Scrapy", "speed vs baseline"]
+    return markdown_table(
+        head,
+        rows,
+        lambda r: [
+            *summary_cells(r),
+            f"{r['tree_peak_rss_mb']:.0f}",
+            ratio_cell(r["vs_scrapy"]),
+            ratio_cell(r["vs_baseline"]),
+        ],
+    )
+
+
+_VERSIONS_PROBE = (
+    "import sys, json, importlib.metadata as m\nv = {'python': sys.version.split()[0]}\n"
+    "for p in sys.argv[1:]:\n    try: v[p] = m.version(p)\n    except Exception: pass\n"
+    "print(json.dumps(v))"
+)
+
+
+def package_versions(python: str, packages: list[str]) -> dict[str, str] | None:
+    """The versions of ``python`` and of those of ``packages`` it has; None if it cannot say."""
+    with contextlib.suppress(subprocess.CalledProcessError, ValueError):
+        done = subprocess.run(
+            [python, "-c", _VERSIONS_PROBE, *packages], capture_output=True, text=True, check=True
+        )
+        versions: dict[str, str] = json.loads(done.stdout)
+        return versions
+    return None
+
+
+def machine_info(**extra: Any) -> dict[str, Any]:
+    """CPUs, kernel, ``extra``, CPU model and memory of this machine."""
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "kernel": platform.release(), **extra}
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:
         info["cpu_model"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as f:
         info["mem_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    return info
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    """The machine of a table's title: CPUs and their model, crawlkit's Python."""
+    return f"{m.get('nproc')} × {m.get('cpu_model', '?')}, Python {m.get('crawlkit', {}).get('python', '?')}"
+
+
+def machine() -> dict[str, Any]:
+    info = machine_info(python=platform.python_version())
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with contextlib.suppress(OSError):
         info["nginx"] = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
-    probe = (
-        "import sys, json, importlib.metadata as m\nv = {'python': sys.version.split()[0]}\n"
-        "for p in sys.argv[1:]:\n    try: v[p] = m.version(p)\n    except Exception: pass\n"
-        "print(json.dumps(v))"
-    )
     pythons = {
         "crawlkit": (crawlkit_python(), ["crawlkit", "aiohttp", "selectolax", "orjson", "uvloop"]),
         "venv-scrapy": (
@@ -754,11 +876,9 @@ def machine() -> dict[str, Any]:
     }
     for label, (python, packages) in pythons.items():
         if Path(python).exists():
-            with contextlib.suppress(subprocess.CalledProcessError, ValueError):
-                done = subprocess.run(
-                    [python, "-c", probe, *packages], capture_output=True, text=True, check=True
-                )
-                info[label] = json.loads(done.stdout)
+            versions = package_versions(python, packages)
+            if versions is not None:
+                info[label] = versions
     return info
 
 
@@ -768,8 +888,7 @@ def machine() -> dict[str, Any]:
 def profile(session: Session, contender: Contender, top: int, rate: int) -> None:
     """One run under py-spy; the functions with the most self time, for each process."""
     ensure_venv("venv-base", ["py-spy"])
-    (WORK / "tmp").mkdir(exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"profile-{contender.name}-", dir=WORK / "tmp"))
+    tmp = work_tmp(f"profile-{contender.name}-")
     run = Run(session.start_url, tmp / "items.jsonl", tmp / "stats.json", tmp, session.concurrency)
     argv, env_extra = contender.argv(run)
     raw = WORK / f"profile-{contender.name}-{session.stamp}.txt"
@@ -887,12 +1006,43 @@ def sigterm_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def main(argv: list[str] | None = None) -> int:
+def interruptible(body: Callable[[list[str] | None], int], argv: list[str] | None, server: str) -> int:
+    """``body(argv)``; on Ctrl-C, says the current run and ``server`` were stopped and returns 130."""
     try:
-        return _main(argv)
+        return body(argv)
     except KeyboardInterrupt:
-        log("interrupted: the current run and nginx were stopped")
+        log(f"interrupted: the current run and {server} were stopped")
         return 130
+
+
+def run_rounds(
+    rounds: int,
+    names: list[str],
+    pause: float,
+    run_one: Callable[[str, int], dict[str, Any]],
+    runs: list[dict[str, Any]],
+    figures: Callable[[dict[str, Any]], str],
+) -> None:
+    """Every contender of ``names`` once a round (``run_one(name, round_no)``), ``pause`` s before
+    each run; each run is added to ``runs`` and logged: wall and CPU time, ``figures(run)``, verdict."""
+    for round_no in range(1, rounds + 1):
+        for name in names:
+            time.sleep(pause)
+            r = run_one(name, round_no)
+            runs.append(r)
+            verdict = "ok" if r["valid"] else "INVALID: " + "; ".join(r["problems"])
+            log(
+                f"round {round_no} {name:16} {r['wall_s']:7.2f} s  cpu {r['cpu_s']:6.2f} s "
+                f"{figures(r)}  {verdict}"
+            )
+            if not r["valid"]:
+                log(f"  log: {r['log']}; output kept in {r['kept']}")
+                for line in r["log_head"]:
+                    log(f"  | {line}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return interruptible(_main, argv, "nginx")
 
 
 def _main(argv: list[str] | None) -> int:
@@ -970,31 +1120,26 @@ def _main(argv: list[str] | None) -> int:
         }
         out = WORK / f"results-{stamp}.json"
         try:
-            for round_no in range(1, args.rounds + 1):
-                for name in runnable:
-                    time.sleep(args.pause)
-                    r = run_once(session, CONTENDERS[name], round_no)
-                    results["runs"].append(r)
-                    verdict = "ok" if r["valid"] else "INVALID: " + "; ".join(r["problems"])
-                    log(
-                        f"round {round_no} {name:16} {r['wall_s']:7.2f} s  cpu {r['cpu_s']:6.2f} s "
-                        f"(main {r['main_cpu_s_sampled']:.1f})  "
-                        f"rss {r['main_peak_rss_mb']:5.0f}/{r['tree_peak_rss_mb']:5.0f} MB  {verdict}"
-                    )
-                    if not r["valid"]:
-                        log(f"  log: {r['log']}; output kept in {r['kept']}")
-                        for line in r["log_head"]:
-                            log(f"  | {line}")
+            run_rounds(
+                args.rounds,
+                runnable,
+                args.pause,
+                lambda name, round_no: run_once(session, CONTENDERS[name], round_no),
+                results["runs"],
+                lambda r: (
+                    f"(main {r['main_cpu_s_sampled']:.1f})  "
+                    f"rss {r['main_peak_rss_mb']:5.0f}/{r['tree_peak_rss_mb']:5.0f} MB"
+                ),
+            )
         finally:
             rows = summarize(results["runs"], runnable, manifest["pages_total"])
             results["summary"] = rows
             out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    m = results["machine"]
     title = (
         f"N = {args.n:,} products ({manifest['pages_total']:,} pages, "
         f"{manifest['bytes_gzip'] / 1e6:.0f} MB gzip / {manifest['bytes_html'] / 1e6:.0f} MB HTML), "
         f"{args.rounds} interleaved round(s), concurrency {args.concurrency}; "
-        f"{m.get('nproc')} × {m.get('cpu_model', '?')}, Python {m.get('crawlkit', {}).get('python', '?')}"
+        f"{machine_line(results['machine'])}"
     )
     table = markdown(rows)
     print(f"\n{title}\n\nCommand: `{command}`\n\n{table}\n")

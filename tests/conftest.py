@@ -6,46 +6,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from serverthread import ServerThread
 from testsite.app import STATE, SiteLog, SiteState, make_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Site:
+class Site(ServerThread):
     """The running test website (see ``testsite.app`` for its endpoints).
 
     ``base`` is ``http://127.0.0.1:PORT``; ``url(path)`` joins a path (with its query) to it;
-    ``log`` is the server's ``SiteLog``; ``reset()`` clears the log and the per-key counters of
-    the flaky endpoints. The server runs in a thread with its own event loop.
+    ``netloc`` is ``host:port`` as in ``SiteLog`` entries' ``host``; ``log`` is the server's
+    ``SiteLog``; ``reset()`` clears the log and the per-key counters of the flaky endpoints. The
+    server runs in a thread with its own event loop (``serverthread.ServerThread``).
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = 0
+        super().__init__(host, what="the test site", thread_name="testsite-server")
         self.state = SiteState()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def netloc(self) -> str:
-        """``host:port``, as the server sees it in the Host header (``SiteLog`` entries' ``host``)."""
-        return f"{self.host}:{self.port}"
 
     @property
     def log(self) -> SiteLog:
@@ -57,48 +42,10 @@ class Site:
     def reset(self) -> None:
         self.state.reset()
 
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    def start(self, timeout: float = 30.0) -> None:
-        self._thread = threading.Thread(target=self._run, name="testsite-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError("the test site did not start in time")
-        if self._error is not None:
-            raise RuntimeError("the test site failed to start") from self._error
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError("the test site did not stop in time")
-        self._thread = None
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported by start(), or lost if it happens at stop
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    def make_app(self) -> web.Application:
         app = make_app(self.state)
         assert app[STATE] is self.state
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            tcp = web.TCPSite(runner, self.host, 0)
-            await tcp.start()
-            self.port = int(runner.addresses[0][1])
-            self._ready.set()
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
+        return app
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ string, which no link on these sites carries (``link_graph()`` checks it).
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 import signal
@@ -39,6 +38,7 @@ from aiohttp import web
 from crawlkit import CrawlkitError, crawl
 from crawlspiders.site_books_offsite import BooksOffsiteSpider
 from crawlspiders.site_quotes import QuotesSpider
+from serverthread import ServerThread
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITES = REPO_ROOT.parent / "shared" / "sites"
@@ -71,27 +71,14 @@ def file_for(root: Path, path: str) -> Path | None:
 CONTENT_TYPES = {".html": "text/html", ".css": "text/css"}
 
 
-class Mirror:
+class Mirror(ServerThread):
     """A site mirror served as static files on 127.0.0.1; ``hits`` lists every request it answered."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self.port = 0
+        super().__init__(what=f"the mirror of {self.root}", thread_name=f"mirror-{self.root.name}")
         self._hits: list[Hit] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def netloc(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def hits(self) -> list[Hit]:
@@ -112,43 +99,10 @@ class Mirror:
         ctype = CONTENT_TYPES.get(file.suffix, "application/octet-stream")
         return web.Response(body=file.read_bytes(), content_type=ctype, charset="utf-8")
 
-    def start(self, timeout: float = 30.0) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"mirror-{self.root.name}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout) or self._error is not None:
-            raise RuntimeError(f"the mirror of {self.root} did not start") from self._error
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"the mirror of {self.root} did not stop in time")
-        self._thread = None
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported by start()
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            self.port = int(runner.addresses[0][1])
-            self._ready.set()
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
+        return app
 
 
 def serve(name: str) -> Iterator[Mirror]:
