@@ -595,6 +595,10 @@ class Engine:
         try:
             async with self._commit_lock:
                 if not page.done:
+                    # Parse results come back in batches, and the pages of a batch wake together:
+                    # one turn of the loop lets them all join this commit.
+                    await asyncio.sleep(0)
+                if not page.done:
                     await self._commit_pending()
         except asyncio.CancelledError:
             if not page.done and page in self._pending_commits:
