@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,7 @@ import pytest
 from conftest import Site
 from crawlkit import __version__
 from crawlkit.cli import main
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-CRAWLKIT_EXE = Path(sys.executable).with_name("crawlkit")
+from procs import CRAWLKIT_EXE, subprocess_env, wait_for
 
 SPIDERS = '''\
 from crawlspiders.cli_spiders import PathPages, SlowPages
@@ -123,20 +119,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def paths_args(site: Site, paths: str, *extra: str) -> list[str]:
     return ["crawl", "paths", "-a", f"base={site.base}", "-a", f"paths={paths}", *extra]
-
-
-def subprocess_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLKIT_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS_DIR), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def stop_process(proc: subprocess.Popen[str]) -> None:

@@ -21,9 +21,8 @@ import pytest
 
 from conftest import Site
 from crawlkit.cli import main
+from procs import TESTS_DIR, reaped
 from testsite.app import charset_text, graph_path, reachable
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
 
 PLAIN_SPIDERS = """\
 from crawlspiders.plain_spiders import GraphItems, WrongCallback
@@ -276,17 +275,12 @@ def test_stats_file_is_written_after_a_graceful_stop(site: Site, tmp_path: Path)
         "--stats-file", str(stats_file), "--progress", "off", "-s", "commit_interval=0.2",
     ]  # fmt: skip
     env = {"PYTHONPATH": str(TESTS_DIR), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, env=env)
-    try:
+    with reaped(subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, env=env)) as proc:
         deadline = time.monotonic() + 30
         while len(site.log.entries("/slow")) < 8 and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 3, err
     stats = orjson.loads(stats_file.read_bytes())
     assert stats["stop_reason"] == "SIGINT"

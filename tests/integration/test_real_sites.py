@@ -21,9 +21,7 @@ import html
 import re
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,12 +36,12 @@ from aiohttp import web
 from crawlkit import CrawlkitError, crawl
 from crawlspiders.site_books_offsite import BooksOffsiteSpider
 from crawlspiders.site_quotes import QuotesSpider
+from procs import CRAWLKIT_EXE, reaped, wait_for_lines
 from serverthread import ServerThread
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITES = REPO_ROOT.parent / "shared" / "sites"
 SPIDERS = REPO_ROOT / "tests" / "crawlspiders"
-CRAWLKIT_EXE = Path(sys.executable).with_name("crawlkit")
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -424,15 +422,6 @@ def test_quotes_every_quote_and_each_author_once(quotes: Mirror, tmp_path: Path)
 # -- jobs: a crawl stopped with Ctrl-C and resumed ----------------------------------------------
 
 
-def wait_for_lines(out: Path, count: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") >= count:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"the crawl wrote no {count} items (exit code {proc.poll()})")
-
-
 @pytest.mark.slow
 def test_jobs_stopped_by_sigint_then_resumed_writes_each_job_once(jobs: Mirror, tmp_path: Path) -> None:
     offers = pages_of(jobs.root, "job", job_on_disk)
@@ -445,14 +434,10 @@ def test_jobs_stopped_by_sigint_then_resumed_writes_each_job_once(jobs: Mirror, 
     options = ["--concurrency", "16", "-s", "download_delay=0.001", "-s", "commit_interval=0.2"]
     cmd = cli_command("site_jobs.py", jobs, out, *options)
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_lines(out, 50, proc)
+    with reaped(proc):
+        wait_for_lines(out, 50, proc, interval=0.01)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 3, err  # a graceful stop
     assert summary_figure(err, "stopped because") == "SIGINT"
     first = read_jsonl(out)

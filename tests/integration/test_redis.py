@@ -9,6 +9,7 @@ measured on the server side, across all workers together.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import subprocess
 import sys
@@ -20,8 +21,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+import procs
 from conftest import Site
 from crawlkit.distributed import JobStatus, job_status
+from procs import start
 from redisserver import RedisServer, delete_job, redis_server_binary, require_redis, unique_job
 from testsite.app import reachable
 
@@ -62,18 +65,7 @@ def worker_command(spider: Path, out: Path, url: str, job: str, *extra: str) -> 
     ]  # fmt: skip
 
 
-def start(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def finish(proc: subprocess.Popen[bytes], timeout: float = 100) -> tuple[int, str]:
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, err.decode(errors="replace")
+finish = functools.partial(procs.finish, timeout=100)
 
 
 def export(url: str, job: str, tmp_path: Path) -> list[dict[str, object]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -13,7 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+import procs
 from conftest import Site
+from procs import start, wait_for_lines
 from testsite.app import reachable
 
 SPIDER = Path(__file__).parent.parent / "crawlspiders" / "graph_spider.py"
@@ -31,28 +33,7 @@ def crawl_command(site: Site, out: Path, job: Path, spider_file: Path) -> list[s
     ]  # fmt: skip
 
 
-def start(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, str]:
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, err.decode(errors="replace")
-
-
-def wait_for_items(out: Path, count: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Wait until the crawl has written ``count`` lines: progress, whatever the machine's load."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the crawl did not write {count} items in {timeout} s")
+finish = functools.partial(procs.finish, timeout=120)
 
 
 def read_items(out: Path) -> list[dict[str, object]]:
@@ -113,7 +94,7 @@ def test_a_torn_last_line_is_cut_and_its_page_fetched_again(site: Site, tmp_path
     out, job = tmp_path / "items.jsonl", tmp_path / "job"
     cmd = crawl_command(site, out, job, SPIDER)
     proc = start(cmd, tmp_path)
-    wait_for_items(out, 200, proc)
+    wait_for_lines(out, 200, proc)
     time.sleep(0.5)  # past a checkpoint (commit_interval is 0.2 s)
     proc.send_signal(signal.SIGKILL)
     finish(proc)

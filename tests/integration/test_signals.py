@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,11 +23,10 @@ import orjson
 import pytest
 
 from conftest import Site
+from procs import CRAWLKIT_EXE, subprocess_env, wait_for
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
-CRAWLKIT_EXE = Path(sys.executable).with_name("crawlkit")
 PARSE_WORKERS = 2  # as SlowPages sets in its custom_settings
 
 SPIDERS = """\
@@ -48,20 +47,6 @@ class Paths(PathPages):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def subprocess_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLKIT_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS_DIR), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def proc_stat(pid: int) -> tuple[str, int] | None:
