@@ -146,9 +146,10 @@ def detect_encoding(content_type: str, body: bytes) -> str:
     if match is None and len(body) > _PRESCAN:
         # Browsers still honour a <meta charset> they meet later in the <head> (the HTML
         # Standard's "change the encoding"), after kilobytes of inline styles or scripts.
-        head_end = _HEAD_END.search(body, _PRESCAN, _HEAD_LIMIT)
-        if head_end is not None:
-            match = _META_CHARSET.search(body, _PRESCAN - 256, head_end.start())
+        head_end = _HEAD_END.search(body, 0, _HEAD_LIMIT)
+        end = head_end.start() if head_end is not None else _HEAD_LIMIT  # no end: all head so far
+        if end > _PRESCAN:
+            match = _META_CHARSET.search(body, _PRESCAN - 256, end)
     if match:
         found = _normalise(match.group(1).decode("ascii", "replace"))
         # A page cannot really be UTF-16 if an ASCII meta tag was readable in it.

@@ -449,10 +449,6 @@ _BROKEN_QUOTES = (
     "ignores it; crawlkit's regular expression still finds charset=LABEL"
 )
 _IN_ATTRIBUTE = "the <meta> is inside an earlier tag's unterminated attribute value; crawlkit still reads it"
-_PAST_4KB = (
-    "the <meta> lies past the first 4 KB (after an 8 KB comment or script): browsers still honour it while "
-    "parsing (the HTML Standard's 'change the encoding'), crawlkit does not look"
-)
 _FIRST_UNKNOWN = (
     "the first <meta charset> names an unknown label: browsers go on to the next <meta>; crawlkit stops at "
     "the first match and falls back to UTF-8"
@@ -484,9 +480,6 @@ SNIFF_DEVIATIONS = {
     "tests1.dat#35": _IN_ATTRIBUTE,
     "tests1.dat#39": _IN_COMMENT,
     "tests1.dat#40": _IN_COMMENT,
-    "tests1.dat#51": _PAST_4KB,
-    "tests1.dat#52": _PAST_4KB,
-    "tests1.dat#53": _PAST_4KB,
     "tests1.dat#58": _FIRST_UNKNOWN,
     "tests2.dat#4": _UNTERMINATED,
 }

@@ -131,6 +131,12 @@ def test_meta_late_in_a_long_head_is_honoured() -> None:
     assert detect_encoding("text/html", body) == "cp1252"
 
 
+def test_meta_late_in_a_document_still_in_its_head_is_honoured() -> None:
+    # No </head> and no <body> yet: to a browser's parser, everything so far is the head.
+    body = b"<!-- " + b"x" * 8192 + b' -->\n<meta charset="iso8859-2">\xb1'
+    assert detect_encoding("text/html", body) == "iso8859-2"
+
+
 def test_meta_in_the_body_past_the_prescan_is_not_honoured() -> None:
     body = b"<html><head></head><body>" + b" " * 5000 + b'<meta charset="windows-1252"></body></html>'
     assert detect_encoding("text/html", body) == "utf-8"
