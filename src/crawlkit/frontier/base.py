@@ -21,6 +21,7 @@ __all__ = [
     "HostLimits",
     "HostPolicy",
     "PushResult",
+    "ack_each",
     "host_policy_functions",
 ]
 
@@ -153,3 +154,11 @@ class Frontier(Protocol):
     def __len__(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+async def ack_each(frontier: Frontier, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
+    """``ack_many()`` as one ``ack()`` after another, for a frontier with nothing to batch."""
+    result = PushResult()
+    for request, new_requests in acks:
+        result.add(await frontier.ack(request, new_requests))
+    return result

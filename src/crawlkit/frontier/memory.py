@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 
 from ..http import Request
 from ..urls import host_of
-from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult, host_policy_functions
+from .base import (
+    Checkpoint,
+    FrontierStats,
+    HostLimits,
+    HostPolicy,
+    PushResult,
+    ack_each,
+    host_policy_functions,
+)
 
 __all__ = ["MemoryFrontier"]
 
@@ -187,10 +195,7 @@ class MemoryFrontier:
         return result
 
     async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
-        result = PushResult()
-        for request, new_requests in acks:
-            result.add(await self.ack(request, new_requests))
-        return result
+        return await ack_each(self, acks)
 
     async def retry(self, request: Request, delay: float) -> None:
         self._end_lease(request)

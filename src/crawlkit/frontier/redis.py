@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 
 from ..errors import CommitError, ConfigError
 from ..http import Request
-from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult
+from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult, ack_each
 from .redis_conn import RedisUnreachable, Scripts, job_prefix, safe_url
 from .redis_encode import RequestEncoder
 
@@ -376,10 +376,7 @@ class RedisFrontier:
 
     async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
         # One script per ack, in order: each is atomic on the server, and leases are per ack.
-        result = PushResult()
-        for request, new_requests in acks:
-            result.add(await self.ack(request, new_requests))
-        return result
+        return await ack_each(self, acks)
 
     async def retry(self, request: Request, delay: float) -> None:
         self._check()

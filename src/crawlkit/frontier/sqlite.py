@@ -61,7 +61,15 @@ from typing import Any, TypeVar
 from ..errors import ConfigError, FrontierError
 from ..http import Request
 from ..urls import host_of
-from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult, host_policy_functions
+from .base import (
+    Checkpoint,
+    FrontierStats,
+    HostLimits,
+    HostPolicy,
+    PushResult,
+    ack_each,
+    host_policy_functions,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteFrontier"]
 
@@ -1121,10 +1129,7 @@ class SqliteFrontier:
         self._check()
         new_requests = [new for _, news in acks for new in news]
         if not new_requests:
-            result = PushResult()
-            for request, _ in acks:
-                await self.ack(request, ())  # no trip to the database
-            return result
+            return await ack_each(self, acks)  # no trip to the database
         result = PushResult()
         async with self._lock:
             names = []
