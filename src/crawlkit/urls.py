@@ -21,6 +21,7 @@ __all__ = [
     "fingerprint",
     "is_http_url",
     "join_plain",
+    "origin_of",
     "plain_base",
 ]
 
@@ -39,8 +40,9 @@ _PLAIN_URL = re.compile(
     rf"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([1-9][0-9]{{0,4}}))?((?:/{_PATH_CHARS}*)?)"
 )
 # A relative reference of the same kind: no scheme (so no ':'), no query or fragment.
-_PLAIN_REF = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=@/]+")
+_PLAIN_REF = re.compile(_PATH_CHARS.replace(":", "") + "+")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -138,12 +140,21 @@ def is_http_url(url: str) -> bool:
     return bool(host.partition(":")[0])
 
 
+def origin_of(url: str) -> str:
+    """``url`` up to the end of its authority (``http://host:port``), without parsing it.
+
+    A cheap cache key for what depends on the host alone: the links of a page mostly share it.
+    """
+    start = url.find("://")
+    if start < 0:
+        return url
+    match = _AUTHORITY_END.search(url, start + 3)
+    return url if match is None else url[: match.start()]
+
+
 def host_of(url: str) -> str:
     """The lowercased host of an absolute URL (empty if it has none)."""
     return URL(url).host or ""
-
-
-_AUTHORITY_END = re.compile(r"[/?#]")
 
 
 def _allowed_entry(entry: str) -> tuple[str, int | None] | None:
@@ -191,7 +202,7 @@ class OffsiteFilter:
         if not self._any_port and not self._ported:
             return True
         # Cached by scheme and authority: links of a page mostly share them, and parsing is slow.
-        authority = url[: _authority_end(url)] if "://" in url else url
+        authority = origin_of(url)
         verdict = self._cache.get(authority)
         if verdict is None:
             parsed = URL(url)
@@ -202,12 +213,6 @@ class OffsiteFilter:
             if len(self._cache) < 100_000:  # bounded: a crawl may meet millions of hosts
                 self._cache[authority] = verdict
         return verdict
-
-
-def _authority_end(url: str) -> int:
-    start = url.index("://") + 3
-    match = _AUTHORITY_END.search(url, start)
-    return match.start() if match is not None else len(url)
 
 
 def _within(host: str, domains: Iterable[str]) -> bool:

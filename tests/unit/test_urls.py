@@ -349,3 +349,17 @@ def test_offsite_filter_reads_a_string_as_a_comma_separated_list() -> None:
 def test_offsite_filter_refuses_a_bad_port() -> None:
     with pytest.raises(ValueError, match="not a port"):
         OffsiteFilter(["example.com:http"])
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("http://a.test:8080/p/q?x=1#f", "http://a.test:8080"),
+        ("https://a.test?x=1", "https://a.test"),
+        ("http://a.test#f", "http://a.test"),
+        ("http://user@a.test", "http://user@a.test"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_origin_of_stops_at_the_end_of_the_authority(url: str, origin: str) -> None:
+    assert urls.origin_of(url) == origin

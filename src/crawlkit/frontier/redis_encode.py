@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..http import Request
-from ..urls import host_of
+from ..urls import host_of, origin_of
 from .base import HostLimits, HostPolicy, PushResult, host_policy_functions
 
 __all__ = ["RequestEncoder"]
@@ -43,8 +43,7 @@ class RequestEncoder:
 
     def host(self, url: str) -> str:
         """``host_of(url)``, cached by the URL's scheme and authority."""
-        end = url.find("/", url.find("://") + 3)
-        authority = url if end < 0 else url[:end]
+        authority = origin_of(url)
         host = self._hosts.get(authority)
         if host is None:
             host = host_of(url)

@@ -49,7 +49,6 @@ import itertools
 import operator
 import pickle
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -60,7 +59,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError, FrontierError
 from ..http import Request
-from ..urls import host_of
+from ..urls import host_of, origin_of
 from .base import (
     Checkpoint,
     FrontierStats,
@@ -198,18 +197,13 @@ _CAME_DUE = (
 
 # -- hosts of URLs ------------------------------------------------------------------------------------
 
-_AUTHORITY = re.compile(r"[^/?#]*")
 _host_cache: dict[str, str] = {}
 _HOST_CACHE_SIZE = 50_000
 
 
 def _host(url: str) -> str:
-    """``host_of(url)``, cached by the URL's authority: parsing every URL is the slow part."""
-    _, sep, rest = url.partition("://")
-    if not sep:
-        return host_of(url)
-    match = _AUTHORITY.match(rest)
-    authority = match.group() if match is not None else rest
+    """``host_of(url)``, cached by the URL's origin: parsing every URL is the slow part."""
+    authority = origin_of(url)
     host = _host_cache.get(authority)
     if host is None:
         host = host_of(url)
