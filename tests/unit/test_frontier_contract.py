@@ -1,0 +1,764 @@
+"""The Frontier contract: what the memory and the sqlite frontiers both promise.
+
+Every test runs against a ``MemoryFrontier`` and an opened ``SqliteFrontier`` in ``tmp_path``,
+driven with asyncio.run() and the same fake clocks. What only one of them promises stays in
+test_frontier_memory.py or test_frontier_sqlite.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
+from crawlkit.frontier.sqlite import SqliteFrontier
+from crawlkit.http import Request
+
+T = TypeVar("T")
+KINDS = ["memory", "sqlite"]
+
+
+class Clock:
+    """A fake monotonic clock, with a fake wall clock (the sqlite frontier's stored retry times)
+    that moves along with it; both move only when told to."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.wall = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wall_clock(self) -> float:
+        return self.wall
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.wall += seconds
+
+
+def limits(
+    concurrency: int = 100, delay: float = 0.0, per_host: Mapping[str, HostLimits] | None = None
+) -> Callable[[str], HostLimits]:
+    """Host limits: ``per_host[host]`` where given, else ``HostLimits(concurrency, delay)``."""
+    table = dict(per_host or {})
+
+    def for_host(host: str) -> HostLimits:
+        return table.get(host, HostLimits(concurrency, delay))
+
+    return for_host
+
+
+def make(
+    kind: str,
+    tmp_path: Path,
+    host_limits: Callable[[str], HostLimits] | None = None,
+    clock: Clock | None = None,
+    depth_limit: int = 0,
+    **sqlite_options: Any,
+) -> Frontier:
+    """A frontier of ``kind``, not opened; ``sqlite_options`` go to the sqlite frontier only."""
+    clock = clock or Clock()
+    if kind == "memory":
+        return MemoryFrontier(host_limits or limits(), depth_limit=depth_limit, clock=clock)
+    sqlite_options.setdefault("spider_name", "spider")
+    return SqliteFrontier(
+        tmp_path / "frontier.sqlite",
+        host_limits or limits(),
+        depth_limit=depth_limit,
+        clock=clock,
+        wall_clock=clock.wall_clock,
+        **sqlite_options,
+    )
+
+
+def crawl(
+    kind: str,
+    tmp_path: Path,
+    body: Callable[[Frontier, Clock], Coroutine[Any, Any, T]],
+    host_limits: Callable[[str], HostLimits] | None = None,
+    start: float = 1000.0,
+    **kwargs: Any,
+) -> T:
+    """Open a frontier of ``kind``, run ``body`` with it and its clock, close it."""
+    clock = Clock(start)
+    frontier = make(kind, tmp_path, host_limits, clock, **kwargs)
+
+    async def go() -> T:
+        await frontier.open()
+        try:
+            return await body(frontier, clock)
+        finally:
+            await frontier.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    param: str = request.param
+    return param
+
+
+def req(url: str, **kwargs: Any) -> Request:
+    return Request(url, **kwargs)
+
+
+def urls(requests: Sequence[Request]) -> list[str]:
+    return [r.url for r in requests]
+
+
+async def drain(f: Frontier, n: int = 100) -> list[str]:
+    """Lease and ack until nothing is ready; the URLs in lease order."""
+    out: list[str] = []
+    while batch := await f.lease(n):
+        out.extend(urls(batch))
+        for r in batch:
+            await f.ack(r, [])
+    return out
+
+
+# -- basics -------------------------------------------------------------------------------------------
+
+
+def test_satisfies_the_protocol(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        assert isinstance(f, Frontier)
+        assert f.durable is (kind == "sqlite")
+
+    crawl(kind, tmp_path, body)
+
+
+def test_empty_frontier(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        assert f.is_finished()
+        assert f.next_ready_in() is None
+        assert len(f) == 0
+        assert await f.lease(10) == []
+        assert f.statistics() == FrontierStats(pending=0, leased=0, seen=0, done=0, failed=0, hosts=0)
+
+    crawl(kind, tmp_path, body)
+
+
+def test_push_and_lease_one(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        result = await f.push([req("http://a.test/1")])
+        assert result == PushResult(queued=1, duplicates=0, over_depth=0)
+        assert len(f) == 1
+        assert not f.is_finished()
+        assert f.next_ready_in() == 0.0
+        assert await f.lease(0) == []
+        leased = await f.lease(5)
+        assert urls(leased) == ["http://a.test/1"]
+        assert len(f) == 0
+        assert not f.is_finished()  # leased, not yet given back
+        assert await f.lease(5) == []
+
+    crawl(kind, tmp_path, body)
+
+
+def test_requests_come_back_whole(tmp_path: Path, kind: str) -> None:
+    original = req(
+        "http://a.test/form",
+        callback="parse_item",
+        method="POST",
+        headers={"X-A": "1"},
+        body=b"q=1",
+        cb_kwargs={"k": [1, 2]},
+        meta={"m": {"n": None}},
+        priority=3,
+        max_retries=5,
+        dont_retry=True,
+        depth=2,
+    )
+    original.attempt = 2
+
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([original])
+        (r,) = await f.lease(1)
+        for name in Request.__slots__:
+            if name != "_fingerprint":
+                assert getattr(r, name) == getattr(original, name), name
+        assert r.fingerprint == original.fingerprint
+
+    crawl(kind, tmp_path, body)
+
+
+# -- priority -----------------------------------------------------------------------------------------
+
+
+def test_priority_order_within_a_host(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> list[str]:
+        await f.push(
+            [
+                req("http://a.test/p0", priority=0),
+                req("http://a.test/p5-first", priority=5),
+                req("http://a.test/pminus", priority=-1),
+                req("http://a.test/p5-second", priority=5),
+                req("http://a.test/p10", priority=10),
+            ]
+        )
+        return urls(await f.lease(10))
+
+    assert crawl(kind, tmp_path, body) == [
+        "http://a.test/p10",
+        "http://a.test/p5-first",
+        "http://a.test/p5-second",
+        "http://a.test/p0",
+        "http://a.test/pminus",
+    ]
+
+
+def test_fifo_for_equal_priority(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> list[str]:
+        await f.push([req(f"http://a.test/{i}") for i in range(5)])
+        out: list[str] = []
+        while batch := await f.lease(2):
+            out.extend(urls(batch))
+        return out
+
+    assert crawl(kind, tmp_path, body) == [f"http://a.test/{i}" for i in range(5)]
+
+
+def test_priority_order_across_hosts_pushed_together(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> list[str]:
+        await f.push(
+            [
+                req("http://a.test/low", priority=0),
+                req("http://b.test/high", priority=10),
+                req("http://c.test/mid", priority=5),
+            ]
+        )
+        return urls(await f.lease(3))
+
+    assert crawl(kind, tmp_path, body) == ["http://b.test/high", "http://c.test/mid", "http://a.test/low"]
+
+
+def test_priority_order_across_hosts_after_a_later_push(tmp_path: Path, kind: str) -> None:
+    # Higher priority is fetched sooner, whichever host it is on: a later priority-10 request
+    # for a.test goes before b.test's priority-0 request, which was waiting first.
+    async def body(f: Frontier, _: Clock) -> list[str]:
+        await f.push([req("http://b.test/low"), req("http://a.test/low")])
+        await f.push([req("http://a.test/urgent", priority=10)])
+        return urls(await f.lease(1))
+
+    assert crawl(kind, tmp_path, body) == ["http://a.test/urgent"]
+
+
+# -- dedup ----------------------------------------------------------------------------------------------
+
+
+def test_duplicates_are_dropped(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        first = await f.push([req("http://a.test/x?b=2&a=1"), req("http://a.test/y")])
+        assert first == PushResult(queued=2, duplicates=0)
+        again = await f.push(
+            [
+                req("http://a.test/x?a=1&b=2"),  # same page, query reordered
+                req("http://A.TEST/x?b=2&a=1#frag"),
+                req("http://a.test/y"),
+                req("http://a.test/z"),
+            ]
+        )
+        assert again == PushResult(queued=1, duplicates=3)
+        assert f.statistics().seen == 3
+        assert len(f) == 3
+
+    crawl(kind, tmp_path, body)
+
+
+def test_duplicates_within_one_batch(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> PushResult:
+        return await f.push([req("http://a.test/same"), req("http://a.test/same")])
+
+    assert crawl(kind, tmp_path, body) == PushResult(queued=1, duplicates=1)
+
+
+def test_seen_outlives_the_request(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> PushResult:
+        await f.push([req("http://a.test/1")])
+        (r,) = await f.lease(1)
+        await f.ack(r, [])
+        return await f.push([req("http://a.test/1")])
+
+    assert crawl(kind, tmp_path, body) == PushResult(queued=0, duplicates=1)
+
+
+def test_dont_filter_skips_dedup(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/1")])
+        result = await f.push(
+            [req("http://a.test/1", dont_filter=True), req("http://a.test/1", dont_filter=True)]
+        )
+        assert result == PushResult(queued=2, duplicates=0)
+        assert len(f) == 3
+        assert urls(await f.lease(10)) == ["http://a.test/1"] * 3
+        assert await f.push([req("http://a.test/1")]) == PushResult(duplicates=1)
+
+    crawl(kind, tmp_path, body)
+
+
+def test_method_and_body_make_different_requests(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> PushResult:
+        return await f.push(
+            [
+                req("http://a.test/form"),
+                req("http://a.test/form", method="POST", body=b"a=1"),
+                req("http://a.test/form", method="POST", body=b"a=2"),
+                req("http://a.test/form", method="POST", body=b"a=1"),
+            ]
+        )
+
+    assert crawl(kind, tmp_path, body) == PushResult(queued=3, duplicates=1)
+
+
+# -- depth ----------------------------------------------------------------------------------------------
+
+
+def test_depth_limit(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        result = await f.push([req(f"http://a.test/{d}", depth=d) for d in range(5)])
+        assert result == PushResult(queued=3, duplicates=0, over_depth=2)
+        assert sorted(urls(await f.lease(10))) == ["http://a.test/0", "http://a.test/1", "http://a.test/2"]
+
+    crawl(kind, tmp_path, body, depth_limit=2)
+
+
+def test_depth_limit_applies_to_dont_filter_and_ack(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> PushResult:
+        await f.push([req("http://a.test/0")])
+        (r,) = await f.lease(1)
+        return await f.ack(
+            r, [req("http://a.test/1", depth=1), req("http://a.test/2", depth=2, dont_filter=True)]
+        )
+
+    assert crawl(kind, tmp_path, body, depth_limit=1) == PushResult(queued=1, duplicates=0, over_depth=1)
+
+
+def test_no_depth_limit(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> PushResult:
+        return await f.push([req("http://a.test/deep", depth=10_000)])
+
+    assert crawl(kind, tmp_path, body, depth_limit=0).queued == 1
+
+
+# -- per-host concurrency -------------------------------------------------------------------------------
+
+
+def test_per_host_concurrency_limit_holds(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(5)])
+        await f.push([req(f"http://b.test/{i}") for i in range(3)])
+        first = await f.lease(100)
+        hosts = Counter(r.url.split("/")[2] for r in first)
+        assert hosts == {"a.test": 2, "b.test": 3}
+        # a.test is saturated: nothing more for it...
+        assert await f.lease(100) == []
+        # ...but other hosts are still served.
+        await f.push([req("http://b.test/late"), req("http://c.test/new")])
+        assert sorted(urls(await f.lease(100))) == ["http://b.test/late", "http://c.test/new"]
+        assert await f.lease(100) == []
+        # Ending one a.test lease frees exactly one slot.
+        a_leased = [r for r in first if "a.test" in r.url]
+        await f.ack(a_leased[0], [])
+        assert urls(await f.lease(100)) == ["http://a.test/2"]
+        assert await f.lease(100) == []
+        await f.fail(a_leased[1], "http_500")
+        assert urls(await f.lease(100)) == ["http://a.test/3"]
+
+    crawl(kind, tmp_path, body, limits(per_host={"a.test": HostLimits(2), "b.test": HostLimits(5)}))
+
+
+def test_concurrency_one_serialises_a_host(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> list[str]:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        order: list[str] = []
+        while not f.is_finished():
+            batch = await f.lease(10)
+            assert len(batch) == 1
+            order.extend(urls(batch))
+            await f.ack(batch[0], [])
+        return order
+
+    assert crawl(kind, tmp_path, body, limits(concurrency=1)) == [
+        "http://a.test/0",
+        "http://a.test/1",
+        "http://a.test/2",
+    ]
+
+
+def test_host_limits_are_looked_up_per_host(tmp_path: Path, kind: str) -> None:
+    calls: list[str] = []
+
+    def host_limits(host: str) -> HostLimits:
+        calls.append(host)
+        return HostLimits(4)
+
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2"), req("http://B.test:8080/1")])
+        assert len(await f.lease(10)) == 3
+        assert sorted(calls) == ["a.test", "b.test"]
+        assert f.statistics().hosts == 2
+
+    crawl(kind, tmp_path, body, host_limits)
+
+
+# -- per-host delay -----------------------------------------------------------------------------------
+
+
+def test_per_host_delay_uses_the_clock(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, clock: Clock) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        assert urls(await f.lease(10)) == ["http://a.test/0"]
+        assert await f.lease(10) == []
+        assert f.next_ready_in() == pytest.approx(1.0)
+        clock.advance(0.5)
+        assert await f.lease(10) == []
+        assert f.next_ready_in() == pytest.approx(0.5)
+        clock.advance(0.5)
+        assert urls(await f.lease(10)) == ["http://a.test/1"]
+        clock.advance(0.99)
+        assert await f.lease(10) == []
+        clock.advance(0.01)
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+
+    crawl(kind, tmp_path, body, limits(concurrency=10, delay=1.0))
+
+
+def test_delay_of_one_host_does_not_hold_up_another(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, clock: Clock) -> None:
+        await f.push(
+            [req("http://a.test/1"), req("http://a.test/2"), req("http://b.test/1"), req("http://b.test/2")]
+        )
+        assert sorted(urls(await f.lease(10))) == ["http://a.test/1", "http://b.test/1", "http://b.test/2"]
+        assert f.next_ready_in() == pytest.approx(5.0)
+        clock.advance(5.0)
+        assert f.next_ready_in() == pytest.approx(0.0)
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+
+    host_limits = limits(per_host={"a.test": HostLimits(10, delay=5.0), "b.test": HostLimits(10)})
+    crawl(kind, tmp_path, body, host_limits)
+
+
+def test_delay_holds_after_the_host_goes_idle(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, clock: Clock) -> None:
+        await f.push([req("http://a.test/1")])
+        (r,) = await f.lease(10)
+        await f.ack(r, [])
+        await f.push([req("http://a.test/2")])
+        assert await f.lease(10) == []
+        clock.advance(2.0)
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+
+    crawl(kind, tmp_path, body, limits(concurrency=10, delay=2.0))
+
+
+def test_fake_clock_is_used_not_the_real_one(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, clock: Clock) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2")])
+        assert len(await f.lease(10)) == 1
+        clock.advance(3600.0)
+        assert len(await f.lease(10)) == 1
+
+    crawl(kind, tmp_path, body, limits(concurrency=10, delay=3600.0), start=0.0)
+
+
+# -- retry, ack, fail, release ---------------------------------------------------------------------------
+
+
+def test_retry_with_delay_waits_for_its_time(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, clock: Clock) -> None:
+        await f.push([req("http://a.test/flaky")])
+        (r,) = await f.lease(1)
+        r.attempt += 1
+        await f.retry(r, 5.0)
+        assert len(f) == 1
+        assert not f.is_finished()
+        assert f.statistics().leased == 0
+        assert f.next_ready_in() == pytest.approx(5.0)
+        clock.advance(4.9)
+        assert await f.lease(10) == []
+        assert f.next_ready_in() == pytest.approx(0.1)
+        clock.advance(0.1)
+        again = await f.lease(10)
+        assert urls(again) == ["http://a.test/flaky"]
+        assert again[0].attempt == 1
+        await f.ack(again[0], [])
+        assert f.is_finished()
+
+    crawl(kind, tmp_path, body)
+
+
+def test_retry_without_delay_is_ready_at_once(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/1")])
+        (r,) = await f.lease(1)
+        await f.retry(r, 0)
+        assert f.next_ready_in() == 0.0
+        assert await f.lease(1) == [r]
+
+    crawl(kind, tmp_path, body)
+
+
+def test_retry_is_not_a_duplicate_and_other_requests_go_first(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, clock: Clock) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2")])
+        first = (await f.lease(1))[0]
+        await f.retry(first, 1.0)
+        assert urls(await f.lease(10)) == ["http://a.test/2"]
+        clock.advance(1.0)
+        assert urls(await f.lease(10)) == ["http://a.test/1"]
+        assert f.statistics().seen == 2
+
+    crawl(kind, tmp_path, body)
+
+
+def test_a_retry_without_delay_goes_behind_the_requests_of_its_priority(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2"), req("http://a.test/3")])
+        first = (await f.lease(1))[0]
+        await f.retry(first, 0)
+        assert await drain(f) == ["http://a.test/2", "http://a.test/3", "http://a.test/1"]
+        assert f.statistics().seen == 3
+
+    crawl(kind, tmp_path, body)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("memory", {}),
+        ("sqlite", {"max_delayed": 10_000}),
+        # All but one retry wait in the database, on the wall clock.
+        ("sqlite", {"max_delayed": 1}),
+    ],
+)
+def test_retries_come_back_in_time_order(tmp_path: Path, kind: str, options: dict[str, Any]) -> None:
+    async def body(f: Frontier, clock: Clock) -> None:
+        await f.push([req(f"http://h{i}.test/") for i in range(3)])
+        leased = await f.lease(3)
+        for r, delay in zip(leased, (3.0, 1.0, 2.0), strict=True):
+            await f.retry(r, delay)
+        assert f.next_ready_in() == pytest.approx(1.0)
+        seen: list[str] = []
+        for _ in range(3):
+            clock.advance(1.0)
+            seen.extend(urls(await f.lease(10)))
+        assert seen == ["http://h1.test/", "http://h2.test/", "http://h0.test/"]
+        assert f.next_ready_in() is None
+
+    crawl(kind, tmp_path, body, **options)
+
+
+def test_ack_pushes_new_requests(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/0")])
+        (r,) = await f.lease(1)
+        result = await f.ack(
+            r,
+            [
+                req("http://a.test/1", depth=1),
+                req("http://b.test/1", depth=1),
+                req("http://a.test/0", depth=1),
+            ],
+        )
+        assert result == PushResult(queued=2, duplicates=1)
+        stats = f.statistics()
+        assert (stats.pending, stats.leased, stats.done, stats.seen) == (2, 0, 1, 3)
+        assert sorted(urls(await f.lease(10))) == ["http://a.test/1", "http://b.test/1"]
+
+    crawl(kind, tmp_path, body)
+
+
+def _graph_links(request: Request) -> list[Request]:
+    """Page i of a 200-page graph over 4 hosts links to 2i+1, 2i+2 and back to i//2."""
+    i = int(request.url.rsplit("/", 1)[1])
+    return [req(f"http://h{j % 4}.test/{j}") for j in (2 * i + 1, 2 * i + 2, i // 2) if j < 200]
+
+
+@pytest.mark.parametrize("group", [1, 7, 64])
+def test_ack_many_does_what_acks_one_by_one_do(tmp_path: Path, kind: str, group: int) -> None:
+    async def first() -> tuple[list[str], PushResult]:
+        f = make(kind, tmp_path, host_window=2) if kind == "sqlite" else make(kind, tmp_path)
+        await f.open()
+        await f.push([req("http://h0.test/0")])
+        served: list[str] = []
+        total = PushResult()
+        while batch := await f.lease(group):
+            served.extend(urls(batch))
+            acks = [(r, _graph_links(r)) for r in batch]
+            if group == 1:
+                for r, links in acks:
+                    total.add(await f.ack(r, links))
+            else:
+                total.add(await f.ack_many(acks))
+        assert f.is_finished()
+        await f.checkpoint(1, b"{}", True)
+        await f.close()
+        return served, total
+
+    served, total = asyncio.run(first())
+    assert sorted(served) == sorted(f"http://h{j % 4}.test/{j}" for j in range(200))
+    assert (total.queued, total.duplicates) == (199, 200)  # each page once; every back link known
+
+    async def reopened() -> None:
+        # A durable frontier keeps what the checkpoint recorded.
+        f = make(kind, tmp_path)
+        assert await f.open() == Checkpoint(output_offset=1, state=b"{}", seeded=True, finished=True)
+        assert f.statistics().done == 200
+        await f.close()
+
+    if kind == "sqlite":
+        asyncio.run(reopened())
+
+
+def test_fail_counts_and_finishes(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/1"), req("http://a.test/2")])
+        a, b = await f.lease(2)
+        await f.fail(a, "http_404")
+        assert not f.is_finished()
+        await f.ack(b, [])
+        assert f.is_finished()
+        stats = f.statistics()
+        assert (stats.done, stats.failed, stats.pending, stats.leased) == (1, 1, 0, 0)
+
+    crawl(kind, tmp_path, body)
+
+
+def test_release_returns_requests_to_pending(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        leased = await f.lease(10)
+        assert len(leased) == 2
+        assert f.statistics().leased == 2
+        await f.release(leased)
+        stats = f.statistics()
+        assert (stats.pending, stats.leased, stats.done, stats.failed) == (3, 0, 0, 0)
+        again = await f.lease(10)
+        assert len(again) == 2  # the host's slots were freed too
+        assert set(urls(again)) <= {f"http://a.test/{i}" for i in range(3)}
+        await f.release(again)
+        assert sorted(await drain(f)) == [f"http://a.test/{i}" for i in range(3)]
+        assert f.is_finished()
+
+    crawl(kind, tmp_path, body, limits(concurrency=2))
+
+
+def test_is_finished_and_next_ready_in_lifecycle(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        assert f.is_finished() and f.next_ready_in() is None
+        await f.push([req("http://a.test/1")])
+        assert not f.is_finished() and f.next_ready_in() == 0.0
+        (r,) = await f.lease(1)
+        assert not f.is_finished() and f.next_ready_in() is None  # nothing pending, one leased
+        await f.ack(r, [])
+        assert f.is_finished() and f.next_ready_in() is None
+
+    crawl(kind, tmp_path, body)
+
+
+# -- a randomised run --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A random crawl. ``rich`` adds link priorities, releases, attempt counts and checkpoints."""
+
+    seed: int
+    hosts: int
+    pages: int
+    steps: int
+    rich: bool
+
+
+_PLAIN = Scenario(seed=1234, hosts=4, pages=60, steps=5000, rich=False)
+
+
+def _rich(seed: int) -> Scenario:
+    return Scenario(seed=seed, hosts=6, pages=80, steps=6000, rich=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "scenario", "options"),
+    [
+        pytest.param("memory", _PLAIN, {}, id="memory-plain"),
+        pytest.param("sqlite", _PLAIN, {}, id="sqlite-plain"),
+        pytest.param("memory", _rich(1), {}, id="memory-rich-1"),
+        pytest.param("sqlite", _rich(1), {"host_window": 2, "max_hosts": 2}, id="sqlite-rich-1-window2"),
+        pytest.param("sqlite", _rich(2), {"host_window": 4, "max_hosts": 3}, id="sqlite-rich-2-window4"),
+        pytest.param("sqlite", _rich(3), {"host_window": 32, "max_hosts": 1024}, id="sqlite-rich-3-window32"),
+    ],
+)
+def test_randomised_crawl_respects_limits_and_handles_every_request_once(
+    tmp_path: Path, kind: str, scenario: Scenario, options: dict[str, Any]
+) -> None:
+    rng = random.Random(scenario.seed)
+    hosts = {
+        f"h{i}.test": HostLimits(concurrency=rng.randint(1, 3), delay=rng.choice([0.0, 0.0, 0.5]))
+        for i in range(scenario.hosts)
+    }
+    handled: Counter[str] = Counter()
+    in_flight: Counter[str] = Counter()
+    last_start: dict[str, float] = {}
+    attempts: Counter[str] = Counter()
+
+    def new_links(n: int) -> list[Request]:
+        links: list[Request] = []
+        for _ in range(n):
+            url = f"http://h{rng.randrange(scenario.hosts)}.test/p{rng.randrange(scenario.pages)}"
+            links.append(req(url, depth=1, priority=rng.randint(0, 2) if scenario.rich else 0))
+        return links
+
+    async def body(f: Frontier, clock: Clock) -> FrontierStats:
+        await f.push(new_links(10))
+        leased: list[Request] = []
+        for step in range(scenario.steps):
+            if f.is_finished():
+                break
+            if f.next_ready_in() is None:
+                assert leased, "nothing pending or leased, yet not finished"
+            for r in await f.lease(rng.randint(1, 4)):
+                host = r.url.split("/")[2]
+                in_flight[host] += 1
+                assert in_flight[host] <= hosts[host].concurrency
+                if hosts[host].delay and host in last_start:
+                    assert clock.now - last_start[host] >= hosts[host].delay - 1e-9
+                last_start[host] = clock.now
+                leased.append(r)
+            rng.shuffle(leased)
+            while leased and rng.random() < 0.6:
+                r = leased.pop()
+                host = r.url.split("/")[2]
+                in_flight[host] -= 1
+                roll = rng.random()
+                if roll < 0.15 and attempts[r.url] < 2:
+                    attempts[r.url] += 1
+                    if scenario.rich:
+                        r.attempt += 1
+                    await f.retry(r, rng.choice([0.0, 0.3, 1.0]))
+                elif roll < 0.2:
+                    await f.fail(r, "http_500")
+                    handled[r.url] += 1
+                elif scenario.rich and roll < 0.25:
+                    await f.release([r])
+                else:
+                    await f.ack(r, new_links(rng.randint(0, 3)))
+                    handled[r.url] += 1
+            if scenario.rich and step % 200 == 0:
+                await f.checkpoint(step, b"{}", True)
+            clock.advance(rng.choice([0.0, 0.1, 0.25]))
+        assert f.is_finished()
+        return f.statistics()
+
+    stats = crawl(kind, tmp_path, body, limits(per_host=hosts), **options)
+    assert stats.pending == 0 and stats.leased == 0
+    assert sum(handled.values()) == stats.done + stats.failed == stats.seen
+    assert all(count == 1 for count in handled.values())
