@@ -557,6 +557,29 @@ def test_retries_come_back_in_time_order(tmp_path: Path, kind: str, options: dic
     crawl(kind, tmp_path, body, **options)
 
 
+def test_giving_back_what_is_not_leased_is_an_error(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/leased")])
+        (leased,) = await f.lease(1)
+        stranger = req("http://a.test/never-leased")
+        with pytest.raises(ValueError, match="not leased"):
+            await f.ack(stranger, [req("http://a.test/link")])
+        with pytest.raises(ValueError, match="not leased"):
+            await f.fail(stranger, "x")
+        with pytest.raises(ValueError, match="not leased"):
+            await f.retry(stranger, 1.0)
+        await f.release([stranger])  # a no-op: the engine releases after a cancelled ack
+        # Nothing of that touched the real lease, and the refused ack queued nothing.
+        assert (f.statistics().leased, f.statistics().pending) == (1, 0)
+        await f.ack(leased, [])
+        await f.release([leased])  # given back already: a no-op, not a second fetch
+        assert f.is_finished()
+        with pytest.raises(ValueError, match="not leased"):
+            await f.ack(leased, [])
+
+    crawl(kind, tmp_path, body)
+
+
 def test_ack_pushes_new_requests(tmp_path: Path, kind: str) -> None:
     async def body(f: Frontier, _: Clock) -> None:
         await f.push([req("http://a.test/0")])

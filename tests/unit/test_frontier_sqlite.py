@@ -211,21 +211,6 @@ def test_delay_and_concurrency_together(tmp_path: Path) -> None:
     crawl(tmp_path, body, limits(concurrency=1, delay=1.0))
 
 
-def test_giving_back_what_is_not_leased_is_an_error(tmp_path: Path) -> None:
-    # Kept here, not in the contract: the memory frontier raises KeyError, not ValueError.
-    async def body(f: SqliteFrontier, _: Clocks) -> None:
-        stranger = req("http://a.test/never-leased")
-        with pytest.raises(ValueError, match="not leased"):
-            await f.ack(stranger, [])
-        with pytest.raises(ValueError, match="not leased"):
-            await f.fail(stranger, "x")
-        with pytest.raises(ValueError, match="not leased"):
-            await f.retry(stranger, 1.0)
-        await f.release([stranger])  # a no-op: the engine releases after a cancelled ack
-
-    crawl(tmp_path, body)
-
-
 def test_statistics_and_len(tmp_path: Path) -> None:
     # Kept here, not in the contract: ``hosts`` counts hosts loaded in memory, none before a lease
     # (the memory frontier counts them at push).

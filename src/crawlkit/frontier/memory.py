@@ -67,6 +67,7 @@ class MemoryFrontier:
         self._seen: set[bytes] = set()
         self._pending = 0
         self._leased = 0
+        self._leases: set[Request] = set()  # leased, not yet given back (by identity)
         self._done = 0
         self._failed = 0
 
@@ -157,6 +158,7 @@ class MemoryFrontier:
             assert host.limits is not None
             _, _, request = heapq.heappop(host.queue)
             out.append(request)
+            self._leases.add(request)
             host.in_flight += 1
             self._pending -= 1
             self._leased += 1
@@ -178,6 +180,13 @@ class MemoryFrontier:
         entry.ready_key = None  # its entry in the ready heap, if any, goes stale
         self._schedule(host, entry)  # into the timed heap (unless already there: it re-checks)
 
+    def _take(self, request: Request, what: str) -> None:
+        """Check that ``request`` is leased, and stop counting it as leased."""
+        try:
+            self._leases.remove(request)
+        except KeyError:
+            raise ValueError(f"{what}() of a request that is not leased: {request!r}") from None
+
     def _end_lease(self, request: Request) -> None:
         name = host_of(request.url)
         host = self._hosts[name]
@@ -189,6 +198,7 @@ class MemoryFrontier:
             del self._hosts[name]
 
     async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult:
+        self._take(request, "ack")
         result = await self.push(new_requests)
         self._end_lease(request)
         self._done += 1
@@ -198,6 +208,7 @@ class MemoryFrontier:
         return await ack_each(self, acks)
 
     async def retry(self, request: Request, delay: float) -> None:
+        self._take(request, "retry")
         self._end_lease(request)
         self._pending += 1
         if delay <= 0:
@@ -207,11 +218,15 @@ class MemoryFrontier:
             heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), request))
 
     async def fail(self, request: Request, reason: str) -> None:
+        self._take(request, "fail")
         self._end_lease(request)
         self._failed += 1
 
     async def release(self, requests: Sequence[Request]) -> None:
         for request in requests:
+            if request not in self._leases:
+                continue  # already given back: the engine releases after a cancelled ack
+            self._leases.remove(request)
             self._end_lease(request)
             self._enqueue(request)
 
