@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,10 @@ import orjson
 import pytest
 
 from conftest import Site
-from crawlkit import CrawlStats, Spider, crawl
+from crawlkit import CrawlStats, Request, Spider, crawl
+from crawlkit.engine import Engine
+from crawlkit.frontier import HostLimits, MemoryFrontier, PushResult
+from crawlkit.runner import resolve_settings, run_engine
 from crawlspiders.spiders import (
     ClosingSpider,
     DataclassSpider,
@@ -267,3 +273,40 @@ def test_dataclass_items_with_datetimes_are_written_as_json(site: Site, tmp_out:
     _, items = run(DataclassSpider, tmp_out, base=site.base)
     assert items == [{"url": site.url("/ok"), "seen": "2026-11-26T12:30:00+00:00", "tags": ["a", "ü"]}]
     assert "ü".encode() in tmp_out.read_bytes()  # UTF-8, not \\u escapes
+
+
+class _SlowFirstCommit(MemoryFrontier):
+    """A memory frontier whose first ``ack_many`` takes a second, as a slow disk might."""
+
+    def __init__(self) -> None:
+        # The host allows more than the crawl's one slot: the slot alone is under test.
+        super().__init__(host_limits=lambda host: HostLimits(concurrency=4, delay=0.0))
+        self.first_commit_ended: float | None = None
+
+    async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
+        if self.first_commit_ended is None:
+            await asyncio.sleep(1.0)
+            self.first_commit_ended = time.monotonic()
+        return await super().ack_many(acks)
+
+
+def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path) -> None:
+    # One slot in all. While the first page's commit waits, the slot fetches the next page.
+    paths = ",".join(f"/ok?i={i}" for i in range(4))
+    settings = resolve_settings(UrlListSpider, {"concurrency": 1, "parse_workers": 1, "obey_robots": False})
+    frontier = _SlowFirstCommit()
+    engine = Engine(
+        UrlListSpider,
+        settings,
+        tmp_out,
+        spider_kwargs={"base": site.base, "paths": paths},
+        frontier=frontier,
+        handle_signals=False,
+    )
+    stats = run_engine(engine)
+    assert stats.ok and stats.items == 4
+    assert frontier.first_commit_ended is not None
+    fetched = site.log.times("/ok")
+    assert len(fetched) == 4
+    # The second fetch started during the first commit, not after it.
+    assert fetched[1] < frontier.first_commit_ended

@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -307,6 +308,37 @@ def test_lease_does_not_block_the_event_loop(tmp_path: Path) -> None:
         assert ticks - start > 20
 
     crawl(tmp_path, body)
+
+
+def test_an_ack_frees_its_host_slot_before_its_new_links_are_stored(tmp_path: Path) -> None:
+    # Storing an ack's new links is a trip to the database thread. Meanwhile the host may start
+    # its next request, and lease() serves it from memory, without waiting for the trip.
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        (first,) = await f.lease(5)  # the host allows one at a time
+        assert await f.lease(5) == []
+        gate = threading.Event()
+        assert f._worker is not None
+        f._worker.send(gate.wait, wait=False)  # the database thread is busy until the gate opens
+        try:
+            ack = asyncio.create_task(f.ack_many([(first, [req("http://a.test/new")])]))
+            await asyncio.sleep(0)  # the ack takes the lock and waits for the database thread
+            assert f._lock.locked()
+            second = await asyncio.wait_for(f.lease(5), 5)
+            assert urls(second) == ["http://a.test/1"]
+            assert not ack.done()
+        finally:
+            gate.set()
+        result = await ack
+        assert result.queued == 1
+        assert await f.lease(5) == []  # the host's one slot is taken again
+        await f.ack(second[0], [])
+        assert await drain(f) == ["http://a.test/2", "http://a.test/new"]
+        stats = f.statistics()
+        assert (stats.done, stats.leased, stats.pending, stats.seen) == (4, 0, 0, 4)
+        assert f.is_finished()
+
+    crawl(tmp_path, body, host_limits=limits(concurrency=1))
 
 
 def test_a_cancelled_ack_still_completes(tmp_path: Path) -> None:

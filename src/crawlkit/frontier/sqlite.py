@@ -29,15 +29,17 @@ request ranks at or before that bound; otherwise it is refilled first. Across ho
 are served best priority first, as in the memory frontier; hosts are activated in the order of
 their best pending priority.
 
-Threads and durability: one connection, used by one dedicated thread, keeps one write
-transaction open from checkpoint to checkpoint. Every change goes into the database as it
-happens (so memory stays flat), but becomes durable only at ``checkpoint()``, which commits with
-``synchronous=FULL``; ``close()`` and a crash discard the uncommitted tail. Changes that need no
-answer (acks, fails, retries) are buffered and run at the start of the next trip to the database
-thread, so a page costs at most one thread hop: the one that inserts its new links, skipped when
-the fingerprint cache shows every link to be a duplicate. The database thread works in few, large
-statements (multi-row inserts, ``json_each`` id lists, ``group_concat`` results), because each
-SQLite step hands the GIL back and forth with a busy event loop.
+Threads and durability: one connection, used by one dedicated thread, keeps one write transaction
+open from checkpoint to checkpoint. Every change goes into the database as it happens (so memory
+stays flat), but becomes durable only at ``checkpoint()``, which commits with ``synchronous=FULL``;
+``close()`` and a crash discard the uncommitted tail. Changes that need no answer (acks, fails,
+retries) are buffered and run at the start of the next trip to the database thread, so a page costs
+at most one thread hop: the one that inserts its new links, skipped when the fingerprint cache shows
+every link to be a duplicate. That hop does not hold the host: an ack frees the host's slot before
+its links go in, and ``lease()`` serves ready hosts from memory while a trip is under way (only what
+needs the database waits for the lock). The database thread works in few, large statements
+(multi-row inserts, ``json_each`` id lists, ``group_concat`` results), because each SQLite step
+hands the GIL back and forth with a busy event loop.
 """
 
 from __future__ import annotations
@@ -1029,6 +1031,13 @@ class SqliteFrontier:
         if n <= 0:
             return []
         out: list[Request] = []
+        if self._lock.locked():
+            # A trip to the database is under way (an ack's new rows going in, say). What is
+            # loaded and ready can be served meanwhile: taking it touches memory alone, and the
+            # trip's own bookkeeping holds for whatever is taken. The rest waits for the lock.
+            self._take_ready(n, out)
+            if out:
+                return out
         async with self._lock:
             self._promote(self._clock())
             for _ in range(8):  # a few trips at most, for hosts that ran dry while leasing
@@ -1087,36 +1096,30 @@ class SqliteFrontier:
         return lease
 
     def _end_lease(self, name: str) -> None:
+        self._free_slot(name)
+        host = self._hosts.get(name)
+        if host is not None:
+            self._retire(name, host)
+
+    def _free_slot(self, name: str) -> None:
+        """A lease ended: its host may start another request (it is not retired here)."""
         self._leased -= 1
         host = self._hosts.get(name)
         if host is None:  # pragma: no cover - a host with a lease is never retired
             return
         host.in_flight -= 1
         self._schedule(name, host)
-        self._retire(name, host)
 
     async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult:
         self._check()
-        result = PushResult()
-        if not new_requests:
-            rid, name = self._take(request, "ack")
-            self._done_ids.append(rid)
-            self._maybe_flush()
-            self._done += 1
-            self._end_lease(name)
-            return result
-        async with self._lock:
-            rid, name = self._take(request, "ack")
-            self._done_ids.append(rid)
-            self._done += 1
-            try:
-                rows, claimed, touched = self._rows(new_requests, result)
-                if rows:
-                    await self._insert(rows, claimed, touched, result)
-            finally:
-                # Only now, so that the host does not retire just before its new requests come.
-                self._end_lease(name)
-        return result
+        if new_requests:
+            return await self.ack_many([(request, new_requests)])
+        rid, name = self._take(request, "ack")
+        self._done_ids.append(rid)
+        self._maybe_flush()
+        self._done += 1
+        self._end_lease(name)
+        return PushResult()
 
     async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
         """Ack several requests with one trip to the database for all their new requests."""
@@ -1134,12 +1137,22 @@ class SqliteFrontier:
                     self._done += 1
                     names.append(name)
                 rows, claimed, touched = self._rows(new_requests, result)
+            except BaseException:
+                for name in names:
+                    self._end_lease(name)
+                raise
+            # The fetches are over: their hosts may start other requests while the rows go in
+            # (lease() serves from memory meanwhile), but none retires before its rows are in.
+            for name in names:
+                self._free_slot(name)
+            try:
                 if rows:
                     await self._insert(rows, claimed, touched, result)
             finally:
-                # Only now, so that no host retires just before its new requests come.
                 for name in names:
-                    self._end_lease(name)
+                    host = self._hosts.get(name)
+                    if host is not None:
+                        self._retire(name, host)
         return result
 
     async def retry(self, request: Request, delay: float) -> None:
