@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -15,7 +16,8 @@ import pytest
 from conftest import Site
 from crawlkit import CrawlStats, Request, Spider, crawl
 from crawlkit.engine import Engine
-from crawlkit.frontier import HostLimits, MemoryFrontier, PushResult
+from crawlkit.errors import ConfigError
+from crawlkit.frontier import Checkpoint, HostLimits, MemoryFrontier, PushResult
 from crawlkit.runner import resolve_settings, run_engine
 from crawlspiders.spiders import (
     ClosingSpider,
@@ -310,3 +312,60 @@ def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path) -> 
     assert len(fetched) == 4
     # The second fetch started during the first commit, not after it.
     assert fetched[1] < frontier.first_commit_ended
+
+
+class _OpensWhenTheWorkersAreUp(MemoryFrontier):
+    """A memory frontier whose ``open()`` waits (10 s at most) for the parser workers to be up.
+
+    With ``fail``, it then raises, as a corrupt job directory would.
+    """
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(host_limits=lambda host: HostLimits(concurrency=4, delay=0.0))
+        self.engine: Engine | None = None
+        self.fail = fail
+        self.workers_seen: list[int] = []
+
+    async def open(self) -> Checkpoint | None:
+        assert self.engine is not None
+        deadline = time.monotonic() + 10
+        while not self.engine.parser.pids() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event tells
+            await asyncio.sleep(0.01)
+        self.workers_seen = self.engine.parser.pids()
+        if self.fail:
+            raise ConfigError("this frontier cannot be opened")
+        return await super().open()
+
+
+def _engine_with(frontier: _OpensWhenTheWorkersAreUp, site: Site, out: Path) -> Engine:
+    settings = resolve_settings(UrlListSpider, {"parse_workers": 2, "obey_robots": False})
+    engine = Engine(
+        UrlListSpider,
+        settings,
+        out,
+        spider_kwargs={"base": site.base, "paths": "/ok"},
+        frontier=frontier,
+        handle_signals=False,
+    )
+    frontier.engine = engine
+    return engine
+
+
+def test_parser_workers_start_while_the_frontier_opens(site: Site, tmp_out: Path) -> None:
+    frontier = _OpensWhenTheWorkersAreUp()
+    stats = run_engine(_engine_with(frontier, site, tmp_out))
+    assert len(frontier.workers_seen) == 2
+    assert stats.ok and stats.items == 1
+
+
+def test_a_frontier_that_cannot_open_leaves_no_parser_worker_behind(site: Site, tmp_out: Path) -> None:
+    frontier = _OpensWhenTheWorkersAreUp(fail=True)
+    engine = _engine_with(frontier, site, tmp_out)
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        run_engine(engine)
+    assert len(frontier.workers_seen) == 2
+    assert engine.parser.pids() == []
+    for pid in frontier.workers_seen:
+        with pytest.raises(ProcessLookupError):  # exited, and reaped
+            os.kill(pid, 0)
+    assert len(site.log) == 0
