@@ -535,6 +535,9 @@ class Engine:
                 politeness.observe(request, started, time.monotonic() - started, None)
             await self._attempt_failed(request, exc)
             return None
+        # The host's slot is free for its next request; this one stays leased until it is
+        # acked, retried or failed.
+        self.frontier.fetched(request)
         politeness.observe(request, started, fetched.latency, fetched.status, fetched.headers)
         stats.pages += 1
         stats.bytes += len(fetched.body)

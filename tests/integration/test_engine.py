@@ -280,9 +280,8 @@ def test_dataclass_items_with_datetimes_are_written_as_json(site: Site, tmp_out:
 class _SlowFirstCommit(MemoryFrontier):
     """A memory frontier whose first ``ack_many`` takes a second, as a slow disk might."""
 
-    def __init__(self) -> None:
-        # The host allows more than the crawl's one slot: the slot alone is under test.
-        super().__init__(host_limits=lambda host: HostLimits(concurrency=4, delay=0.0))
+    def __init__(self, host_concurrency: int) -> None:
+        super().__init__(host_limits=lambda host: HostLimits(concurrency=host_concurrency, delay=0.0))
         self.first_commit_ended: float | None = None
 
     async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
@@ -292,11 +291,13 @@ class _SlowFirstCommit(MemoryFrontier):
         return await super().ack_many(acks)
 
 
-def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path) -> None:
-    # One slot in all. While the first page's commit waits, the slot fetches the next page.
+@pytest.mark.parametrize("host_concurrency", [1, 4])
+def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path, host_concurrency: int) -> None:
+    # One slot in all (and maybe one for the host). While the first page's commit waits, the
+    # slot fetches the next page: neither the crawl's slot nor the host's is held by a commit.
     paths = ",".join(f"/ok?i={i}" for i in range(4))
     settings = resolve_settings(UrlListSpider, {"concurrency": 1, "parse_workers": 1, "obey_robots": False})
-    frontier = _SlowFirstCommit()
+    frontier = _SlowFirstCommit(host_concurrency)
     engine = Engine(
         UrlListSpider,
         settings,

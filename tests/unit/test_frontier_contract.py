@@ -394,6 +394,52 @@ def test_concurrency_one_serialises_a_host(tmp_path: Path, kind: str) -> None:
     ]
 
 
+def test_fetched_frees_the_host_slot_and_keeps_the_lease(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(3)])
+        (first,) = await f.lease(10)
+        assert await f.lease(10) == []  # the host's one slot is taken
+        f.fetched(first)
+        f.fetched(first)  # once is enough; again changes nothing
+        (second,) = await f.lease(10)
+        assert await f.lease(10) == []
+        assert f.statistics().leased == 2 and not f.is_finished()
+        f.fetched(Request("http://a.test/never-leased"))  # ignored
+        # The host stays in play while a fetched request is leased: its ack still works.
+        await f.ack(second, [])
+        await f.ack(first, [req("http://a.test/new")])
+        assert await drain(f) == ["http://a.test/2", "http://a.test/new"]
+        stats = f.statistics()
+        assert (stats.done, stats.leased, stats.pending) == (4, 0, 0)
+        assert f.is_finished()
+        with pytest.raises(ValueError, match="not leased"):
+            await f.ack(first, [])
+
+    crawl(kind, tmp_path, body, limits(concurrency=1))
+
+
+@pytest.mark.parametrize("end", ["retry", "fail", "release"])
+def test_a_fetched_request_ends_its_lease_every_way(tmp_path: Path, kind: str, end: str) -> None:
+    async def body(f: Frontier, _: Clock) -> None:
+        await f.push([req("http://a.test/0"), req("http://a.test/1")])
+        (first,) = await f.lease(10)
+        f.fetched(first)
+        (second,) = await f.lease(10)
+        if end == "retry":
+            await f.retry(first, 0.0)
+        elif end == "fail":
+            await f.fail(first, "http_500")
+        else:
+            await f.release([first])
+        assert await f.lease(10) == []  # the slot is still the second's, not freed twice
+        await f.ack(second, [])
+        rest = await drain(f)
+        assert rest == ([] if end == "fail" else ["http://a.test/0"])
+        assert f.is_finished() and f.statistics().leased == 0
+
+    crawl(kind, tmp_path, body, limits(concurrency=1))
+
+
 def test_host_limits_are_looked_up_per_host(tmp_path: Path, kind: str) -> None:
     calls: list[str] = []
 
@@ -729,7 +775,8 @@ def test_randomised_crawl_respects_limits_and_handles_every_request_once(
         for i in range(scenario.hosts)
     }
     handled: Counter[str] = Counter()
-    in_flight: Counter[str] = Counter()
+    in_flight: Counter[str] = Counter()  # leased and not yet fetched, per host
+    fetched: set[int] = set()  # ids of leased requests whose fetch is over
     last_start: dict[str, float] = {}
     attempts: Counter[str] = Counter()
 
@@ -756,11 +803,19 @@ def test_randomised_crawl_respects_limits_and_handles_every_request_once(
                     assert clock.now - last_start[host] >= hosts[host].delay - 1e-9
                 last_start[host] = clock.now
                 leased.append(r)
+            for r in leased:
+                if id(r) not in fetched and rng.random() < 0.3:
+                    f.fetched(r)  # the slot is free, the request stays leased
+                    fetched.add(id(r))
+                    in_flight[r.url.split("/")[2]] -= 1
             rng.shuffle(leased)
             while leased and rng.random() < 0.6:
                 r = leased.pop()
                 host = r.url.split("/")[2]
-                in_flight[host] -= 1
+                if id(r) in fetched:
+                    fetched.discard(id(r))
+                else:
+                    in_flight[host] -= 1
                 roll = rng.random()
                 if roll < 0.15 and attempts[r.url] < 2:
                     attempts[r.url] += 1

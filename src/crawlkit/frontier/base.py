@@ -113,6 +113,9 @@ class Frontier(Protocol):
     requests are queued with it; ``ack_many()`` does the same for several, in one trip to a
     frontier's store where it has one), ``retry()`` (pending again, not before ``delay`` seconds) or
     ``fail()`` (given up). ``release()`` returns a leased request untouched, for a stop.
+    ``fetched(request)`` says that a leased request's fetch is over: its host's slot is free for
+    another request, while the request itself stays leased until it is given back (per-host
+    concurrency limits what a host serves at once, not what waits for a parser or a commit).
     ``cooldown(host, seconds)`` holds a host back: none of its requests starts before that many
     seconds from now (a 429, a robots.txt ``Crawl-delay``); other hosts are served meanwhile.
 
@@ -142,6 +145,8 @@ class Frontier(Protocol):
     async def fail(self, request: Request, reason: str) -> None: ...
 
     async def release(self, requests: Sequence[Request]) -> None: ...
+
+    def fetched(self, request: Request) -> None: ...
 
     def cooldown(self, host: str, seconds: float) -> None: ...
 

@@ -29,7 +29,8 @@ _Entry = tuple[int, int, Request]
 @dataclass(slots=True)
 class _Host:
     queue: list[_Entry] = field(default_factory=list)
-    in_flight: int = 0
+    in_flight: int = 0  # leased requests still being fetched: what the host's slots count
+    leased: int = 0  # leased requests not given back yet (fetched or not): the host stays till 0
     next_start: float = 0.0  # monotonic time before which no request may start (delay)
     limits: HostLimits | None = None
     # The key under which the host's live entry sits in the ready heap (None: not there), and
@@ -68,6 +69,7 @@ class MemoryFrontier:
         self._pending = 0
         self._leased = 0
         self._leases: set[Request] = set()  # leased, not yet given back (by identity)
+        self._fetched: set[Request] = set()  # leases whose fetch is over: their slot is free
         self._done = 0
         self._failed = 0
 
@@ -160,6 +162,7 @@ class MemoryFrontier:
             out.append(request)
             self._leases.add(request)
             host.in_flight += 1
+            host.leased += 1
             self._pending -= 1
             self._leased += 1
             delay = host.limits.delay if self._delay_for is None else self._delay_for(name)
@@ -187,13 +190,26 @@ class MemoryFrontier:
         except KeyError:
             raise ValueError(f"{what}() of a request that is not leased: {request!r}") from None
 
-    def _end_lease(self, request: Request) -> None:
+    def fetched(self, request: Request) -> None:
+        if request not in self._leases or request in self._fetched:
+            return
+        self._fetched.add(request)
         name = host_of(request.url)
         host = self._hosts[name]
         host.in_flight -= 1
+        self._schedule(name, host)
+
+    def _end_lease(self, request: Request) -> None:
+        name = host_of(request.url)
+        host = self._hosts[name]
+        if request in self._fetched:
+            self._fetched.remove(request)
+        else:
+            host.in_flight -= 1
+        host.leased -= 1
         self._leased -= 1
         self._schedule(name, host)
-        if not host.queue and not host.in_flight and host.next_start <= self._clock():
+        if not host.queue and not host.leased and host.next_start <= self._clock():
             # Memory grows with the hosts in play, not with every host ever seen.
             del self._hosts[name]
 

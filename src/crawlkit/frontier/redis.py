@@ -393,6 +393,12 @@ class RedisFrontier:
         if reply[0] == b"lost":
             log.warning("failure of %s came after its lease expired; another worker has it", request.url)
 
+    def fetched(self, request: Request) -> None:
+        """Nothing: a shared frontier frees the host's slot at the ack, in the same script.
+
+        Freeing it earlier would cost a round trip to Redis for every page.
+        """
+
     async def release(self, requests: Sequence[Request]) -> None:
         self._check()
         handles = [h for h in (self._leases.pop(r, None) for r in requests) if h is not None]

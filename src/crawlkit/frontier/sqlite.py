@@ -563,7 +563,8 @@ async def _wait(job: _Job) -> bool:
 class _Host:
     limits: HostLimits
     queue: list[_Entry] = field(default_factory=list)
-    in_flight: int = 0
+    in_flight: int = 0  # leased requests still being fetched: what the host's slots count
+    leased: int = 0  # leased requests not given back yet (fetched or not): never retired before 0
     next_start: float = 0.0  # monotonic time before which no request may start (delay)
     scheduled: bool = False  # whether an entry for this host sits in the ready or timed heap
     more: bool = False  # whether the database may hold due pending requests of this host
@@ -631,6 +632,7 @@ class SqliteFrontier:
         self._next_due: float | None = None  # wall time when a not-yet-due pending row comes due
         self._due_until = 0.0  # wall time up to which rows that came due have been looked at
         self._leases: dict[Request, tuple[int, str]] = {}  # leased request -> (id, host)
+        self._fetched: set[Request] = set()  # leases whose fetch is over: their slot is free
         # Recent fingerprints known to be in the database, in two generations: when the young
         # one is full it becomes the old one, and the old one is dropped.
         self._fp_young: set[bytes] = set()
@@ -747,7 +749,7 @@ class SqliteFrontier:
                 cancelled = await _wait(job)
             finally:
                 worker.stop()
-            for table in (self._hosts, self._leases, self._fp_young, self._fp_old):
+            for table in (self._hosts, self._leases, self._fetched, self._fp_young, self._fp_old):
                 table.clear()
             for heap in (self._ready, self._timed, self._delayed, self._cooling):
                 heap.clear()
@@ -832,7 +834,7 @@ class SqliteFrontier:
 
         A host whose delay still runs is forgotten once it has run out (see ``_promote``).
         """
-        if host.queue or host.in_flight or host.more or name in self._refill:
+        if host.queue or host.leased or host.more or name in self._refill:
             return
         if host.next_start > self._clock():
             heapq.heappush(self._cooling, (host.next_start, next(self._seq), name))
@@ -1079,6 +1081,7 @@ class SqliteFrontier:
             self._leases[request] = (rid, name)
             out.append(request)
             host.in_flight += 1
+            host.leased += 1
             delay = host.limits.delay if self._delay_for is None else self._delay_for(name)
             if delay > 0:
                 host.next_start = now + delay
@@ -1089,36 +1092,57 @@ class SqliteFrontier:
 
     # -- giving leases back ---------------------------------------------------------------------
 
-    def _take(self, request: Request, what: str) -> tuple[int, str]:
+    def _take(self, request: Request, what: str) -> tuple[int, str, bool]:
+        """End a lease: its id, its host, and whether it still held a slot of the host."""
         lease = self._leases.pop(request, None)
         if lease is None:
             raise ValueError(f"{what}() of a request that is not leased: {request!r}")
-        return lease
+        held = request not in self._fetched
+        if not held:
+            self._fetched.remove(request)
+        return lease[0], lease[1], held
 
-    def _end_lease(self, name: str) -> None:
-        self._free_slot(name)
-        host = self._hosts.get(name)
-        if host is not None:
-            self._retire(name, host)
-
-    def _free_slot(self, name: str) -> None:
-        """A lease ended: its host may start another request (it is not retired here)."""
-        self._leased -= 1
+    def fetched(self, request: Request) -> None:
+        lease = self._leases.get(request)
+        if lease is None or request in self._fetched:
+            return
+        self._fetched.add(request)
+        name = lease[1]
         host = self._hosts.get(name)
         if host is None:  # pragma: no cover - a host with a lease is never retired
             return
         host.in_flight -= 1
         self._schedule(name, host)
 
+    def _end_lease(self, name: str, held: bool) -> None:
+        self._free_slot(name, held)
+        host = self._hosts.get(name)
+        if host is not None:
+            self._retire(name, host)
+
+    def _free_slot(self, name: str, held: bool) -> None:
+        """A lease ended: its host may start another request (it is not retired here).
+
+        ``held``: whether the lease still held a slot (``fetched()`` frees it earlier).
+        """
+        self._leased -= 1
+        host = self._hosts.get(name)
+        if host is None:  # pragma: no cover - a host with a lease is never retired
+            return
+        host.leased -= 1
+        if held:
+            host.in_flight -= 1
+        self._schedule(name, host)
+
     async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult:
         self._check()
         if new_requests:
             return await self.ack_many([(request, new_requests)])
-        rid, name = self._take(request, "ack")
+        rid, name, held = self._take(request, "ack")
         self._done_ids.append(rid)
         self._maybe_flush()
         self._done += 1
-        self._end_lease(name)
+        self._end_lease(name, held)
         return PushResult()
 
     async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
@@ -1129,27 +1153,27 @@ class SqliteFrontier:
             return await ack_each(self, acks)  # no trip to the database
         result = PushResult()
         async with self._lock:
-            names = []
+            names: list[tuple[str, bool]] = []
             try:
                 for request, _ in acks:
-                    rid, name = self._take(request, "ack")
+                    rid, name, held = self._take(request, "ack")
                     self._done_ids.append(rid)
                     self._done += 1
-                    names.append(name)
+                    names.append((name, held))
                 rows, claimed, touched = self._rows(new_requests, result)
             except BaseException:
-                for name in names:
-                    self._end_lease(name)
+                for name, held in names:
+                    self._end_lease(name, held)
                 raise
             # The fetches are over: their hosts may start other requests while the rows go in
             # (lease() serves from memory meanwhile), but none retires before its rows are in.
-            for name in names:
-                self._free_slot(name)
+            for name, held in names:
+                self._free_slot(name, held)
             try:
                 if rows:
                     await self._insert(rows, claimed, touched, result)
             finally:
-                for name in names:
+                for name, _ in names:
                     host = self._hosts.get(name)
                     if host is not None:
                         self._retire(name, host)
@@ -1157,7 +1181,7 @@ class SqliteFrontier:
 
     async def retry(self, request: Request, delay: float) -> None:
         self._check()
-        old, name = self._take(request, "retry")
+        old, name, held = self._take(request, "retry")
         rid = self._next_id  # a new id: the retry goes behind the requests of its priority
         self._next_id += 1
         data = pickle.dumps(request, _PICKLE_PROTOCOL)  # with its new attempt count
@@ -1175,22 +1199,21 @@ class SqliteFrontier:
             due = self._wall() + delay  # its host is active: counted when it retires
             self._write(_RETRY, (rid, due, data, PENDING, old))
             self._next_due = due if self._next_due is None else min(self._next_due, due)
-        self._end_lease(name)
+        self._end_lease(name, held)
 
     async def fail(self, request: Request, reason: str) -> None:
         self._check()
-        rid, name = self._take(request, "fail")
+        rid, name, held = self._take(request, "fail")
         self._write(_FAIL, (reason, rid))
         self._failed += 1
-        self._end_lease(name)
+        self._end_lease(name, held)
 
     async def release(self, requests: Sequence[Request]) -> None:
         self._check()
         for request in requests:
-            lease = self._leases.pop(request, None)
-            if lease is None:
+            if request not in self._leases:
                 continue  # already given back (say, by an ack cancelled halfway)
-            rid, name = lease
+            rid, name, held = self._take(request, "release")
             self._pending += 1
             host = self._hosts.get(name)
             if host is None:  # pragma: no cover - a host with a lease is never retired
@@ -1199,7 +1222,7 @@ class SqliteFrontier:
                 self._candidates = True
                 continue
             heapq.heappush(host.queue, (-request.priority, rid, request))  # trimmed at a refill
-            self._end_lease(name)
+            self._end_lease(name, held)
 
     def cooldown(self, host: str, seconds: float) -> None:
         """Start none of ``host``'s requests for ``seconds`` from now; a host not in play is ignored.
