@@ -580,6 +580,9 @@ class SqliteFrontier:
     retry times in the database, where they must mean the same after a restart. ``max_hosts``
     and ``host_window`` bound what is held in memory: about ``max_hosts * host_window`` requests
     (a host allowed more than ``host_window / 2`` requests in flight gets twice that, up to 1,024).
+    ``fingerprint_cache`` recent fingerprints (about 76 bytes each, 10 MB in all) spare trips to
+    the database for links seen before: with 32,768 a 50,000-page crawl sent 1.9 times the
+    work to its database thread, and ran 12 % behind the memory frontier instead of 5 %.
     """
 
     durable = True
@@ -596,7 +599,7 @@ class SqliteFrontier:
         max_hosts: int = 1024,
         host_window: int = 16,
         max_delayed: int = 10_000,
-        fingerprint_cache: int = 32_768,
+        fingerprint_cache: int = 131_072,
         cache_mib: int = 16,
     ) -> None:
         if max_hosts < 1 or host_window < 2:
