@@ -35,11 +35,11 @@ stays flat), but becomes durable only at ``checkpoint()``, which commits with ``
 ``close()`` and a crash discard the uncommitted tail. Changes that need no answer (acks, fails,
 retries) are buffered and run at the start of the next trip to the database thread, so a page costs
 at most one thread hop: the one that inserts its new links, skipped when the fingerprint cache shows
-every link to be a duplicate. That hop does not hold the host: an ack frees the host's slot before
-its links go in, and ``lease()`` serves ready hosts from memory while a trip is under way (only what
-needs the database waits for the lock). The database thread works in few, large statements
-(multi-row inserts, ``json_each`` id lists, ``group_concat`` results), because each SQLite step
-hands the GIL back and forth with a busy event loop.
+every link to be a duplicate. That hop holds no slot of the host (``fetched()`` freed it, or the ack
+does before its links go in), and ``lease()`` serves ready hosts from memory while a trip is under
+way (only what needs the database waits for the lock). The database thread works in few, large
+statements (multi-row inserts, ``json_each`` id lists, ``group_concat`` results), because each
+SQLite step hands the GIL back and forth with a busy event loop.
 """
 
 from __future__ import annotations
@@ -581,8 +581,8 @@ class SqliteFrontier:
     and ``host_window`` bound what is held in memory: about ``max_hosts * host_window`` requests
     (a host allowed more than ``host_window / 2`` requests in flight gets twice that, up to 1,024).
     ``fingerprint_cache`` recent fingerprints (about 76 bytes each, 10 MB in all) spare trips to
-    the database for links seen before: with 32,768 a 50,000-page crawl sent 1.9 times the
-    work to its database thread, and ran 12 % behind the memory frontier instead of 5 %.
+    the database for links seen before: with 32,768, a 50,000-page crawl gave its database thread
+    1.9 times the work (4.5 s against 2.4 s).
     """
 
     durable = True
