@@ -242,11 +242,15 @@ def test_pipelines_change_drop_and_fail_items(site: Site, tmp_out: Path) -> None
     assert titles == [t.upper() for t in titles] and len(items) + stats.items_dropped == 3
 
 
-def test_per_host_concurrency_holds(site: Site, tmp_out: Path) -> None:
+@pytest.mark.parametrize("frontier", ["memory", "sqlite"])
+def test_per_host_concurrency_holds(site: Site, tmp_out: Path, frontier: str) -> None:
+    # A host's slot is free once its response is read (the page is parsed and committed after):
+    # the server must still never see more than 3 requests at once.
     paths = ",".join(f"/slow?delay=0.1&i={i}" for i in range(30))
     run(
         UrlListSpider,
         tmp_out,
+        frontier,
         base=site.base,
         paths=paths,
         settings={"concurrency": 16, "concurrency_per_host": 3},
