@@ -211,11 +211,16 @@ class ParserPool(Parser):
     def _dispatch(self) -> None:
         queue = self._queue
         for worker in self._workers:
+            stdin = worker.proc.stdin
+            assert stdin is not None
             while (
                 queue
                 and worker.alive
                 and not worker.solo
                 and not worker.retiring
+                # Its input closed: the worker is dying, and its reader has not seen the end of
+                # its output yet. Writing would raise (uvloop) or lose the batch with the worker.
+                and not stdin.is_closing()
                 and len(worker.batches) < _BATCHES_PER_WORKER
             ):
                 if queue[0].solo and worker.batches:
@@ -232,8 +237,7 @@ class ParserPool(Parser):
                             job.future.set_result(_failed(job.task, f"cannot send to a parser: {exc}"))
                     continue
                 worker.batches[batch_id] = batch
-                assert worker.proc.stdin is not None
-                worker.proc.stdin.write(frame)
+                stdin.write(frame)
                 worker.sent += len(batch)
                 if self._max_tasks and worker.sent >= self._max_tasks:
                     self._retire(worker)

@@ -5,6 +5,7 @@ Real parser worker processes, a real callback that sleeps for an hour, real pids
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,15 @@ import orjson
 
 from conftest import Site
 from crawlkit import Spider
+from crawlkit.callbacks import ParseOutcome, ParseTask
 from crawlkit.engine import Engine
-from crawlkit.runner import prepared_engine, resolve_settings, run_engine
+from crawlkit.http import Request
+from crawlkit.loader import ref_for_class
+from crawlkit.parse import ParserPool, PoolStatistics
+from crawlkit.parse_worker import WorkerConfig
+from crawlkit.runner import new_event_loop, prepared_engine, resolve_settings, run_engine
 from crawlspiders.safety_spiders import LeakyPages
+from crawlspiders.spiders import UrlListSpider
 
 
 def run(spider: type[Spider], out: Path, settings: dict[str, Any], **spider_kwargs: Any) -> Engine:
@@ -95,3 +102,40 @@ def test_a_slow_callback_under_the_timeout_is_left_alone(site: Site, tmp_out: Pa
     )
     assert sorted(item["i"] for item in items(tmp_out)) == list(range(6))
     assert engine.stats.ok and engine.parser.statistics().timeouts == 0
+
+
+def test_a_worker_whose_pipe_closed_gets_no_pages_and_loses_none() -> None:
+    # A worker can die (its input pipe closed) before its reader sees the end of its output. A
+    # page handed out meanwhile must go to another worker, not fail as the culprit of a crash
+    # nor raise in the engine. Here the one worker's input is closed by hand: it exits, and the
+    # page is parsed by its replacement.
+    config = WorkerConfig(
+        spider=ref_for_class(UrlListSpider),
+        spider_kwargs={},
+        serialize_items=True,
+        max_response_size=1 << 20,
+        log_level="WARNING",
+    )
+    request = Request("http://127.0.0.1:1/ok")
+    body = b"<html><head><title>ok</title></head><body>ok</body></html>"
+    task = ParseTask(request, request.url, 200, [("content-type", "text/html")], body, "")
+
+    async def main() -> tuple[ParseOutcome, PoolStatistics, list[int]]:
+        pool = ParserPool(config, workers=1, batch_size=8)
+        await pool.start()
+        try:
+            first = pool.pids()
+            (worker,) = pool._workers
+            assert worker.proc.stdin is not None
+            worker.proc.stdin.close()
+            outcome = await asyncio.wait_for(pool.parse(task), 30)
+            return outcome, pool.statistics(), first
+        finally:
+            await pool.close()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        outcome, stats, first = runner.run(main())
+    assert outcome.error is None
+    assert [orjson.loads(line)["url"] for line in outcome.items] == [request.url]
+    assert stats.crashes == 1 and stats.restarts == 1
+    assert first and stats.workers == 1
