@@ -38,10 +38,14 @@ class Settings:
     """Every knob of a crawl. Field metadata holds the documentation the reference is built from."""
 
     concurrency: int = dataclasses.field(
-        default=16, metadata=_doc("Requests in flight at once, across all hosts.")
+        default=16,
+        metadata=_doc(
+            "Requests in flight at once, across all hosts: being fetched or parsed (a parsed page's "
+            "commit does not count)."
+        ),
     )
     concurrency_per_host: int = dataclasses.field(
-        default=8, metadata=_doc("Requests in flight at once to one host.")
+        default=8, metadata=_doc("Requests being fetched at once from one host.")
     )
     download_delay: float = dataclasses.field(
         default=0.0,
