@@ -28,7 +28,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class HostLimits:
-    """How hard one host may be hit: requests in flight at once, and seconds between starts."""
+    """How hard one host may be hit: requests being fetched at once, and seconds between starts."""
 
     concurrency: int
     delay: float = 0.0
