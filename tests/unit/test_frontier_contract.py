@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,61 +20,31 @@ import pytest
 from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
 from crawlkit.frontier.sqlite import SqliteFrontier
 from crawlkit.http import Request
+from frontierkit import Clocks, drain, limits, req, urls
 
 T = TypeVar("T")
 KINDS = ["memory", "sqlite"]
-
-
-class Clock:
-    """A fake monotonic clock, with a fake wall clock (the sqlite frontier's stored retry times)
-    that moves along with it; both move only when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.wall = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def wall_clock(self) -> float:
-        return self.wall
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        self.wall += seconds
-
-
-def limits(
-    concurrency: int = 100, delay: float = 0.0, per_host: Mapping[str, HostLimits] | None = None
-) -> Callable[[str], HostLimits]:
-    """Host limits: ``per_host[host]`` where given, else ``HostLimits(concurrency, delay)``."""
-    table = dict(per_host or {})
-
-    def for_host(host: str) -> HostLimits:
-        return table.get(host, HostLimits(concurrency, delay))
-
-    return for_host
 
 
 def make(
     kind: str,
     tmp_path: Path,
     host_limits: Callable[[str], HostLimits] | None = None,
-    clock: Clock | None = None,
+    clock: Clocks | None = None,
     depth_limit: int = 0,
     **sqlite_options: Any,
 ) -> Frontier:
     """A frontier of ``kind``, not opened; ``sqlite_options`` go to the sqlite frontier only."""
-    clock = clock or Clock()
+    clock = clock or Clocks()
     if kind == "memory":
-        return MemoryFrontier(host_limits or limits(), depth_limit=depth_limit, clock=clock)
+        return MemoryFrontier(host_limits or limits(), depth_limit=depth_limit, clock=clock.mono)
     sqlite_options.setdefault("spider_name", "spider")
     return SqliteFrontier(
         tmp_path / "frontier.sqlite",
         host_limits or limits(),
         depth_limit=depth_limit,
-        clock=clock,
-        wall_clock=clock.wall_clock,
+        clock=clock.mono,
+        wall_clock=clock.wall,
         **sqlite_options,
     )
 
@@ -82,13 +52,13 @@ def make(
 def crawl(
     kind: str,
     tmp_path: Path,
-    body: Callable[[Frontier, Clock], Coroutine[Any, Any, T]],
+    body: Callable[[Frontier, Clocks], Coroutine[Any, Any, T]],
     host_limits: Callable[[str], HostLimits] | None = None,
     start: float = 1000.0,
     **kwargs: Any,
 ) -> T:
     """Open a frontier of ``kind``, run ``body`` with it and its clock, close it."""
-    clock = Clock(start)
+    clock = Clocks(start)
     frontier = make(kind, tmp_path, host_limits, clock, **kwargs)
 
     async def go() -> T:
@@ -107,29 +77,11 @@ def kind(request: pytest.FixtureRequest) -> str:
     return param
 
 
-def req(url: str, **kwargs: Any) -> Request:
-    return Request(url, **kwargs)
-
-
-def urls(requests: Sequence[Request]) -> list[str]:
-    return [r.url for r in requests]
-
-
-async def drain(f: Frontier, n: int = 100) -> list[str]:
-    """Lease and ack until nothing is ready; the URLs in lease order."""
-    out: list[str] = []
-    while batch := await f.lease(n):
-        out.extend(urls(batch))
-        for r in batch:
-            await f.ack(r, [])
-    return out
-
-
 # -- basics -------------------------------------------------------------------------------------------
 
 
 def test_satisfies_the_protocol(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         assert isinstance(f, Frontier)
         assert f.durable is (kind == "sqlite")
 
@@ -137,7 +89,7 @@ def test_satisfies_the_protocol(tmp_path: Path, kind: str) -> None:
 
 
 def test_empty_frontier(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         assert f.is_finished()
         assert f.next_ready_in() is None
         assert len(f) == 0
@@ -148,7 +100,7 @@ def test_empty_frontier(tmp_path: Path, kind: str) -> None:
 
 
 def test_push_and_lease_one(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         result = await f.push([req("http://a.test/1")])
         assert result == PushResult(queued=1, duplicates=0, over_depth=0)
         assert len(f) == 1
@@ -180,7 +132,7 @@ def test_requests_come_back_whole(tmp_path: Path, kind: str) -> None:
     )
     original.attempt = 2
 
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([original])
         (r,) = await f.lease(1)
         for name in Request.__slots__:
@@ -195,7 +147,7 @@ def test_requests_come_back_whole(tmp_path: Path, kind: str) -> None:
 
 
 def test_priority_order_within_a_host(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> list[str]:
+    async def body(f: Frontier, _: Clocks) -> list[str]:
         await f.push(
             [
                 req("http://a.test/p0", priority=0),
@@ -217,7 +169,7 @@ def test_priority_order_within_a_host(tmp_path: Path, kind: str) -> None:
 
 
 def test_fifo_for_equal_priority(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> list[str]:
+    async def body(f: Frontier, _: Clocks) -> list[str]:
         await f.push([req(f"http://a.test/{i}") for i in range(5)])
         out: list[str] = []
         while batch := await f.lease(2):
@@ -228,7 +180,7 @@ def test_fifo_for_equal_priority(tmp_path: Path, kind: str) -> None:
 
 
 def test_priority_order_across_hosts_pushed_together(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> list[str]:
+    async def body(f: Frontier, _: Clocks) -> list[str]:
         await f.push(
             [
                 req("http://a.test/low", priority=0),
@@ -244,7 +196,7 @@ def test_priority_order_across_hosts_pushed_together(tmp_path: Path, kind: str) 
 def test_priority_order_across_hosts_after_a_later_push(tmp_path: Path, kind: str) -> None:
     # Higher priority is fetched sooner, whichever host it is on: a later priority-10 request
     # for a.test goes before b.test's priority-0 request, which was waiting first.
-    async def body(f: Frontier, _: Clock) -> list[str]:
+    async def body(f: Frontier, _: Clocks) -> list[str]:
         await f.push([req("http://b.test/low"), req("http://a.test/low")])
         await f.push([req("http://a.test/urgent", priority=10)])
         return urls(await f.lease(1))
@@ -256,7 +208,7 @@ def test_priority_order_across_hosts_after_a_later_push(tmp_path: Path, kind: st
 
 
 def test_duplicates_are_dropped(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         first = await f.push([req("http://a.test/x?b=2&a=1"), req("http://a.test/y")])
         assert first == PushResult(queued=2, duplicates=0)
         again = await f.push(
@@ -275,14 +227,14 @@ def test_duplicates_are_dropped(tmp_path: Path, kind: str) -> None:
 
 
 def test_duplicates_within_one_batch(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> PushResult:
+    async def body(f: Frontier, _: Clocks) -> PushResult:
         return await f.push([req("http://a.test/same"), req("http://a.test/same")])
 
     assert crawl(kind, tmp_path, body) == PushResult(queued=1, duplicates=1)
 
 
 def test_seen_outlives_the_request(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> PushResult:
+    async def body(f: Frontier, _: Clocks) -> PushResult:
         await f.push([req("http://a.test/1")])
         (r,) = await f.lease(1)
         await f.ack(r, [])
@@ -292,7 +244,7 @@ def test_seen_outlives_the_request(tmp_path: Path, kind: str) -> None:
 
 
 def test_dont_filter_skips_dedup(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/1")])
         result = await f.push(
             [req("http://a.test/1", dont_filter=True), req("http://a.test/1", dont_filter=True)]
@@ -306,7 +258,7 @@ def test_dont_filter_skips_dedup(tmp_path: Path, kind: str) -> None:
 
 
 def test_method_and_body_make_different_requests(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> PushResult:
+    async def body(f: Frontier, _: Clocks) -> PushResult:
         return await f.push(
             [
                 req("http://a.test/form"),
@@ -323,7 +275,7 @@ def test_method_and_body_make_different_requests(tmp_path: Path, kind: str) -> N
 
 
 def test_depth_limit(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         result = await f.push([req(f"http://a.test/{d}", depth=d) for d in range(5)])
         assert result == PushResult(queued=3, duplicates=0, over_depth=2)
         assert sorted(urls(await f.lease(10))) == ["http://a.test/0", "http://a.test/1", "http://a.test/2"]
@@ -332,7 +284,7 @@ def test_depth_limit(tmp_path: Path, kind: str) -> None:
 
 
 def test_depth_limit_applies_to_dont_filter_and_ack(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> PushResult:
+    async def body(f: Frontier, _: Clocks) -> PushResult:
         await f.push([req("http://a.test/0")])
         (r,) = await f.lease(1)
         return await f.ack(
@@ -343,7 +295,7 @@ def test_depth_limit_applies_to_dont_filter_and_ack(tmp_path: Path, kind: str) -
 
 
 def test_no_depth_limit(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> PushResult:
+    async def body(f: Frontier, _: Clocks) -> PushResult:
         return await f.push([req("http://a.test/deep", depth=10_000)])
 
     assert crawl(kind, tmp_path, body, depth_limit=0).queued == 1
@@ -353,7 +305,7 @@ def test_no_depth_limit(tmp_path: Path, kind: str) -> None:
 
 
 def test_per_host_concurrency_limit_holds(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req(f"http://a.test/{i}") for i in range(5)])
         await f.push([req(f"http://b.test/{i}") for i in range(3)])
         first = await f.lease(100)
@@ -377,7 +329,7 @@ def test_per_host_concurrency_limit_holds(tmp_path: Path, kind: str) -> None:
 
 
 def test_concurrency_one_serialises_a_host(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> list[str]:
+    async def body(f: Frontier, _: Clocks) -> list[str]:
         await f.push([req(f"http://a.test/{i}") for i in range(3)])
         order: list[str] = []
         while not f.is_finished():
@@ -395,7 +347,7 @@ def test_concurrency_one_serialises_a_host(tmp_path: Path, kind: str) -> None:
 
 
 def test_fetched_frees_the_host_slot_and_keeps_the_lease(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req(f"http://a.test/{i}") for i in range(3)])
         (first,) = await f.lease(10)
         assert await f.lease(10) == []  # the host's one slot is taken
@@ -420,7 +372,7 @@ def test_fetched_frees_the_host_slot_and_keeps_the_lease(tmp_path: Path, kind: s
 
 @pytest.mark.parametrize("end", ["retry", "fail", "release"])
 def test_a_fetched_request_ends_its_lease_every_way(tmp_path: Path, kind: str, end: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/0"), req("http://a.test/1")])
         (first,) = await f.lease(10)
         f.fetched(first)
@@ -447,7 +399,7 @@ def test_host_limits_are_looked_up_per_host(tmp_path: Path, kind: str) -> None:
         calls.append(host)
         return HostLimits(4)
 
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/1"), req("http://a.test/2"), req("http://B.test:8080/1")])
         assert len(await f.lease(10)) == 3
         assert sorted(calls) == ["a.test", "b.test"]
@@ -460,7 +412,7 @@ def test_host_limits_are_looked_up_per_host(tmp_path: Path, kind: str) -> None:
 
 
 def test_per_host_delay_uses_the_clock(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, clock: Clock) -> None:
+    async def body(f: Frontier, clock: Clocks) -> None:
         await f.push([req(f"http://a.test/{i}") for i in range(3)])
         assert urls(await f.lease(10)) == ["http://a.test/0"]
         assert await f.lease(10) == []
@@ -479,7 +431,7 @@ def test_per_host_delay_uses_the_clock(tmp_path: Path, kind: str) -> None:
 
 
 def test_delay_of_one_host_does_not_hold_up_another(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, clock: Clock) -> None:
+    async def body(f: Frontier, clock: Clocks) -> None:
         await f.push(
             [req("http://a.test/1"), req("http://a.test/2"), req("http://b.test/1"), req("http://b.test/2")]
         )
@@ -494,7 +446,7 @@ def test_delay_of_one_host_does_not_hold_up_another(tmp_path: Path, kind: str) -
 
 
 def test_delay_holds_after_the_host_goes_idle(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, clock: Clock) -> None:
+    async def body(f: Frontier, clock: Clocks) -> None:
         await f.push([req("http://a.test/1")])
         (r,) = await f.lease(10)
         await f.ack(r, [])
@@ -507,7 +459,7 @@ def test_delay_holds_after_the_host_goes_idle(tmp_path: Path, kind: str) -> None
 
 
 def test_fake_clock_is_used_not_the_real_one(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, clock: Clock) -> None:
+    async def body(f: Frontier, clock: Clocks) -> None:
         await f.push([req("http://a.test/1"), req("http://a.test/2")])
         assert len(await f.lease(10)) == 1
         clock.advance(3600.0)
@@ -520,7 +472,7 @@ def test_fake_clock_is_used_not_the_real_one(tmp_path: Path, kind: str) -> None:
 
 
 def test_retry_with_delay_waits_for_its_time(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, clock: Clock) -> None:
+    async def body(f: Frontier, clock: Clocks) -> None:
         await f.push([req("http://a.test/flaky")])
         (r,) = await f.lease(1)
         r.attempt += 1
@@ -543,7 +495,7 @@ def test_retry_with_delay_waits_for_its_time(tmp_path: Path, kind: str) -> None:
 
 
 def test_retry_without_delay_is_ready_at_once(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/1")])
         (r,) = await f.lease(1)
         await f.retry(r, 0)
@@ -554,7 +506,7 @@ def test_retry_without_delay_is_ready_at_once(tmp_path: Path, kind: str) -> None
 
 
 def test_retry_is_not_a_duplicate_and_other_requests_go_first(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, clock: Clock) -> None:
+    async def body(f: Frontier, clock: Clocks) -> None:
         await f.push([req("http://a.test/1"), req("http://a.test/2")])
         first = (await f.lease(1))[0]
         await f.retry(first, 1.0)
@@ -567,7 +519,7 @@ def test_retry_is_not_a_duplicate_and_other_requests_go_first(tmp_path: Path, ki
 
 
 def test_a_retry_without_delay_goes_behind_the_requests_of_its_priority(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/1"), req("http://a.test/2"), req("http://a.test/3")])
         first = (await f.lease(1))[0]
         await f.retry(first, 0)
@@ -587,7 +539,7 @@ def test_a_retry_without_delay_goes_behind_the_requests_of_its_priority(tmp_path
     ],
 )
 def test_retries_come_back_in_time_order(tmp_path: Path, kind: str, options: dict[str, Any]) -> None:
-    async def body(f: Frontier, clock: Clock) -> None:
+    async def body(f: Frontier, clock: Clocks) -> None:
         await f.push([req(f"http://h{i}.test/") for i in range(3)])
         leased = await f.lease(3)
         for r, delay in zip(leased, (3.0, 1.0, 2.0), strict=True):
@@ -604,7 +556,7 @@ def test_retries_come_back_in_time_order(tmp_path: Path, kind: str, options: dic
 
 
 def test_giving_back_what_is_not_leased_is_an_error(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/leased")])
         (leased,) = await f.lease(1)
         stranger = req("http://a.test/never-leased")
@@ -627,7 +579,7 @@ def test_giving_back_what_is_not_leased_is_an_error(tmp_path: Path, kind: str) -
 
 
 def test_ack_pushes_new_requests(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/0")])
         (r,) = await f.lease(1)
         result = await f.ack(
@@ -689,7 +641,7 @@ def test_ack_many_does_what_acks_one_by_one_do(tmp_path: Path, kind: str, group:
 
 
 def test_fail_counts_and_finishes(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req("http://a.test/1"), req("http://a.test/2")])
         a, b = await f.lease(2)
         await f.fail(a, "http_404")
@@ -703,7 +655,7 @@ def test_fail_counts_and_finishes(tmp_path: Path, kind: str) -> None:
 
 
 def test_release_returns_requests_to_pending(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         await f.push([req(f"http://a.test/{i}") for i in range(3)])
         leased = await f.lease(10)
         assert len(leased) == 2
@@ -722,7 +674,7 @@ def test_release_returns_requests_to_pending(tmp_path: Path, kind: str) -> None:
 
 
 def test_is_finished_and_next_ready_in_lifecycle(tmp_path: Path, kind: str) -> None:
-    async def body(f: Frontier, _: Clock) -> None:
+    async def body(f: Frontier, _: Clocks) -> None:
         assert f.is_finished() and f.next_ready_in() is None
         await f.push([req("http://a.test/1")])
         assert not f.is_finished() and f.next_ready_in() == 0.0
@@ -787,7 +739,7 @@ def test_randomised_crawl_respects_limits_and_handles_every_request_once(
             links.append(req(url, depth=1, priority=rng.randint(0, 2) if scenario.rich else 0))
         return links
 
-    async def body(f: Frontier, clock: Clock) -> FrontierStats:
+    async def body(f: Frontier, clock: Clocks) -> FrontierStats:
         await f.push(new_links(10))
         leased: list[Request] = []
         for step in range(scenario.steps):

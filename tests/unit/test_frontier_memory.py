@@ -7,46 +7,14 @@ very objects pushed (retried ones too), and next_ready_in() while only a busy ho
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 
 from crawlkit.frontier import FrontierStats, HostLimits, MemoryFrontier
 from crawlkit.http import Request
+from frontierkit import FakeClock, limits, req, run, urls
 
 T = TypeVar("T")
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def limits(
-    concurrency: int = 100, delay: float = 0.0, per_host: Mapping[str, HostLimits] | None = None
-) -> Callable[[str], HostLimits]:
-    """Host limits: ``per_host[host]`` where given, else ``HostLimits(concurrency, delay)``."""
-    table = dict(per_host or {})
-
-    def for_host(host: str) -> HostLimits:
-        return table.get(host, HostLimits(concurrency, delay))
-
-    return for_host
 
 
 def frontier(
@@ -56,14 +24,6 @@ def frontier(
 ) -> tuple[MemoryFrontier, FakeClock]:
     clock = clock or FakeClock()
     return MemoryFrontier(host_limits or limits(), depth_limit=depth_limit, clock=clock), clock
-
-
-def req(url: str, **kwargs: object) -> Request:
-    return Request(url, **kwargs)  # type: ignore[arg-type]
-
-
-def urls(requests: Sequence[Request]) -> list[str]:
-    return [r.url for r in requests]
 
 
 # -- hosts ----------------------------------------------------------------------------------------------

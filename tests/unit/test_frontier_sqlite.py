@@ -22,7 +22,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,49 +32,10 @@ from crawlkit.errors import ConfigError
 from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
 from crawlkit.frontier.sqlite import SqliteFrontier
 from crawlkit.http import Request
+from frontierkit import Clocks, drain, limits, req, run, urls
 
 T = TypeVar("T")
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Clocks:
-    """The monotonic clock (delays, retries in memory) and the wall clock (retry times stored)."""
-
-    def __init__(self) -> None:
-        self.mono = FakeClock(1000.0)
-        self.wall = FakeClock(1_700_000_000.0)
-
-    def advance(self, seconds: float) -> None:
-        self.mono.now += seconds
-        self.wall.now += seconds
-
-
-def limits(
-    concurrency: int = 100, delay: float = 0.0, per_host: Mapping[str, HostLimits] | None = None
-) -> Callable[[str], HostLimits]:
-    table = dict(per_host or {})
-
-    def for_host(host: str) -> HostLimits:
-        return table.get(host, HostLimits(concurrency, delay))
-
-    return for_host
 
 
 def make(
@@ -106,24 +67,6 @@ def crawl(
             await frontier.close()
 
     return asyncio.run(go())
-
-
-def req(url: str, **kwargs: Any) -> Request:
-    return Request(url, **kwargs)
-
-
-def urls(requests: Sequence[Request]) -> list[str]:
-    return [r.url for r in requests]
-
-
-async def drain(f: SqliteFrontier, n: int = 100) -> list[str]:
-    """Lease and ack until nothing is ready; the URLs in lease order."""
-    out: list[str] = []
-    while batch := await f.lease(n):
-        out.extend(urls(batch))
-        for r in batch:
-            await f.ack(r, [])
-    return out
 
 
 # -- windows, caches, and where it differs from the memory frontier ---------------------------------
