@@ -68,7 +68,7 @@ class MemoryFrontier:
         self._seen: set[bytes] = set()
         self._pending = 0
         self._leased = 0
-        self._leases: set[Request] = set()  # leased, not yet given back (by identity)
+        self._leases: dict[Request, str] = {}  # leased, not yet given back (by identity) -> host
         self._fetched: set[Request] = set()  # leases whose fetch is over: their slot is free
         self._done = 0
         self._failed = 0
@@ -160,7 +160,7 @@ class MemoryFrontier:
             assert host.limits is not None
             _, _, request = heapq.heappop(host.queue)
             out.append(request)
-            self._leases.add(request)
+            self._leases[request] = name
             host.in_flight += 1
             host.leased += 1
             self._pending -= 1
@@ -183,24 +183,23 @@ class MemoryFrontier:
         entry.ready_key = None  # its entry in the ready heap, if any, goes stale
         self._schedule(host, entry)  # into the timed heap (unless already there: it re-checks)
 
-    def _take(self, request: Request, what: str) -> None:
-        """Check that ``request`` is leased, and stop counting it as leased."""
-        try:
-            self._leases.remove(request)
-        except KeyError:
-            raise ValueError(f"{what}() of a request that is not leased: {request!r}") from None
+    def _take(self, request: Request, what: str) -> str:
+        """Check that ``request`` is leased, stop counting it as leased, and return its host."""
+        name = self._leases.pop(request, None)
+        if name is None:
+            raise ValueError(f"{what}() of a request that is not leased: {request!r}")
+        return name
 
     def fetched(self, request: Request) -> None:
-        if request not in self._leases or request in self._fetched:
+        name = self._leases.get(request)
+        if name is None or request in self._fetched:
             return
         self._fetched.add(request)
-        name = host_of(request.url)
         host = self._hosts[name]
         host.in_flight -= 1
         self._schedule(name, host)
 
-    def _end_lease(self, request: Request) -> None:
-        name = host_of(request.url)
+    def _end_lease(self, request: Request, name: str) -> None:
         host = self._hosts[name]
         if request in self._fetched:
             self._fetched.remove(request)
@@ -214,9 +213,9 @@ class MemoryFrontier:
             del self._hosts[name]
 
     async def ack(self, request: Request, new_requests: Sequence[Request]) -> PushResult:
-        self._take(request, "ack")
+        name = self._take(request, "ack")
         result = await self.push(new_requests)
-        self._end_lease(request)
+        self._end_lease(request, name)
         self._done += 1
         return result
 
@@ -224,8 +223,7 @@ class MemoryFrontier:
         return await ack_each(self, acks)
 
     async def retry(self, request: Request, delay: float) -> None:
-        self._take(request, "retry")
-        self._end_lease(request)
+        self._end_lease(request, self._take(request, "retry"))
         self._pending += 1
         if delay <= 0:
             self._pending -= 1
@@ -234,16 +232,15 @@ class MemoryFrontier:
             heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), request))
 
     async def fail(self, request: Request, reason: str) -> None:
-        self._take(request, "fail")
-        self._end_lease(request)
+        self._end_lease(request, self._take(request, "fail"))
         self._failed += 1
 
     async def release(self, requests: Sequence[Request]) -> None:
         for request in requests:
-            if request not in self._leases:
+            name = self._leases.pop(request, None)
+            if name is None:
                 continue  # already given back: the engine releases after a cancelled ack
-            self._leases.remove(request)
-            self._end_lease(request)
+            self._end_lease(request, name)
             self._enqueue(request)
 
     # -- introspection ----------------------------------------------------------------------
