@@ -112,7 +112,6 @@ class Engine:
         self._handled_statuses = frozenset(spider_cls.handle_httpstatus_list)
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
-        self._committing_pages = 0  # parsed pages whose commit is under way
         self._seeding_done = False  # the seeder has ended, one way or another
         self._seeded = False  # start_requests() was exhausted: recorded by checkpoints
         self._stopping = False
@@ -386,12 +385,8 @@ class Engine:
                         for request in batch:
                             self._queue.put_nowait(request)
                         continue
-                    if (
-                        self._in_flight == 0
-                        and self._committing_pages == 0
-                        and self._seeding_done
-                        and frontier.is_finished()
-                    ):
+                    # A page being committed is still leased: the frontier is not finished.
+                    if self._in_flight == 0 and self._seeding_done and frontier.is_finished():
                         break
                 timeout = frontier.next_ready_in() if free > 0 else None
                 await self._sleep_until_woken(timeout)
@@ -488,12 +483,8 @@ class Engine:
                     # held through that wait cost a sixth of the pages per second.
                     holding = False
                     self._in_flight -= 1
-                    self._committing_pages += 1
                     self._wake()
-                    try:
-                        await self._commit(request, outcome)
-                    finally:
-                        self._committing_pages -= 1
+                    await self._commit(request, outcome)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
                     await self.frontier.release([request])
