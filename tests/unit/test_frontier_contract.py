@@ -204,6 +204,82 @@ def test_priority_order_across_hosts_after_a_later_push(tmp_path: Path, kind: st
     assert crawl(kind, tmp_path, body) == ["http://a.test/urgent"]
 
 
+# -- callbacks take turns within a priority ----------------------------------------------------------
+
+
+def test_callbacks_take_turns_and_each_is_first_in_first_out(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clocks) -> list[str]:
+        await f.push([req(f"http://a.test/item{i}", callback="parse_item") for i in range(4)])
+        await f.push([req("http://a.test/list1"), req("http://a.test/list2", callback="parse")])
+        return await drain(f, 1)
+
+    # "parse" and None are one callback: its second request waits for a turn of its own.
+    assert crawl(kind, tmp_path, body) == [
+        "http://a.test/item0",
+        "http://a.test/list1",
+        "http://a.test/item1",
+        "http://a.test/list2",
+        "http://a.test/item2",
+        "http://a.test/item3",
+    ]
+
+
+def test_priority_still_comes_before_turns(tmp_path: Path, kind: str) -> None:
+    async def body(f: Frontier, _: Clocks) -> list[str]:
+        await f.push([req(f"http://a.test/item{i}", callback="parse_item", priority=1) for i in range(3)])
+        await f.push([req("http://a.test/list")])
+        return await drain(f, 1)
+
+    assert crawl(kind, tmp_path, body) == [
+        "http://a.test/item0",
+        "http://a.test/item1",
+        "http://a.test/item2",
+        "http://a.test/list",
+    ]
+
+
+def chain_order(kind: str, tmp_path: Path, items_per_page: int, **options: Any) -> list[str]:
+    """Serve a chain of listing pages, one request at a time, and return the order of service.
+
+    Each listing links ``items_per_page`` items and then the next listing, as a shop's
+    pagination does; items link nothing.
+    """
+
+    async def body(f: Frontier, _: Clocks) -> list[str]:
+        await f.push([req("http://a.test/list/0")])
+        served: list[str] = []
+        while batch := await f.lease(1):
+            (r,) = batch
+            served.append(r.url)
+            links: list[Request] = []
+            if "/list/" in r.url:
+                page = int(r.url.rsplit("/", 1)[1])
+                links = [
+                    req(f"http://a.test/item/{page}-{i}", callback="parse_item")
+                    for i in range(items_per_page)
+                ]
+                if page < 9:
+                    links.append(req(f"http://a.test/list/{page + 1}"))
+            await f.ack(r, links)
+        assert f.is_finished()
+        return served
+
+    return crawl(kind, tmp_path, body, limits(concurrency=1), **options)
+
+
+@pytest.mark.parametrize("window", [0, 2])
+def test_a_pagination_chain_advances_while_its_items_wait(tmp_path: Path, kind: str, window: int) -> None:
+    # First in, first out would put each next listing behind every item found so far: the
+    # chain would advance one page per 20 items and end the crawl one page at a time. Taking
+    # turns, the next listing comes after one item. (``window``: the sqlite frontier's memory
+    # window, so small that most items wait in the database.)
+    options = {"host_window": window} if window and kind == "sqlite" else {}
+    served = chain_order(kind, tmp_path, 20, **options)
+    assert len(served) == len(set(served)) == 10 + 9 * 20 + 20
+    listings = [i for i, url in enumerate(served) if "/list/" in url]
+    assert listings == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
+
+
 # -- dedup ----------------------------------------------------------------------------------------------
 
 

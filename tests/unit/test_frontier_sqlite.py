@@ -201,7 +201,14 @@ def test_one_host_is_served_in_the_same_order_as_by_the_memory_frontier(
         rng = random.Random(seed)
 
         def links(n: int) -> list[Request]:
-            return [req(f"http://a.test/{rng.randrange(400)}", priority=rng.randint(-2, 4)) for _ in range(n)]
+            return [
+                req(
+                    f"http://a.test/{rng.randrange(400)}",
+                    priority=rng.randint(-2, 4),
+                    callback=rng.choice((None, "parse", "parse_item", "parse_more")),
+                )
+                for _ in range(n)
+            ]
 
         async def go() -> list[str]:
             await frontier.open()
@@ -382,6 +389,75 @@ def test_checkpoint_and_reopen_restores_the_state(tmp_path: Path) -> None:
         await f.close()
 
     run(third())
+
+
+def test_turns_survive_a_checkpoint_and_reopen(tmp_path: Path) -> None:
+    # After a restart, a listing found then still goes just ahead of the items' backlog, and a
+    # new item still goes behind it (each callback stays first in, first out).
+    path = tmp_path / "f.sqlite"
+    clocks = Clocks()
+
+    async def first() -> None:
+        f = make(path, limits(concurrency=1), clocks, host_window=2)
+        await f.open()
+        await f.push([req(f"http://a.test/item{i}", callback="parse_item") for i in range(10)])
+        for _ in range(3):
+            (r,) = await f.lease(1)
+            await f.ack(r, [])
+        await f.checkpoint(0, b"{}", True)
+        await f.close()
+
+    async def second() -> list[str]:
+        f = make(path, limits(concurrency=1), clocks, host_window=2)
+        await f.open()
+        await f.push([req("http://a.test/item-new", callback="parse_item"), req("http://a.test/list")])
+        served = await drain(f, 1)
+        await f.close()
+        return served
+
+    run(first())
+    assert run(second()) == [
+        "http://a.test/item3",
+        "http://a.test/list",
+        *(f"http://a.test/item{i}" for i in range(4, 10)),
+        "http://a.test/item-new",
+    ]
+
+
+def test_a_job_of_schema_1_is_upgraded_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite"
+
+    async def create() -> None:
+        f = make(path, host_window=2)
+        await f.open()
+        await f.push([req(f"http://a.test/{i}") for i in range(6)])
+        (r,) = await f.lease(1)
+        await f.ack(r, [])
+        await f.checkpoint(77, b'{"n": 1}', True)
+        await f.close()
+
+    run(create())
+    # Schema 1, as an older crawlkit wrote it: no turns.
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX requests_queue")
+        db.execute("ALTER TABLE requests DROP COLUMN turn")
+        db.execute("ALTER TABLE meta DROP COLUMN turns")
+        db.execute("CREATE INDEX requests_queue ON requests (host, priority DESC, id) WHERE state = 0")
+        db.execute("UPDATE meta SET schema_version = 1")
+    db.close()
+
+    async def resume() -> list[str]:
+        f = make(path, host_window=2)
+        assert await f.open() == Checkpoint(output_offset=77, state=b'{"n": 1}', seeded=True, finished=False)
+        await f.push([req("http://a.test/0"), req("http://a.test/new")])
+        served = await drain(f, 1)
+        await f.close()
+        return served
+
+    assert run(resume()) == [f"http://a.test/{i}" for i in range(1, 6)] + ["http://a.test/new"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT schema_version FROM meta").fetchone() == (2,)
+    db.close()
 
 
 def test_close_discards_work_after_the_last_checkpoint(tmp_path: Path) -> None:

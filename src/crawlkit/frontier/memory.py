@@ -19,11 +19,13 @@ from .base import (
     ack_each,
     host_policy_functions,
 )
+from .turns import Turns
 
 __all__ = ["MemoryFrontier"]
 
-# Heap entries are (-priority, sequence, request): higher priority first, then first-in first-out.
-_Entry = tuple[int, int, Request]
+# Heap entries are (-priority, turn, sequence, request): higher priority first, then callbacks
+# take turns (see turns.py), each first in, first out.
+_Entry = tuple[int, int, int, Request]
 
 
 @dataclass(slots=True)
@@ -61,14 +63,15 @@ class MemoryFrontier:
         self._depth_limit = depth_limit
         self._clock = clock
         self._seq = itertools.count()
+        self._turns = Turns()
         self._hosts: dict[str, _Host] = {}
         self._ready: list[tuple[int, int, str]] = []  # (-priority, seq, host)
         self._timed: list[tuple[float, int, str]] = []  # (ready-at, seq, host)
-        self._delayed: list[tuple[float, int, Request]] = []  # retries: (not-before, seq, request)
+        self._delayed: list[tuple[float, int, int, Request]] = []  # retries: (not-before, seq, turn, request)
         self._seen: set[bytes] = set()
         self._pending = 0
         self._leased = 0
-        self._leases: dict[Request, str] = {}  # leased, not yet given back (by identity) -> host
+        self._leases: dict[Request, tuple[str, int]] = {}  # leased, not given back -> (host, turn)
         self._fetched: set[Request] = set()  # leases whose fetch is over: their slot is free
         self._done = 0
         self._failed = 0
@@ -87,10 +90,13 @@ class MemoryFrontier:
             host = self._hosts[name] = _Host(limits=self._limits_for(name))
         return host
 
-    def _enqueue(self, request: Request) -> None:
+    def _enqueue(self, request: Request, turn: int | None = None) -> None:
+        """Queue a request: a new one (or a retry) gets a turn; a released one keeps its own."""
         name = host_of(request.url)
         host = self._host(name)
-        heapq.heappush(host.queue, (-request.priority, next(self._seq), request))
+        if turn is None:
+            turn = self._turns.next(request.callback)
+        heapq.heappush(host.queue, (-request.priority, turn, next(self._seq), request))
         self._pending += 1
         self._schedule(name, host)
 
@@ -137,9 +143,9 @@ class MemoryFrontier:
 
     def _promote_due(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:
-            _, _, request = heapq.heappop(self._delayed)
+            _, _, turn, request = heapq.heappop(self._delayed)
             self._pending -= 1  # _enqueue counts it again
-            self._enqueue(request)
+            self._enqueue(request, turn)
         while self._timed and self._timed[0][0] <= now:
             _, _, name = heapq.heappop(self._timed)
             host = self._hosts[name]
@@ -158,9 +164,10 @@ class MemoryFrontier:
             host = self._hosts[name]
             host.ready_key = None
             assert host.limits is not None
-            _, _, request = heapq.heappop(host.queue)
+            _, turn, _, request = heapq.heappop(host.queue)
+            self._turns.served(turn)
             out.append(request)
-            self._leases[request] = name
+            self._leases[request] = (name, turn)
             host.in_flight += 1
             host.leased += 1
             self._pending -= 1
@@ -185,16 +192,17 @@ class MemoryFrontier:
 
     def _take(self, request: Request, what: str) -> str:
         """Check that ``request`` is leased, stop counting it as leased, and return its host."""
-        name = self._leases.pop(request, None)
-        if name is None:
+        lease = self._leases.pop(request, None)
+        if lease is None:
             raise ValueError(f"{what}() of a request that is not leased: {request!r}")
-        return name
+        return lease[0]
 
     def fetched(self, request: Request) -> None:
-        name = self._leases.get(request)
-        if name is None or request in self._fetched:
+        lease = self._leases.get(request)
+        if lease is None or request in self._fetched:
             return
         self._fetched.add(request)
+        name = lease[0]
         host = self._hosts[name]
         host.in_flight -= 1
         self._schedule(name, host)
@@ -224,12 +232,13 @@ class MemoryFrontier:
 
     async def retry(self, request: Request, delay: float) -> None:
         self._end_lease(request, self._take(request, "retry"))
+        turn = self._turns.next(request.callback)  # behind the requests of its callback
         self._pending += 1
         if delay <= 0:
             self._pending -= 1
-            self._enqueue(request)
+            self._enqueue(request, turn)
         else:
-            heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), request))
+            heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), turn, request))
 
     async def fail(self, request: Request, reason: str) -> None:
         self._end_lease(request, self._take(request, "fail"))
@@ -237,11 +246,12 @@ class MemoryFrontier:
 
     async def release(self, requests: Sequence[Request]) -> None:
         for request in requests:
-            name = self._leases.pop(request, None)
-            if name is None:
+            lease = self._leases.pop(request, None)
+            if lease is None:
                 continue  # already given back: the engine releases after a cancelled ack
+            name, turn = lease
             self._end_lease(request, name)
-            self._enqueue(request)
+            self._enqueue(request, turn)  # it keeps its place
 
     # -- introspection ----------------------------------------------------------------------
 

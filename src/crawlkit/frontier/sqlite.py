@@ -23,11 +23,11 @@ for links seen again soon; SQLite's page cache (``cache_mib``). Nothing grows wi
 pending requests or of hosts ever seen. Idle hosts leave memory once their delay has run out.
 
 Order within a host is exact: for each active host, ``more`` says whether the database may still
-hold due pending requests of it, and ``(bound_p, bound_id)`` is a rank (``(-priority, id)``)
-that every such request ranks after. A host is served from memory only while its best loaded
-request ranks at or before that bound; otherwise it is refilled first. Across hosts, ready hosts
-are served best priority first, as in the memory frontier; hosts are activated in the order of
-their best pending priority.
+hold due pending requests of it, and ``bound`` is a rank (``(-priority, turn, id)``; turns.py
+tells how turns are handed out) that every such request ranks after. A host is served from memory
+only while its best loaded request ranks at or before that bound; otherwise it is refilled first.
+Across hosts, ready hosts are served best priority first, as in the memory frontier; hosts are
+activated in the order of their best pending priority.
 
 Threads and durability: one connection, used by one dedicated thread, keeps one write transaction
 open from checkpoint to checkpoint. Every change goes into the database as it happens (so memory
@@ -71,25 +71,29 @@ from .base import (
     ack_each,
     host_policy_functions,
 )
+from .turns import Turns
 
 __all__ = ["SCHEMA_VERSION", "SqliteFrontier"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the turn of each request, and the turns state at a checkpoint
 
 PENDING, LEASED, DONE, FAILED = 0, 1, 2, 3
 
 T = TypeVar("T")
 
-# A loaded request: (-priority, id, request). Ids grow with every insert, so the order of these
-# tuples is the order of service within a host: higher priority first, then first in, first out.
-_Entry = tuple[int, int, Request]
+# A loaded request: (-priority, turn, id, request), the order of service within a host: higher
+# priority first, then callbacks take turns (turns.py), then first in, first out.
+_Entry = tuple[int, int, int, Request]
+# Where an entry ranks: (-priority, turn, id).
+_Rank = tuple[int, int, int]
 # A buffered write that needs no answer: (sql, parameters).
 _Write = tuple[str, tuple[Any, ...]]
-# A request to insert: (id, fingerprint or None, host, priority, state, request).
-_Row = tuple[int, bytes | None, str, int, int, Request]
+# A request to insert: (id, fingerprint or None, host, priority, turn, state, request).
+_Row = tuple[int, bytes | None, str, int, int, int, Request]
 
 _PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
+_QUEUE_INDEX = "CREATE INDEX requests_queue ON requests (host, priority DESC, turn, id) WHERE state = 0"
 _SCHEMA = (
     """
 CREATE TABLE meta (
@@ -103,7 +107,8 @@ CREATE TABLE meta (
     seeded INTEGER NOT NULL DEFAULT 0,
     seen INTEGER NOT NULL DEFAULT 0,
     done INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0
+    failed INTEGER NOT NULL DEFAULT 0,
+    turns TEXT NOT NULL DEFAULT ''
 )
     """,
     """
@@ -112,13 +117,14 @@ CREATE TABLE requests (
     fingerprint BLOB UNIQUE,
     host TEXT NOT NULL,
     priority INTEGER NOT NULL,
+    turn INTEGER NOT NULL DEFAULT 0,
     state INTEGER NOT NULL,
     not_before REAL NOT NULL DEFAULT 0,
     data BLOB,
     reason TEXT
 )
     """,
-    "CREATE INDEX requests_queue ON requests (host, priority DESC, id) WHERE state = 0",
+    _QUEUE_INDEX,
     "CREATE INDEX requests_delayed ON requests (not_before) WHERE state = 0 AND not_before > 0",
     "CREATE INDEX requests_claimed ON requests (host) WHERE state = 1",
     """
@@ -139,8 +145,8 @@ _TABLES = frozenset({"meta", "requests", "hosts"})
 # then ignores) so that SQLite keeps a handful of prepared statements.
 _INSERT_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _INSERT = {
-    n: "INSERT OR IGNORE INTO requests (id, fingerprint, host, priority, state, data) VALUES "
-    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * n)
+    n: "INSERT OR IGNORE INTO requests (id, fingerprint, host, priority, turn, state, data) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n)
     for n in _INSERT_SIZES
 }
 # The counts of the hosts table are kept for inactive hosts only (those are the ones to choose
@@ -162,9 +168,9 @@ _HOSTS_ADD_NEW = (
 )
 _NEW_CLAIMED = "SELECT group_concat(id) FROM requests WHERE id BETWEEN ? AND ? AND state = 1"
 _LOAD = (
-    "SELECT group_concat(id || ' ' || priority || ' ' || hex(data), ' ') FROM"
-    " (SELECT id, priority, data FROM requests WHERE state = 0 AND host = ? AND not_before <= ?"
-    " ORDER BY priority DESC, id LIMIT ?)"
+    "SELECT group_concat(id || ' ' || priority || ' ' || turn || ' ' || hex(data), ' ') FROM"
+    " (SELECT id, priority, turn, data FROM requests WHERE state = 0 AND host = ? AND not_before <= ?"
+    " ORDER BY priority DESC, turn, id LIMIT ?)"
 )
 _IDS = "(SELECT value FROM json_each(?))"
 _MAX_WINDOW = 1024  # loaded requests of one host, however high its concurrency
@@ -174,7 +180,7 @@ _DONE_IDS = "UPDATE requests SET state = 2, data = NULL WHERE id IN " + _IDS
 _ACTIVATE = "UPDATE hosts SET active = 1 WHERE host = ?"
 _UNCLAIM = "UPDATE requests SET state = 0, not_before = ? WHERE id = ?"
 _FAIL = "UPDATE requests SET state = 3, reason = ? WHERE id = ?"
-_RETRY = "UPDATE requests SET id = ?, not_before = ?, data = ?, state = ? WHERE id = ?"
+_RETRY = "UPDATE requests SET id = ?, turn = ?, not_before = ?, data = ?, state = ? WHERE id = ?"
 _DEACTIVATE = (
     "UPDATE hosts SET active = 0,"
     " pending = (SELECT count(*) FROM requests WHERE state = 0 AND host = ?1),"
@@ -215,6 +221,26 @@ def _host(url: str) -> str:
     return host
 
 
+def _upgrade_from_1(db: sqlite3.Connection) -> None:
+    """Give a job directory of schema 1 the turns of schema 2, keeping everything it holds.
+
+    Its pending requests all get turn 0: they keep their order among themselves (by id) and are
+    served before the requests queued from now on.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()[0] == 1:
+            db.execute("ALTER TABLE requests ADD COLUMN turn INTEGER NOT NULL DEFAULT 0")
+            db.execute("ALTER TABLE meta ADD COLUMN turns TEXT NOT NULL DEFAULT ''")
+            db.execute("DROP INDEX IF EXISTS requests_queue")
+            db.execute(_QUEUE_INDEX)
+            db.execute("UPDATE meta SET schema_version = 2 WHERE id = 1")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def _id_list(ids: Iterable[int]) -> str:
     return "[" + ",".join(map(str, ids)) + "]"
 
@@ -231,6 +257,7 @@ class _Opened:
     failed: int
     next_id: int
     next_due: float | None
+    turns: str
 
 
 @dataclass(slots=True)
@@ -322,21 +349,25 @@ class _Store:
                 f"frontier database {self.path} is corrupt or not a crawlkit frontier (no table {missing}); "
                 "move it away or use --fresh"
             )
-        row = db.execute(
-            "SELECT schema_version, spider_name, checkpointed, output_offset, state, seeded,"
-            " seen, done, failed FROM meta WHERE id = 1"
-        ).fetchone()
-        if row is None:
+        version_row = db.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
+        if version_row is None:
             raise ConfigError(
                 f"frontier database {self.path} is corrupt (its meta row is missing); "
                 "move it away or use --fresh"
             )
-        version, spider, checkpointed, offset, state, seeded, seen, done, failed = row
-        if version != SCHEMA_VERSION:
+        version = version_row[0]
+        if version == 1:
+            _upgrade_from_1(db)
+        elif version != SCHEMA_VERSION:
             raise ConfigError(
                 f"frontier database {self.path} has schema version {version}, but this crawlkit "
                 f"uses {SCHEMA_VERSION}; use --fresh or another --job-dir"
             )
+        row = db.execute(
+            "SELECT spider_name, checkpointed, output_offset, state, seeded,"
+            " seen, done, failed, turns FROM meta WHERE id = 1"
+        ).fetchone()
+        spider, checkpointed, offset, state, seeded, seen, done, failed, turns = row
         if spider != self.spider_name:
             raise ConfigError(
                 f"job directory belongs to spider {spider!r}, not {self.spider_name!r}; "
@@ -358,7 +389,9 @@ class _Store:
             checkpoint = Checkpoint(
                 output_offset=int(offset), state=bytes(state), seeded=bool(seeded), finished=pending == 0
             )
-        return _Opened(checkpoint, int(pending), int(seen), int(done), int(failed), int(max_id) + 1, next_due)
+        return _Opened(
+            checkpoint, int(pending), int(seen), int(done), int(failed), int(max_id) + 1, next_due, str(turns)
+        )
 
     def call(
         self, writes: list[_Write], done: list[int], fn: Callable[..., T] | None, *args: Any
@@ -384,10 +417,10 @@ class _Store:
         db = self._conn()
         dumps = pickle.dumps
         params: list[Any] = []
-        for rid, fp, host, priority, state, request in rows:
-            params += (rid, fp, host, priority, state, dumps(request, _PICKLE_PROTOCOL))
+        for rid, fp, host, priority, turn, state, request in rows:
+            params += (rid, fp, host, priority, turn, state, dumps(request, _PICKLE_PROTOCOL))
         inserted = 0
-        width = 6
+        width = 7
         start = 0
         while start < len(rows):
             take = min(len(rows) - start, _INSERT_SIZES[-1])
@@ -414,12 +447,12 @@ class _Store:
         if not text:
             return []
         parts = text.split(" ")
-        ids = parts[0::3]
+        ids = parts[0::4]
         db.execute(_CLAIM_IDS, ("[" + ",".join(ids) + "]",))
         loads = pickle.loads
         entries = [
-            (-int(p), int(i), loads(bytes.fromhex(h)))
-            for i, p, h in zip(ids, parts[1::3], parts[2::3], strict=True)
+            (-int(p), int(t), int(i), loads(bytes.fromhex(h)))
+            for i, p, t, h in zip(ids, parts[1::4], parts[2::4], parts[3::4], strict=True)
         ]
         entries.sort()  # group_concat() does not promise an order
         return entries
@@ -453,14 +486,14 @@ class _Store:
         return out
 
     def checkpoint(
-        self, offset: int, state: bytes, seeded: bool, counters: tuple[int, int, int], wall: float
+        self, offset: int, state: bytes, seeded: bool, counters: tuple[int, int, int], turns: str, wall: float
     ) -> None:
         db = self._conn()
         seen, done, failed = counters
         db.execute(
             "UPDATE meta SET checkpointed = ?, output_offset = ?, state = ?, seeded = ?, seen = ?,"
-            " done = ?, failed = ? WHERE id = 1",
-            (wall, offset, state, int(seeded), seen, done, failed),
+            " done = ?, failed = ?, turns = ? WHERE id = 1",
+            (wall, offset, state, int(seeded), seen, done, failed, turns),
         )
         db.execute("COMMIT")  # synchronous=FULL: on disk when this returns
         db.execute("BEGIN IMMEDIATE")
@@ -568,9 +601,8 @@ class _Host:
     next_start: float = 0.0  # monotonic time before which no request may start (delay)
     scheduled: bool = False  # whether an entry for this host sits in the ready or timed heap
     more: bool = False  # whether the database may hold due pending requests of this host
-    # When ``more``: each of those ranks after (bound_p, bound_id); ranks are (-priority, id).
-    bound_p: int = 0
-    bound_id: int = 0
+    # When ``more``: each of those ranks after this (ranks are (-priority, turn, id)).
+    bound: _Rank = (0, 0, 0)
 
 
 class SqliteFrontier:
@@ -624,17 +656,18 @@ class SqliteFrontier:
         self._writes: list[_Write] = []
         self._done_ids: list[int] = []
         self._seq = itertools.count()
+        self._turns = Turns()  # restored from the last checkpoint at open()
         self._next_id = 1
         self._hosts: dict[str, _Host] = {}
         self._ready: list[tuple[int, int, str]] = []  # (-priority, seq, host)
         self._timed: list[tuple[float, int, str]] = []  # (ready-at, seq, host)
-        self._delayed: list[tuple[float, int, Request]] = []  # retries: (not-before, id, request)
+        self._delayed: list[tuple[float, int, int, Request]] = []  # retries: (not-before, id, turn, request)
         self._cooling: list[tuple[float, int, str]] = []  # idle hosts whose delay runs: (until, seq, host)
         self._refill: set[str] = set()  # active hosts to refill (before they can be served, if empty)
         self._candidates = False  # whether inactive hosts may have due pending requests
         self._next_due: float | None = None  # wall time when a not-yet-due pending row comes due
         self._due_until = 0.0  # wall time up to which rows that came due have been looked at
-        self._leases: dict[Request, tuple[int, str]] = {}  # leased request -> (id, host)
+        self._leases: dict[Request, tuple[int, str, int]] = {}  # leased request -> (id, host, turn)
         self._fetched: set[Request] = set()  # leases whose fetch is over: their slot is free
         # Recent fingerprints known to be in the database, in two generations: when the young
         # one is full it becomes the old one, and the old one is dropped.
@@ -727,6 +760,7 @@ class SqliteFrontier:
         self._failed = opened.failed
         self._next_id = opened.next_id
         self._next_due = opened.next_due
+        self._turns = Turns.loads(opened.turns)
         self._due_until = wall
         self._candidates = opened.pending > 0
         return opened.checkpoint
@@ -735,7 +769,9 @@ class SqliteFrontier:
         self._check()
         async with self._lock:
             counters = (self._seen, self._done, self._failed)
-            await self._call(self._store.checkpoint, output_offset, state, seeded, counters, self._wall())
+            turns = self._turns.dumps()
+            wall = self._wall()
+            await self._call(self._store.checkpoint, output_offset, state, seeded, counters, turns, wall)
 
     async def close(self) -> None:
         """Close the database. What the last checkpoint did not commit is discarded."""
@@ -765,25 +801,22 @@ class SqliteFrontier:
     # -- queueing -------------------------------------------------------------------------------
 
     @staticmethod
-    def _ahead(host: _Host, neg_priority: int, rid: int) -> bool:
+    def _ahead(host: _Host, rank: _Rank) -> bool:
         """Whether a request ranks before every due request of ``host`` left in the database."""
-        return (
-            not host.more
-            or neg_priority < host.bound_p
-            or (neg_priority == host.bound_p and rid <= host.bound_id)
-        )
+        return not host.more or rank <= host.bound
 
     @staticmethod
-    def _lower_bound(host: _Host, neg_priority: int, rid: int) -> bool:
-        """Note that the database holds a due request of ``host`` ranked (neg_priority, rid).
+    def _lower_bound(host: _Host, neg_priority: int, turn: int, rid: int) -> bool:
+        """Note that the database holds a due request of ``host`` ranked (neg_priority, turn, rid).
 
         Returns whether that changed anything.
         """
+        bound = (neg_priority, turn, rid - 1)
         if not host.more:
             host.more = True
-        elif neg_priority > host.bound_p or (neg_priority == host.bound_p and rid - 1 >= host.bound_id):
+        elif bound >= host.bound:
             return False
-        host.bound_p, host.bound_id = neg_priority, rid - 1
+        host.bound = bound
         return True
 
     def _window_of(self, host: _Host) -> int:
@@ -798,7 +831,7 @@ class SqliteFrontier:
     def _schedule(self, name: str, host: _Host) -> None:
         """Put a host in the ready or timed heap if it can serve; mark it for a refill if due."""
         queue = host.queue
-        servable = bool(queue) and self._ahead(host, queue[0][0], queue[0][1])
+        servable = bool(queue) and self._ahead(host, queue[0][:3])
         low = max(self._low, self._window_of(host) // 4)
         if host.more and (len(queue) < min(low, host.limits.concurrency) or not servable):
             self._refill.add(name)
@@ -828,9 +861,10 @@ class SqliteFrontier:
         queue.sort()  # a sorted list is a heap
         evicted = queue[window:]
         del queue[window:]
-        for neg_priority, rid, _ in evicted:
+        for neg_priority, _, rid, _ in evicted:
             self._unclaim(name, rid, -neg_priority)
-        self._lower_bound(host, evicted[0][0], evicted[0][1])
+        worst = evicted[0]
+        self._lower_bound(host, worst[0], worst[1], worst[2])
 
     def _retire(self, name: str, host: _Host) -> None:
         """Forget an idle host: memory grows with the hosts in play, not with every host seen.
@@ -861,6 +895,7 @@ class SqliteFrontier:
         ahead = self._ahead
         lower_bound = self._lower_bound
         window_of = self._window_of
+        next_turn = self._turns.next
         rows: list[_Row] = []
         claimed = False
         touched: set[str] = set()
@@ -883,17 +918,18 @@ class SqliteFrontier:
                         self._fp_young = young = set()
             name = _host(request.url)
             state = PENDING
+            turn = next_turn(request.callback)
             host = hosts.get(name)
             if host is not None:
                 neg_priority = -request.priority
                 loaded = planned.get(name, 0)
-                if len(host.queue) + loaded < window_of(host) and ahead(host, neg_priority, rid):
+                if len(host.queue) + loaded < window_of(host) and ahead(host, (neg_priority, turn, rid)):
                     state = LEASED
                     planned[name] = loaded + 1
                     claimed = True
-                elif lower_bound(host, neg_priority, rid):
+                elif lower_bound(host, neg_priority, turn, rid):
                     touched.add(name)
-            rows.append((rid, fp, name, request.priority, state, request))
+            rows.append((rid, fp, name, request.priority, turn, state, request))
             rid += 1
         self._next_id = rid
         return rows, claimed, touched
@@ -906,7 +942,7 @@ class SqliteFrontier:
         def post(outcome: tuple[int, set[int]]) -> None:
             self._inserting -= 1
             inserted, new_claimed = outcome
-            for rid, _, name, priority, state, request in rows:
+            for rid, _, name, priority, turn, state, request in rows:
                 host = hosts.get(name)
                 if state == PENDING:
                     if host is None:  # inactive, or retired while the rows went in
@@ -918,7 +954,7 @@ class SqliteFrontier:
                     self._unclaim(name, rid, priority)
                     self._candidates = True
                 else:
-                    heapq.heappush(host.queue, (-priority, rid, request))
+                    heapq.heappush(host.queue, (-priority, turn, rid, request))
                     touched.add(name)
             for name in touched:
                 host = hosts.get(name)
@@ -948,14 +984,14 @@ class SqliteFrontier:
 
     def _promote(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:
-            _, rid, request = heapq.heappop(self._delayed)
+            _, rid, turn, request = heapq.heappop(self._delayed)
             name = _host(request.url)
             host = self._hosts.get(name)
             if host is None:  # the host is not in play: the request waits in the database
                 self._unclaim(name, rid, request.priority)
                 self._candidates = True
                 continue
-            heapq.heappush(host.queue, (-request.priority, rid, request))
+            heapq.heappush(host.queue, (-request.priority, turn, rid, request))
             self._trim(name, host)
             self._schedule(name, host)
         while self._timed and self._timed[0][0] <= now:
@@ -1015,7 +1051,7 @@ class SqliteFrontier:
                         # Unless the activation just now took every candidate there was.
                         self._candidates = self._candidates or activate == 0 or out.candidates_left
                     elif name not in activated:
-                        self._lower_bound(active, -priority, 0)
+                        self._lower_bound(active, -priority, 0, 0)
                         self._schedule(name, active)
 
         await self._call(self._store.maintain, refills, activate, self._initial, came_due, wall, post=post)
@@ -1026,7 +1062,7 @@ class SqliteFrontier:
         if len(entries) == limit:
             # Everything of this host left in the database ranks after the last one loaded.
             host.more = True
-            host.bound_p, host.bound_id = entries[-1][0], entries[-1][1]
+            host.bound = entries[-1][:3]
         else:
             host.more = False
         self._trim(name, host)
@@ -1071,7 +1107,7 @@ class SqliteFrontier:
             queue = host.queue
             if (
                 not queue
-                or not self._ahead(host, queue[0][0], queue[0][1])
+                or not self._ahead(host, queue[0][:3])
                 or host.in_flight >= host.limits.concurrency
                 # A cooldown came after it was found ready. The clock is read afresh, as
                 # _schedule() reads it: with ``now`` from before the loop, a start time between
@@ -1080,8 +1116,9 @@ class SqliteFrontier:
             ):
                 self._schedule(name, host)
                 continue
-            _, rid, request = heapq.heappop(queue)
-            self._leases[request] = (rid, name)
+            _, turn, rid, request = heapq.heappop(queue)
+            self._turns.served(turn)
+            self._leases[request] = (rid, name, turn)
             out.append(request)
             host.in_flight += 1
             host.leased += 1
@@ -1185,22 +1222,23 @@ class SqliteFrontier:
     async def retry(self, request: Request, delay: float) -> None:
         self._check()
         old, name, held = self._take(request, "retry")
-        rid = self._next_id  # a new id: the retry goes behind the requests of its priority
+        rid = self._next_id  # a new id and turn: the retry goes behind the requests of its callback
         self._next_id += 1
+        turn = self._turns.next(request.callback)
         data = pickle.dumps(request, _PICKLE_PROTOCOL)  # with its new attempt count
         delay = max(delay, 0.0)
         self._pending += 1
         host = self._hosts.get(name)
         if delay == 0 and host is not None:
-            self._write(_RETRY, (rid, 0.0, data, LEASED, old))
+            self._write(_RETRY, (rid, turn, 0.0, data, LEASED, old))
             # Over the window for a while, maybe: trimming here could race a refill in flight.
-            heapq.heappush(host.queue, (-request.priority, rid, request))
+            heapq.heappush(host.queue, (-request.priority, turn, rid, request))
         elif len(self._delayed) < self._max_delayed:
-            self._write(_RETRY, (rid, self._wall() + delay, data, LEASED, old))
-            heapq.heappush(self._delayed, (self._clock() + delay, rid, request))
+            self._write(_RETRY, (rid, turn, self._wall() + delay, data, LEASED, old))
+            heapq.heappush(self._delayed, (self._clock() + delay, rid, turn, request))
         else:  # too many retries waiting in memory: this one waits in the database
             due = self._wall() + delay  # its host is active: counted when it retires
-            self._write(_RETRY, (rid, due, data, PENDING, old))
+            self._write(_RETRY, (rid, turn, due, data, PENDING, old))
             self._next_due = due if self._next_due is None else min(self._next_due, due)
         self._end_lease(name, held)
 
@@ -1214,8 +1252,10 @@ class SqliteFrontier:
     async def release(self, requests: Sequence[Request]) -> None:
         self._check()
         for request in requests:
-            if request not in self._leases:
+            lease = self._leases.get(request)
+            if lease is None:
                 continue  # already given back (say, by an ack cancelled halfway)
+            turn = lease[2]  # it keeps its place
             rid, name, held = self._take(request, "release")
             self._pending += 1
             host = self._hosts.get(name)
@@ -1224,7 +1264,7 @@ class SqliteFrontier:
                 self._unclaim(name, rid, request.priority)
                 self._candidates = True
                 continue
-            heapq.heappush(host.queue, (-request.priority, rid, request))  # trimmed at a refill
+            heapq.heappush(host.queue, (-request.priority, turn, rid, request))  # trimmed at a refill
             self._end_lease(name, held)
 
     def cooldown(self, host: str, seconds: float) -> None:
