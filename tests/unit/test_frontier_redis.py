@@ -116,6 +116,100 @@ def test_priority_then_first_in_first_out_within_a_host(workers: Workers) -> Non
     assert workers.run(go()) == [f"http://a.example/{p}" for p in "bdace"]
 
 
+async def drain_one_by_one(f: RedisFrontier) -> list[str]:
+    served: list[str] = []
+    while batch := await f.lease(1):
+        served.extend(urls(batch))
+        for r in batch:
+            await f.ack(r, [])
+    return served
+
+
+def test_callbacks_take_turns_within_a_priority(workers: Workers) -> None:
+    async def go() -> list[str]:
+        f = workers.make(concurrency=100)
+        await f.open()
+        await f.push([req(f"item{i}", callback="parse_item") for i in range(4)])
+        await f.push([req("list1"), req("list2", callback="parse")])
+        return await drain_one_by_one(f)
+
+    # The same order as the memory and SQLite frontiers give (test_frontier_contract.py).
+    assert workers.run(go()) == [
+        f"http://a.example/{p}" for p in ("item0", "list1", "item1", "list2", "item2", "item3")
+    ]
+
+
+def test_a_pagination_chain_advances_while_its_items_wait(workers: Workers) -> None:
+    async def go() -> list[str]:
+        f = workers.make(concurrency=1)
+        await f.open()
+        await f.push([req("list/0")])
+        served: list[str] = []
+        while batch := await f.lease(1):
+            (r,) = batch
+            served.append(r.url)
+            links: list[Request] = []
+            if "/list/" in r.url:
+                page = int(r.url.rsplit("/", 1)[1])
+                links = [req(f"item/{page}-{i}", callback="parse_item") for i in range(20)]
+                if page < 9:
+                    links.append(req(f"list/{page + 1}"))
+            await f.ack(r, links)
+        return served
+
+    served = workers.run(go())
+    assert len(served) == len(set(served)) == 10 + 10 * 20
+    assert [i for i, url in enumerate(served) if "/list/" in url] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
+
+
+def test_a_retry_goes_behind_its_callback_and_a_release_keeps_its_place(workers: Workers) -> None:
+    async def go() -> list[str]:
+        f = workers.make(concurrency=100)
+        await f.open()
+        await f.push([req(f"item{i}", callback="parse_item", priority=2) for i in range(3)])
+        first, second = await f.lease(2)
+        await f.retry(first, 0)
+        await f.release([second])
+        return urls(await f.lease(10))
+
+    # Its priority stays: it still goes before a priority-0 request.
+    assert workers.run(go()) == [f"http://a.example/{p}" for p in ("item1", "item2", "item0")]
+
+
+def test_priorities_beyond_4095_count_as_4095(workers: Workers) -> None:
+    # A queue's rank holds -priority and a turn in one exact double: priorities are clamped.
+    async def go() -> list[str]:
+        f = workers.make(concurrency=100)
+        await f.open()
+        await f.push(
+            [
+                req("low", priority=-(10**9)),
+                req("top", priority=10**9),
+                req("plain"),
+                req("top2", priority=4095),
+                req("low2", priority=-4095),
+            ]
+        )
+        return urls(await f.lease(10))
+
+    assert workers.run(go()) == [f"http://a.example/{p}" for p in ("top", "top2", "plain", "low", "low2")]
+
+
+def test_a_job_queued_in_the_old_order_is_refused(workers: Workers, redis_url: str) -> None:
+    async def go() -> None:
+        first = workers.make("w1")
+        await first.open()
+        await first.push([req("a")])
+        await first.close()
+        client = redis.Redis.from_url(redis_url)
+        client.hdel(job_prefix(workers.job) + "meta", "format")
+        client.close()
+        with pytest.raises(ConfigError, match=r"older crawlkit.*reset the job"):
+            await workers.make("w2").open()
+
+    workers.run(go())
+
+
 def test_hosts_are_served_best_priority_first(workers: Workers) -> None:
     async def go() -> list[str]:
         f = workers.make(concurrency=1)

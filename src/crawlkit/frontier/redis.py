@@ -228,6 +228,11 @@ class RedisFrontier:
                     f"job {self.job!r} in Redis belongs to spider {reply[1].decode(errors='replace')!r}, "
                     f"not {self._spider!r}; set another job_name, or reset the job"
                 )
+            if status == b"format":
+                raise ConfigError(
+                    f"job {self.job!r} in Redis was created by an older crawlkit, which queued "
+                    "requests in another order; finish it with that version, or reset the job"
+                )
             if time.monotonic() >= give_up_at:
                 raise ConfigError(
                     f"worker id {self.worker_id!r} of job {self.job!r} is in use by another live "
@@ -382,7 +387,8 @@ class RedisFrontier:
         self._check()
         handle = self._take(request, "retry")
         data = pickle.dumps(request, _PICKLE_PROTOCOL)  # with its new attempt count
-        reply = await self._run("retry", [self.worker_id, handle, data, repr(max(0.0, float(delay)))])
+        args = [self.worker_id, handle, data, repr(max(0.0, float(delay))), request.callback or "parse"]
+        reply = await self._run("retry", args)
         if reply[0] == b"lost":
             log.warning("retry of %s came after its lease expired; another worker has it", request.url)
 

@@ -1,9 +1,10 @@
 """Requests into the arguments of the Redis frontier's push: what a worker decides locally.
 
-Each request becomes seven arguments (see ``redis_lua``'s ``push``): its seen-set shard and
-field, its host, priority, the pickled request, and its host's concurrency and delay from the
-worker's host policy. Requests over the depth limit, and fingerprints this worker has already
-sent (the seen set only grows, so a fingerprint once in it stays there), never leave the process.
+Each request becomes eight arguments (see ``redis_lua``'s ``push``): its seen-set shard and
+field, its host, priority, the pickled request, its host's concurrency and delay from the
+worker's host policy, and its callback (whose turn it takes). Requests over the depth limit, and
+fingerprints this worker has already sent (the seen set only grows, so a fingerprint once in it
+stays there), never leave the process.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class RequestEncoder:
                 pickle.dumps(request, _PICKLE_PROTOCOL),
                 self.limits(host).concurrency,
                 repr(float(self.delay(host))),
+                request.callback or "parse",
             )
             count += 1
         return count

@@ -7,13 +7,17 @@ whose clocks disagree still agree on delays and lease deadlines.
 
 Key layout under the prefix ``P``:
 
-* ``P meta`` (hash): spider, created, shards, ``seq`` (request ids), ``rseq`` (ready order),
-  ``seeded`` and the counters ``pending``, ``leased``, ``seen``, ``done``, ``failed``.
+* ``P meta`` (hash): spider, created, shards, ``format`` (2: queues ranked by turns), ``seq``
+  (request ids), ``rseq`` (ready order), ``seeded`` and the counters ``pending``, ``leased``,
+  ``seen``, ``done``, ``failed``.
+* ``P turns`` (hash): ``serving``, the highest turn leased, and ``l:<callback>``, the last turn
+  handed to a callback's requests (turns.py tells the order they make).
 * ``P seen:<shard>`` (hash): the seen set, sharded by the fingerprint's first bits; a field is the
   rest of the fingerprint. Small hashes use Redis's compact listpack encoding.
 * ``P req`` (hash): request id -> pickled request, for every request not yet done or failed.
-* ``P q:<host>`` (sorted set): a host's pending request ids, score ``-priority``; equal scores
-  sort by id, which is fixed-width hex, hence first in, first out.
+* ``P q:<host>`` (sorted set): a host's pending request ids, by *rank*: ``-priority`` (clamped to
+  +-4095) times 2^40 plus the request's turn, exact in a double. Equal ranks sort by id, which is
+  fixed-width hex, hence first in, first out.
 * ``P h:<host>`` (hash): ``f`` requests in flight (all workers), ``c`` concurrency limit, ``d``
   delay, ``n`` the server time before which the next request may not start.
 * ``P ready`` (sorted set): hosts that can start a request now, best priority first, then in the
@@ -28,7 +32,7 @@ Key layout under the prefix ``P``:
   host slot is still taken (not yet acked). ``P expiry`` (sorted set): workers by the deadline of
   their earliest lease, so that finding expired leases does not visit every worker.
 
-A *handle* is ``id|priority|host``: all that is needed to put a request back in its queue.
+A *handle* is ``id|rank|host``: all that is needed to put a request back in its queue.
 Numbers given to ``redis.call`` are formatted by hand: Lua's default conversion keeps only 14
 significant digits.
 """
@@ -50,7 +54,8 @@ __all__ = [
     "RETRY",
 ]
 
-# Shared by every script. 2^40 splits a ready host's score into priority (high bits) and order.
+# Shared by every script. 2^40 splits a ready host's score into priority (high bits) and order,
+# and a queued request's rank into priority and turn.
 _PRELUDE = r"""
 local P = ARGV[1]
 local META = KEYS[1]
@@ -93,9 +98,7 @@ local function sched(h, now)
     return
   end
   redis.call('ZREM', P .. 'timed', h)
-  local p = tonumber(top[2])
-  if p < -4095 then p = -4095 elseif p > 4095 then p = 4095 end
-  p = p + 4096
+  local p = math.floor(tonumber(top[2]) / SPLIT) + 4096
   local cur = redis.call('ZSCORE', P .. 'ready', h)
   if cur and math.floor(tonumber(cur) / SPLIT) <= p then
     return
@@ -116,14 +119,33 @@ local function free_slot(W, handle, h, now)
   return false
 end
 
--- A leased request goes back to its queue (a release, an expired lease, a restarted worker).
+-- A queued request's rank: -priority (clamped) in the high bits, its turn in the low ones.
+local function rank(priority, turn)
+  local p = -priority
+  if p < -4095 then p = -4095 elseif p > 4095 then p = 4095 end
+  return string.format('%d', p * SPLIT + turn)
+end
+
+-- The turn of a new request of a callback (see turns.py): one past the callback's last turn or
+-- the turn being served, whichever is later.
+local function next_turn(lane)
+  local key = P .. 'turns'
+  local t = redis.call('HMGET', key, 'l:' .. lane, 'serving')
+  local last, serving = tonumber(t[1]) or 0, tonumber(t[2]) or 0
+  if serving > last then last = serving end
+  redis.call('HSET', key, 'l:' .. lane, string.format('%d', last + 1))
+  return last + 1
+end
+
+-- A leased request goes back to its queue (a release, an expired lease, a restarted worker),
+-- keeping its rank.
 local function requeue(W, handle, now)
-  local id, prio, h = split(handle)
+  local id, r, h = split(handle)
   redis.call('ZREM', P .. 'leases:' .. W, handle)
   free_slot(W, handle, h, now)
   redis.call('HINCRBY', META, 'leased', -1)
   if redis.call('HEXISTS', P .. 'req', id) == 1 then
-    redis.call('ZADD', P .. 'q:' .. h, string.format('%d', -prio), id)
+    redis.call('ZADD', P .. 'q:' .. h, string.format('%d', r), id)
     redis.call('HINCRBY', META, 'pending', 1)
   end
   sched(h, now)
@@ -139,13 +161,13 @@ local function index_expiry(W)
   end
 end
 
--- Push requests given as 7 arguments each from ARGV[start]: shard ('' = not deduplicated),
--- fingerprint field, host, priority, pickled request, host concurrency, host delay.
+-- Push requests given as 8 arguments each from ARGV[start]: shard ('' = not deduplicated),
+-- fingerprint field, host, priority, pickled request, host concurrency, host delay, callback.
 local function push(start, count, now)
   local queued, dups, seen = 0, 0, 0
   local touched = {}
   for i = 0, count - 1 do
-    local o = start + i * 7
+    local o = start + i * 8
     local shard = ARGV[o]
     local fresh = 1
     if shard ~= '' then
@@ -156,7 +178,7 @@ local function push(start, count, now)
       local h = ARGV[o + 2]
       local id = string.format('%012x', redis.call('HINCRBY', META, 'seq', 1))
       redis.call('HSET', P .. 'req', id, ARGV[o + 4])
-      redis.call('ZADD', P .. 'q:' .. h, string.format('%d', -tonumber(ARGV[o + 3])), id)
+      redis.call('ZADD', P .. 'q:' .. h, rank(tonumber(ARGV[o + 3]), next_turn(ARGV[o + 7])), id)
       redis.call('HSET', P .. 'h:' .. h, 'c', ARGV[o + 5], 'd', ARGV[o + 6])
       touched[h] = true
       queued = queued + 1
@@ -190,12 +212,16 @@ local now = now_s()
 local created = 0
 if redis.call('EXISTS', META) == 0 then
   redis.call('HSET', META, 'spider', ARGV[5], 'shards', ARGV[6], 'created', fmt(now), 'seq', 0,
-    'rseq', 0, 'seeded', 0, 'pending', 0, 'leased', 0, 'seen', 0, 'done', 0, 'failed', 0)
+    'rseq', 0, 'seeded', 0, 'pending', 0, 'leased', 0, 'seen', 0, 'done', 0, 'failed', 0,
+    'format', 2)
   created = 1
 else
   local spider = redis.call('HGET', META, 'spider')
   if spider ~= ARGV[5] then
     return {'spider', spider or ''}
+  end
+  if redis.call('HGET', META, 'format') ~= '2' then
+    return {'format'}
   end
 end
 if not redis.call('SET', P .. 'owner:' .. W, ARGV[3], 'NX', 'PX', ARGV[4]) then
@@ -221,7 +247,7 @@ return {'ok', created, w[1], w[2], w[3], m[1], m[2], m[3], m[4], m[5], m[6], m[7
 """
 )
 
-# ARGV: P, count, 7 x count push arguments.
+# ARGV: P, count, 8 x count push arguments.
 PUSH = (
     _PRELUDE
     + r"""
@@ -242,9 +268,9 @@ local now = now_s()
 local touched = {}
 local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', fmt(now), 'LIMIT', 0, 1000)
 for _, handle in ipairs(due) do
-  local id, prio, h = split(handle)
+  local id, r, h = split(handle)
   redis.call('ZREM', P .. 'delayed', handle)
-  redis.call('ZADD', P .. 'q:' .. h, string.format('%d', -prio), id)
+  redis.call('ZADD', P .. 'q:' .. h, string.format('%d', r), id)
   touched[h] = true
 end
 for _, h in ipairs(redis.call('ZRANGEBYSCORE', P .. 'timed', '-inf', fmt(now), 'LIMIT', 0, 1000)) do
@@ -255,6 +281,8 @@ for h in pairs(touched) do
 end
 local out = {}
 local taken = 0
+local serving = tonumber(redis.call('HGET', P .. 'turns', 'serving')) or 0
+local served = serving
 local deadline = fmt(now + tonumber(ARGV[4]))
 while taken < n do
   local top = redis.call('ZPOPMIN', P .. 'ready')
@@ -263,7 +291,10 @@ while taken < n do
   local popped = redis.call('ZPOPMIN', P .. 'q:' .. h)
   if #popped > 0 then
     local id = popped[1]
-    local handle = id .. '|' .. string.format('%d', -tonumber(popped[2])) .. '|' .. h
+    local r = tonumber(popped[2])
+    local turn = r - math.floor(r / SPLIT) * SPLIT
+    if turn > served then served = turn end
+    local handle = id .. '|' .. string.format('%d', r) .. '|' .. h
     local hk = P .. 'h:' .. h
     redis.call('HINCRBY', hk, 'f', 1)
     local d = tonumber(redis.call('HGET', hk, 'd')) or 0
@@ -277,6 +308,9 @@ while taken < n do
     taken = taken + 1
   end
   sched(h, now)
+end
+if served > serving then
+  redis.call('HSET', P .. 'turns', 'serving', string.format('%d', served))
 end
 if taken > 0 then
   redis.call('HINCRBY', META, 'pending', -taken)
@@ -303,7 +337,7 @@ return {'ok', out, fmt(wait), m[1], m[2], m[3], m[4], m[5], m[6], redis.call('ZC
 """
 )
 
-# ARGV: P, worker, handle, the host's delay now ('' = unchanged), count, 7 x count push
+# ARGV: P, worker, handle, the host's delay now ('' = unchanged), count, 8 x count push
 # arguments. The handle stays leased until the worker's next commit; only its host slot is
 # given back now. The delay comes from the acking worker's host policy (adaptive, Crawl-delay).
 ACK = (
@@ -343,7 +377,7 @@ return {'ok'}
 """
 )
 
-# ARGV: P, worker, handle, pickled request (with its new attempt count), delay seconds.
+# ARGV: P, worker, handle, pickled request (with its new attempt count), delay seconds, callback.
 RETRY = (
     _PRELUDE
     + r"""
@@ -354,17 +388,18 @@ if redis.call('ZREM', P .. 'leases:' .. W, handle) == 0 then
   return {'lost'}
 end
 local now = now_s()
-local id, prio, h = split(handle)
+local id, r, h = split(handle)
 free_slot(W, handle, h, now)
 redis.call('HDEL', P .. 'req', id)
--- A new id: the retry goes behind the requests of its priority.
+-- A new id and turn: the retry goes behind the requests of its callback.
 local new = string.format('%012x', redis.call('HINCRBY', META, 'seq', 1))
 redis.call('HSET', P .. 'req', new, ARGV[4])
+local nr = string.format('%d', math.floor(r / SPLIT) * SPLIT + next_turn(ARGV[6]))
 local delay = tonumber(ARGV[5])
 if delay > 0 then
-  redis.call('ZADD', P .. 'delayed', fmt(now + delay), new .. '|' .. string.format('%d', prio) .. '|' .. h)
+  redis.call('ZADD', P .. 'delayed', fmt(now + delay), new .. '|' .. nr .. '|' .. h)
 else
-  redis.call('ZADD', P .. 'q:' .. h, string.format('%d', -prio), new)
+  redis.call('ZADD', P .. 'q:' .. h, nr, new)
 end
 redis.call('HINCRBY', META, 'leased', -1)
 redis.call('HINCRBY', META, 'pending', 1)
@@ -461,7 +496,7 @@ return {'ok', count}
 )
 
 # ARGV: P, worker, token, ttl ms, commit seq, output offset, state, seeded, handle count,
-# handles..., count of deferred requests, 7 x that many push arguments. All or nothing: if any
+# handles..., count of deferred requests, 8 x that many push arguments. All or nothing: if any
 # handle is no longer leased to this worker, nothing is applied and the lost handles are
 # returned. A commit seq already applied (a retry after a lost reply) is not applied again.
 COMMIT = (
