@@ -49,7 +49,8 @@ class Request:
     ``callback`` names a spider method (``self.parse_item`` or ``"parse_item"``); ``None``
     means ``parse``. ``cb_kwargs`` become keyword arguments of the callback; ``meta`` travels
     with the request and is readable as ``response.meta``. Higher ``priority`` is fetched
-    sooner. ``dont_filter`` skips deduplication. ``max_retries`` overrides the setting for this
+    sooner; within a priority, callbacks take turns (a pagination chain keeps pace with the
+    items it finds). ``dont_filter`` skips deduplication. ``max_retries`` overrides the setting for this
     request; ``dont_retry`` turns retries off.
     """
 
