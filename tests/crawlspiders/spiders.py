@@ -67,6 +67,25 @@ class DepthSpider(Spider):
         yield from response.follow_all(css="a")
 
 
+class ShopChainSpider(Spider):
+    """Listings linking items and the next listing (``/shop/list``), as a shop's pagination."""
+
+    name = "shop-chain"
+    base = ""
+    pages = "10"
+    items = "20"
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(f"{self.base}/shop/list/0?pages={self.pages}&items={self.items}")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield from response.follow_all(css="a.item", callback=self.parse_item)
+        yield from response.follow_all(css="a.next")
+
+    def parse_item(self, response: Response) -> Iterator[Any]:
+        yield {"item": response.css_first("span.item").text()}
+
+
 class MetaSpider(Spider):
     """Passes data along with meta and cb_kwargs, through a named callback."""
 

@@ -581,6 +581,28 @@ async def depth(request: web.Request) -> web.Response:
     return _html(_plain_page(f"Depth {d}", f'<span class="d">{d}</span>{link}'))
 
 
+async def shop_listing(request: web.Request) -> web.Response:
+    """``/shop/list/K?pages=P&items=I``: a listing page of I item links, then a link to page K+1.
+
+    Each listing is reachable only from the one before, as a shop's pagination is.
+    """
+    k = _int_match(request, "k")
+    pages = _int_param(request, "pages", 10, 1, 10_000)
+    items = _int_param(request, "items", 20, 0, 1_000)
+    if not 0 <= k < pages:
+        raise web.HTTPNotFound()
+    query = f"?pages={pages}&items={items}"
+    links = "".join(f'<a class="item" href="/shop/item/{k}-{i}">item {k}-{i}</a>' for i in range(items))
+    if k + 1 < pages:
+        links += f'<a class="next" href="/shop/list/{k + 1}{query}">next</a>'
+    return _html(_plain_page(f"Listing {k}", links))
+
+
+async def shop_item(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    return _html(_plain_page(f"Item {name}", f'<span class="item">{name}</span>'))
+
+
 _REDIRECTS: dict[int, type[web.HTTPMove]] = {
     301: web.HTTPMovedPermanently,
     302: web.HTTPFound,
@@ -796,6 +818,8 @@ def _routes() -> Iterable[web.AbstractRouteDef]:
     return [
         web.get("/graph/{n}", graph),
         web.get("/depth/{d}", depth),
+        web.get("/shop/list/{k}", shop_listing),
+        web.get("/shop/item/{name}", shop_item),
         web.get("/redirect/{k}", redirect),
         web.get("/redirect-loop/{name}", redirect_loop),
         web.get("/ok", ok),
