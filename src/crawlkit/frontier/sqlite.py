@@ -45,21 +45,17 @@ SQLite step hands the GIL back and forth with a busy event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
-import operator
 import pickle
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import ConfigError, FrontierError
+from ..errors import FrontierError
 from ..http import Request
 from ..urls import host_of, origin_of
 from .base import (
@@ -71,137 +67,33 @@ from .base import (
     ack_each,
     host_policy_functions,
 )
+from .dbthread import DatabaseThread, Job, wait_for
+from .sqlite_db import (
+    DEACTIVATE,
+    FAIL,
+    HOST_ADD,
+    LEASED,
+    MAX_WINDOW,
+    PENDING,
+    PICKLE_PROTOCOL,
+    RETRY,
+    SCHEMA_VERSION,
+    UNCLAIM,
+    Entry,
+    Maintained,
+    Opened,
+    Rank,
+    Row,
+    Store,
+    Write,
+    write_failed,
+)
 from .turns import Turns
 
 __all__ = ["SCHEMA_VERSION", "SqliteFrontier"]
 
-SCHEMA_VERSION = 2  # 2: the turn of each request, and the turns state at a checkpoint
-
-PENDING, LEASED, DONE, FAILED = 0, 1, 2, 3
-
 T = TypeVar("T")
 
-# A loaded request: (-priority, turn, id, request), the order of service within a host: higher
-# priority first, then callbacks take turns (turns.py), then first in, first out.
-_Entry = tuple[int, int, int, Request]
-# Where an entry ranks: (-priority, turn, id).
-_Rank = tuple[int, int, int]
-# A buffered write that needs no answer: (sql, parameters).
-_Write = tuple[str, tuple[Any, ...]]
-# A request to insert: (id, fingerprint or None, host, priority, turn, state, request).
-_Row = tuple[int, bytes | None, str, int, int, int, Request]
-
-_PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
-
-_QUEUE_INDEX = "CREATE INDEX requests_queue ON requests (host, priority DESC, turn, id) WHERE state = 0"
-_SCHEMA = (
-    """
-CREATE TABLE meta (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    schema_version INTEGER NOT NULL,
-    spider_name TEXT NOT NULL,
-    created REAL NOT NULL,
-    checkpointed REAL,
-    output_offset INTEGER NOT NULL DEFAULT 0,
-    state BLOB NOT NULL DEFAULT x'',
-    seeded INTEGER NOT NULL DEFAULT 0,
-    seen INTEGER NOT NULL DEFAULT 0,
-    done INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    turns TEXT NOT NULL DEFAULT ''
-)
-    """,
-    """
-CREATE TABLE requests (
-    id INTEGER PRIMARY KEY,
-    fingerprint BLOB UNIQUE,
-    host TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    turn INTEGER NOT NULL DEFAULT 0,
-    state INTEGER NOT NULL,
-    not_before REAL NOT NULL DEFAULT 0,
-    data BLOB,
-    reason TEXT
-)
-    """,
-    _QUEUE_INDEX,
-    "CREATE INDEX requests_delayed ON requests (not_before) WHERE state = 0 AND not_before > 0",
-    "CREATE INDEX requests_claimed ON requests (host) WHERE state = 1",
-    """
-CREATE TABLE hosts (
-    host TEXT PRIMARY KEY,
-    pending INTEGER NOT NULL DEFAULT 0,
-    priority INTEGER NOT NULL DEFAULT 0,
-    wake REAL NOT NULL DEFAULT 0,
-    active INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID
-    """,
-    "CREATE INDEX hosts_waiting ON hosts (priority DESC) WHERE pending > 0 AND active = 0",
-    "CREATE INDEX hosts_active ON hosts (host) WHERE active = 1",
-)
-_TABLES = frozenset({"meta", "requests", "hosts"})
-
-# Multi-row inserts, padded to a few sizes (by repeating the last row, which the primary key
-# then ignores) so that SQLite keeps a handful of prepared statements.
-_INSERT_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-_INSERT = {
-    n: "INSERT OR IGNORE INTO requests (id, fingerprint, host, priority, turn, state, data) VALUES "
-    + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n)
-    for n in _INSERT_SIZES
-}
-# The counts of the hosts table are kept for inactive hosts only (those are the ones to choose
-# from); a host's count is recomputed when it becomes inactive.
-_HOST_UPSERT = """
-    ON CONFLICT (host) DO UPDATE SET
-        pending = pending + excluded.pending,
-        priority = CASE WHEN pending > 0 THEN max(priority, excluded.priority) ELSE excluded.priority END,
-        wake = CASE WHEN pending > 0 THEN min(wake, excluded.wake) ELSE excluded.wake END
-    WHERE active = 0
-"""
-# Count rows of an inactive host that became PENDING: (host, count, priority, not_before).
-_HOST_ADD = "INSERT INTO hosts (host, pending, priority, wake) VALUES (?, ?, ?, ?)" + _HOST_UPSERT
-# The same for the PENDING rows of a batch of new ids (the WHERE disambiguates the upsert).
-_HOSTS_ADD_NEW = (
-    "INSERT INTO hosts (host, pending, priority, wake)"
-    " SELECT host, count(*), max(priority), 0 FROM requests WHERE id BETWEEN ? AND ? AND state = 0"
-    " GROUP BY host" + _HOST_UPSERT
-)
-_NEW_CLAIMED = "SELECT group_concat(id) FROM requests WHERE id BETWEEN ? AND ? AND state = 1"
-_LOAD = (
-    "SELECT group_concat(id || ' ' || priority || ' ' || turn || ' ' || hex(data), ' ') FROM"
-    " (SELECT id, priority, turn, data FROM requests WHERE state = 0 AND host = ? AND not_before <= ?"
-    " ORDER BY priority DESC, turn, id LIMIT ?)"
-)
-_IDS = "(SELECT value FROM json_each(?))"
-_MAX_WINDOW = 1024  # loaded requests of one host, however high its concurrency
-_CLAIM_IDS = "UPDATE requests SET state = 1 WHERE id IN " + _IDS
-_DONE = "UPDATE requests SET state = 2, data = NULL WHERE id = ?"
-_DONE_IDS = "UPDATE requests SET state = 2, data = NULL WHERE id IN " + _IDS
-_ACTIVATE = "UPDATE hosts SET active = 1 WHERE host = ?"
-_UNCLAIM = "UPDATE requests SET state = 0, not_before = ? WHERE id = ?"
-_FAIL = "UPDATE requests SET state = 3, reason = ? WHERE id = ?"
-_RETRY = "UPDATE requests SET id = ?, turn = ?, not_before = ?, data = ?, state = ? WHERE id = ?"
-_DEACTIVATE = (
-    "UPDATE hosts SET active = 0,"
-    " pending = (SELECT count(*) FROM requests WHERE state = 0 AND host = ?1),"
-    " priority = coalesce((SELECT max(priority) FROM requests WHERE state = 0 AND host = ?1), 0),"
-    " wake = 0"
-    " WHERE host = ?1"
-)
-_CANDIDATES = (
-    "SELECT host FROM hosts WHERE pending > 0 AND active = 0 AND wake <= ? ORDER BY priority DESC LIMIT ?"
-)
-_NOT_YET_DUE = (
-    "UPDATE hosts SET"
-    " pending = (SELECT count(*) FROM requests WHERE state = 0 AND host = ?1),"
-    " wake = coalesce((SELECT min(not_before) FROM requests WHERE state = 0 AND host = ?1), 0)"
-    " WHERE host = ?1"
-)
-_NEXT_DUE = "SELECT min(not_before) FROM requests WHERE state = 0 AND not_before > 0 AND not_before > ?"
-_CAME_DUE = (
-    "SELECT host, max(priority) FROM requests WHERE state = 0 AND not_before > 0"
-    " AND not_before > ? AND not_before <= ? GROUP BY host"
-)
 
 # -- hosts of URLs ------------------------------------------------------------------------------------
 
@@ -221,388 +113,20 @@ def _host(url: str) -> str:
     return host
 
 
-def _upgrade_from_1(db: sqlite3.Connection) -> None:
-    """Give a job directory of schema 1 the turns of schema 2, keeping everything it holds.
-
-    Its pending requests all get turn 0: they keep their order among themselves (by id) and are
-    served before the requests queued from now on.
-    """
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        if db.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()[0] == 1:
-            db.execute("ALTER TABLE requests ADD COLUMN turn INTEGER NOT NULL DEFAULT 0")
-            db.execute("ALTER TABLE meta ADD COLUMN turns TEXT NOT NULL DEFAULT ''")
-            db.execute("DROP INDEX IF EXISTS requests_queue")
-            db.execute(_QUEUE_INDEX)
-            db.execute("UPDATE meta SET schema_version = 2 WHERE id = 1")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _id_list(ids: Iterable[int]) -> str:
-    return "[" + ",".join(map(str, ids)) + "]"
-
-
-# -- the database side: everything below runs in the frontier's one database thread ----------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Opened:
-    checkpoint: Checkpoint | None
-    pending: int
-    seen: int
-    done: int
-    failed: int
-    next_id: int
-    next_due: float | None
-    turns: str
-
-
-@dataclass(slots=True)
-class _Maintained:
-    refilled: list[tuple[str, int, list[_Entry]]] = field(default_factory=list)
-    activated: list[tuple[str, list[_Entry]]] = field(default_factory=list)
-    candidates_left: bool = True
-    came_due: list[tuple[str, int]] = field(default_factory=list)
-    next_due: float | None = None
-
-
-class _Store:
-    """The connection and every query; used by the database thread alone."""
-
-    def __init__(self, path: Path, spider_name: str, cache_kib: int) -> None:
-        self.path = path
-        self.spider_name = spider_name
-        self.cache_kib = cache_kib
-        self.db: sqlite3.Connection | None = None
-
-    def _conn(self) -> sqlite3.Connection:
-        db = self.db
-        if db is None:
-            raise RuntimeError("the frontier database is closed")
-        return db
-
-    def _corrupt(self, exc: BaseException) -> ConfigError:
-        return ConfigError(
-            f"frontier database {self.path} is corrupt or not a crawlkit frontier ({exc}); "
-            "move it away or use --fresh"
-        )
-
-    def open(self, wall: float) -> _Opened:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=2.0)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open the frontier database {self.path}: {exc}") from exc
-        try:
-            opened = self._open(db, wall)
-        except ConfigError:
-            db.close()
-            raise
-        except sqlite3.OperationalError as exc:
-            db.close()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise ConfigError(
-                    f"frontier database {self.path} is in use by another crawl; "
-                    "wait for it to end or use another --job-dir"
-                ) from exc
-            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
-                # The disk, not the file: full, a file size limit, an I/O error.
-                raise FrontierError(_write_failed(self.path, exc)) from exc
-            raise self._corrupt(exc) from exc
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise self._corrupt(exc) from exc
-        self.db = db
-        return opened
-
-    @staticmethod
-    def _tables(db: sqlite3.Connection) -> set[str]:
-        return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-    def _open(self, db: sqlite3.Connection, wall: float) -> _Opened:
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise ConfigError(f"frontier database {self.path} cannot use WAL mode (got {mode!r})")
-        db.execute("PRAGMA synchronous = FULL")  # commits happen only at checkpoints: make them last
-        db.execute(f"PRAGMA cache_size = -{int(self.cache_kib)}")
-        db.execute("PRAGMA journal_size_limit = 67108864")
-        db.execute("PRAGMA temp_store = MEMORY")
-        tables = self._tables(db)
-        if not tables:
-            db.execute("BEGIN IMMEDIATE")
-            tables = self._tables(db)  # another process may have just created it
-            if not tables:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO meta (id, schema_version, spider_name, created) VALUES (1, ?, ?, ?)",
-                    (SCHEMA_VERSION, self.spider_name, wall),
-                )
-                tables = set(_TABLES)
-            db.execute("COMMIT")
-        if not tables >= _TABLES:
-            missing = ", ".join(sorted(_TABLES - tables))
-            raise ConfigError(
-                f"frontier database {self.path} is corrupt or not a crawlkit frontier (no table {missing}); "
-                "move it away or use --fresh"
-            )
-        version_row = db.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
-        if version_row is None:
-            raise ConfigError(
-                f"frontier database {self.path} is corrupt (its meta row is missing); "
-                "move it away or use --fresh"
-            )
-        version = version_row[0]
-        if version == 1:
-            _upgrade_from_1(db)
-        elif version != SCHEMA_VERSION:
-            raise ConfigError(
-                f"frontier database {self.path} has schema version {version}, but this crawlkit "
-                f"uses {SCHEMA_VERSION}; use --fresh or another --job-dir"
-            )
-        row = db.execute(
-            "SELECT spider_name, checkpointed, output_offset, state, seeded,"
-            " seen, done, failed, turns FROM meta WHERE id = 1"
-        ).fetchone()
-        spider, checkpointed, offset, state, seeded, seen, done, failed, turns = row
-        if spider != self.spider_name:
-            raise ConfigError(
-                f"job directory belongs to spider {spider!r}, not {self.spider_name!r}; "
-                "use --fresh or another --job-dir"
-            )
-        # One write transaction from here to the next checkpoint. IMMEDIATE: a second crawl on
-        # the same job directory fails here, not halfway through its run.
-        db.execute("BEGIN IMMEDIATE")
-        stale = db.execute(
-            "SELECT DISTINCT host FROM requests WHERE state = 1 UNION SELECT host FROM hosts WHERE active = 1"
-        ).fetchall()
-        db.execute("UPDATE requests SET state = 0 WHERE state = 1")
-        db.executemany(_DEACTIVATE, stale)  # which counts their pending requests afresh
-        pending = db.execute("SELECT coalesce(sum(pending), 0) FROM hosts").fetchone()[0]
-        max_id = db.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()[0]
-        next_due = db.execute(_NEXT_DUE, (wall,)).fetchone()[0]
-        checkpoint = None
-        if checkpointed is not None:
-            checkpoint = Checkpoint(
-                output_offset=int(offset), state=bytes(state), seeded=bool(seeded), finished=pending == 0
-            )
-        return _Opened(
-            checkpoint, int(pending), int(seen), int(done), int(failed), int(max_id) + 1, next_due, str(turns)
-        )
-
-    def call(
-        self, writes: list[_Write], done: list[int], fn: Callable[..., T] | None, *args: Any
-    ) -> T | None:
-        """Run the buffered writes, then mark ``done`` ids DONE, then run ``fn``."""
-        db = self._conn()
-        for sql, group in itertools.groupby(writes, key=operator.itemgetter(0)):
-            db.executemany(sql, [params for _, params in group])
-        # After the writes: a retry renames a row to the id that a later ack marks done.
-        if len(done) > 16:
-            db.execute(_DONE_IDS, (_id_list(done),))
-        elif done:
-            db.executemany(_DONE, [(rid,) for rid in done])
-        return fn(*args) if fn is not None else None
-
-    def insert(self, rows: list[_Row], claimed: bool, count_hosts: bool) -> tuple[int, set[int]]:
-        """Insert new requests; duplicates (by fingerprint) are ignored.
-
-        Returns how many went in and, if ``claimed``, which of the LEASED ones (those loaded
-        into memory at once) went in. ``count_hosts``: whether some are PENDING requests of
-        inactive hosts, to be counted in the hosts table. The rows' ids are consecutive.
-        """
-        db = self._conn()
-        dumps = pickle.dumps
-        params: list[Any] = []
-        for rid, fp, host, priority, turn, state, request in rows:
-            params += (rid, fp, host, priority, turn, state, dumps(request, _PICKLE_PROTOCOL))
-        inserted = 0
-        width = 7
-        start = 0
-        while start < len(rows):
-            take = min(len(rows) - start, _INSERT_SIZES[-1])
-            size = next(s for s in _INSERT_SIZES if s >= take)
-            chunk = params[start * width : (start + take) * width]
-            if size > take:
-                chunk += chunk[-width:] * (size - take)
-            inserted += db.execute(_INSERT[size], chunk).rowcount
-            start += take
-        first, last = rows[0][0], rows[-1][0]
-        if count_hosts:
-            db.execute(_HOSTS_ADD_NEW, (first, last))
-        new_claimed: set[int] = set()
-        if claimed:
-            text = db.execute(_NEW_CLAIMED, (first, last)).fetchone()[0]
-            if text:
-                new_claimed = {int(x) for x in text.split(",")}
-        return inserted, new_claimed
-
-    def _load(self, host: str, limit: int, wall: float) -> list[_Entry]:
-        """Claim the best ``limit`` due PENDING requests of a host."""
-        db = self._conn()
-        text = db.execute(_LOAD, (host, wall, limit)).fetchone()[0]
-        if not text:
-            return []
-        parts = text.split(" ")
-        ids = parts[0::4]
-        db.execute(_CLAIM_IDS, ("[" + ",".join(ids) + "]",))
-        loads = pickle.loads
-        entries = [
-            (-int(p), int(t), int(i), loads(bytes.fromhex(h)))
-            for i, p, t, h in zip(ids, parts[1::4], parts[2::4], parts[3::4], strict=True)
-        ]
-        entries.sort()  # group_concat() does not promise an order
-        return entries
-
-    def maintain(
-        self,
-        refills: list[tuple[str, int]],
-        activate: int,
-        initial: int,
-        came_due: tuple[float, float] | None,
-        wall: float,
-    ) -> _Maintained:
-        """Refill active hosts, activate new ones, find rows that came due since the last look."""
-        db = self._conn()
-        out = _Maintained()
-        if came_due is not None:
-            out.came_due = [(h, int(p)) for h, p in db.execute(_CAME_DUE, came_due)]
-            out.next_due = db.execute(_NEXT_DUE, (came_due[1],)).fetchone()[0]
-        for host, limit in refills:
-            out.refilled.append((host, limit, self._load(host, limit, wall)))
-        if activate > 0:
-            candidates = [host for (host,) in db.execute(_CANDIDATES, (wall, activate))]
-            for host in candidates:
-                entries = self._load(host, initial, wall)
-                if entries:
-                    db.execute(_ACTIVATE, (host,))
-                    out.activated.append((host, entries))
-                else:  # only requests waiting for a retry time: not a candidate until then
-                    db.execute(_NOT_YET_DUE, (host,))
-            out.candidates_left = len(candidates) == activate
-        return out
-
-    def checkpoint(
-        self, offset: int, state: bytes, seeded: bool, counters: tuple[int, int, int], turns: str, wall: float
-    ) -> None:
-        db = self._conn()
-        seen, done, failed = counters
-        db.execute(
-            "UPDATE meta SET checkpointed = ?, output_offset = ?, state = ?, seeded = ?, seen = ?,"
-            " done = ?, failed = ?, turns = ? WHERE id = 1",
-            (wall, offset, state, int(seeded), seen, done, failed, turns),
-        )
-        db.execute("COMMIT")  # synchronous=FULL: on disk when this returns
-        db.execute("BEGIN IMMEDIATE")
-
-    def close(self) -> None:
-        db = self.db
-        if db is None:
-            return
-        self.db = None
-        try:
-            if db.in_transaction:
-                db.execute("ROLLBACK")  # the tail after the last checkpoint is not kept
-        finally:
-            db.close()
-
-
-def _write_failed(path: Path, exc: sqlite3.Error) -> str:
-    code = getattr(exc, "sqlite_errorname", "")
-    return (
-        f"cannot write the frontier database {path}: {exc}"
-        + (f" ({code})" if code else "")
-        + "; check the free space and any file size limit (ulimit -f)"
-    )
-
-
-class _Job:
-    """One piece of work for the database thread, and its outcome."""
-
-    __slots__ = ("args", "done", "error", "fn", "loop", "result", "waiter")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], loop: asyncio.AbstractEventLoop | None):
-        self.fn = fn
-        self.args = args
-        self.loop = loop  # None: nobody waits for it
-        self.done = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-
-
-def _finish(job: _Job) -> None:
-    job.done = True
-    waiter = job.waiter
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)
-
-
-class _Worker:
-    """The database thread: runs jobs one at a time, in the order they were sent.
-
-    Lighter than an executor: a job costs the event loop one queue put and one wake-up.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.failure: BaseException | None = None  # of a job that nobody waited for
-        self._thread = threading.Thread(target=self._run, name="crawlkit-frontier-db", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                job.result = job.fn(*job.args)
-            except BaseException as exc:
-                job.error = exc
-            if job.loop is None:
-                if job.error is not None and self.failure is None:
-                    self.failure = job.error
-                continue
-            with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits any more
-                job.loop.call_soon_threadsafe(_finish, job)
-
-    def send(self, fn: Callable[..., Any], *args: Any, wait: bool = True) -> _Job:
-        job = _Job(fn, args, asyncio.get_running_loop() if wait else None)
-        self._jobs.put(job)
-        return job
-
-    def stop(self) -> None:
-        self._jobs.put(None)
-        self._thread.join()
-
-
-async def _wait(job: _Job) -> bool:
-    """Wait for a job to end, even if cancelled meanwhile; return whether it was."""
-    assert job.loop is not None
-    cancelled = False
-    while not job.done:
-        job.waiter = job.loop.create_future()
-        try:
-            await job.waiter
-        except asyncio.CancelledError:
-            cancelled = True
-    return cancelled
-
-
 # -- the event-loop side -------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class _Host:
     limits: HostLimits
-    queue: list[_Entry] = field(default_factory=list)
+    queue: list[Entry] = field(default_factory=list)
     in_flight: int = 0  # leased requests still being fetched: what the host's slots count
     leased: int = 0  # leased requests not given back yet (fetched or not): never retired before 0
     next_start: float = 0.0  # monotonic time before which no request may start (delay)
     scheduled: bool = False  # whether an entry for this host sits in the ready or timed heap
     more: bool = False  # whether the database may hold due pending requests of this host
     # When ``more``: each of those ranks after this (ranks are (-priority, turn, id)).
-    bound: _Rank = (0, 0, 0)
+    bound: Rank = (0, 0, 0)
 
 
 class SqliteFrontier:
@@ -648,12 +172,12 @@ class SqliteFrontier:
         self._initial = max(1, host_window // 2)  # requests loaded when a host is activated
         self._max_delayed = max_delayed
         self._fp_generation = max(0, fingerprint_cache // 2)  # 0: no cache
-        self._store = _Store(self.path, spider_name, cache_mib * 1024)
-        self._worker: _Worker | None = None
+        self._store = Store(self.path, spider_name, cache_mib * 1024)
+        self._worker: DatabaseThread | None = None
         self._lock = asyncio.Lock()  # one trip to the database at a time
         self._closed = False
         self._failure: BaseException | None = None
-        self._writes: list[_Write] = []
+        self._writes: list[Write] = []
         self._done_ids: list[int] = []
         self._seq = itertools.count()
         self._turns = Turns()  # restored from the last checkpoint at open()
@@ -691,7 +215,7 @@ class SqliteFrontier:
             self._failure = self._db_failure(self._worker.failure)
             raise self._failure
 
-    def _send(self, fn: Callable[..., Any] | None, *args: Any, wait: bool = True) -> _Job:
+    def _send(self, fn: Callable[..., Any] | None, *args: Any, wait: bool = True) -> Job:
         """Send the buffered writes, then ``fn``, to the database thread."""
         if self._worker is None:  # closed while this call waited for the lock
             raise RuntimeError("the frontier is closed")
@@ -706,7 +230,7 @@ class SqliteFrontier:
         ``post`` anyway, so that memory and database never disagree, then re-raises.
         """
         job = self._send(fn, *args)
-        cancelled = await _wait(job)
+        cancelled = await wait_for(job)
         if job.error is not None:
             error = self._db_failure(job.error)
             self._failure = self._failure or error
@@ -724,7 +248,7 @@ class SqliteFrontier:
             exc, sqlite3.ProgrammingError | sqlite3.IntegrityError
         ):
             return exc  # a bug of ours, not the disk's
-        error = FrontierError(_write_failed(self.path, exc))
+        error = FrontierError(write_failed(self.path, exc))
         error.__cause__ = exc
         return error
 
@@ -742,17 +266,17 @@ class SqliteFrontier:
     async def open(self) -> Checkpoint | None:
         if self._worker is not None or self._closed:
             raise RuntimeError("a SqliteFrontier can be opened only once")
-        worker = _Worker()
+        worker = DatabaseThread()
         wall = self._wall()
         job = worker.send(self._store.open, wall)
-        cancelled = await _wait(job)
+        cancelled = await wait_for(job)
         if job.error is not None or cancelled:
             worker.send(self._store.close, wait=False)
             worker.stop()
             if job.error is not None:
                 raise job.error
             raise asyncio.CancelledError
-        opened: _Opened = job.result
+        opened: Opened = job.result
         self._worker = worker
         self._pending = opened.pending
         self._seen = opened.seen
@@ -785,7 +309,7 @@ class SqliteFrontier:
             self._done_ids = []
             try:
                 job = worker.send(self._store.close)
-                cancelled = await _wait(job)
+                cancelled = await wait_for(job)
             finally:
                 worker.stop()
             for table in (self._hosts, self._leases, self._fetched, self._fp_young, self._fp_old):
@@ -801,7 +325,7 @@ class SqliteFrontier:
     # -- queueing -------------------------------------------------------------------------------
 
     @staticmethod
-    def _ahead(host: _Host, rank: _Rank) -> bool:
+    def _ahead(host: _Host, rank: Rank) -> bool:
         """Whether a request ranks before every due request of ``host`` left in the database."""
         return not host.more or rank <= host.bound
 
@@ -826,7 +350,7 @@ class SqliteFrontier:
         a one-host crawl with 64 requests in flight and a window of 16 went to the database for
         every dozen pages.
         """
-        return max(self._window, min(2 * host.limits.concurrency, _MAX_WINDOW))
+        return max(self._window, min(2 * host.limits.concurrency, MAX_WINDOW))
 
     def _schedule(self, name: str, host: _Host) -> None:
         """Put a host in the ready or timed heap if it can serve; mark it for a refill if due."""
@@ -845,9 +369,9 @@ class SqliteFrontier:
 
     def _unclaim(self, name: str, rid: int, priority: int) -> None:
         """Hand a loaded request back to the database, as PENDING and due now."""
-        self._write(_UNCLAIM, (0.0, rid))
+        self._write(UNCLAIM, (0.0, rid))
         if name not in self._hosts:
-            self._write(_HOST_ADD, (name, 1, priority, 0.0))
+            self._write(HOST_ADD, (name, 1, priority, 0.0))
 
     def _trim(self, name: str, host: _Host) -> None:
         """Hand the worst loaded requests of a host back to the database, down to the window.
@@ -877,9 +401,9 @@ class SqliteFrontier:
             heapq.heappush(self._cooling, (host.next_start, next(self._seq), name))
             return
         del self._hosts[name]
-        self._write(_DEACTIVATE, (name,))
+        self._write(DEACTIVATE, (name,))
 
-    def _rows(self, requests: Iterable[Request], result: PushResult) -> tuple[list[_Row], bool, set[str]]:
+    def _rows(self, requests: Iterable[Request], result: PushResult) -> tuple[list[Row], bool, set[str]]:
         """Drop requests over the depth limit or known to be duplicates; number the rest.
 
         A new request of an active host that ranks before everything of it in the database,
@@ -896,7 +420,7 @@ class SqliteFrontier:
         lower_bound = self._lower_bound
         window_of = self._window_of
         next_turn = self._turns.next
-        rows: list[_Row] = []
+        rows: list[Row] = []
         claimed = False
         touched: set[str] = set()
         planned: dict[str, int] = {}
@@ -934,7 +458,7 @@ class SqliteFrontier:
         self._next_id = rid
         return rows, claimed, touched
 
-    async def _insert(self, rows: list[_Row], claimed: bool, touched: set[str], result: PushResult) -> None:
+    async def _insert(self, rows: list[Row], claimed: bool, touched: set[str], result: PushResult) -> None:
         """Insert rows (the caller holds the lock) and load the ones inserted as LEASED."""
         hosts = self._hosts
         count_hosts = any(row[2] not in hosts for row in rows)  # new rows of inactive hosts
@@ -1026,7 +550,7 @@ class SqliteFrontier:
         if self._candidates or came_due is not None:  # rows that came due may be of inactive hosts
             activate = min(self._max_hosts - len(self._hosts), 256)
 
-        def post(out: _Maintained) -> None:
+        def post(out: Maintained) -> None:
             for name, limit, entries in out.refilled:
                 self._refill.discard(name)
                 host = self._hosts[name]
@@ -1056,7 +580,7 @@ class SqliteFrontier:
 
         await self._call(self._store.maintain, refills, activate, self._initial, came_due, wall, post=post)
 
-    def _loaded(self, name: str, host: _Host, entries: list[_Entry], limit: int) -> None:
+    def _loaded(self, name: str, host: _Host, entries: list[Entry], limit: int) -> None:
         for entry in entries:
             heapq.heappush(host.queue, entry)
         if len(entries) == limit:
@@ -1225,27 +749,27 @@ class SqliteFrontier:
         rid = self._next_id  # a new id and turn: the retry goes behind the requests of its callback
         self._next_id += 1
         turn = self._turns.next(request.callback)
-        data = pickle.dumps(request, _PICKLE_PROTOCOL)  # with its new attempt count
+        data = pickle.dumps(request, PICKLE_PROTOCOL)  # with its new attempt count
         delay = max(delay, 0.0)
         self._pending += 1
         host = self._hosts.get(name)
         if delay == 0 and host is not None:
-            self._write(_RETRY, (rid, turn, 0.0, data, LEASED, old))
+            self._write(RETRY, (rid, turn, 0.0, data, LEASED, old))
             # Over the window for a while, maybe: trimming here could race a refill in flight.
             heapq.heappush(host.queue, (-request.priority, turn, rid, request))
         elif len(self._delayed) < self._max_delayed:
-            self._write(_RETRY, (rid, turn, self._wall() + delay, data, LEASED, old))
+            self._write(RETRY, (rid, turn, self._wall() + delay, data, LEASED, old))
             heapq.heappush(self._delayed, (self._clock() + delay, rid, turn, request))
         else:  # too many retries waiting in memory: this one waits in the database
             due = self._wall() + delay  # its host is active: counted when it retires
-            self._write(_RETRY, (rid, turn, due, data, PENDING, old))
+            self._write(RETRY, (rid, turn, due, data, PENDING, old))
             self._next_due = due if self._next_due is None else min(self._next_due, due)
         self._end_lease(name, held)
 
     async def fail(self, request: Request, reason: str) -> None:
         self._check()
         rid, name, held = self._take(request, "fail")
-        self._write(_FAIL, (reason, rid))
+        self._write(FAIL, (reason, rid))
         self._failed += 1
         self._end_lease(name, held)
 
