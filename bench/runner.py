@@ -16,6 +16,9 @@
 
 ``--profile NAME`` instead runs contender NAME once under py-spy (installed into the baseline's
 virtualenv) and prints the functions with the most self time, per process.
+
+``--latency MS`` serves the site from bench/delay_server.py instead of nginx: every answer comes
+after MS milliseconds, as from a real site, so that the crawl is bound by latency, not by CPU.
 """
 
 # The table uses typographic characters on purpose (en dashes for ranges, multiplication signs for ratios).
@@ -48,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from delay_server import DelayServer
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -560,7 +565,7 @@ def pages_reported(contender: str, stats: Path, log_path: Path) -> int | None:
 class Session:
     stamp: str
     logs: Path
-    nginx: Nginx
+    nginx: Nginx | DelayServer
     start_url: str
     manifest: dict[str, Any]
     expected: dict[str, dict[str, Any]]
@@ -1059,6 +1064,13 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--timeout", type=float, default=600, help="seconds one run may take (default 600)")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs (default 1)")
     ap.add_argument("--port", type=int, default=0, help="nginx port on 127.0.0.1 (default: a free one)")
+    ap.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="serve the site with MS milliseconds of latency per answer (bench/delay_server.py, not nginx)",
+    )
     ap.add_argument("--profile", metavar="NAME", help="run contender NAME once under py-spy instead")
     ap.add_argument("--top", type=int, default=15, help="functions listed per process by --profile")
     ap.add_argument("--rate", type=int, default=100, help="py-spy samples per second for --profile")
@@ -1094,7 +1106,9 @@ def _main(argv: list[str] | None) -> int:
     logs.mkdir(parents=True)
     port = args.port or free_port()
     command = "bench/run " + shlex.join(argv if argv is not None else sys.argv[1:])
-    with sigterm_as_exit(), Nginx(port, site) as nginx:
+    server = DelayServer(crawlkit_python(), site, args.latency) if args.latency > 0 else Nginx(port, site)
+    with sigterm_as_exit(), server as nginx:
+        port = nginx.port
         base = f"http://127.0.0.1:{port}"
         check_serving(base, site)
         session = Session(
@@ -1113,6 +1127,7 @@ def _main(argv: list[str] | None) -> int:
             "seed": args.seed,
             "rounds": args.rounds,
             "concurrency": args.concurrency,
+            "latency_ms": args.latency,
             "site": {k: v for k, v in manifest.items() if k not in ("skus", "paths")},
             "contenders": {n: CONTENDERS[n].describe for n in runnable},
             "machine": machine(),
@@ -1138,7 +1153,9 @@ def _main(argv: list[str] | None) -> int:
     title = (
         f"N = {args.n:,} products ({manifest['pages_total']:,} pages, "
         f"{manifest['bytes_gzip'] / 1e6:.0f} MB gzip / {manifest['bytes_html'] / 1e6:.0f} MB HTML), "
-        f"{args.rounds} interleaved round(s), concurrency {args.concurrency}; "
+        f"{args.rounds} interleaved round(s), concurrency {args.concurrency}"
+        + (f", {args.latency:g} ms latency per answer (bench/delay_server.py)" if args.latency > 0 else "")
+        + "; "
         f"{machine_line(results['machine'])}"
     )
     table = markdown(rows)
