@@ -206,7 +206,8 @@ class Engine:
             self.stats.finished = time.monotonic()
             return self.stats
         try:
-            await starting
+            # What the crawl needs besides the parser workers is made while they start, not
+            # after: this process and the workers share the cores while everything starts.
             await self.pipelines.open()
             await self.spider.opened()
             async with fetcher_class(s, self.budget) as fetcher:
@@ -214,6 +215,7 @@ class Engine:
                 self.politeness.attach(fetcher)
                 tune_gc()
                 tune_malloc()
+                await asyncio.shield(starting)  # a cancelled crawl still lets a launch finish
                 async with (
                     progress_display(s, self.stats, self.frontier, lambda: self._in_flight),
                     crawl_guards(
@@ -224,6 +226,9 @@ class Engine:
         finally:
             if self._hard_stop_timer is not None:
                 self._hard_stop_timer.cancel()
+            # A start cut in half leaks a process: an opened() hook that raised, say, waits
+            # for the workers to be up, and the shutdown then stops them.
+            await asyncio.gather(starting, return_exceptions=True)
             await self._shutdown(parser)
         return self.stats
 

@@ -20,6 +20,7 @@ from crawlkit.engine import Engine
 from crawlkit.errors import ConfigError
 from crawlkit.frontier import Checkpoint, HostLimits, MemoryFrontier, PushResult
 from crawlkit.runner import resolve_settings, run_engine
+from crawlspiders.slow_start import OpenedFails, parser_workers_of
 from crawlspiders.spiders import (
     ClosingSpider,
     DataclassSpider,
@@ -397,6 +398,26 @@ def test_a_frontier_that_cannot_open_leaves_no_parser_worker_behind(site: Site, 
     assert len(frontier.workers_seen) == 2
     assert engine.parser.pids() == []
     for pid in frontier.workers_seen:
+        with pytest.raises(ProcessLookupError):  # exited, and reaped
+            os.kill(pid, 0)
+    assert len(site.log) == 0
+
+
+def test_a_hook_that_fails_while_the_workers_start_leaves_no_worker_behind(site: Site, tmp_out: Path) -> None:
+    # opened() runs while the parser workers start (each takes 1.5 s to import this spider) and
+    # fails at once. The start is let finish (cutting a launch in half leaks the process) and
+    # the workers are then stopped and reaped.
+    settings = resolve_settings(OpenedFails, {"parse_workers": 2, "obey_robots": False})
+    engine = Engine(
+        OpenedFails, settings, tmp_out, spider_kwargs={"base": site.base}, frontier=None, handle_signals=False
+    )
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"opened\(\) failed"):
+        run_engine(engine)
+    assert time.monotonic() - started >= 1.5
+    assert len(OpenedFails.workers_at_open) == 2  # launched, still importing the spider
+    assert parser_workers_of(os.getpid()) == set()
+    for pid in OpenedFails.workers_at_open:
         with pytest.raises(ProcessLookupError):  # exited, and reaped
             os.kill(pid, 0)
     assert len(site.log) == 0

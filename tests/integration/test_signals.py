@@ -245,8 +245,8 @@ def test_one_signal_stops_gracefully(
 
 
 def test_a_sigint_during_startup_stops_cleanly(site: Site, project: Path, crawls: list[Crawl]) -> None:
-    # The spider's opened() hook runs in the main process after the parser workers started and
-    # before the first request; it takes 3 s here. Ctrl-C at that moment must stop the crawl like
+    # The spider's opened() hook runs in the main process while the parser workers start, before
+    # the first request; it takes 3 s here. Ctrl-C at that moment must stop the crawl like
     # any other Ctrl-C: exit code 3, a summary, no traceback, no worker left behind.
     marker = project / "opened.marker"
     argv = ["crawl", "slowstart", "-a", f"base={site.base}", "-a", "count=8", "-a", "delay=0.05"]
