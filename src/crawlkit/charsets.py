@@ -91,8 +91,11 @@ _LABELS: dict[str, tuple[str, ...]] = {
     "utf-16-le": ("csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le"),
 }  # fmt: skip
 
-# label -> the codec's canonical Python name ("cp1252", "iso8859-2", "utf-8", ...).
-_CODECS = {label: codecs.lookup(codec).name for codec, labels in _LABELS.items() for label in labels}
+_CODEC_OF_LABEL = {label: codec for codec, labels in _LABELS.items() for label in labels}
+# codec -> its canonical Python name ("cp1252", "iso8859-2", "utf-8", ...), looked up when first
+# needed: looking up all of them imports some forty codec modules, a tenth of a parser worker's
+# start-up.
+_CANONICAL: dict[str, str] = {}
 
 # What the Standard strips from a label before looking it up: ASCII whitespace. Quotes come from
 # sloppy headers and meta tags.
@@ -101,7 +104,13 @@ _STRIP = "\t\n\x0c\r \"'"
 
 def codec_for_label(label: str) -> str | None:
     """The Python codec for a charset label, or ``None`` if no browser would accept the label."""
-    return _CODECS.get(label.strip(_STRIP).lower())
+    codec = _CODEC_OF_LABEL.get(label.strip(_STRIP).lower())
+    if codec is None:
+        return None
+    name = _CANONICAL.get(codec)
+    if name is None:
+        name = _CANONICAL[codec] = codecs.lookup(codec).name
+    return name
 
 
 def _windows_1252_table() -> str:
