@@ -455,6 +455,7 @@ def _main(argv: list[str] | None) -> int:
         return fetch_check(args.fetch_check, corpus, copies, args.concurrency)
     if not Path(runner.TIME).exists():
         raise SystemExit(f"{runner.TIME} (GNU time) is missing: apt-get install time")
+    runner.compile_crawlkit()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     logs = WORK / "logs" / f"readability-{stamp}"
     logs.mkdir(parents=True)

@@ -246,6 +246,16 @@ def ensure_venv(name: str, extra: list[str] | None = None) -> None:
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", *packages], check=True)
 
 
+def compile_crawlkit() -> None:
+    """Byte-compile crawlkit's sources, as an installed package is.
+
+    crawlkit runs from the source tree (an editable install). Where ``PYTHONDONTWRITEBYTECODE`` is
+    set, or after an edit, every run would compile the modules again: about 0.1 s more per crawl,
+    which the other contenders, installed by pip with their bytecode, never pay.
+    """
+    subprocess.run([crawlkit_python(), "-m", "compileall", "-q", str(REPO / "src")], check=True)
+
+
 def ensure_site(n: int, seed: int) -> Path:
     site = WORK / (f"site-{n}" if seed == 42 else f"site-{n}-s{seed}")
     manifest = site / "manifest.json"
@@ -1099,6 +1109,8 @@ def _main(argv: list[str] | None) -> int:
     if not runnable:
         log("nothing to run")
         return 2
+    if any(name.startswith("crawlkit") for name in runnable):
+        compile_crawlkit()
     site = ensure_site(args.n, args.seed)
     manifest, expected = load_expected(site)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
