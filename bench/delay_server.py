@@ -10,22 +10,43 @@ gzip.
 
     python bench/delay_server.py SITE_DIR --latency 50      # prints "PORT <n>"; stops when stdin closes
 
-It runs under crawlkit's Python (aiohttp) and listens on 127.0.0.1 only. ``DelayServer`` is the
-context manager ``bench/run`` uses; it gives the same figures as its nginx (the server's CPU, its
-errors).
+It runs under crawlkit's Python (aiohttp) and listens on 127.0.0.1 only; ``runner.DelayServer``
+starts and stops it for ``bench/run``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import socket
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-WORK = BENCH / ".work"
+
+def serve_until_stdin_closes(handle: Any) -> None:
+    """Serve ``handle`` (an aiohttp handler) for every GET on a free port of 127.0.0.1.
+
+    Prints ``PORT <n>`` once it listens (what ``runner.start_port_server`` waits for) and stops
+    when its stdin closes: the benchmark stopped it, or died.
+    """
+    import asyncio
+
+    from aiohttp import web
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", handle)
+        app_runner = web.AppRunner(app, access_log=None)
+        await app_runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(app_runner, sock, backlog=1024).start()
+        print(f"PORT {sock.getsockname()[1]}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)  # till closed
+        await app_runner.cleanup()
+
+    asyncio.run(main())
 
 
 def serve(site: Path, latency: float) -> int:
@@ -48,83 +69,8 @@ def serve(site: Path, latency: float) -> int:
                 return web.Response(body=packed.read_bytes(), headers=gzip_headers)
         return web.Response(body=path.read_bytes(), headers=plain_headers)
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", handle)
-        app_runner = web.AppRunner(app, access_log=None)
-        await app_runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(app_runner, sock, backlog=1024).start()
-        print(f"PORT {sock.getsockname()[1]}", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)  # till closed
-        await app_runner.cleanup()
-
-    asyncio.run(main())
+    serve_until_stdin_closes(handle)
     return 0
-
-
-class DelayServer:
-    """The server subprocess; a context manager that always stops it. Quacks like runner.Nginx."""
-
-    def __init__(self, python: str, site: Path, latency_ms: float) -> None:
-        self.python = python
-        self.site = site
-        self.latency_ms = latency_ms
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.error_log = WORK / "delay-server.log"
-
-    def __enter__(self) -> DelayServer:
-        WORK.mkdir(exist_ok=True)
-        argv = [self.python, str(Path(__file__).resolve()), str(self.site), "--latency", str(self.latency_ms)]
-        with open(self.error_log, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                start_new_session=True,  # Ctrl-C reaches bench/run only, which then stops this
-            )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode().split()
-        if len(line) != 2 or line[0] != "PORT":
-            self.__exit__()
-            raise SystemExit(f"the delay server did not start; see {self.error_log}")
-        self.port = int(line[1])
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        self.proc = None
-
-    @property
-    def worker(self) -> int | None:
-        """The process whose CPU is the server's (as nginx's worker is)."""
-        return self.proc.pid if self.proc is not None else None
-
-    def error_log_size(self) -> int:
-        return self.error_log.stat().st_size if self.error_log.exists() else 0
-
-    def errors_since(self, offset: int) -> list[str]:
-        if not self.error_log.exists():
-            return []
-        with open(self.error_log, errors="replace") as f:
-            f.seek(offset)
-            return [line.strip() for line in f if line.strip()]
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ fetch-only pass run under crawlkit's Python, which has aiohttp.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -42,7 +41,6 @@ import json
 import math
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -98,9 +96,8 @@ def index_html(copy: int, copies: int, names: list[str]) -> bytes:
 
 
 def serve(corpus: Path, copies: int) -> int:
-    import asyncio
-
     from aiohttp import web
+    from delay_server import serve_until_stdin_closes
 
     names = corpus_pages(corpus)
     plain: dict[str, bytes] = {}
@@ -127,21 +124,7 @@ def serve(corpus: Path, copies: int) -> int:
             return web.Response(body=packed[key], headers=gz_headers)
         return web.Response(body=plain[key], headers=base_headers)
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", handle)
-        app_runner = web.AppRunner(app, access_log=None)
-        await app_runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(app_runner, sock, backlog=1024).start()
-        print(f"PORT {sock.getsockname()[1]}", flush=True)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, sys.stdin.buffer.read)  # until the parent closes it
-        await app_runner.cleanup()
-
-    asyncio.run(main())
+    serve_until_stdin_closes(handle)
     return 0
 
 
@@ -156,35 +139,13 @@ class Server:
 
     def __enter__(self) -> Server:
         cmd = [runner.crawlkit_python(), str(Path(__file__).resolve()), "--serve", str(self.corpus)]
-        self.proc = subprocess.Popen(
-            [*cmd, "--copies", str(self.copies)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,  # Ctrl-C reaches this script only, which then stops the server
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode().split()
-        if len(line) != 2 or line[0] != "PORT":
-            self.__exit__()
-            raise SystemExit("the corpus server did not start")
-        self.port = int(line[1])
+        self.proc, self.port = runner.start_port_server([*cmd, "--copies", str(self.copies)])
         return self
 
     def __exit__(self, *exc: object) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        self.proc = None
+        if self.proc is not None:
+            runner.stop_port_server(self.proc)
+            self.proc = None
 
     @property
     def base(self) -> str:

@@ -52,8 +52,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from delay_server import DelayServer
-
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / ".work"
@@ -312,11 +310,84 @@ class Nginx:
         return self.error_log.stat().st_size if self.error_log.exists() else 0
 
     def errors_since(self, offset: int) -> list[str]:
-        if not self.error_log.exists():
-            return []
-        with open(self.error_log, errors="replace") as f:
-            f.seek(offset)
-            return [line.strip() for line in f if re.search(r"\[(error|crit|alert|emerg)\]", line)]
+        return _error_lines(self.error_log, offset, r"\[(error|crit|alert|emerg)\]")
+
+
+def _error_lines(log: Path, offset: int, pattern: str) -> list[str]:
+    """The lines of ``log`` past ``offset`` that match ``pattern``."""
+    if not log.exists():
+        return []
+    with open(log, errors="replace") as f:
+        f.seek(offset)
+        return [line.strip() for line in f if re.search(pattern, line)]
+
+
+def start_port_server(argv: list[str], stderr: Any = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server that prints ``PORT <n>`` once it listens and exits when its stdin closes.
+
+    Its own session: Ctrl-C reaches the benchmark only, which then stops the server.
+    """
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().split()
+    if len(line) != 2 or line[0] != "PORT":
+        stop_port_server(proc)
+        raise SystemExit(f"the server {argv[1]} did not start")
+    return proc, int(line[1])
+
+
+def stop_port_server(proc: subprocess.Popen[bytes]) -> None:
+    """Close its stdin and wait (10 s at most, then kill)."""
+    with contextlib.suppress(OSError):
+        assert proc.stdin is not None
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+class DelayServer:
+    """bench/delay_server.py (the site, each answer after ``latency_ms``); quacks like Nginx."""
+
+    def __init__(self, site: Path, latency_ms: float) -> None:
+        self.site = site
+        self.latency_ms = latency_ms
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.error_log = WORK / "delay-server.log"
+
+    def __enter__(self) -> DelayServer:
+        argv = [
+            crawlkit_python(),
+            str(BENCH / "delay_server.py"),
+            str(self.site),
+            "--latency",
+            str(self.latency_ms),
+        ]
+        with open(self.error_log, "wb") as stderr:
+            self.proc, self.port = start_port_server(argv, stderr)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            stop_port_server(self.proc)
+            self.proc = None
+
+    @property
+    def worker(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def error_log_size(self) -> int:
+        return self.error_log.stat().st_size if self.error_log.exists() else 0
+
+    def errors_since(self, offset: int) -> list[str]:
+        return _error_lines(self.error_log, offset, r"\S")
 
 
 def fetch_both(url: str) -> tuple[bytes, str | None, str | None, bytes]:
@@ -1118,7 +1189,7 @@ def _main(argv: list[str] | None) -> int:
     logs.mkdir(parents=True)
     port = args.port or free_port()
     command = "bench/run " + shlex.join(argv if argv is not None else sys.argv[1:])
-    server = DelayServer(crawlkit_python(), site, args.latency) if args.latency > 0 else Nginx(port, site)
+    server = DelayServer(site, args.latency) if args.latency > 0 else Nginx(port, site)
     with sigterm_as_exit(), server as nginx:
         port = nginx.port
         base = f"http://127.0.0.1:{port}"

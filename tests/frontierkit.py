@@ -77,3 +77,34 @@ async def drain(f: Frontier, n: int = 100) -> list[str]:
         for r in batch:
             await f.ack(r, [])
     return out
+
+
+async def crawl_a_pagination_chain(
+    f: Frontier, start: str, pages: int = 10, items_per_page: int = 20
+) -> list[str]:
+    """Lease and ack a shop's pagination one request at a time; the URLs in lease order.
+
+    ``start`` is ``ORIGIN/list/0``. Each listing links ``items_per_page`` items (callback
+    ``parse_item``) and then the next listing, up to ``pages`` listings; items link nothing.
+    """
+    origin = start.rsplit("/list/", 1)[0]
+    await f.push([Request(start)])
+    served: list[str] = []
+    while batch := await f.lease(1):
+        (r,) = batch
+        served.append(r.url)
+        links: list[Request] = []
+        if "/list/" in r.url:
+            page = int(r.url.rsplit("/", 1)[1])
+            links = [
+                Request(f"{origin}/item/{page}-{i}", callback="parse_item") for i in range(items_per_page)
+            ]
+            if page + 1 < pages:
+                links.append(Request(f"{origin}/list/{page + 1}"))
+        await f.ack(r, links)
+    return served
+
+
+def listing_positions(served: Sequence[str]) -> list[int]:
+    """Where the listings of ``crawl_a_pagination_chain()`` came in the order of service."""
+    return [i for i, url in enumerate(served) if "/list/" in url]

@@ -20,7 +20,7 @@ import pytest
 from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
 from crawlkit.frontier.sqlite import SqliteFrontier
 from crawlkit.http import Request
-from frontierkit import Clocks, drain, limits, req, urls
+from frontierkit import Clocks, crawl_a_pagination_chain, drain, limits, listing_positions, req, urls
 
 T = TypeVar("T")
 KINDS = ["memory", "sqlite"]
@@ -238,35 +238,6 @@ def test_priority_still_comes_before_turns(tmp_path: Path, kind: str) -> None:
     ]
 
 
-def chain_order(kind: str, tmp_path: Path, items_per_page: int, **options: Any) -> list[str]:
-    """Serve a chain of listing pages, one request at a time, and return the order of service.
-
-    Each listing links ``items_per_page`` items and then the next listing, as a shop's
-    pagination does; items link nothing.
-    """
-
-    async def body(f: Frontier, _: Clocks) -> list[str]:
-        await f.push([req("http://a.test/list/0")])
-        served: list[str] = []
-        while batch := await f.lease(1):
-            (r,) = batch
-            served.append(r.url)
-            links: list[Request] = []
-            if "/list/" in r.url:
-                page = int(r.url.rsplit("/", 1)[1])
-                links = [
-                    req(f"http://a.test/item/{page}-{i}", callback="parse_item")
-                    for i in range(items_per_page)
-                ]
-                if page < 9:
-                    links.append(req(f"http://a.test/list/{page + 1}"))
-            await f.ack(r, links)
-        assert f.is_finished()
-        return served
-
-    return crawl(kind, tmp_path, body, limits(concurrency=1), **options)
-
-
 @pytest.mark.parametrize("window", [0, 2])
 def test_a_pagination_chain_advances_while_its_items_wait(tmp_path: Path, kind: str, window: int) -> None:
     # First in, first out would put each next listing behind every item found so far: the
@@ -274,10 +245,15 @@ def test_a_pagination_chain_advances_while_its_items_wait(tmp_path: Path, kind: 
     # turns, the next listing comes after one item. (``window``: the sqlite frontier's memory
     # window, so small that most items wait in the database.)
     options = {"host_window": window} if window and kind == "sqlite" else {}
-    served = chain_order(kind, tmp_path, 20, **options)
-    assert len(served) == len(set(served)) == 10 + 9 * 20 + 20
-    listings = [i for i, url in enumerate(served) if "/list/" in url]
-    assert listings == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
+
+    async def body(f: Frontier, _: Clocks) -> list[str]:
+        served = await crawl_a_pagination_chain(f, "http://a.test/list/0")
+        assert f.is_finished()
+        return served
+
+    served = crawl(kind, tmp_path, body, limits(concurrency=1), **options)
+    assert len(served) == len(set(served)) == 10 + 10 * 20
+    assert listing_positions(served) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
 
 
 # -- dedup ----------------------------------------------------------------------------------------------

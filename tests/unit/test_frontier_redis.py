@@ -21,6 +21,7 @@ from crawlkit.errors import CommitError, ConfigError, ExportError, FrontierError
 from crawlkit.frontier import Frontier, HostLimits
 from crawlkit.frontier.redis import RedisFrontier, job_prefix, safe_url
 from crawlkit.http import Request
+from frontierkit import crawl_a_pagination_chain, listing_positions
 from redisserver import RedisServer, redis_server_binary, require_redis
 
 T = TypeVar("T")
@@ -143,23 +144,11 @@ def test_a_pagination_chain_advances_while_its_items_wait(workers: Workers) -> N
     async def go() -> list[str]:
         f = workers.make(concurrency=1)
         await f.open()
-        await f.push([req("list/0")])
-        served: list[str] = []
-        while batch := await f.lease(1):
-            (r,) = batch
-            served.append(r.url)
-            links: list[Request] = []
-            if "/list/" in r.url:
-                page = int(r.url.rsplit("/", 1)[1])
-                links = [req(f"item/{page}-{i}", callback="parse_item") for i in range(20)]
-                if page < 9:
-                    links.append(req(f"list/{page + 1}"))
-            await f.ack(r, links)
-        return served
+        return await crawl_a_pagination_chain(f, "http://a.example/list/0")
 
     served = workers.run(go())
     assert len(served) == len(set(served)) == 10 + 10 * 20
-    assert [i for i, url in enumerate(served) if "/list/" in url] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
+    assert listing_positions(served) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
 
 
 def test_a_retry_goes_behind_its_callback_and_a_release_keeps_its_place(workers: Workers) -> None:
