@@ -21,17 +21,10 @@ from crawlkit.errors import CommitError, ConfigError, ExportError, FrontierError
 from crawlkit.frontier import Frontier, HostLimits
 from crawlkit.frontier.redis import RedisFrontier, job_prefix, safe_url
 from crawlkit.http import Request
-from frontierkit import crawl_a_pagination_chain, listing_positions
+from frontierkit import crawl_a_pagination_chain, listing_positions, run
 from redisserver import RedisServer, redis_server_binary, require_redis
 
 T = TypeVar("T")
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
 
 
 class Workers:
