@@ -5,6 +5,13 @@ Tasks queue here and go out in batches: a worker gets whatever is waiting (up to
 ``parse_batch_size``) whenever it has fewer than two batches in flight, so batches grow with load
 and a lone task never waits for company.
 
+Callbacks take turns here as they do in the frontier: a page whose callback has no other page in
+the pool (the next page of a pagination chain, typically) does not queue behind the pages of a
+busy callback. It goes at once, as an urgent batch of its own, to the worker with the least work,
+which runs it as soon as the callback in hand returns. On a loaded crawl that is the difference
+between a chain that keeps pace with the pages it leads to and one that trails them, to be
+fetched one page at a time at the end.
+
 A worker that dies takes its in-flight batches with it. Each task of a lost batch is sent again on
 its own; a task that kills a worker on its own is the culprit, and fails with
 :class:`ParserCrashed`. The dead worker is replaced and the crawl goes on.
@@ -26,7 +33,7 @@ import logging
 import pickle
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +77,6 @@ class _Worker:
     solo: bool = False  # running a suspect alone: nothing else may share its fate
     clock: TaskClock | None = None
     sent: int = 0  # tasks sent to it over its life
-    answered: int = 0  # tasks whose results came back
     retiring: bool = False  # replaced after max_tasks: gets no more work, then exits
     hung: _Job | None = None  # the job it was killed for (past the parse timeout)
 
@@ -138,6 +144,7 @@ class ParserPool(Parser):
         self._watcher: asyncio.Task[None] | None = None
         self._workers: list[_Worker] = []
         self._queue: deque[_Job] = deque()
+        self._per_callback: Counter[str | None] = Counter()  # jobs in the pool, by callback
         self._batch_ids = itertools.count()
         self._closing = False
         self._crashes = 0
@@ -204,43 +211,74 @@ class ParserPool(Parser):
 
     async def parse(self, task: ParseTask) -> ParseOutcome:
         future: asyncio.Future[ParseOutcome] = (self._loop or asyncio.get_running_loop()).create_future()
-        self._queue.append(_Job(task, future))
-        self._dispatch()
-        return await future
+        job = _Job(task, future)
+        callback = task.request.callback
+        waiting = self._per_callback
+        alone = callback not in waiting
+        waiting[callback] += 1
+        try:
+            if not (alone and self._send_urgent(job)):
+                self._queue.append(job)
+                self._dispatch()
+            return await future
+        finally:
+            waiting[callback] -= 1
+            if not waiting[callback]:
+                del waiting[callback]
+
+    def _send_urgent(self, job: _Job) -> bool:
+        """Send a job ahead of the queue, to the worker with the fewest tasks in hand."""
+        best: _Worker | None = None
+        least = 0
+        for worker in self._workers:
+            if not self._can_take(worker):
+                continue
+            in_hand = sum(len(batch) for batch in worker.batches.values())
+            if best is None or in_hand < least:
+                best, least = worker, in_hand
+        if best is None:
+            return False
+        self._send(best, [job], urgent=True)
+        return True
+
+    @staticmethod
+    def _can_take(worker: _Worker) -> bool:
+        stdin = worker.proc.stdin
+        assert stdin is not None
+        return (
+            worker.alive
+            and not worker.solo
+            and not worker.retiring
+            # Its input closed: the worker is dying, and its reader has not seen the end of
+            # its output yet. Writing would raise (uvloop) or lose the batch with the worker.
+            and not stdin.is_closing()
+        )
+
+    def _send(self, worker: _Worker, batch: list[_Job], *, urgent: bool = False) -> None:
+        stdin = worker.proc.stdin
+        assert stdin is not None
+        batch_id = next(self._batch_ids)
+        try:
+            frame = encode((batch_id, urgent, [job.task for job in batch]))
+        except Exception as exc:  # unpicklable meta or cb_kwargs: fail those tasks
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_result(_failed(job.task, f"cannot send to a parser: {exc}"))
+            return
+        worker.solo = batch[0].solo
+        worker.batches[batch_id] = batch
+        stdin.write(frame)
+        worker.sent += len(batch)
+        if self._max_tasks and worker.sent >= self._max_tasks:
+            self._retire(worker)
 
     def _dispatch(self) -> None:
         queue = self._queue
         for worker in self._workers:
-            stdin = worker.proc.stdin
-            assert stdin is not None
-            while (
-                queue
-                and worker.alive
-                and not worker.solo
-                and not worker.retiring
-                # Its input closed: the worker is dying, and its reader has not seen the end of
-                # its output yet. Writing would raise (uvloop) or lose the batch with the worker.
-                and not stdin.is_closing()
-                and len(worker.batches) < _BATCHES_PER_WORKER
-            ):
+            while queue and len(worker.batches) < _BATCHES_PER_WORKER and self._can_take(worker):
                 if queue[0].solo and worker.batches:
                     break  # a suspect waits for a worker with nothing else in flight
-                batch = self._take_batch()
-                worker.solo = batch[0].solo
-                batch_id = next(self._batch_ids)
-                try:
-                    frame = encode([(i, job.task) for i, job in enumerate(batch)])
-                except Exception as exc:  # unpicklable meta or cb_kwargs: fail those tasks
-                    worker.solo = False
-                    for job in batch:
-                        if not job.future.done():
-                            job.future.set_result(_failed(job.task, f"cannot send to a parser: {exc}"))
-                    continue
-                worker.batches[batch_id] = batch
-                stdin.write(frame)
-                worker.sent += len(batch)
-                if self._max_tasks and worker.sent >= self._max_tasks:
-                    self._retire(worker)
+                self._send(worker, self._take_batch())
             if not queue:
                 return
 
@@ -259,16 +297,12 @@ class ParserPool(Parser):
         assert stdout is not None
         try:
             while True:
-                results = await _read(stdout)
-                # Batches come back in the order they were sent.
-                batch_id = next(iter(worker.batches))
+                batch_id, outcomes = await _read(stdout)
                 batch = worker.batches.pop(batch_id)
                 worker.solo = False
-                worker.answered += len(batch)
-                for task_id, outcome in results:
-                    future = batch[task_id].future
-                    if not future.done():
-                        future.set_result(outcome)
+                for job, outcome in zip(batch, outcomes, strict=True):
+                    if not job.future.done():
+                        job.future.set_result(outcome)
                 if worker.retiring and not worker.batches:
                     _close_input(worker)  # done with its last batch: it exits, and we see EOF
                 self._dispatch()
@@ -381,11 +415,10 @@ class ParserPool(Parser):
                 clock = worker.clock
                 if clock is None or not worker.alive or worker.hung is not None or not worker.batches:
                     continue
-                count, started = clock.read()
+                batch_id, index, started = clock.read()
                 if not started or now - started <= self._timeout:
                     continue
-                jobs = [job for batch in worker.batches.values() for job in batch]
-                index = count - 1 - worker.answered
+                jobs = worker.batches.get(batch_id, [])
                 if 0 <= index < len(jobs):
                     worker.hung = jobs[index]
                     with contextlib.suppress(ProcessLookupError):

@@ -1,7 +1,9 @@
 """The main loop of a parser worker process (``python -m crawlkit.parse_worker``).
 
 It reads a :class:`WorkerConfig`, imports the spider, then answers each batch of parse tasks with a
-batch of outcomes, until its input closes (the main process ended or dismissed it).
+batch of outcomes, until its input closes (the main process ended or dismissed it). Batches are
+answered in the order they come, but one marked urgent is run between two callbacks of the batch
+in hand (see ``_Worker``).
 
 The pipe to the main process is a private copy of fd 1; fd 1 itself is pointed at stderr so that a
 callback's ``print()`` shows up on the terminal instead of corrupting the stream.
@@ -13,8 +15,9 @@ import logging
 import os
 import signal
 import sys
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from .callbacks import CallbackRunner, ParseOutcome, ParseTask
 from .errors import ParseError
@@ -23,7 +26,7 @@ from .loader import SpiderRef
 from .malloctune import tune_malloc
 from .redact import protect_handlers, redact_text
 from .taskclock import TaskClock
-from .wire import read_frame, write_frame
+from .wire import FrameReader, write_frame
 
 __all__ = ["WorkerConfig", "main"]
 
@@ -52,12 +55,13 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The main process may ignore SIGTERM while it finishes; a worker should not inherit that.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    inp = os.fdopen(os.dup(0), "rb", buffering=1 << 20)
+    reader = FrameReader(os.dup(0))
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
-    config = read_frame(inp)
+    first = reader.wait()
+    config = first[0] if first else None
     if not isinstance(config, WorkerConfig):
         return 2
     logging.basicConfig(
@@ -66,8 +70,6 @@ def main() -> int:
         stream=sys.stderr,
     )
     protect_handlers()  # worker logs carry URLs, and URLs can carry credentials
-    clock = _clock(sys.argv[1:])
-    started = 0
     try:
         runner = make_runner(config, in_worker=True)
     except Exception as exc:
@@ -76,16 +78,58 @@ def main() -> int:
     tune_gc()
     tune_malloc()
     write_frame(out, ("ready", os.getpid()))
-    while True:
-        batch = read_frame(inp)
-        if batch is None:
-            return 0
-        results: list[tuple[int, ParseOutcome]] = []
-        for task_id, task in batch:
-            assert isinstance(task, ParseTask)
+    _Worker(runner, reader, out, _clock(sys.argv[1:])).serve()
+    return 0
+
+
+_Batch = tuple[int, list[ParseTask]]
+
+
+class _Worker:
+    """Answers batches in the order they come, except that an urgent one goes first.
+
+    The main process marks a batch urgent when it holds the one page of its callback waiting to
+    be parsed: the next link of a chain of pages, typically, which nothing else can replace. It
+    is run as soon as the callback running now returns, and answered at once.
+    """
+
+    def __init__(
+        self, runner: CallbackRunner, reader: FrameReader, out: BinaryIO, clock: TaskClock | None
+    ) -> None:
+        self._runner = runner
+        self._reader = reader
+        self._out = out
+        self._clock = clock
+        self._normal: deque[_Batch] = deque()
+        self._urgent: deque[_Batch] = deque()
+
+    def serve(self) -> None:
+        """Until the input ends (the main process ended or dismissed this worker)."""
+        while True:
+            self._take(self._reader.poll())
+            if not self._urgent and not self._normal:
+                frames = self._reader.wait()
+                if not frames:
+                    return
+                self._take(frames)
+            if self._urgent:
+                self._run(self._urgent.popleft(), preemptible=False)
+            else:
+                self._run(self._normal.popleft(), preemptible=True)
+
+    def _take(self, frames: list[Any]) -> None:
+        for batch_id, urgent, tasks in frames:
+            (self._urgent if urgent else self._normal).append((batch_id, tasks))
+
+    def _run(self, batch: _Batch, *, preemptible: bool) -> None:
+        batch_id, tasks = batch
+        clock = self._clock
+        runner = self._runner
+        outcomes: list[ParseOutcome] = []
+        last = len(tasks) - 1
+        for index, task in enumerate(tasks):
             if clock is not None:
-                started += 1
-                clock.started(started)
+                clock.started(batch_id, index)
             try:
                 outcome = runner.run(task)
             except Exception as exc:  # a bug of ours: report it on the task, keep the worker
@@ -93,24 +137,21 @@ def main() -> int:
                 outcome = ParseOutcome([], runner.serialize_items, [], error)
             if clock is not None:
                 clock.finished()
-            results.append((task_id, outcome))
+            outcomes.append(outcome)
+            if preemptible and index < last:
+                self._take(self._reader.poll())
+                while self._urgent:
+                    self._run(self._urgent.popleft(), preemptible=False)
+        self._send(batch_id, outcomes)
+
+    def _send(self, batch_id: int, outcomes: list[ParseOutcome]) -> None:
         try:
-            write_frame(out, results)
+            write_frame(self._out, (batch_id, outcomes))
         except Exception as exc:
             # An item or request that cannot be pickled: send the batch back without payloads.
-            fallback = [
-                (
-                    task_id,
-                    ParseOutcome(
-                        [],
-                        o.items_are_json,
-                        [],
-                        ParseError(f"callback output cannot be sent to the main process: {exc}", ""),
-                    ),
-                )
-                for task_id, o in results
-            ]
-            write_frame(out, fallback)
+            why = ParseError(f"callback output cannot be sent to the main process: {exc}", "")
+            bare = [ParseOutcome([], o.items_are_json, [], why) for o in outcomes]
+            write_frame(self._out, (batch_id, bare))
 
 
 def _clock(argv: list[str]) -> TaskClock | None:

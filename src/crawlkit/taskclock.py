@@ -1,14 +1,14 @@
 """A parser worker's task clock: which task it is running, and since when, in shared memory.
 
 Results come back a batch at a time, so the pipe cannot tell the main process which response of
-a batch a worker is stuck on. The clock can: 16 bytes in a shared file mapping that the worker
-writes before and after each callback (the number of tasks it has started, and the monotonic time
-the current one started, 0.0 when it is idle) and the main process reads whenever it likes. Two
-stores per response cost nothing next to a callback, and a worker that hangs is found after
-``parse_timeout`` seconds exactly, with the one response that hangs it named.
+a batch a worker is stuck on. The clock can: 24 bytes in a shared file mapping that the worker
+writes before and after each callback (the batch and the place in it of the task it runs, and the
+monotonic time that task started, 0.0 when it is idle) and the main process reads whenever it
+likes. Three stores per response cost nothing next to a callback, and a worker that hangs is found
+after ``parse_timeout`` seconds exactly, with the one response that hangs it named.
 
-Reads are not synchronised with writes. The worker stores the count before the start time, and a
-start time is only acted on once it is ``parse_timeout`` old, by which time both stores are long
+Reads are not synchronised with writes. The worker stores the task before the start time, and a
+start time is only acted on once it is ``parse_timeout`` old, by which time all stores are long
 visible; a read that mixes two tasks only ever sees a fresh start time.
 """
 
@@ -22,9 +22,9 @@ import time
 
 __all__ = ["TaskClock"]
 
-_COUNT = struct.Struct("=q")
+_TASK = struct.Struct("=qq")
 _TIME = struct.Struct("=d")
-_SIZE = 16
+_SIZE = 24
 
 
 class TaskClock:
@@ -51,19 +51,20 @@ class TaskClock:
 
     # -- the worker's side ---------------------------------------------------------------------
 
-    def started(self, count: int) -> None:
-        """Task number ``count`` (counted from 1 over the worker's life) starts now."""
-        _COUNT.pack_into(self._map, 0, count)
-        _TIME.pack_into(self._map, 8, time.monotonic())
+    def started(self, batch: int, index: int) -> None:
+        """Task ``index`` of batch ``batch`` starts now."""
+        _TASK.pack_into(self._map, 0, batch, index)
+        _TIME.pack_into(self._map, 16, time.monotonic())
 
     def finished(self) -> None:
-        _TIME.pack_into(self._map, 8, 0.0)
+        _TIME.pack_into(self._map, 16, 0.0)
 
     # -- the main process's side ---------------------------------------------------------------
 
-    def read(self) -> tuple[int, float]:
-        """(tasks started, start time of the running one or 0.0 when idle)."""
-        return _COUNT.unpack_from(self._map, 0)[0], _TIME.unpack_from(self._map, 8)[0]
+    def read(self) -> tuple[int, int, float]:
+        """(batch, index in it, start time) of the running task; the time is 0.0 when idle."""
+        batch, index = _TASK.unpack_from(self._map, 0)
+        return batch, index, _TIME.unpack_from(self._map, 16)[0]
 
     def close(self) -> None:
         if not self._map.closed:

@@ -54,6 +54,24 @@ class LeakyPages(Spider):
         yield {"i": int(i), "pid": os.getpid()}
 
 
+class TwoCallbacks(Spider):
+    """Callbacks for the parser pool's tests: a busy one that takes ``slow`` seconds a page, a
+    quick one, and one that hangs for an hour. Each item says which callback made it."""
+
+    slow = "0.05"
+
+    def parse_slow(self, response: Response) -> Iterator[Any]:
+        time.sleep(float(self.slow))
+        yield {"callback": "parse_slow", "url": response.url}
+
+    def parse_quick(self, response: Response) -> Iterator[Any]:
+        yield {"callback": "parse_quick", "url": response.url}
+
+    def parse_hang(self, response: Response) -> Iterator[Any]:
+        time.sleep(3600)
+        yield {"callback": "parse_hang", "url": response.url}
+
+
 class BlockingPipeline:
     """Blocks the event loop for 0.6 s on the first item: what a synchronous database call does."""
 

@@ -16,12 +16,13 @@ from conftest import Site
 from crawlkit import Spider
 from crawlkit.callbacks import ParseOutcome, ParseTask
 from crawlkit.engine import Engine
+from crawlkit.errors import ParseTimeout
 from crawlkit.http import Request
 from crawlkit.loader import ref_for_class
 from crawlkit.parse import ParserPool, PoolStatistics
 from crawlkit.parse_worker import WorkerConfig
 from crawlkit.runner import new_event_loop, prepared_engine, resolve_settings, run_engine
-from crawlspiders.safety_spiders import LeakyPages
+from crawlspiders.safety_spiders import LeakyPages, TwoCallbacks
 from crawlspiders.spiders import UrlListSpider
 
 
@@ -109,13 +110,7 @@ def test_a_worker_whose_pipe_closed_gets_no_pages_and_loses_none() -> None:
     # page handed out meanwhile must go to another worker, not fail as the culprit of a crash
     # nor raise in the engine. Here the one worker's input is closed by hand: it exits, and the
     # page is parsed by its replacement.
-    config = WorkerConfig(
-        spider=ref_for_class(UrlListSpider),
-        spider_kwargs={},
-        serialize_items=True,
-        max_response_size=1 << 20,
-        log_level="WARNING",
-    )
+    config = _pool_config(UrlListSpider)
     request = Request("http://127.0.0.1:1/ok")
     body = b"<html><head><title>ok</title></head><body>ok</body></html>"
     task = ParseTask(request, request.url, 200, [("content-type", "text/html")], body, "")
@@ -139,3 +134,78 @@ def test_a_worker_whose_pipe_closed_gets_no_pages_and_loses_none() -> None:
     assert [orjson.loads(line)["url"] for line in outcome.items] == [request.url]
     assert stats.crashes == 1 and stats.restarts == 1
     assert first and stats.workers == 1
+
+
+def _pool_config(spider: type[Spider], **spider_kwargs: Any) -> WorkerConfig:
+    return WorkerConfig(
+        spider=ref_for_class(spider),
+        spider_kwargs=spider_kwargs,
+        serialize_items=True,
+        max_response_size=1 << 20,
+        log_level="WARNING",
+    )
+
+
+def _task(i: int, callback: str) -> ParseTask:
+    request = Request(f"http://127.0.0.1:1/page?i={i}", callback=callback)
+    body = b"<html><head><title>page</title></head><body>page</body></html>"
+    return ParseTask(request, request.url, 200, [("content-type", "text/html")], body, "")
+
+
+def test_the_lone_page_of_a_callback_is_parsed_ahead_of_a_busy_callbacks_batches() -> None:
+    # One worker and 16 slow pages, 50 ms each, in its hands or queued for it. Then the one page
+    # of another callback comes (the next page of a pagination chain). It must be parsed when
+    # the slow callback running now returns, not after the 16 pages that came before it.
+    config = _pool_config(TwoCallbacks, slow="0.05")
+    finished: list[str] = []
+
+    async def parse(pool: ParserPool, task: ParseTask) -> ParseOutcome:
+        outcome = await pool.parse(task)
+        finished.append(task.request.callback or "")
+        return outcome
+
+    async def main() -> list[ParseOutcome]:
+        pool = ParserPool(config, workers=1, batch_size=8)
+        await pool.start()
+        try:
+            slow = [asyncio.create_task(parse(pool, _task(i, "parse_slow"))) for i in range(16)]
+            await asyncio.sleep(0.03)  # the first slow callback has begun
+            stats = pool.statistics()
+            assert stats.in_flight + stats.queued == 16 and stats.in_flight >= 1
+            quick = asyncio.create_task(parse(pool, _task(99, "parse_quick")))
+            return await asyncio.wait_for(asyncio.gather(quick, *slow), 30)
+        finally:
+            await pool.close()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        outcomes = runner.run(main())
+    assert all(o.error is None for o in outcomes)
+    assert [orjson.loads(o.items[0])["callback"] for o in outcomes] == ["parse_quick"] + ["parse_slow"] * 16
+    # First in, first out would have put it last, after the 16 slow pages.
+    assert finished.index("parse_quick") <= 2, finished
+
+
+def test_a_hanging_page_parsed_ahead_of_a_batch_is_the_one_that_fails() -> None:
+    # The hanging page jumps ahead of the batch in hand, so it is not where the order of sending
+    # says it is: the worker's clock must still name it, and the batch must be parsed again.
+    config = _pool_config(TwoCallbacks, slow="0.1")
+
+    async def main() -> tuple[list[ParseOutcome], PoolStatistics]:
+        pool = ParserPool(config, workers=1, batch_size=8, timeout=1.0)
+        await pool.start()
+        try:
+            slow = [asyncio.create_task(pool.parse(_task(i, "parse_slow"))) for i in range(8)]
+            await asyncio.sleep(0.03)
+            hang = asyncio.create_task(pool.parse(_task(99, "parse_hang")))
+            outcomes = await asyncio.wait_for(asyncio.gather(hang, *slow), 30)
+            return outcomes, pool.statistics()
+        finally:
+            await pool.close()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        outcomes, stats = runner.run(main())
+    hang, *slow = outcomes
+    assert isinstance(hang.error, ParseTimeout) and hang.error.url.endswith("i=99")
+    assert all(o.error is None for o in slow)
+    assert sorted(orjson.loads(o.items[0])["url"] for o in slow) == sorted(_task(i, "").url for i in range(8))
+    assert stats.timeouts == 1 and stats.crashes == 0
