@@ -77,3 +77,25 @@ def test_the_end_of_input_ends_the_wait_and_drops_a_partial_frame(pipe: tuple[Fr
     assert reader.wait() == ["whole"]
     assert reader.wait() == []
     assert reader.ended
+
+
+def test_a_frame_larger_than_the_pipe_arrives_whole(pipe: tuple[FrameReader, int]) -> None:
+    # A batch of big bodies: many times the pipe's capacity, so the writer blocks until the
+    # reader drains it, and the frame comes in dozens of reads.
+    reader, write_end = pipe
+    body = bytes(range(256)) * (12 * 1024)  # 3 MiB
+    frame = encode([body, body[::-1]])
+
+    def write_all() -> None:
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(write_end, view) :]
+
+    writer = threading.Thread(target=write_all)
+    writer.start()
+    try:
+        frames = reader.wait()
+    finally:
+        writer.join()
+    assert frames == [[body, body[::-1]]]
+    assert not reader.ended
