@@ -35,23 +35,8 @@ def crawl(n: int, frontier: str, concurrency: int) -> tuple[list[float], list[fl
     out = tmp / "items.jsonl"
     with runner.Nginx(runner.free_port(), site) as server:
         runner.warm_page_cache(site)
-        argv = [
-            runner.crawlkit_bin(),
-            "runspider",
-            str(SPIDER),
-            "-o",
-            str(out),
-            "-a",
-            f"start_url=http://127.0.0.1:{server.port}/index.html",
-            *runner.setting_args(runner.contract_settings(concurrency)),
-            "--frontier",
-            frontier,
-            "--job-dir",
-            str(tmp / "job"),
-            "--overwrite",
-            "--log-level",
-            "WARNING",
-        ]
+        start_url = f"http://127.0.0.1:{server.port}/index.html"
+        argv = runner.crawlkit_command(SPIDER, out, start_url, concurrency, frontier, tmp / "job")
         began = time.monotonic()
         done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.monotonic() - began

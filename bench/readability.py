@@ -248,25 +248,16 @@ class Session:
 
 
 def crawlkit_argv(session: Session, settings: list[str], tmp: Path) -> list[str]:
-    argv = [
-        runner.crawlkit_bin(),
-        "runspider",
-        str(SPIDER),
-        "-o",
-        str(tmp / "items.jsonl"),
-        "-a",
-        f"start_url={session.start_url}",
-        "--frontier",
+    return runner.crawlkit_command(
+        SPIDER,
+        tmp / "items.jsonl",
+        session.start_url,
+        session.concurrency,
         "memory",
-        "--job-dir",
-        str(tmp / "job"),
-        "--stats-file",
-        str(tmp / "stats.json"),
-        "--overwrite",
-        "--log-level",
-        "WARNING",
-    ]
-    return argv + runner.setting_args([*runner.contract_settings(session.concurrency), *settings])
+        tmp / "job",
+        settings,
+        extra=["--stats-file", str(tmp / "stats.json")],
+    )
 
 
 def validate(session: Session, out: Path, stats: Path) -> tuple[int, list[str], str | None]:

@@ -115,26 +115,45 @@ def setting_args(settings: list[str]) -> list[str]:
     return [arg for setting in settings for arg in ("-s", setting)]
 
 
+def crawlkit_command(
+    spider: Path,
+    out: Path,
+    start_url: str,
+    concurrency: int,
+    frontier: str,
+    job_dir: Path,
+    settings: list[str] | None = None,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """``crawlkit runspider`` on the contract's terms, with ``settings`` and ``extra`` arguments on top."""
+    return [
+        crawlkit_bin(),
+        "runspider",
+        str(spider),
+        "-o",
+        str(out),
+        "-a",
+        f"start_url={start_url}",
+        *setting_args(contract_settings(concurrency)),
+        "--frontier",
+        frontier,
+        "--job-dir",
+        str(job_dir),
+        "--overwrite",
+        "--log-level",
+        "WARNING",
+        *(extra or []),
+        *setting_args(settings or []),
+    ]
+
+
 def _crawlkit(frontier: str, *settings: str) -> Callable[[Run], tuple[list[str], dict[str, str]]]:
     def argv(run: Run) -> tuple[list[str], dict[str, str]]:
-        return [
-            crawlkit_bin(),
-            "runspider",
-            str(CONTENDERS_DIR / "crawlkit_spider.py"),
-            "-o",
-            str(run.out),
-            "-a",
-            f"start_url={run.start_url}",
-            *setting_args(contract_settings(run.concurrency)),
-            "--frontier",
-            frontier,
-            "--job-dir",
-            str(run.tmp / "job"),
-            "--overwrite",
-            "--log-level",
-            "WARNING",
-            *setting_args(list(settings)),
-        ], {}
+        spider = CONTENDERS_DIR / "crawlkit_spider.py"
+        command = crawlkit_command(
+            spider, run.out, run.start_url, run.concurrency, frontier, run.tmp / "job", list(settings)
+        )
+        return command, {}
 
     return argv
 
