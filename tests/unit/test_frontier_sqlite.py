@@ -30,7 +30,7 @@ import pytest
 
 from crawlkit.errors import ConfigError
 from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
-from crawlkit.frontier.sqlite import SqliteFrontier
+from crawlkit.frontier.sqlite import MAX_INSERTS_BEHIND, SqliteFrontier
 from crawlkit.http import Request
 from frontierkit import Clocks, drain, limits, req, run, urls
 
@@ -238,7 +238,8 @@ def test_one_host_is_served_in_the_same_order_as_by_the_memory_frontier(
 
 
 def test_lease_does_not_block_the_event_loop(tmp_path: Path) -> None:
-    # The database works in its own thread: a ticker keeps running during a big push.
+    # The database works in its own thread: a ticker keeps running during a big push. (With no
+    # fingerprint cache, so that the push waits for its inserts.)
     async def body(f: SqliteFrontier, _: Clocks) -> None:
         ticks = 0
         stop = False
@@ -257,12 +258,13 @@ def test_lease_does_not_block_the_event_loop(tmp_path: Path) -> None:
         await task
         assert ticks - start > 20
 
-    crawl(tmp_path, body)
+    crawl(tmp_path, body, fingerprint_cache=0)
 
 
 def test_an_ack_frees_its_host_slot_before_its_new_links_are_stored(tmp_path: Path) -> None:
-    # Storing an ack's new links is a trip to the database thread. Meanwhile the host may start
-    # its next request, and lease() serves it from memory, without waiting for the trip.
+    # Storing an ack's new links is a trip to the database thread (always, with no fingerprint
+    # cache). Meanwhile the host may start its next request, and lease() serves it from memory,
+    # without waiting for the trip.
     async def body(f: SqliteFrontier, _: Clocks) -> None:
         await f.push([req(f"http://a.test/{i}") for i in range(3)])
         (first,) = await f.lease(5)  # the host allows one at a time
@@ -288,12 +290,13 @@ def test_an_ack_frees_its_host_slot_before_its_new_links_are_stored(tmp_path: Pa
         assert (stats.done, stats.leased, stats.pending, stats.seen) == (4, 0, 0, 4)
         assert f.is_finished()
 
-    crawl(tmp_path, body, host_limits=limits(concurrency=1))
+    crawl(tmp_path, body, host_limits=limits(concurrency=1), fingerprint_cache=0)
 
 
 def test_a_cancelled_ack_still_completes(tmp_path: Path) -> None:
     # The engine cancels workers on a forced stop, then releases their requests: the ack goes
-    # through whole (or not at all), and the release of an acked request is ignored.
+    # through whole (or not at all), and the release of an acked request is ignored. (With no
+    # fingerprint cache, the ack waits for the database thread: there it can be cancelled.)
     async def body(f: SqliteFrontier, _: Clocks) -> None:
         await f.push([req("http://a.test/0")])
         (r,) = await f.lease(1)
@@ -308,7 +311,142 @@ def test_a_cancelled_ack_still_completes(tmp_path: Path) -> None:
         assert len(await drain(f)) == 199
         assert f.is_finished()
 
+    crawl(tmp_path, body, fingerprint_cache=0)
+
+
+def block_database(f: SqliteFrontier) -> threading.Event:
+    """Keep the database thread busy until the returned event is set."""
+    gate = threading.Event()
+    assert f._worker is not None
+    f._worker.send(gate.wait, wait=False)
+    return gate
+
+
+async def is_waiting(call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Start ``call``; assert that it is still waiting after many turns of the loop."""
+    task = asyncio.create_task(call)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not task.done()
+    return task
+
+
+def test_a_fresh_job_does_not_wait_for_its_inserts_and_still_keeps_them(tmp_path: Path) -> None:
+    # A job that started empty has every fingerprint of its database in the cache: the database
+    # can refuse none of the new rows, so push and ack go on while the database thread is busy.
+    # The rows still reach the checkpoint. A resumed job's cache does not know the database:
+    # its inserts are waited for.
+    path = tmp_path / "f.sqlite"
+
+    async def first() -> None:
+        f = make(path)
+        await f.open()
+        await f.push([req("http://a.test/0"), req("http://a.test/1")])
+        a0, a1 = await f.lease(5)
+        gate = block_database(f)
+        try:
+            result = await asyncio.wait_for(
+                f.ack(a0, [req("http://a.test/2"), req("http://a.test/3"), req("http://a.test/0")]), 5
+            )
+            assert result == PushResult(queued=2, duplicates=1)
+            pushed = await asyncio.wait_for(f.push([req("http://a.test/4"), req("http://a.test/2")]), 5)
+            assert pushed == PushResult(queued=1, duplicates=1)
+            # Loaded as they went in: served from memory while the database is still busy.
+            assert urls(await asyncio.wait_for(f.lease(5), 5)) == [f"http://a.test/{i}" for i in (2, 3, 4)]
+        finally:
+            gate.set()
+        await f.ack(a1, [])
+        await f.checkpoint(0, b"{}", True)
+        await f.close()
+
+    async def second() -> list[str]:
+        f = make(path)
+        await f.open()
+        assert f.statistics() == FrontierStats(pending=3, leased=0, seen=5, done=2, failed=0, hosts=0)
+        assert await f.push([req("http://a.test/3")]) == PushResult(duplicates=1)
+        (a2,) = await f.lease(1)
+        gate = block_database(f)
+        try:
+            ack = await is_waiting(f.ack(a2, [req("http://a.test/5")]))
+        finally:
+            gate.set()
+        assert await ack == PushResult(queued=1)
+        served = await drain(f)
+        await f.close()
+        return served
+
+    run(first())
+    assert run(second()) == ["http://a.test/3", "http://a.test/4", "http://a.test/5"]
+
+
+def test_inserts_not_waited_for_are_bounded(tmp_path: Path) -> None:
+    # A database thread that falls behind (a slow disk) slows the crawl down instead of letting
+    # rows pile up in memory: past MAX_INSERTS_BEHIND unfinished inserts, the next is waited for.
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        gate = block_database(f)
+        try:
+            for i in range(MAX_INSERTS_BEHIND):
+                await asyncio.wait_for(f.push([req(f"http://a.test/{i}")]), 5)
+            push = await is_waiting(f.push([req("http://a.test/last")]))
+        finally:
+            gate.set()
+        assert await push == PushResult(queued=1)
+        assert len(await drain(f)) == MAX_INSERTS_BEHIND + 1
+
     crawl(tmp_path, body)
+
+
+def test_once_the_cache_drops_fingerprints_inserts_are_waited_for_again(tmp_path: Path) -> None:
+    # A cache of 4 keeps two generations of 2: the third generation drops the first, and from
+    # then on only the database knows every fingerprint.
+    async def body(f: SqliteFrontier, _: Clocks) -> None:
+        await f.push([req(f"http://a.test/{i}") for i in range(4)])
+        gate = block_database(f)
+        try:
+            push = await is_waiting(f.push([req("http://a.test/4")]))
+        finally:
+            gate.set()
+        assert await push == PushResult(queued=1)
+        # The fingerprints dropped from the cache are still duplicates.
+        assert await f.push([req("http://a.test/0"), req("http://a.test/1")]) == PushResult(duplicates=2)
+        assert f.statistics().seen == 5
+
+    crawl(tmp_path, body, fingerprint_cache=4)
+
+
+def test_an_insert_not_waited_for_that_fails_stops_the_next_checkpoint(tmp_path: Path) -> None:
+    # The failure of an insert nobody waits for is raised by the next call, and nothing after it
+    # commits: a checkpoint already queued behind it must not make a state without its rows
+    # durable. The failure here: a row the cache did not know of, which would otherwise be
+    # fetched a second time.
+    path = tmp_path / "f.sqlite"
+    known = req("http://a.test/known")
+    plant = (
+        "INSERT INTO requests (id, fingerprint, host, priority, turn, state)"
+        " VALUES (1000, ?, 'a.test', 0, 0, 2)"
+    )
+
+    async def first() -> None:
+        f = make(path)
+        await f.open()
+        store = f._store
+        assert f._worker is not None
+        f._worker.send(lambda: store._conn().execute(plant, (known.fingerprint,)), wait=False)
+        await f.push([known, req("http://a.test/new")])  # not waited for
+        with pytest.raises(RuntimeError, match="fingerprint cache"):
+            await f.checkpoint(100, b"{}", True)
+        with pytest.raises(RuntimeError, match="fingerprint cache"):
+            await f.lease(1)
+        await f.close()
+
+    async def second() -> None:
+        f = make(path)
+        assert await f.open() is None  # no checkpoint was committed
+        assert f.statistics().seen == 0
+        await f.close()
+
+    run(first())
+    run(second())
 
 
 def test_use_before_open_and_after_close_is_an_error(tmp_path: Path) -> None:
@@ -526,7 +664,7 @@ _CRASHER = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from crawlkit.frontier import HostLimits
-    from crawlkit.frontier.sqlite import SqliteFrontier
+    from crawlkit.frontier.sqlite import MAX_INSERTS_BEHIND, SqliteFrontier
     from crawlkit.http import Request
 
     async def main(path):
@@ -671,7 +809,7 @@ _MEMORY_PROBE = textwrap.dedent(
     import asyncio, json, os, sys, tempfile
     from pathlib import Path
     from crawlkit.frontier import HostLimits, MemoryFrontier
-    from crawlkit.frontier.sqlite import SqliteFrontier
+    from crawlkit.frontier.sqlite import MAX_INSERTS_BEHIND, SqliteFrontier
     from crawlkit.http import Request
 
     def rss():

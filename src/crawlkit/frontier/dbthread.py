@@ -1,7 +1,12 @@
 """The SQLite frontier's database thread: one thread, one connection, jobs run in order.
 
 Lighter than an executor: a job costs the event loop one queue put and one wake-up, and a job
-that nobody waits for (a buffered write sent when too many piled up) costs no wake-up at all.
+that nobody waits for (buffered writes, inserts whose outcome is known) costs no wake-up at all.
+
+Once a job has failed, the jobs after it fail with the same error without running (only those
+sent with ``always``, such as closing the database, still run). A job that nobody waits for may
+fail while later ones are already queued: a checkpoint among them must not commit a transaction
+that lost that job's rows.
 """
 
 from __future__ import annotations
@@ -19,12 +24,19 @@ __all__ = ["DatabaseThread", "Job", "wait_for"]
 class Job:
     """One piece of work for the database thread, and its outcome."""
 
-    __slots__ = ("args", "done", "error", "fn", "loop", "result", "waiter")
+    __slots__ = ("always", "args", "done", "error", "fn", "loop", "result", "waiter")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], loop: asyncio.AbstractEventLoop | None):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop | None,
+        always: bool = False,
+    ):
         self.fn = fn
         self.args = args
         self.loop = loop  # None: nobody waits for it
+        self.always = always  # runs even after a job has failed
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -43,25 +55,28 @@ class DatabaseThread:
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self.failure: BaseException | None = None  # of a job that nobody waited for
+        self.failure: BaseException | None = None  # of the first job that failed
         self._thread = threading.Thread(target=self._run, name="crawlkit-frontier-db", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            try:
-                job.result = job.fn(*job.args)
-            except BaseException as exc:
-                job.error = exc
+            if self.failure is not None and not job.always:
+                job.error = self.failure
+            else:
+                try:
+                    job.result = job.fn(*job.args)
+                except BaseException as exc:
+                    job.error = exc
+                    self.failure = self.failure or exc
             if job.loop is None:
-                if job.error is not None and self.failure is None:
-                    self.failure = job.error
+                job.done = True  # read by the event loop without a wake-up: a plain flag will do
                 continue
             with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits any more
                 job.loop.call_soon_threadsafe(_finish, job)
 
-    def send(self, fn: Callable[..., Any], *args: Any, wait: bool = True) -> Job:
-        job = Job(fn, args, asyncio.get_running_loop() if wait else None)
+    def send(self, fn: Callable[..., Any], *args: Any, wait: bool = True, always: bool = False) -> Job:
+        job = Job(fn, args, asyncio.get_running_loop() if wait else None, always)
         self._jobs.put(job)
         return job
 

@@ -37,7 +37,11 @@ retries) are buffered and run at the start of the next trip to the database thre
 at most one thread hop: the one that inserts its new links, skipped when the fingerprint cache shows
 every link to be a duplicate. That hop holds no slot of the host (``fetched()`` freed it, or the ack
 does before its links go in), and ``lease()`` serves ready hosts from memory while a trip is under
-way (only what needs the database waits for the lock). The database thread works in few, large
+way (only what needs the database waits for the lock). While the cache holds every fingerprint of
+the database (a job that started empty, until the cache first drops a generation), the database
+can refuse none of the links the cache let through: the insert is sent and not waited for, at most
+``MAX_INSERTS_BEHIND`` at a time. Jobs run in order and a failed job fails every job after it, so a
+checkpoint never commits a transaction that lost rows. The database thread works in few, large
 statements (multi-row inserts, ``json_each`` id lists, ``group_concat`` results), because each
 SQLite step hands the GIL back and forth with a busy event loop.
 """
@@ -50,6 +54,7 @@ import itertools
 import pickle
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +98,9 @@ from .turns import Turns
 __all__ = ["SCHEMA_VERSION", "SqliteFrontier"]
 
 T = TypeVar("T")
+
+# Inserts sent to the database thread and not waited for, at most.
+MAX_INSERTS_BEHIND = 64
 
 
 # -- hosts of URLs ------------------------------------------------------------------------------------
@@ -197,6 +205,11 @@ class SqliteFrontier:
         # one is full it becomes the old one, and the old one is dropped.
         self._fp_young: set[bytes] = set()
         self._fp_old: set[bytes] = set()
+        # Whether the cache holds every fingerprint in the database (a job that started empty,
+        # and no generation dropped yet). Then the database can refuse no row the cache let
+        # through, and inserts go in behind the crawl instead of being waited for.
+        self._fp_complete = False
+        self._behind: deque[Job] = deque()  # inserts sent and not waited for, oldest first
         self._inserting = 0
         self._pending = 0
         self._leased = 0
@@ -271,7 +284,7 @@ class SqliteFrontier:
         job = worker.send(self._store.open, wall)
         cancelled = await wait_for(job)
         if job.error is not None or cancelled:
-            worker.send(self._store.close, wait=False)
+            worker.send(self._store.close, wait=False, always=True)
             worker.stop()
             if job.error is not None:
                 raise job.error
@@ -285,6 +298,7 @@ class SqliteFrontier:
         self._next_id = opened.next_id
         self._next_due = opened.next_due
         self._turns = Turns.loads(opened.turns)
+        self._fp_complete = opened.next_id == 1 and self._fp_generation > 0
         self._due_until = wall
         self._candidates = opened.pending > 0
         return opened.checkpoint
@@ -308,7 +322,7 @@ class SqliteFrontier:
             self._writes = []
             self._done_ids = []
             try:
-                job = worker.send(self._store.close)
+                job = worker.send(self._store.close, always=True)
                 cancelled = await wait_for(job)
             finally:
                 worker.stop()
@@ -317,6 +331,7 @@ class SqliteFrontier:
             for heap in (self._ready, self._timed, self._delayed, self._cooling):
                 heap.clear()
             self._refill.clear()
+            self._behind.clear()
             if job.error is not None:
                 raise job.error
             if cancelled:
@@ -420,6 +435,7 @@ class SqliteFrontier:
         lower_bound = self._lower_bound
         window_of = self._window_of
         next_turn = self._turns.next
+        dumps = pickle.dumps
         rows: list[Row] = []
         claimed = False
         touched: set[str] = set()
@@ -438,6 +454,8 @@ class SqliteFrontier:
                 if generation:
                     young.add(fp)
                     if len(young) >= generation:
+                        if old:
+                            self._fp_complete = False
                         self._fp_old = old = young
                         self._fp_young = young = set()
             name = _host(request.url)
@@ -453,7 +471,8 @@ class SqliteFrontier:
                     claimed = True
                 elif lower_bound(host, neg_priority, turn, rid):
                     touched.add(name)
-            rows.append((rid, fp, name, request.priority, turn, state, request))
+            data = dumps(request, PICKLE_PROTOCOL)
+            rows.append((rid, fp, name, request.priority, turn, state, request, data))
             rid += 1
         self._next_id = rid
         return rows, claimed, touched
@@ -466,7 +485,7 @@ class SqliteFrontier:
         def post(outcome: tuple[int, set[int]]) -> None:
             self._inserting -= 1
             inserted, new_claimed = outcome
-            for rid, _, name, priority, turn, state, request in rows:
+            for rid, _, name, priority, turn, state, request, _ in rows:
                 host = hosts.get(name)
                 if state == PENDING:
                     if host is None:  # inactive, or retired while the rows went in
@@ -491,6 +510,18 @@ class SqliteFrontier:
             self._seen += inserted
 
         self._inserting += 1
+        behind = self._behind
+        while behind and behind[0].done:
+            behind.popleft()
+        if self._fp_complete and len(behind) < MAX_INSERTS_BEHIND:
+            # Every row goes in, and what the crawl needs of the outcome is known now. The
+            # database thread runs jobs in order, so the rows are in before anything sent later
+            # (a checkpoint included); a failure is raised by the next call, as for the buffered
+            # writes. Past MAX_INSERTS_BEHIND unfinished inserts, the next one is waited for: a slow
+            # disk must slow the crawl down, not pile up rows in memory.
+            behind.append(self._send(self._store.insert_new, rows, count_hosts, wait=False))
+            post((len(rows), {row[0] for row in rows if row[5] == LEASED}))
+            return
         await self._call(self._store.insert, rows, claimed, count_hosts, post=post)
 
     async def push(self, requests: Sequence[Request]) -> PushResult:

@@ -56,8 +56,10 @@ Entry = tuple[int, int, int, Request]
 Rank = tuple[int, int, int]
 # A buffered write that needs no answer: (sql, parameters).
 Write = tuple[str, tuple[Any, ...]]
-# A request to insert: (id, fingerprint or None, host, priority, turn, state, request).
-Row = tuple[int, bytes | None, str, int, int, int, Request]
+# A request to insert: (id, fingerprint or None, host, priority, turn, state, request, the request
+# pickled). The event loop pickles it: once a row is loaded, the loop may change the request
+# (its attempt, its meta) while the database thread would still be reading it.
+Row = tuple[int, bytes | None, str, int, int, int, Request, bytes]
 
 PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -364,10 +366,9 @@ class Store:
         inactive hosts, to be counted in the hosts table. The rows' ids are consecutive.
         """
         db = self._conn()
-        dumps = pickle.dumps
         params: list[Any] = []
-        for rid, fp, host, priority, turn, state, request in rows:
-            params += (rid, fp, host, priority, turn, state, dumps(request, PICKLE_PROTOCOL))
+        for rid, fp, host, priority, turn, state, _, data in rows:
+            params += (rid, fp, host, priority, turn, state, data)
         inserted = 0
         width = 7
         start = 0
@@ -388,6 +389,15 @@ class Store:
             if text:
                 new_claimed = {int(x) for x in text.split(",")}
         return inserted, new_claimed
+
+    def insert_new(self, rows: list[Row], count_hosts: bool) -> None:
+        """Insert requests that the caller knows to be new: every one of them must go in."""
+        inserted, _ = self.insert(rows, False, count_hosts)
+        if inserted != len(rows):
+            raise RuntimeError(
+                f"internal error: {len(rows) - inserted} of {len(rows)} new requests were already in the"
+                " frontier database, although the fingerprint cache held every fingerprint in it"
+            )
 
     def _load(self, host: str, limit: int, wall: float) -> list[Entry]:
         """Claim the best ``limit`` due PENDING requests of a host."""
