@@ -261,6 +261,23 @@ def test_lease_does_not_block_the_event_loop(tmp_path: Path) -> None:
     crawl(tmp_path, body, fingerprint_cache=0)
 
 
+def block_database(f: SqliteFrontier) -> threading.Event:
+    """Keep the database thread busy until the returned event is set."""
+    gate = threading.Event()
+    assert f._worker is not None
+    f._worker.send(gate.wait, wait=False)
+    return gate
+
+
+async def is_waiting(call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Start ``call``; assert that it is still waiting after many turns of the loop."""
+    task = asyncio.create_task(call)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not task.done()
+    return task
+
+
 def test_an_ack_frees_its_host_slot_before_its_new_links_are_stored(tmp_path: Path) -> None:
     # Storing an ack's new links is a trip to the database thread (always, with no fingerprint
     # cache). Meanwhile the host may start its next request, and lease() serves it from memory,
@@ -269,9 +286,7 @@ def test_an_ack_frees_its_host_slot_before_its_new_links_are_stored(tmp_path: Pa
         await f.push([req(f"http://a.test/{i}") for i in range(3)])
         (first,) = await f.lease(5)  # the host allows one at a time
         assert await f.lease(5) == []
-        gate = threading.Event()
-        assert f._worker is not None
-        f._worker.send(gate.wait, wait=False)  # the database thread is busy until the gate opens
+        gate = block_database(f)
         try:
             ack = asyncio.create_task(f.ack_many([(first, [req("http://a.test/new")])]))
             await asyncio.sleep(0)  # the ack takes the lock and waits for the database thread
@@ -312,23 +327,6 @@ def test_a_cancelled_ack_still_completes(tmp_path: Path) -> None:
         assert f.is_finished()
 
     crawl(tmp_path, body, fingerprint_cache=0)
-
-
-def block_database(f: SqliteFrontier) -> threading.Event:
-    """Keep the database thread busy until the returned event is set."""
-    gate = threading.Event()
-    assert f._worker is not None
-    f._worker.send(gate.wait, wait=False)
-    return gate
-
-
-async def is_waiting(call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    """Start ``call``; assert that it is still waiting after many turns of the loop."""
-    task = asyncio.create_task(call)
-    for _ in range(50):
-        await asyncio.sleep(0)
-    assert not task.done()
-    return task
 
 
 def test_a_fresh_job_does_not_wait_for_its_inserts_and_still_keeps_them(tmp_path: Path) -> None:
