@@ -329,15 +329,20 @@ def test_a_cancelled_ack_still_completes(tmp_path: Path) -> None:
     crawl(tmp_path, body, fingerprint_cache=0)
 
 
-def test_a_fresh_job_does_not_wait_for_its_inserts_and_still_keeps_them(tmp_path: Path) -> None:
-    # A job that started empty has every fingerprint of its database in the cache: the database
+@pytest.mark.parametrize("cache", [131_072, 8])
+def test_inserts_are_not_waited_for_while_the_cache_knows_every_fingerprint(
+    tmp_path: Path, cache: int
+) -> None:
+    # A job that starts empty has every fingerprint of its database in the cache: the database
     # can refuse none of the new rows, so push and ack go on while the database thread is busy.
-    # The rows still reach the checkpoint. A resumed job's cache does not know the database:
-    # its inserts are waited for.
+    # The rows still reach the checkpoint. A resumed job loads its fingerprints at open if the
+    # cache can hold them all (a cache of 8 keeps two generations of 4, not the job's 5): then
+    # it, too, goes on; else its inserts are waited for, and the database finds the duplicates.
     path = tmp_path / "f.sqlite"
+    loaded = cache > 8
 
     async def first() -> None:
-        f = make(path)
+        f = make(path, fingerprint_cache=cache)
         await f.open()
         await f.push([req("http://a.test/0"), req("http://a.test/1")])
         a0, a1 = await f.lease(5)
@@ -358,17 +363,21 @@ def test_a_fresh_job_does_not_wait_for_its_inserts_and_still_keeps_them(tmp_path
         await f.close()
 
     async def second() -> list[str]:
-        f = make(path)
+        f = make(path, fingerprint_cache=cache)
         await f.open()
         assert f.statistics() == FrontierStats(pending=3, leased=0, seen=5, done=2, failed=0, hosts=0)
-        assert await f.push([req("http://a.test/3")]) == PushResult(duplicates=1)
         (a2,) = await f.lease(1)
+        news = [req(f"http://a.test/{i}") for i in (5, 0, 1, 2, 3, 4)]  # one new, then all from before
         gate = block_database(f)
         try:
-            ack = await is_waiting(f.ack(a2, [req("http://a.test/5")]))
+            if loaded:
+                assert await asyncio.wait_for(f.ack(a2, news), 5) == PushResult(queued=1, duplicates=5)
+            else:
+                ack = await is_waiting(f.ack(a2, news))
         finally:
             gate.set()
-        assert await ack == PushResult(queued=1)
+        if not loaded:
+            assert await ack == PushResult(queued=1, duplicates=5)
         served = await drain(f)
         await f.close()
         return served

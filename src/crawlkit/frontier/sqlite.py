@@ -38,12 +38,13 @@ at most one thread hop: the one that inserts its new links, skipped when the fin
 every link to be a duplicate. That hop holds no slot of the host (``fetched()`` freed it, or the ack
 does before its links go in), and ``lease()`` serves ready hosts from memory while a trip is under
 way (only what needs the database waits for the lock). While the cache holds every fingerprint of
-the database (a job that started empty, until the cache first drops a generation), the database
-can refuse none of the links the cache let through: the insert is sent and not waited for, at most
-``MAX_INSERTS_BEHIND`` at a time. Jobs run in order and a failed job fails every job after it, so a
-checkpoint never commits a transaction that lost rows. The database thread works in few, large
-statements (multi-row inserts, ``json_each`` id lists, ``group_concat`` results), because each
-SQLite step hands the GIL back and forth with a busy event loop.
+the database (a job that starts empty, or resumes with few enough to load them all at open; until
+the cache first drops a generation), the database can refuse none of the links the cache let
+through: the insert is sent and not waited for, at most ``MAX_INSERTS_BEHIND`` at a time. Jobs run
+in order and a failed job fails every job after it, so a checkpoint never commits a transaction that
+lost rows. The database thread works in few, large statements (multi-row inserts, ``json_each`` id
+lists, ``group_concat`` results), because each SQLite step hands the GIL back and forth with a busy
+event loop.
 """
 
 from __future__ import annotations
@@ -205,9 +206,9 @@ class SqliteFrontier:
         # one is full it becomes the old one, and the old one is dropped.
         self._fp_young: set[bytes] = set()
         self._fp_old: set[bytes] = set()
-        # Whether the cache holds every fingerprint in the database (a job that started empty,
-        # and no generation dropped yet). Then the database can refuse no row the cache let
-        # through, and inserts go in behind the crawl instead of being waited for.
+        # Whether the cache holds every fingerprint in the database (all of them were loaded at
+        # open, and no generation has been dropped since). Then the database can refuse no row
+        # the cache let through, and inserts go in behind the crawl instead of being waited for.
         self._fp_complete = False
         self._behind: deque[Job] = deque()  # inserts sent and not waited for, oldest first
         self._inserting = 0
@@ -281,7 +282,7 @@ class SqliteFrontier:
             raise RuntimeError("a SqliteFrontier can be opened only once")
         worker = DatabaseThread()
         wall = self._wall()
-        job = worker.send(self._store.open, wall)
+        job = worker.send(self._store.open, wall, self._fp_generation)
         cancelled = await wait_for(job)
         if job.error is not None or cancelled:
             worker.send(self._store.close, wait=False, always=True)
@@ -298,7 +299,12 @@ class SqliteFrontier:
         self._next_id = opened.next_id
         self._next_due = opened.next_due
         self._turns = Turns.loads(opened.turns)
-        self._fp_complete = opened.next_id == 1 and self._fp_generation > 0
+        if opened.fingerprints is not None and self._fp_generation > 0:
+            # Few enough to cache them all: a resumed job, too, knows every fingerprint.
+            self._fp_young = set(opened.fingerprints)
+            if len(self._fp_young) >= self._fp_generation:
+                self._fp_old, self._fp_young = self._fp_young, set()
+            self._fp_complete = True
         self._due_until = wall
         self._candidates = opened.pending > 0
         return opened.checkpoint

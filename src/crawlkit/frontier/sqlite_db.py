@@ -145,6 +145,7 @@ _LOAD = (
 _IDS = "(SELECT value FROM json_each(?))"
 MAX_WINDOW = 1024  # loaded requests of one host, however high its concurrency
 _CLAIM_IDS = "UPDATE requests SET state = 1 WHERE id IN " + _IDS
+_FINGERPRINTS = "SELECT fingerprint FROM requests WHERE fingerprint IS NOT NULL LIMIT ?"
 _DONE = "UPDATE requests SET state = 2, data = NULL WHERE id = ?"
 _DONE_IDS = "UPDATE requests SET state = 2, data = NULL WHERE id IN " + _IDS
 _ACTIVATE = "UPDATE hosts SET active = 1 WHERE host = ?"
@@ -211,6 +212,8 @@ class Opened:
     next_id: int
     next_due: float | None
     turns: str
+    # Every fingerprint in the database, if there are at most as many as asked for; else None.
+    fingerprints: list[bytes] | None
 
 
 @dataclass(slots=True)
@@ -243,14 +246,15 @@ class Store:
             "move it away or use --fresh"
         )
 
-    def open(self, wall: float) -> Opened:
+    def open(self, wall: float, fingerprints: int = 0) -> Opened:
+        """Open (or create) the database; return what it holds, with up to ``fingerprints`` of them."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, timeout=2.0)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the frontier database {self.path}: {exc}") from exc
         try:
-            opened = self._open(db, wall)
+            opened = self._open(db, wall, fingerprints)
         except ConfigError:
             db.close()
             raise
@@ -275,7 +279,7 @@ class Store:
     def _tables(db: sqlite3.Connection) -> set[str]:
         return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
-    def _open(self, db: sqlite3.Connection, wall: float) -> Opened:
+    def _open(self, db: sqlite3.Connection, wall: float, fingerprints: int) -> Opened:
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise ConfigError(f"frontier database {self.path} cannot use WAL mode (got {mode!r})")
@@ -342,8 +346,20 @@ class Store:
             checkpoint = Checkpoint(
                 output_offset=int(offset), state=bytes(state), seeded=bool(seeded), finished=pending == 0
             )
+        known: list[bytes] | None = None
+        if fingerprints > 0:
+            rows = db.execute(_FINGERPRINTS, (fingerprints + 1,)).fetchall()
+            known = [fp for (fp,) in rows] if len(rows) <= fingerprints else None
         return Opened(
-            checkpoint, int(pending), int(seen), int(done), int(failed), int(max_id) + 1, next_due, str(turns)
+            checkpoint,
+            int(pending),
+            int(seen),
+            int(done),
+            int(failed),
+            int(max_id) + 1,
+            next_due,
+            str(turns),
+            known,
         )
 
     def call(self, writes: list[Write], done: list[int], fn: Callable[..., T] | None, *args: Any) -> T | None:
