@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cores import cores_given
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / ".work"
@@ -804,6 +806,7 @@ def run_once(session: Session, contender: Contender, round_no: int) -> dict[str,
     tmp = work_tmp(f"{tag}-")
     run = Run(session.start_url, tmp / "items.jsonl", tmp / "stats.json", tmp, session.concurrency)
     argv, env_extra = contender.argv(run)
+    given = cores_given()
     nginx_cpu0 = cpu_seconds(session.nginx.worker)
     nginx_log0 = session.nginx.error_log_size()
     t = timed_run(tag, tmp, session.logs, argv, env_extra, session.timeout)
@@ -826,6 +829,7 @@ def run_once(session: Session, contender: Contender, round_no: int) -> dict[str,
         main_hwm_sampled_mb=round(t.sampler.main_hwm_kb / 1024, 1),
         helpers_cpu_s_sampled=round(t.sampler.helpers_cpu_s, 2),
         nginx_cpu_s=round(nginx_cpu, 2),
+        cores_given=round(given, 2),
     )
 
 
@@ -899,6 +903,17 @@ def summary_cells(r: dict[str, Any]) -> list[str]:
         f"{r['cpu_ms_per_page']:.2f}",
         f"{r['main_peak_rss_mb']:.0f}",
     ]
+
+
+def cores_line(runs: list[dict[str, Any]]) -> str:
+    """What the cores did together before the runs (bench/cores.py), under the table."""
+    given = [r["cores_given"] for r in runs if "cores_given" in r]
+    if not given:
+        return ""
+    return (
+        f"\n\nBefore each run, {os.cpu_count()} processes did {statistics.median(given):.2f}× the work "
+        f"of one (median of {len(given)} checks, {min(given):.2f}–{max(given):.2f}; `bench/cores.py`)."
+    )
 
 
 def ratio_cell(ratio: float | None) -> str:
@@ -1245,7 +1260,8 @@ def _main(argv: list[str] | None) -> int:
                 results["runs"],
                 lambda r: (
                     f"(main {r['main_cpu_s_sampled']:.1f})  "
-                    f"rss {r['main_peak_rss_mb']:5.0f}/{r['tree_peak_rss_mb']:5.0f} MB"
+                    f"rss {r['main_peak_rss_mb']:5.0f}/{r['tree_peak_rss_mb']:5.0f} MB  "
+                    f"cores {r['cores_given']:.2f}"
                 ),
             )
         finally:
@@ -1260,7 +1276,7 @@ def _main(argv: list[str] | None) -> int:
         + "; "
         f"{machine_line(results['machine'])}"
     )
-    table = markdown(rows)
+    table = markdown(rows) + cores_line(results["runs"])
     print(f"\n{title}\n\nCommand: `{command}`\n\n{table}\n")
     (WORK / f"results-{stamp}.md").write_text(f"{title}\n\nCommand: `{command}`\n\n{table}\n")
     log(f"raw results: {out}\nlogs: {logs}")
