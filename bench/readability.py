@@ -54,6 +54,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import runner  # noqa: E402 - bench/runner.py: timed runs, /proc sampling, summary tables, process helpers
+from cores import cores_given  # noqa: E402 - bench/cores.py: what the cores give before each run
 
 WORK = runner.WORK
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "readability"
@@ -314,6 +315,7 @@ def run_once(session: Session, name: str, round_no: int) -> dict[str, Any]:
     tmp = runner.work_tmp(f"readability-{tag}-")
     argv = crawlkit_argv(session, CONTENDERS[name], tmp)
     load_before = os.getloadavg()[0]
+    given = cores_given()
     server_cpu0 = session.server.cpu_s
     t = runner.timed_run(tag, tmp, session.logs, argv, {}, session.timeout)
     server_cpu = session.server.cpu_s - server_cpu0
@@ -329,6 +331,7 @@ def run_once(session: Session, name: str, round_no: int) -> dict[str, Any]:
         workers_cpu_s_sampled=round(t.sampler.helpers_cpu_s, 2),
         server_cpu_s=round(server_cpu, 2),
         loadavg_before=round(load_before, 2),
+        cores_given=round(given, 2),
     )
 
 
@@ -450,7 +453,7 @@ def _main(argv: list[str] | None) -> int:
                 lambda r: (
                     f"(main {r['main_cpu_s_sampled']:.1f}, workers {r['workers_cpu_s_sampled']:.1f}, "
                     f"server {r['server_cpu_s']:.1f})  rss {r['main_peak_rss_mb']:5.0f} MB  "
-                    f"load {r['loadavg_before']:.2f}"
+                    f"load {r['loadavg_before']:.2f}  cores {r['cores_given']:.2f}"
                 ),
             )
         finally:
@@ -479,7 +482,8 @@ def _main(argv: list[str] | None) -> int:
         )
     if not results["same_figures_in_every_valid_run"]:
         notes.append("WARNING: the valid runs do not all give the same n_links/text_len per page.")
-    text = f"{title}\n\nCommand: `{command}`\n\n{cmds}\n\n{markdown(rows)}\n\n" + "\n".join(notes)
+    table = markdown(rows) + runner.cores_line(results["runs"])
+    text = f"{title}\n\nCommand: `{command}`\n\n{cmds}\n\n{table}\n\n" + "\n".join(notes)
     print(f"\n{text}\n")
     (WORK / f"readability-{stamp}.md").write_text(text + "\n")
     log(f"raw results: {out}\nlogs: {logs}")
