@@ -818,6 +818,7 @@ def run_once(session: Session, contender: Contender, round_no: int) -> dict[str,
     nginx_errors = session.nginx.errors_since(nginx_log0)
     if nginx_errors:
         problems.append(f"{len(nginx_errors)} nginx errors, e.g. {nginx_errors[0][:200]}")
+    measures = t.measures()
     return t.result(
         contender.name,
         round_no,
@@ -825,7 +826,9 @@ def run_once(session: Session, contender: Contender, round_no: int) -> dict[str,
         items=items,
         pages=pages if pages is not None else session.manifest["pages_total"],
         pages_reported=pages,
-        **t.measures(),
+        **measures,
+        # The machine's cores this run kept busy, nginx included: 2.0 is all of them.
+        cores_busy=round((measures["cpu_s"] + nginx_cpu) / t.wall, 2),
         main_hwm_sampled_mb=round(t.sampler.main_hwm_kb / 1024, 1),
         helpers_cpu_s_sampled=round(t.sampler.helpers_cpu_s, 2),
         nginx_cpu_s=round(nginx_cpu, 2),
@@ -877,6 +880,7 @@ def summarize(runs: list[dict[str, Any]], names: list[str], pages_total: int) ->
         "main_peak_rss_mb": "main_peak_rss_mb",
         "tree_peak_rss_mb": "tree_peak_rss_mb",
         "nginx_cpu_s": "nginx_cpu_s",
+        "cores_busy": "cores_busy",
     }
     return summarize_runs(
         runs, names, pages_total, medians, {"scrapy": "vs_scrapy", "baseline": "vs_baseline"}
@@ -905,15 +909,20 @@ def summary_cells(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def cores_line(runs: list[dict[str, Any]]) -> str:
-    """What the cores did together before the runs (bench/cores.py), under the table."""
+def cores_line(runs: list[dict[str, Any]], rows: list[dict[str, Any]] | None = None) -> str:
+    """Under the table: what the cores did together before the runs (bench/cores.py), and how many
+    of them each contender kept busy (its CPU and the server's, over its wall time; medians)."""
     given = [r["cores_given"] for r in runs if "cores_given" in r]
     if not given:
         return ""
-    return (
+    line = (
         f"\n\nBefore each run, {os.cpu_count()} processes did {statistics.median(given):.2f}× the work "
         f"of one (median of {len(given)} checks, {min(given):.2f}–{max(given):.2f}; `bench/cores.py`)."
     )
+    busy = [f"{r['contender']} {r['cores_busy']:.2f}" for r in rows or [] if "cores_busy" in r]
+    if busy:
+        line += " Cores kept busy, the server's CPU included: " + ", ".join(busy) + "."
+    return line
 
 
 def ratio_cell(ratio: float | None) -> str:
@@ -1276,7 +1285,7 @@ def _main(argv: list[str] | None) -> int:
         + "; "
         f"{machine_line(results['machine'])}"
     )
-    table = markdown(rows) + cores_line(results["runs"])
+    table = markdown(rows) + cores_line(results["runs"], rows)
     print(f"\n{title}\n\nCommand: `{command}`\n\n{table}\n")
     (WORK / f"results-{stamp}.md").write_text(f"{title}\n\nCommand: `{command}`\n\n{table}\n")
     log(f"raw results: {out}\nlogs: {logs}")
