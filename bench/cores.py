@@ -48,13 +48,11 @@ def count_turns(processes: int, duration: float) -> list[int]:
     start = time.monotonic() + _SPAWN_S
     argv = [sys.executable, "-S", "-c", _COUNT, repr(start), repr(start + duration)]
     children = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
-    counts = []
+    outputs = [child.communicate()[0] for child in children]  # every child ended, even if one failed
     for child in children:
-        out, _ = child.communicate()
         if child.returncode != 0:
             raise RuntimeError(f"the core check's counting process exited with {child.returncode}")
-        counts.append(int(out))
-    return counts
+    return [int(out) for out in outputs]
 
 
 def cores_given(duration: float = 0.25, cores: int | None = None) -> float:

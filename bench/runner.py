@@ -827,7 +827,7 @@ def run_once(session: Session, contender: Contender, round_no: int) -> dict[str,
         pages=pages if pages is not None else session.manifest["pages_total"],
         pages_reported=pages,
         **measures,
-        # The machine's cores this run kept busy, nginx included: 2.0 is all of them.
+        # The machine's cores this run kept busy, nginx included (the CPU count is all of them).
         cores_busy=round((measures["cpu_s"] + nginx_cpu) / t.wall, 2),
         main_hwm_sampled_mb=round(t.sampler.main_hwm_kb / 1024, 1),
         helpers_cpu_s_sampled=round(t.sampler.helpers_cpu_s, 2),
