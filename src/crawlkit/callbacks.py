@@ -60,6 +60,7 @@ class ParseOutcome:
     close_reason: str | None = None
     unserializable: int = 0
     invalid: list[str] | None = None  # why each item that failed the spider's item_type did
+    duplicates: int = 0  # links dropped by the parser worker as sent before (sentlinks.py)
 
 
 def _json_default(obj: Any) -> Any:

@@ -149,6 +149,7 @@ class Engine:
             serialize_items=not self.pipelines,
             max_response_size=s.max_response_size,
             log_level=s.log_level,
+            depth_limit=s.depth_limit,
         )
         workers = s.effective_parse_workers
         parser: Parser = (
@@ -603,6 +604,8 @@ class Engine:
                 log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
         if outcome.filtered:
             stats.filtered.update(outcome.filtered)
+        if outcome.duplicates:
+            stats.duplicates += outcome.duplicates
         if outcome.unserializable:
             stats.fail_item("item_not_json", outcome.unserializable)
         if outcome.invalid:

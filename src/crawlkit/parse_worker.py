@@ -25,10 +25,15 @@ from .gctune import tune_gc
 from .loader import SpiderRef
 from .malloctune import tune_malloc
 from .redact import protect_handlers, redact_text
+from .sentlinks import SentLinks
 from .taskclock import TaskClock
 from .wire import FrameReader, write_frame
 
 __all__ = ["WorkerConfig", "main"]
+
+# Fingerprints a worker remembers of the links it sent, per generation (two generations, about
+# 75 bytes each: at most about 5 MB).
+SENT_LINKS_GENERATION = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,7 @@ class WorkerConfig:
     serialize_items: bool
     max_response_size: int
     log_level: str
+    depth_limit: int = 0  # links deeper than this are left to the frontier (sentlinks.py)
 
 
 def make_runner(config: WorkerConfig, *, in_worker: bool) -> CallbackRunner:
@@ -78,7 +84,8 @@ def main() -> int:
     tune_gc()
     tune_malloc()
     write_frame(out, ("ready", os.getpid()))
-    _Worker(runner, reader, out, _clock(sys.argv[1:])).serve()
+    links = SentLinks(SENT_LINKS_GENERATION, config.depth_limit)
+    _Worker(runner, reader, out, _clock(sys.argv[1:]), links).serve()
     return 0
 
 
@@ -94,12 +101,18 @@ class _Worker:
     """
 
     def __init__(
-        self, runner: CallbackRunner, reader: FrameReader, out: BinaryIO, clock: TaskClock | None
+        self,
+        runner: CallbackRunner,
+        reader: FrameReader,
+        out: BinaryIO,
+        clock: TaskClock | None,
+        links: SentLinks,
     ) -> None:
         self._runner = runner
         self._reader = reader
         self._out = out
         self._clock = clock
+        self._links = links
         self._normal: deque[_Batch] = deque()
         self._urgent: deque[_Batch] = deque()
 
@@ -145,13 +158,17 @@ class _Worker:
         self._send(batch_id, outcomes)
 
     def _send(self, batch_id: int, outcomes: list[ParseOutcome]) -> None:
+        self._links.drop_sent(outcomes)
         try:
             write_frame(self._out, (batch_id, outcomes))
         except Exception as exc:
             # An item or request that cannot be pickled: send the batch back without payloads.
+            # Its links never reach the crawl, so none of them is noted as sent.
             why = ParseError(f"callback output cannot be sent to the main process: {exc}", "")
             bare = [ParseOutcome([], o.items_are_json, [], why) for o in outcomes]
             write_frame(self._out, (batch_id, bare))
+        else:
+            self._links.note_sent(outcomes)
 
 
 def _clock(argv: list[str]) -> TaskClock | None:

@@ -183,3 +183,16 @@ class DataclassSpider(Spider):
     def parse(self, response: Response) -> Iterator[Any]:
         when = datetime.datetime(2026, 11, 26, 12, 30, tzinfo=datetime.UTC)
         yield Stamped(response.url, when, ("a", "ü"))
+
+
+class LinkEchoSpider(Spider):
+    """Follows every ``<a>`` of a page; a link of class ``unsendable`` carries a meta that cannot
+    be pickled, so the outcome holding it cannot be sent from a parser worker."""
+
+    name = "link-echo"
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield {"url": response.url}
+        for link in response.css("a"):
+            unsendable = "unsendable" in (link.attributes.get("class") or "")
+            yield response.follow(link, meta={"unsendable": lambda: None} if unsendable else {})
