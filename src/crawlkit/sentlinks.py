@@ -40,9 +40,6 @@ class SentLinks:
         self._young: set[bytes] = set()
         self._old: set[bytes] = set()
 
-    def __contains__(self, fingerprint: bytes) -> bool:
-        return fingerprint in self._young or fingerprint in self._old
-
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 
