@@ -377,10 +377,21 @@ class Engine:
     async def _feed(self) -> None:
         frontier = self.frontier
         limit = self.settings.concurrency
+        commits_went_first = False
         try:
             while not self._stopping:
                 free = limit - self._in_flight
                 if free > 0:
+                    if self._pending_commits and not commits_went_first:
+                        # The pages whose outcomes freed these slots are about to commit. One
+                        # turn of the loop lets their links reach the frontier first, so that the
+                        # next page of a chain takes a freed slot instead of waiting for the next
+                        # one to free. One turn only: a commit that waits for its database must
+                        # not hold the slots.
+                        commits_went_first = True
+                        await asyncio.sleep(0)
+                        continue
+                    commits_went_first = False
                     try:
                         batch = await frontier.lease(free)
                     except ExportError as exc:
