@@ -323,6 +323,30 @@ def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path, hos
     assert fetched[1] < frontier.first_commit_ended
 
 
+def test_pages_waiting_for_the_commit_lock_hold_no_slot(site: Site, tmp_out: Path) -> None:
+    # Two slots, four worker tasks. The first page's commit takes a second; the pages parsed
+    # meanwhile wait for the commit lock. The feeder lets pending commits go first, but for one
+    # loop turn only: it must not keep the freed slots until they are through, so the third and
+    # fourth pages are fetched during the first commit too.
+    paths = ",".join(f"/ok?i={i}" for i in range(4))
+    settings = resolve_settings(UrlListSpider, {"concurrency": 2, "parse_workers": 1, "obey_robots": False})
+    frontier = _SlowFirstCommit(host_concurrency=4)
+    engine = Engine(
+        UrlListSpider,
+        settings,
+        tmp_out,
+        spider_kwargs={"base": site.base, "paths": paths},
+        frontier=frontier,
+        handle_signals=False,
+    )
+    stats = run_engine(engine)
+    assert stats.ok and stats.items == 4
+    assert frontier.first_commit_ended is not None
+    fetched = site.log.times("/ok")
+    assert len(fetched) == 4
+    assert fetched[3] < frontier.first_commit_ended
+
+
 class _OpensWhenTheWorkersAreUp(MemoryFrontier):
     """A memory frontier whose ``open()`` waits (10 s at most) for the parser workers to be up.
 
