@@ -299,17 +299,19 @@ class _SlowFirstCommit(MemoryFrontier):
         return await super().ack_many(acks)
 
 
-@pytest.mark.parametrize("host_concurrency", [1, 4])
-def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path, host_concurrency: int) -> None:
-    # One slot in all (and maybe one for the host). While the first page's commit waits, the
-    # slot fetches the next page: neither the crawl's slot nor the host's is held by a commit.
+def _crawl_with_a_slow_first_commit(
+    site: Site, out: Path, concurrency: int, host_concurrency: int
+) -> tuple[list[float], float]:
+    """Four pages; the first commit takes a second. When each page was fetched, and when that commit ended."""
     paths = ",".join(f"/ok?i={i}" for i in range(4))
-    settings = resolve_settings(UrlListSpider, {"concurrency": 1, "parse_workers": 1, "obey_robots": False})
+    settings = resolve_settings(
+        UrlListSpider, {"concurrency": concurrency, "parse_workers": 1, "obey_robots": False}
+    )
     frontier = _SlowFirstCommit(host_concurrency)
     engine = Engine(
         UrlListSpider,
         settings,
-        tmp_out,
+        out,
         spider_kwargs={"base": site.base, "paths": paths},
         frontier=frontier,
         handle_signals=False,
@@ -319,8 +321,16 @@ def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path, hos
     assert frontier.first_commit_ended is not None
     fetched = site.log.times("/ok")
     assert len(fetched) == 4
+    return fetched, frontier.first_commit_ended
+
+
+@pytest.mark.parametrize("host_concurrency", [1, 4])
+def test_a_slow_commit_does_not_hold_a_fetch_slot(site: Site, tmp_out: Path, host_concurrency: int) -> None:
+    # One slot in all (and maybe one for the host). While the first page's commit waits, the
+    # slot fetches the next page: neither the crawl's slot nor the host's is held by a commit.
+    fetched, commit_ended = _crawl_with_a_slow_first_commit(site, tmp_out, 1, host_concurrency)
     # The second fetch started during the first commit, not after it.
-    assert fetched[1] < frontier.first_commit_ended
+    assert fetched[1] < commit_ended
 
 
 def test_pages_waiting_for_the_commit_lock_hold_no_slot(site: Site, tmp_out: Path) -> None:
@@ -328,23 +338,8 @@ def test_pages_waiting_for_the_commit_lock_hold_no_slot(site: Site, tmp_out: Pat
     # meanwhile wait for the commit lock. The feeder lets pending commits go first, but for one
     # loop turn only: it must not keep the freed slots until they are through, so the third and
     # fourth pages are fetched during the first commit too.
-    paths = ",".join(f"/ok?i={i}" for i in range(4))
-    settings = resolve_settings(UrlListSpider, {"concurrency": 2, "parse_workers": 1, "obey_robots": False})
-    frontier = _SlowFirstCommit(host_concurrency=4)
-    engine = Engine(
-        UrlListSpider,
-        settings,
-        tmp_out,
-        spider_kwargs={"base": site.base, "paths": paths},
-        frontier=frontier,
-        handle_signals=False,
-    )
-    stats = run_engine(engine)
-    assert stats.ok and stats.items == 4
-    assert frontier.first_commit_ended is not None
-    fetched = site.log.times("/ok")
-    assert len(fetched) == 4
-    assert fetched[3] < frontier.first_commit_ended
+    fetched, commit_ended = _crawl_with_a_slow_first_commit(site, tmp_out, 2, 4)
+    assert fetched[3] < commit_ended
 
 
 class _OpensWhenTheWorkersAreUp(MemoryFrontier):
