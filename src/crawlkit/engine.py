@@ -492,6 +492,8 @@ class Engine:
             if request is None:
                 return
             holding = True  # the request's slot of ``concurrency``
+            outcome: ParseOutcome | None = None
+            committed = False
             try:
                 outcome = await self._handle(request)
                 if outcome is not None:
@@ -502,6 +504,8 @@ class Engine:
                     self._in_flight -= 1
                     self._wake()
                     await self._commit(request, outcome)
+                    committed = True
+                    await self._after_commit(outcome)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
                     await self.frontier.release([request])
@@ -509,10 +513,12 @@ class Engine:
             except ExportError as exc:
                 self._output_failed(exc)
             except Exception:
-                # A bug of ours must not hang the crawl: count it, give the request up.
+                # A bug of ours must not hang the crawl: count it, give the request up (unless
+                # it was committed already: the frontier is done with it).
                 log.exception("internal error while handling %s", request.url)
                 self.stats.fail_page("internal_error")
-                await self.frontier.fail(request, "internal_error")
+                if not committed:
+                    await self._give_up(request, outcome)
             finally:
                 if holding:
                     self._in_flight -= 1
@@ -629,11 +635,28 @@ class Engine:
             await self._commit_together(_PendingCommit(request, lines, outcome.requests))
         finally:
             self._committing.discard(task)
+
+    async def _after_commit(self, outcome: ParseOutcome) -> None:
         if self.exporter.should_flush:
             await self.exporter.flush()
         if outcome.close_reason is not None:
             log.info("spider asked to close: %s", outcome.close_reason)
             self.stop(f"close_spider: {outcome.close_reason}")
+
+    async def _give_up(self, request: Request, outcome: ParseOutcome | None) -> None:
+        """After a bug of ours: the request fails, but the links its page yielded reach the frontier.
+
+        A parser worker sends each link once (sentlinks.py): dropped with the page, they would be
+        lost for the rest of the crawl. Nothing here may end the worker task that calls it.
+        """
+        try:
+            if outcome is not None and outcome.requests:
+                self._count_push(await self.frontier.push(outcome.requests))
+            await self.frontier.fail(request, "internal_error")
+        except ExportError as exc:
+            self._output_failed(exc)
+        except Exception:
+            log.exception("internal error while giving %s up", request.url)
 
     async def _commit_together(self, page: _PendingCommit) -> None:
         """Commit a page along with every page that waits for the commit lock meanwhile.

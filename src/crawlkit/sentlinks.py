@@ -9,10 +9,10 @@ it as a duplicate all the same.
 Only links that reached the main process are remembered: those of a batch are noted once its
 frame has been written, so a batch that cannot be sent (an unpicklable item) notes nothing. The
 main process pushes a page's links when it commits the page; a page it does not commit ends the
-crawl (a stop, a full disk), and this worker with it. (A bug of crawlkit's own that gives a page
-up as ``internal_error`` would lose that page's links for the rest of the crawl, not only for
-that page.) A link over the depth limit is left to the frontier, which counts it as such rather
-than as a duplicate; a ``dont_filter`` request is never dropped. Memory is bounded: two
+crawl (a stop, a full disk), and this worker with it. A page given up to a bug of crawlkit's own
+(``internal_error``) still has its links pushed (``Engine._give_up``), or they would be lost for
+the rest of the crawl. A link over the depth limit is left to the frontier, which counts it as
+such rather than as a duplicate; a ``dont_filter`` request is never dropped. Memory is bounded: two
 generations of at most ``generation`` fingerprints each (about 75 bytes apiece); when the young
 one is full the old one is forgotten, and a forgotten link is only sent again, never lost.
 """

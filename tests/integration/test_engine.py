@@ -342,6 +342,71 @@ def test_pages_waiting_for_the_commit_lock_hold_no_slot(site: Site, tmp_out: Pat
     assert fetched[3] < commit_ended
 
 
+class _BuggyAck(MemoryFrontier):
+    """A memory frontier with a bug: ``ack_many`` raises for the first ``times`` commits that hold
+    a page whose URL contains ``marker``, before acking them or (``after``) once they are acked."""
+
+    def __init__(self, marker: str, *, after: bool, times: int = 1) -> None:
+        super().__init__(host_limits=lambda host: HostLimits(concurrency=4, delay=0.0))
+        self.marker = marker
+        self.after = after
+        self.times = times
+        self.raised = 0
+
+    async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
+        hit = self.raised < self.times and any(self.marker in request.url for request, _ in acks)
+        if hit and not self.after:
+            self.raised += 1
+            raise RuntimeError("a bug before the ack")
+        result = await super().ack_many(acks)
+        if hit:
+            self.raised += 1
+            raise RuntimeError("a bug after the ack")
+        return result
+
+
+def _crawl_with(
+    spider: type[Spider], frontier: MemoryFrontier, out: Path, settings: dict[str, Any], **kwargs: str
+) -> tuple[CrawlStats, list[dict[str, Any]]]:
+    engine = Engine(
+        spider,
+        resolve_settings(spider, {"parse_workers": 1, "obey_robots": False, **settings}),
+        out,
+        spider_kwargs=kwargs,
+        frontier=frontier,
+        handle_signals=False,
+    )
+    stats = run_engine(engine)
+    return stats, [orjson.loads(line) for line in out.read_bytes().splitlines()]
+
+
+def test_a_page_given_up_to_an_internal_error_still_gives_its_links(site: Site, tmp_out: Path) -> None:
+    # The start page's commit hits a bug before its ack. The page fails (its item had reached
+    # the output already), but its links were extracted and the parser worker will not send
+    # them again: the crawl must push them, or the whole graph behind the start page is lost.
+    frontier = _BuggyAck("/graph/0?", after=False)
+    stats, items = _crawl_with(GraphSpider, frontier, tmp_out, {"concurrency": 8}, base=site.base, size="200")
+    assert frontier.raised == 1
+    assert stats.failures["internal_error"] == 1 and stats.pages_failed == 1
+    assert sorted(item["n"] for item in items) == sorted(reachable(200))
+    assert stats.stop_reason == "finished"
+
+
+def test_a_bug_after_the_ack_ends_no_worker_task(site: Site, tmp_out: Path) -> None:
+    # One slot, two worker tasks. The first four commits raise once their pages are acked. The
+    # frontier is done with those requests: failing them too would raise again and end the task,
+    # and with both tasks gone the crawl would end there, the other pages never fetched.
+    frontier = _BuggyAck("/ok?", after=True, times=4)
+    paths = ",".join(f"/ok?i={i}" for i in range(8))
+    stats, items = _crawl_with(
+        UrlListSpider, frontier, tmp_out, {"concurrency": 1}, base=site.base, paths=paths
+    )
+    assert sorted(item["url"] for item in items) == sorted(f"{site.base}{p}" for p in paths.split(","))
+    assert frontier.raised == 4
+    assert stats.failures["internal_error"] == 4
+    assert stats.stop_reason == "finished"
+
+
 class _OpensWhenTheWorkersAreUp(MemoryFrontier):
     """A memory frontier whose ``open()`` waits (10 s at most) for the parser workers to be up.
 
