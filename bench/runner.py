@@ -1170,6 +1170,51 @@ def run_rounds(
                     log(f"  | {line}")
 
 
+def add_session_options(ap: argparse.ArgumentParser, contenders: str, timeout: float) -> None:
+    """The options of a session of interleaved runs: seed, rounds, contenders, concurrency, timeout, pause."""
+    ap.add_argument("--seed", type=int, default=42, help="site seed (default 42)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--contenders", default=contenders, help=f"comma-separated (default {contenders})")
+    ap.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
+    ap.add_argument(
+        "--timeout", type=float, default=timeout, help=f"seconds one run may take (default {timeout:g})"
+    )
+    ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs (default 1)")
+
+
+def prepare_contenders(names: list[str]) -> list[str]:
+    """The tools, the virtualenvs and compiled crawlkit sources the contenders ``names`` need; the
+    names of those that can run (why the others cannot is logged)."""
+    WORK.mkdir(exist_ok=True)
+    ensure_tools()
+    runnable = []
+    for name in names:
+        contender = CONTENDERS[name]
+        why = contender.check()
+        if why:
+            log(f"skipping {name}: {why}")
+            continue
+        if contender.venv:
+            ensure_venv(contender.venv)
+        runnable.append(name)
+    if any(name.startswith("crawlkit") for name in runnable):
+        compile_crawlkit()
+    return runnable
+
+
+def save_results(out: Path, results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """The session's raw data, its summary ``rows`` with it, to ``out`` (also after an interruption)."""
+    results["summary"] = rows
+    out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+
+
+def publish(md: Path, title: str, command: str, table: str) -> None:
+    """Print the session's table under its title and command, and keep the same text in ``md``."""
+    text = f"{title}\n\nCommand: `{command}`\n\n{table}\n"
+    print(f"\n{text}")
+    md.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     return interruptible(_main, argv, "nginx")
 
@@ -1179,14 +1224,7 @@ def _main(argv: list[str] | None) -> int:
         prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--n", type=int, default=10_000, help="products in the site (default 10000)")
-    ap.add_argument("--seed", type=int, default=42, help="site seed (default 42)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    ap.add_argument(
-        "--contenders", default=DEFAULT_CONTENDERS, help=f"comma-separated (default {DEFAULT_CONTENDERS})"
-    )
-    ap.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
-    ap.add_argument("--timeout", type=float, default=600, help="seconds one run may take (default 600)")
-    ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs (default 1)")
+    add_session_options(ap, DEFAULT_CONTENDERS, timeout=600)
     ap.add_argument("--port", type=int, default=0, help="nginx port on 127.0.0.1 (default: a free one)")
     ap.add_argument(
         "--latency",
@@ -1208,23 +1246,10 @@ def _main(argv: list[str] | None) -> int:
     unknown = [c for c in names if c not in CONTENDERS]
     if unknown:
         ap.error(f"unknown contenders {unknown}; --list shows them")
-    WORK.mkdir(exist_ok=True)
-    ensure_tools()
-    runnable = []
-    for name in names:
-        why = CONTENDERS[name].check()
-        if why:
-            log(f"skipping {name}: {why}")
-            continue
-        venv = CONTENDERS[name].venv
-        if venv:
-            ensure_venv(venv)
-        runnable.append(name)
+    runnable = prepare_contenders(names)
     if not runnable:
         log("nothing to run")
         return 2
-    if any(name.startswith("crawlkit") for name in runnable):
-        compile_crawlkit()
     site = ensure_site(args.n, args.seed)
     manifest, expected = load_expected(site)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -1275,8 +1300,7 @@ def _main(argv: list[str] | None) -> int:
             )
         finally:
             rows = summarize(results["runs"], runnable, manifest["pages_total"])
-            results["summary"] = rows
-            out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+            save_results(out, results, rows)
     title = (
         f"N = {args.n:,} products ({manifest['pages_total']:,} pages, "
         f"{manifest['bytes_gzip'] / 1e6:.0f} MB gzip / {manifest['bytes_html'] / 1e6:.0f} MB HTML), "
@@ -1285,8 +1309,6 @@ def _main(argv: list[str] | None) -> int:
         + "; "
         f"{machine_line(results['machine'])}"
     )
-    table = markdown(rows) + cores_line(results["runs"], rows)
-    print(f"\n{title}\n\nCommand: `{command}`\n\n{table}\n")
-    (WORK / f"results-{stamp}.md").write_text(f"{title}\n\nCommand: `{command}`\n\n{table}\n")
+    publish(WORK / f"results-{stamp}.md", title, command, markdown(rows) + cores_line(results["runs"], rows))
     log(f"raw results: {out}\nlogs: {logs}")
     return 0 if all(r["valid"] for r in results["runs"]) else 1

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import shlex
 import statistics
 import sys
@@ -135,14 +134,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument(
         "--sizes", default="10000,50000", help="products per site, comma-separated (default 10000,50000)"
     )
-    ap.add_argument("--seed", type=int, default=42, help="site seed (default 42)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    ap.add_argument(
-        "--contenders", default=DEFAULT_CONTENDERS, help=f"comma-separated (default {DEFAULT_CONTENDERS})"
-    )
-    ap.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
-    ap.add_argument("--timeout", type=float, default=900, help="seconds one run may take (default 900)")
-    ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs (default 1)")
+    runner.add_session_options(ap, DEFAULT_CONTENDERS, timeout=900)
     args = ap.parse_args(argv)
     try:
         sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -154,23 +146,10 @@ def _main(argv: list[str] | None) -> int:
     unknown = [c for c in names if c not in runner.CONTENDERS]
     if unknown:
         ap.error(f"unknown contenders {unknown}; bench/run --list shows them")
-    runner.WORK.mkdir(exist_ok=True)
-    runner.ensure_tools()
-    runnable = []
-    for name in names:
-        contender = runner.CONTENDERS[name]
-        why = contender.check()
-        if why:
-            log(f"skipping {name}: {why}")
-            continue
-        if contender.venv:
-            runner.ensure_venv(contender.venv)
-        runnable.append(name)
+    runnable = runner.prepare_contenders(names)
     if not runnable:
         log("nothing to run")
         return 2
-    if any(name.startswith("crawlkit") for name in runnable):
-        runner.compile_crawlkit()
     sites = {n: runner.ensure_site(n, args.seed) for n in sizes}
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     command = shlex.join(["bench/scale.py", *(argv if argv is not None else sys.argv[1:])])
@@ -220,16 +199,14 @@ def _main(argv: list[str] | None) -> int:
                             log(f"  log: {r['log']}; output kept in {r['kept']}")
         finally:
             rows = summarize(results["runs"], runnable, pages)
-            results["summary"] = rows
-            out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+            runner.save_results(out, results, rows)
     title = (
         f"Sizes {', '.join(f'{n:,} products ({pages[n]:,} pages)' for n in sizes)}, "
         f"{args.rounds} interleaved round(s), concurrency {args.concurrency}; "
         f"{runner.machine_line(results['machine'])}"
     )
     table = markdown(rows, sizes) + runner.cores_line(results["runs"])
-    print(f"\n{title}\n\nCommand: `{command}`\n\n{table}\n")
-    (runner.WORK / f"scale-{stamp}.md").write_text(f"{title}\n\nCommand: `{command}`\n\n{table}\n")
+    runner.publish(runner.WORK / f"scale-{stamp}.md", title, command, table)
     log(f"raw results: {out}")
     return 0 if all(r["valid"] for r in results["runs"]) else 1
 
