@@ -9,6 +9,11 @@ set as the frontier stores it, a plain SET of 16-byte fingerprints for compariso
 request).
 
     python bench/redis_scale.py [--pages 4000] [--latency 0.05] [--concurrency 16] [--memory-urls 1000000]
+    python bench/redis_scale.py --redis-rtt 1 --latency 0.02 --concurrency 64 --memory-urls 0
+
+``--redis-rtt MS`` puts Redis MS milliseconds of round trip away from the workers, as on another
+machine: they reach it through a local TCP proxy (this script, 127.0.0.1) that holds every chunk
+half that long in each direction.
 
 Needs redis-server on PATH (Debian: apt-get install redis-server).
 """
@@ -88,6 +93,52 @@ def serve(port: int, pages: int, latency: float) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+# -- a round trip to Redis ------------------------------------------------------------------------------
+
+
+async def _delayed_copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+    """Copy reader to writer, each chunk ``delay`` seconds after it came, in order."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    async def send() -> None:
+        while True:
+            due, data = await chunks.get()
+            if not data:
+                writer.close()
+                return
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            writer.write(data)
+
+    sender = asyncio.create_task(send())
+    try:
+        while data := await reader.read(1 << 16):
+            chunks.put_nowait((loop.time() + delay, data))
+    finally:
+        chunks.put_nowait((0.0, b""))
+        await sender
+
+
+def proxy(port: int, target: int, rtt_ms: float) -> None:
+    """Serve 127.0.0.1:port as 127.0.0.1:target, half of ``rtt_ms`` added each way."""
+    delay = rtt_ms / 2000
+
+    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(
+            _delayed_copy(client_reader, server_writer, delay),
+            _delayed_copy(server_reader, client_writer, delay),
+            return_exceptions=True,
+        )
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
 # -- Redis ----------------------------------------------------------------------------------------------
 
 
@@ -95,6 +146,7 @@ class RedisProcess:
     def __init__(self, directory: Path) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.crawl_url = self.url  # what the workers use: through the proxy with --redis-rtt
         binary = shutil.which("redis-server")
         if binary is None:
             sys.exit("redis-server is not on PATH (Debian: apt-get install redis-server)")
@@ -139,7 +191,7 @@ def crawl(r: RedisProcess, workers: int, args: argparse.Namespace, base: str, wo
     cpu0 = r.cpu()
     cmd = [
         sys.executable, "-m", "crawlkit", "runspider", str(spider), "-o", str(parts), "-a", f"base={base}",
-        "--frontier", r.url, "-s", f"job_name={job}", "--workers", str(workers), "--fresh",
+        "--frontier", r.crawl_url, "-s", f"job_name={job}", "--workers", str(workers), "--fresh",
         "--concurrency", str(args.concurrency), "-s", "concurrency_per_host=1000",
         "-s", f"parse_workers={args.parse_workers}", "-s", "progress=off", "--log-level", "WARNING",
     ]  # fmt: skip
@@ -246,10 +298,17 @@ def main() -> int:
     parser.add_argument("--parse-workers", type=int, default=1, help="parser processes per worker")
     parser.add_argument("--memory-urls", type=int, default=1_000_000, help="0: skip the memory figures")
     parser.add_argument("--no-crawl", action="store_true", help="the memory figures only")
+    parser.add_argument(
+        "--redis-rtt", type=float, default=0.0, metavar="MS", help="milliseconds of round trip to Redis"
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--proxy", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.pages, args.latency)
+        return 0
+    if args.proxy:
+        proxy(args.proxy[0], args.proxy[1], args.redis_rtt)
         return 0
     version = subprocess.getoutput("redis-server --version").split()[2]
     print(f"machine: {os.cpu_count()} CPUs; redis-server {version}")
@@ -270,12 +329,28 @@ def main() -> int:
             ]
         )
         base = f"http://127.0.0.1:{port}"
+        relay = None
+        if args.redis_rtt > 0:
+            relay_port = free_port()
+            relay = subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--proxy",
+                    str(relay_port),
+                    str(r.port),
+                    "--redis-rtt",
+                    str(args.redis_rtt),
+                ]
+            )
+            r.crawl_url = f"redis://127.0.0.1:{relay_port}/0"
         try:
             time.sleep(1.0)
             if not args.no_crawl:
                 print(
                     f"site: {args.pages} pages, {args.latency * 1000:.0f} ms per page; "
                     f"each worker: concurrency {args.concurrency}, {args.parse_workers} parser process(es)"
+                    + (f"; Redis {args.redis_rtt:g} ms of round trip away" if relay else "")
                 )
             results = {} if args.no_crawl else {n: crawl(r, n, args, base, work) for n in (1, 2)}
             for n, res in results.items():
@@ -301,8 +376,10 @@ def main() -> int:
                 pending = mem["pending_request"]
                 print(f"a pending request (queue entry, pickled request, seen entry): {pending:.0f} B")
         finally:
-            site.terminate()
-            site.wait(10)
+            for helper in (site, relay):
+                if helper is not None:
+                    helper.terminate()
+                    helper.wait(10)
             r.stop()
     return 0
 

@@ -327,6 +327,41 @@ def test_giving_back_a_request_that_is_not_leased_is_an_error(workers: Workers) 
     workers.run(go())
 
 
+def test_ack_many_runs_its_acks_together_on_a_bounded_number_of_connections(workers: Workers) -> None:
+    # The engine commits the pages of a parse batch with one ack_many() under its commit lock.
+    # One script after another, a worker could commit no more pages a second than round trips
+    # to Redis fit in it; sent together, each script in flight takes a connection of the pool,
+    # and there are never more of those than the bound.
+    watcher = redis.Redis.from_url(workers.url)
+
+    def connections() -> int:
+        return int(watcher.info("clients")["connected_clients"]) - 1  # not the watcher's own
+
+    async def go() -> tuple[int, int, int, Any]:
+        f = workers.make(concurrency=100)
+        await f.open()
+        await f.push([req(f"p{i}") for i in range(60)])
+        before = connections()
+        eight = await f.lease(8)
+        result = await f.ack_many([(r, [req(f"{r.url.rsplit('/', 1)[1]}-child")]) for r in eight])
+        after_eight = connections()
+        rest = await f.lease(100)
+        await f.ack_many([(r, []) for r in rest])
+        after_all = connections()
+        await f.checkpoint(1, b"{}", True)
+        assert await f.lease(1) == []  # and brings the crawl-wide figures up to date
+        return before, after_eight, after_all, (result, len(rest), f.statistics())
+
+    try:
+        before, after_eight, after_all, (result, rest, stats) = workers.run(go())
+    finally:
+        watcher.close()
+    assert (result.queued, result.duplicates, rest) == (8, 0, 60)  # 52 pages and 8 children
+    assert (stats.done, stats.pending, stats.leased) == (68, 0, 0)
+    assert after_eight >= before + 7  # the eight acks were in flight at once
+    assert after_all <= before + 16  # 52 more, at most 16 at a time
+
+
 # -- commits and exactly-once ----------------------------------------------------------------------
 
 

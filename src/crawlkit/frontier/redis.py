@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 
 from ..errors import CommitError, ConfigError
 from ..http import Request
-from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult, ack_each
+from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult
 from .redis_conn import RedisUnreachable, Scripts, job_prefix, safe_url
 from .redis_encode import RequestEncoder
 
@@ -49,6 +49,8 @@ __all__ = ["RedisFrontier", "job_prefix", "safe_url"]
 log = logging.getLogger("crawlkit.frontier.redis")
 
 _PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
+# Ack scripts of one ack_many() in flight at once, each on its own connection of the pool.
+_ACKS_IN_FLIGHT = 16
 
 
 def _int(value: Any) -> int:
@@ -100,6 +102,7 @@ class RedisFrontier:
         self._renewer: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._acking: set[asyncio.Task[Any]] = set()
+        self._ack_slots = asyncio.Semaphore(_ACKS_IN_FLIGHT)
         self._leases: dict[Request, bytes] = {}  # leased, not yet acked: request -> handle
         self._acked: list[bytes] = []  # handles acked since the last commit
         self._deferred: list[Request] = []  # dont_filter requests found since the last commit
@@ -380,8 +383,18 @@ class RedisFrontier:
         return result
 
     async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
-        # One script per ack, in order: each is atomic on the server, and leases are per ack.
-        return await ack_each(self, acks)
+        # One script per ack, each atomic on the server and independent of the others (its lease,
+        # its host's slot, its links): sent together, a batch costs a round trip or two, not one
+        # an ack. The engine holds its commit lock meanwhile, and every page behind waits for it:
+        # one after another, with Redis a millisecond away, a worker crawled about 300 pages/s.
+        async def one(request: Request, links: Sequence[Request]) -> PushResult:
+            async with self._ack_slots:  # each script in flight holds a connection of the pool
+                return await self.ack(request, links)
+
+        result = PushResult()
+        for acked in await asyncio.gather(*(one(request, links) for request, links in acks)):
+            result.add(acked)
+        return result
 
     async def retry(self, request: Request, delay: float) -> None:
         self._check()
