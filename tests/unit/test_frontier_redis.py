@@ -20,6 +20,7 @@ from crawlkit.distributed import export_job, job_status, reset_job
 from crawlkit.errors import CommitError, ConfigError, ExportError, FrontierError
 from crawlkit.frontier import Frontier, HostLimits
 from crawlkit.frontier.redis import RedisFrontier, job_prefix, safe_url
+from crawlkit.frontier.redis_conn import client_name
 from crawlkit.http import Request
 from frontierkit import crawl_a_pagination_chain, listing_positions, run
 from redisserver import RedisServer, redis_server_binary, require_redis
@@ -331,11 +332,12 @@ def test_ack_many_runs_its_acks_together_on_a_bounded_number_of_connections(work
     # The engine commits the pages of a parse batch with one ack_many() under its commit lock.
     # One script after another, a worker could commit no more pages a second than round trips
     # to Redis fit in it; sent together, each script in flight takes a connection of the pool,
-    # and there are never more of those than the bound.
+    # and there are never more of those than the bound. The worker's connections carry its name.
     watcher = redis.Redis.from_url(workers.url)
+    name = f"crawlkit:{workers.job}:w1"
 
     def connections() -> int:
-        return int(watcher.info("clients")["connected_clients"]) - 1  # not the watcher's own
+        return sum(1 for client in watcher.client_list() if client["name"] == name)
 
     async def go() -> tuple[int, int, int, Any]:
         f = workers.make(concurrency=100)
@@ -358,6 +360,7 @@ def test_ack_many_runs_its_acks_together_on_a_bounded_number_of_connections(work
         watcher.close()
     assert (result.queued, result.duplicates, rest) == (8, 0, 60)  # 52 pages and 8 children
     assert (stats.done, stats.pending, stats.leased) == (68, 0, 0)
+    assert before >= 1
     assert after_eight >= before + 7  # the eight acks were in flight at once
     assert after_all <= before + 16  # 52 more, at most 16 at a time
 
@@ -497,6 +500,24 @@ def test_unreachable_redis_is_a_clear_error_at_open(redis_job: str) -> None:
     with pytest.raises(ConfigError, match=r"cannot reach Redis at redis://\*\*\*@127\.0\.0\.1:1/0") as info:
         run(f.open())
     assert "secret" not in str(info.value)
+
+
+def test_a_workers_connections_carry_its_job_and_id(workers: Workers) -> None:
+    # CLIENT SETNAME refuses spaces and non-ASCII: such characters become "_", and the frontier
+    # still opens (a refused name would fail every connection).
+    assert client_name("shop.2026", "host-1") == "crawlkit:shop.2026:host-1"
+    assert client_name("a b", "w\u00e91") == "crawlkit:a_b:w_1"
+
+    async def go() -> list[str]:
+        f = workers.make("w 1")
+        await f.open()
+        watcher = redis.Redis.from_url(workers.url)
+        try:
+            return [client["name"] for client in watcher.client_list()]
+        finally:
+            watcher.close()
+
+    assert f"crawlkit:{workers.job}:w_1" in workers.run(go())
 
 
 def test_commit_error_is_a_frontier_error() -> None:

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 from ..errors import CommitError, ConfigError
 from ..http import Request
 from .base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult
-from .redis_conn import RedisUnreachable, Scripts, job_prefix, safe_url
+from .redis_conn import RedisUnreachable, Scripts, client_name, job_prefix, safe_url
 from .redis_encode import RequestEncoder
 
 __all__ = ["RedisFrontier", "job_prefix", "safe_url"]
@@ -86,7 +86,7 @@ class RedisFrontier:
         self.url = url
         self.job = job
         self.worker_id = worker_id
-        self._redis = Scripts(url, job, retry_timeout)
+        self._redis = Scripts(url, job, retry_timeout, client_name(job, worker_id))
         self._encoder = RequestEncoder(host_limits, depth_limit)
         self._spider = spider_name
         self._part = part

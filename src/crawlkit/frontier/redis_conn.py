@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = ["RedisUnreachable", "Scripts", "config_value", "connect", "job_prefix
 log = logging.getLogger("crawlkit.frontier.redis")
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_NAME_REFUSED = re.compile(r"[^!-~]")  # CLIENT SETNAME takes no spaces, newlines or non-ASCII
 
 
 class RedisUnreachable(CommitError):
@@ -51,15 +53,24 @@ def safe_url(url: str) -> str:
     return f"{scheme}://{user + ':' if user else ''}***@{host}"
 
 
-def connect(url: str, timeout: float = 10.0) -> aioredis.Redis:
-    """An asyncio client that does not retry on its own: ``Scripts`` retries, and logs it."""
+def connect(url: str, timeout: float = 10.0, name: str | None = None) -> aioredis.Redis:
+    """An asyncio client that does not retry on its own: ``Scripts`` retries, and logs it.
+
+    Its connections carry ``name`` (``CLIENT LIST`` shows which job and worker holds them).
+    """
     client: aioredis.Redis = aioredis.from_url(
         url,
         socket_connect_timeout=min(timeout, 5.0),
         socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
+        client_name=name,
     )
     return client
+
+
+def client_name(job: str, worker: str) -> str:
+    """The connection name of a worker: ``crawlkit:JOB:WORKER``, with no character Redis refuses."""
+    return _NAME_REFUSED.sub("_", f"crawlkit:{job}:{worker}")
 
 
 def config_value(config: Mapping[Any, Any], name: str) -> str:
@@ -73,9 +84,10 @@ def config_value(config: Mapping[Any, Any], name: str) -> str:
 class Scripts:
     """The Lua scripts of one job on one client, run with bounded retries."""
 
-    def __init__(self, url: str, job: str, retry_timeout: float) -> None:
+    def __init__(self, url: str, job: str, retry_timeout: float, name: str | None = None) -> None:
         self.url = url
         self.job = job
+        self.name = name  # of its connections
         self.prefix = job_prefix(job)
         self.meta = self.prefix + "meta"
         self.retry_timeout = retry_timeout
@@ -86,7 +98,7 @@ class Scripts:
 
     async def connect(self) -> None:
         """Connect, or raise a ``ConfigError`` at once: at start, an unreachable Redis is a usage error."""
-        client = connect(self.url)
+        client = connect(self.url, name=self.name)
         try:
             await client.ping()
         except (RedisError, OSError) as exc:
