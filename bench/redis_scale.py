@@ -290,6 +290,11 @@ async def _pending_memory(r: RedisProcess, n: int) -> dict[str, float]:
     return {"pending_request": pending, "pending_hosts": 1000}
 
 
+def this_script(*args: object) -> subprocess.Popen[bytes]:
+    """This script in a process of its own (the site, the proxy), with ``args``."""
+    return subprocess.Popen([sys.executable, __file__, *map(str, args)])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=4000)
@@ -316,33 +321,12 @@ def main() -> int:
         work = Path(tmp)
         r = RedisProcess(work)
         port = free_port()
-        site = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--serve",
-                str(port),
-                "--pages",
-                str(args.pages),
-                "--latency",
-                str(args.latency),
-            ]
-        )
+        site = this_script("--serve", port, "--pages", args.pages, "--latency", args.latency)
         base = f"http://127.0.0.1:{port}"
         relay = None
         if args.redis_rtt > 0:
             relay_port = free_port()
-            relay = subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--proxy",
-                    str(relay_port),
-                    str(r.port),
-                    "--redis-rtt",
-                    str(args.redis_rtt),
-                ]
-            )
+            relay = this_script("--proxy", relay_port, r.port, "--redis-rtt", args.redis_rtt)
             r.crawl_url = f"redis://127.0.0.1:{relay_port}/0"
         try:
             time.sleep(1.0)
