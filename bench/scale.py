@@ -14,8 +14,9 @@ manifest, and an invalid run counts for nothing.
 
 For each contender it prints the medians of wall time and CPU time per page at each size and the
 ratio of the biggest size to the smallest; the hand-written loop (``baseline``, on by default) is
-the control, since a bigger site also costs the loop more (more bytes in the page cache, a bigger
-set of seen URLs). The raw data goes to ``bench/.work/scale-STAMP.json``.
+the control, since the size changes what any crawler pays per page: more bytes in the page cache
+and a bigger set of seen URLs, but a start and an end that weigh less. The raw data goes to
+``bench/.work/scale-STAMP.json``.
 """
 
 # The table uses typographic characters on purpose (multiplication signs for ratios).
