@@ -340,7 +340,9 @@ def test_ack_many_runs_its_acks_together_on_a_bounded_number_of_connections(work
         return sum(1 for client in watcher.client_list() if client["name"] == name)
 
     async def go() -> tuple[int, int, int, Any]:
-        f = workers.make(concurrency=100)
+        # Leases of a minute: no renewal (every lease_ttl / 3) takes a connection of its own
+        # while the acks are counted, however slow the machine.
+        f = workers.make(concurrency=100, lease_ttl=60.0)
         await f.open()
         await f.push([req(f"p{i}") for i in range(60)])
         before = connections()
