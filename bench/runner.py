@@ -1090,7 +1090,7 @@ def self_time_report(raw: Path, top: int) -> str:
         # with --subprocesses, a child's stacks sit under its parent's "process PID:CMDLINE" frame
         at = max((i for i, f in enumerate(frames) if f.startswith("process ")), default=-1)
         command = re.sub(r"^process \d+:", "", frames[at]).strip('"') if at >= 0 else "?"
-        key = "parser worker" if "parse_worker" in command else "main" if at <= 0 else command[:60]
+        key = "parser worker" if "crawlkit.parsing" in command else "main" if at <= 0 else command[:60]
         frames = frames[at + 1 :]
         if not frames:
             continue

@@ -1,6 +1,6 @@
 """Scrape every book of the demo bookshop.
 
-Serve the shop with ``python -m crawlkit.demo_site --port 8080``, then run ``crawlkit crawl bookshop``
+Serve the shop with ``python -m crawlkit.demo --port 8080``, then run ``crawlkit crawl bookshop``
 (add ``-a base_url=http://127.0.0.1:PORT/`` if it listens elsewhere).
 """
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from serverthread import ServerThread
-from testsite.app import STATE, SiteLog, SiteState, make_app
+from support.serverthread import ServerThread
+from support.testsite import STATE, SiteLog, SiteState, make_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Site(ServerThread):
-    """The running test website (see ``testsite.app`` for its endpoints).
+    """The running test website (see ``support.testsite`` for its endpoints).
 
     ``base`` is ``http://127.0.0.1:PORT``; ``url(path)`` joins a path (with its query) to it;
     ``netloc`` is ``host:port`` as in ``SiteLog`` entries' ``host``; ``log`` is the server's
@@ -80,7 +80,7 @@ def _clean_crawlkit_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis for the shared-frontier tests (``redisserver.py``); skipped if there is none."""
-    from redisserver import session_server  # here: redis-py is needed by these tests only
+    from support.redisserver import session_server  # here: redis-py is needed by these tests only
 
     yield from session_server()
 
@@ -88,7 +88,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def redis_job(redis_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A job name of this test's own; its keys, and only they, are deleted afterwards."""
-    from redisserver import delete_job, unique_job
+    from support.redisserver import delete_job, unique_job
 
     job = unique_job(request.node.name)
     yield job

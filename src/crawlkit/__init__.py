@@ -4,10 +4,10 @@ The event loop does I/O only (fetching, the frontier, output); spider callbacks 
 of parser worker processes. See docs/architecture.md for the data flow.
 """
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
+from .core import CrawlStats
 from .errors import (
     CloseSpider,
     ConfigError,
@@ -32,7 +32,6 @@ from .errors import (
 from .http import Request, Response
 from .settings import Settings
 from .spider import Spider
-from .stats import CrawlStats
 
 __all__ = [
     "CloseSpider",
@@ -64,14 +63,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .runner import crawl
+    from .core import crawl
 
 
 def __getattr__(name: str) -> Any:
     # crawl() pulls in aiohttp and the engine; parser worker processes import crawlkit for the
     # spider API alone and should not pay for them.
     if name == "crawl":
-        from .runner import crawl
+        from .core import crawl
 
         return crawl
     raise AttributeError(f"module 'crawlkit' has no attribute {name!r}")

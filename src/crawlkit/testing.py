@@ -27,13 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .callbacks import CallbackRunner, ParseOutcome, ParseTask, item_to_json
-from .encoding import decode_body
 from .errors import ParseError
-from .http import Request, Response
-from .loader import load_spider_file
+from .http import Request, Response, decode_body
+from .parsing import CallbackRunner, ParseOutcome, ParseTask, item_to_json
 from .settings import Settings, load_settings
-from .spider import Spider
+from .spider import Spider, load_spider_file
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -14,12 +14,12 @@ from typing import Any
 
 from crawlkit import Request, Response, Spider
 
-if "parse_worker" in Path(sys.argv[0]).name:
+if Path(sys.argv[0]).parts[-2:] == ("parsing", "__main__.py"):  # a parser worker
     time.sleep(1.5)
 
 
 def parser_workers_of(pid: int) -> set[int]:
-    """The live ``crawlkit.parse_worker`` children of process ``pid``."""
+    """The live ``crawlkit.parsing`` children of process ``pid``."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -30,7 +30,7 @@ def parser_workers_of(pid: int) -> set[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"crawlkit.parse_worker" in cmdline:
+        if ppid == pid and b"crawlkit.parsing" in cmdline:
             found.add(int(entry.name))
     return found
 

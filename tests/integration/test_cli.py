@@ -24,7 +24,7 @@ import pytest
 from conftest import Site
 from crawlkit import __version__
 from crawlkit.cli import main
-from procs import CRAWLKIT_EXE, subprocess_env, wait_for
+from support.procs import CRAWLKIT_EXE, subprocess_env, wait_for
 
 SPIDERS = '''\
 from crawlspiders.cli_spiders import PathPages, SlowPages

@@ -21,8 +21,8 @@ import pytest
 
 from conftest import Site
 from crawlkit.cli import main
-from procs import TESTS_DIR, reaped
-from testsite.app import charset_text, graph_path, reachable
+from support.procs import TESTS_DIR, reaped
+from support.testsite import charset_text, graph_path, reachable
 
 PLAIN_SPIDERS = """\
 from crawlspiders.plain_spiders import GraphItems, WrongCallback

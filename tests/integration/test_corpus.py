@@ -35,8 +35,8 @@ from aiohttp import web
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawlkit import crawl
-from crawlkit.encoding import detect_encoding
 from crawlkit.http import Request, Response
+from crawlkit.http._encoding import detect_encoding
 from crawlkit.testing import fixture_server
 from crawlspiders.corpus_links import CorpusLinks
 from crawlspiders.corpus_pages import CorpusPages

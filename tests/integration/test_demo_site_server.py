@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import pytest
 
-from crawlkit.demo_site import (
+from crawlkit.demo import (
     CATALOGUE_REDIRECT,
     MISSING_BOOK,
     DemoSite,
@@ -128,7 +128,7 @@ def test_legacy_page_content_type_has_no_charset(site: DemoSite, served: dict[st
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_command_line_server_announces_itself_and_stops_on_signal(sig: signal.Signals) -> None:
-    cmd = [sys.executable, "-m", "crawlkit.demo_site", "--port", "0", "--books", "30"]
+    cmd = [sys.executable, "-m", "crawlkit.demo", "--port", "0", "--books", "30"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -153,7 +153,7 @@ def test_command_line_server_announces_itself_and_stops_on_signal(sig: signal.Si
 
 
 def test_command_line_refuses_other_hosts() -> None:
-    cmd = [sys.executable, "-m", "crawlkit.demo_site", "--host", "0.0.0.0", "--port", "0"]
+    cmd = [sys.executable, "-m", "crawlkit.demo", "--host", "0.0.0.0", "--port", "0"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert "127.0.0.1" in result.stderr

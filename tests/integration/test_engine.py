@@ -17,10 +17,10 @@ import pytest
 
 from conftest import Site
 from crawlkit import CrawlStats, Request, Spider, crawl
-from crawlkit.engine import Engine
+from crawlkit.core._engine import Engine
+from crawlkit.core._runner import resolve_settings, run_engine
 from crawlkit.errors import ConfigError
 from crawlkit.frontier import Checkpoint, HostLimits, MemoryFrontier, PushResult
-from crawlkit.runner import resolve_settings, run_engine
 from crawlspiders.slow_start import OpenedFails, parser_workers_of
 from crawlspiders.spiders import (
     ClosingSpider,
@@ -33,7 +33,7 @@ from crawlspiders.spiders import (
     StateInCallbackSpider,
     UrlListSpider,
 )
-from testsite.app import charset_text, reachable
+from support.testsite import charset_text, reachable
 
 FAST_RETRY = {"retry_backoff_base": 0.05, "retry_backoff_max": 0.2}
 

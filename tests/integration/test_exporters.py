@@ -22,7 +22,7 @@ from conftest import Site
 from crawlkit import crawl
 from crawlkit.exporters import FeedExporter, Mode, OutputSpec, output_spec
 from crawlspiders.plain_spiders import GraphItems
-from testsite.app import reachable
+from support.testsite import reachable
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 NOTE = 'a "quoted", comma\nand a newline'

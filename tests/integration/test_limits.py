@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from misbehaving import page, serve
 
 from conftest import REPO_ROOT, Site
 from crawlkit import CrawlStats, Spider, crawl
@@ -31,7 +30,8 @@ from crawlspiders.polite_spiders import (
     UrlsSpider,
 )
 from crawlspiders.spiders import GraphSpider
-from testsite.app import PNG_BYTES
+from support.misbehaving import page, serve
+from support.testsite import PNG_BYTES
 
 FAST = {"retry_backoff_base": 0.05, "retry_backoff_max": 0.2}
 

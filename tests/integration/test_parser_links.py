@@ -15,14 +15,14 @@ import orjson
 
 from conftest import Site
 from crawlkit import crawl
-from crawlkit.callbacks import ParseOutcome, ParseTask
+from crawlkit.core._runner import new_event_loop
 from crawlkit.http import Request
-from crawlkit.loader import ref_for_class
-from crawlkit.parse import ParserPool
-from crawlkit.parse_worker import WorkerConfig
-from crawlkit.runner import new_event_loop
+from crawlkit.parsing._callbacks import ParseOutcome, ParseTask
+from crawlkit.parsing._pool import ParserPool
+from crawlkit.parsing._worker import WorkerConfig
+from crawlkit.spider._loader import ref_for_class
 from crawlspiders.spiders import GraphSpider, LinkEchoSpider
-from testsite.app import reachable
+from support.testsite import reachable
 
 BASE = "http://127.0.0.1:1"
 

@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from misbehaving import page, serve
 
 from conftest import Site
 from crawlkit import CrawlStats, Spider, crawl
 from crawlspiders.polite_spiders import UrlsSpider
+from support.misbehaving import page, serve
 
 FAST = {"retry_backoff_base": 0.05, "retry_backoff_max": 0.2}
 

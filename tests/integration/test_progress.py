@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Site
 from crawlkit import CrawlStats, crawl
-from crawlkit.progress import ProgressSampler
+from crawlkit.core._progress import ProgressSampler
 from crawlspiders.cli_spiders import SlowPages
 
 TESTS_DIR = Path(__file__).resolve().parents[1]

@@ -36,8 +36,8 @@ from aiohttp import web
 from crawlkit import CrawlkitError, crawl
 from crawlspiders.site_books_offsite import BooksOffsiteSpider
 from crawlspiders.site_quotes import QuotesSpider
-from procs import CRAWLKIT_EXE, reaped, wait_for_lines
-from serverthread import ServerThread
+from support.procs import CRAWLKIT_EXE, reaped, wait_for_lines
+from support.serverthread import ServerThread
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITES = REPO_ROOT.parent / "shared" / "sites"

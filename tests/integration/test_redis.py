@@ -21,12 +21,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-import procs
 from conftest import Site
-from crawlkit.distributed import JobStatus, job_status
-from procs import start
-from redisserver import RedisServer, delete_job, redis_server_binary, require_redis, unique_job
-from testsite.app import reachable
+from crawlkit.core._shared import JobStatus, job_status
+from support import procs
+from support.procs import start
+from support.redisserver import RedisServer, delete_job, redis_server_binary, require_redis, unique_job
+from support.testsite import reachable
 
 GRAPH_SPIDER = Path(__file__).parent.parent / "crawlspiders" / "graph_spider.py"
 

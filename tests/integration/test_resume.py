@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-import procs
 from conftest import Site
-from procs import start, wait_for_lines
-from testsite.app import reachable
+from support import procs
+from support.procs import start, wait_for_lines
+from support.testsite import reachable
 
 SPIDER = Path(__file__).parent.parent / "crawlspiders" / "graph_spider.py"
 

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import Site
 from crawlspiders.safety import crawl_argv, limit_file_size, read_items, run, summary_value
-from testsite.app import reachable
+from support.testsite import reachable
 
 SPIDER = '''
 from crawlkit import Request, Spider

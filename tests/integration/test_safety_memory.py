@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from conftest import Site
-from crawlkit.engine import Engine
-from crawlkit.runner import prepared_engine, resolve_settings, run_engine
+from crawlkit.core._engine import Engine
+from crawlkit.core._runner import prepared_engine, resolve_settings, run_engine
 from crawlspiders.safety import crawl_argv, read_items, run, summary_value
 from crawlspiders.safety_spiders import LeakyPages
 

@@ -14,14 +14,14 @@ import orjson
 
 from conftest import Site
 from crawlkit import Spider
-from crawlkit.callbacks import ParseOutcome, ParseTask
-from crawlkit.engine import Engine
+from crawlkit.core._engine import Engine
+from crawlkit.core._runner import new_event_loop, prepared_engine, resolve_settings, run_engine
 from crawlkit.errors import ParseTimeout
 from crawlkit.http import Request
-from crawlkit.loader import ref_for_class
-from crawlkit.parse import ParserPool, PoolStatistics
-from crawlkit.parse_worker import WorkerConfig
-from crawlkit.runner import new_event_loop, prepared_engine, resolve_settings, run_engine
+from crawlkit.parsing._callbacks import ParseOutcome, ParseTask
+from crawlkit.parsing._pool import ParserPool, PoolStatistics
+from crawlkit.parsing._worker import WorkerConfig
+from crawlkit.spider._loader import ref_for_class
 from crawlspiders.safety_spiders import LeakyPages, TwoCallbacks
 from crawlspiders.spiders import UrlListSpider
 

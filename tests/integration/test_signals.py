@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from conftest import Site
-from procs import CRAWLKIT_EXE, subprocess_env, wait_for
+from support.procs import CRAWLKIT_EXE, subprocess_env, wait_for
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
@@ -145,7 +145,7 @@ class Crawl:
         wait_for(ready, timeout, f"{done} pages done and more in flight")
         self.workers = children(self.pid)
         assert len(self.workers) == PARSE_WORKERS, [cmdline(p) for p in self.workers]
-        assert all("crawlkit.parse_worker" in cmdline(p) for p in self.workers)
+        assert all("crawlkit.parsing" in cmdline(p) for p in self.workers)
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
@@ -156,7 +156,7 @@ class Crawl:
     def surviving_workers(self, timeout: float) -> set[int]:
         deadline = time.monotonic() + timeout
         while True:
-            left = {p for p in self.workers if alive(p) and "crawlkit.parse_worker" in cmdline(p)}
+            left = {p for p in self.workers if alive(p) and "crawlkit.parsing" in cmdline(p)}
             if not left or time.monotonic() > deadline:
                 return left
             time.sleep(0.05)

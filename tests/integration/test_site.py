@@ -19,7 +19,7 @@ from multidict import CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
-from testsite.app import (
+from support.testsite import (
     CHARSET_NAMES,
     DEFAULT_FANOUT,
     DEFAULT_SIZE,

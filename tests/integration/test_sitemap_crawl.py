@@ -7,10 +7,10 @@ from pathlib import Path
 
 import orjson
 from aiohttp import web
-from misbehaving import page, serve
 
 from crawlkit import crawl
 from crawlspiders.polite_spiders import SitemapSpider
+from support.misbehaving import page, serve
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 

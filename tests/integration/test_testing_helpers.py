@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crawlkit.demo_site import DemoSite, expected_items_for, generate, make_app
+from crawlkit.demo import DemoSite, expected_items_for, generate, make_app
 from crawlkit.testing import fetch_response, fixture_server, load_spider, run_callback
 
 Bookshop = load_spider(Path(__file__).resolve().parents[2] / "spiders" / "bookshop.py")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from crawlkit.budget import ByteBudget
+from crawlkit.fetch._budget import ByteBudget
 
 
 async def settle() -> None:

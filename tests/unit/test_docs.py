@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crawlkit.cli import _build_parser
-from crawlkit.docgen import cli_reference, generated_files, replace_block
+from crawlkit.cli._docgen import cli_reference, generated_files, replace_block
+from crawlkit.cli._main import _build_parser
 from crawlkit.settings import Settings, settings_reference
 
 ROOT = Path(__file__).resolve().parents[2]

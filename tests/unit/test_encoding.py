@@ -10,10 +10,10 @@ import zlib
 import brotli
 import pytest
 
-from crawlkit import charsets
-from crawlkit.encoding import accept_encoding, charset_from_content_type, decode_body, detect_encoding
 from crawlkit.errors import FetchError, ResponseTooLarge
 from crawlkit.http import Request, Response
+from crawlkit.http import _charsets as charsets
+from crawlkit.http._encoding import accept_encoding, charset_from_content_type, decode_body, detect_encoding
 
 TEXT = "Zoë’s café — “naïve” façade"  # noqa: RUF001
 PAGE = f"<!DOCTYPE html><html><head><title>t</title></head><body><p>{TEXT}</p></body></html>"

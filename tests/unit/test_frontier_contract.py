@@ -20,7 +20,7 @@ import pytest
 from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
 from crawlkit.frontier.sqlite import SqliteFrontier
 from crawlkit.http import Request
-from frontierkit import Clocks, crawl_a_pagination_chain, drain, limits, listing_positions, req, urls
+from support.frontierkit import Clocks, crawl_a_pagination_chain, drain, limits, listing_positions, req, urls
 
 T = TypeVar("T")
 KINDS = ["memory", "sqlite"]

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from crawlkit.frontier import FrontierStats, HostLimits, MemoryFrontier
 from crawlkit.http import Request
-from frontierkit import FakeClock, limits, req, run, urls
+from support.frontierkit import FakeClock, limits, req, run, urls
 
 T = TypeVar("T")
 

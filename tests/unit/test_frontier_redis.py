@@ -16,14 +16,14 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
-from crawlkit.distributed import export_job, job_status, reset_job
+from crawlkit.core._shared import export_job, job_status, reset_job
 from crawlkit.errors import CommitError, ConfigError, ExportError, FrontierError
 from crawlkit.frontier import Frontier, HostLimits
 from crawlkit.frontier.redis import RedisFrontier, job_prefix, safe_url
-from crawlkit.frontier.redis_conn import client_name
+from crawlkit.frontier.redis._conn import client_name
 from crawlkit.http import Request
-from frontierkit import crawl_a_pagination_chain, listing_positions, run
-from redisserver import RedisServer, redis_server_binary, require_redis
+from support.frontierkit import crawl_a_pagination_chain, listing_positions, run
+from support.redisserver import RedisServer, redis_server_binary, require_redis
 
 T = TypeVar("T")
 

@@ -30,9 +30,9 @@ import pytest
 
 from crawlkit.errors import ConfigError
 from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, MemoryFrontier, PushResult
-from crawlkit.frontier.sqlite import MAX_INSERTS_BEHIND, SqliteFrontier
+from crawlkit.frontier.sqlite._frontier import MAX_INSERTS_BEHIND, SqliteFrontier
 from crawlkit.http import Request
-from frontierkit import Clocks, drain, limits, req, run, urls
+from support.frontierkit import Clocks, drain, limits, req, run, urls
 
 T = TypeVar("T")
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -671,7 +671,7 @@ _CRASHER = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from crawlkit.frontier import HostLimits
-    from crawlkit.frontier.sqlite import MAX_INSERTS_BEHIND, SqliteFrontier
+    from crawlkit.frontier.sqlite._frontier import MAX_INSERTS_BEHIND, SqliteFrontier
     from crawlkit.http import Request
 
     async def main(path):
@@ -816,7 +816,7 @@ _MEMORY_PROBE = textwrap.dedent(
     import asyncio, json, os, sys, tempfile
     from pathlib import Path
     from crawlkit.frontier import HostLimits, MemoryFrontier
-    from crawlkit.frontier.sqlite import MAX_INSERTS_BEHIND, SqliteFrontier
+    from crawlkit.frontier.sqlite._frontier import MAX_INSERTS_BEHIND, SqliteFrontier
     from crawlkit.http import Request
 
     def rss():

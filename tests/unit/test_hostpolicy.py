@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from crawlkit.errors import ConfigError
+from crawlkit.fetch._hostpolicy import CrawlHostPolicy, parse_host_rules
 from crawlkit.frontier import Frontier, HostLimits, HostPolicy, MemoryFrontier, SqliteFrontier
-from crawlkit.hostpolicy import CrawlHostPolicy, parse_host_rules
 from crawlkit.http import Request
 from crawlkit.settings import load_settings
 

@@ -10,8 +10,8 @@ import pytest
 from selectolax.lexbor import LexborNode
 
 from crawlkit.http import Request, Response
+from crawlkit.http._urls import fingerprint
 from crawlkit.spider import Spider
-from crawlkit.urls import fingerprint
 
 
 class ExampleSpider(Spider):

@@ -17,7 +17,7 @@ from conftest import Site
 from crawlkit import Spider, SpiderError, crawl
 from crawlkit.testing import response_from_html, run_callback
 from crawlspiders.typed_spiders import PageModel, TypedItems, ValidatedItems
-from testsite.app import reachable
+from support.testsite import reachable
 
 SIZE = 40
 

@@ -6,10 +6,10 @@ import pytest
 from yarl import URL
 
 from crawlkit import Request, Response
-from crawlkit.content import is_binary_type
 from crawlkit.errors import NotTextError
-from crawlkit.links import IGNORED_EXTENSIONS
-from crawlkit.redirects import next_hop
+from crawlkit.http._content import is_binary_type
+from crawlkit.http._links import IGNORED_EXTENSIONS
+from crawlkit.http._redirects import next_hop
 
 PAGE = b"""<!DOCTYPE html><html><body>
 <a href="/a">a</a>

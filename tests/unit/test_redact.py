@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from crawlkit.redact import RedactingFilter, excepthook, redact_text, redact_url
+from crawlkit.guards._redact import RedactingFilter, excepthook, redact_text, redact_url
 
 
 @pytest.mark.parametrize(

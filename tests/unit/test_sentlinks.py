@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crawlkit.callbacks import ParseOutcome
 from crawlkit.http import Request
-from crawlkit.sentlinks import SentLinks
+from crawlkit.parsing._callbacks import ParseOutcome
+from crawlkit.parsing._sentlinks import SentLinks
 
 
 def outcome(*urls: str, depth: int = 1, dont_filter: bool = False) -> ParseOutcome:

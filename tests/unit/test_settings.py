@@ -13,12 +13,12 @@ from crawlkit.errors import ConfigError
 from crawlkit.settings import (
     DEFAULT_RETRY_HTTP_CODES,
     Settings,
-    _parse_text,
     env_settings,
     load_settings,
     read_pyproject,
     settings_reference,
 )
+from crawlkit.settings._load import _parse_text
 
 
 def write_pyproject(tmp_path: Path, body: str) -> Path:

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from crawlkit import Request, Response, Spider
-from crawlkit.sitemaps import MAX_SITEMAP_SIZE, SitemapError, iter_sitemap, sitemap_requests
+from crawlkit.spider._sitemaps import MAX_SITEMAP_SIZE, SitemapError, iter_sitemap, sitemap_requests
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 

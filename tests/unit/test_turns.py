@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawlkit.frontier.turns import Turns
+from crawlkit.frontier._turns import Turns
 
 
 def test_one_callback_is_first_in_first_out() -> None:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from crawlkit import urls
-from crawlkit.urls import OffsiteFilter, canonicalize_url, fingerprint, host_of, is_http_url
+from crawlkit.http import _urls as urls
+from crawlkit.http._urls import OffsiteFilter, canonicalize_url, fingerprint, host_of, is_http_url
 
 # -- canonicalize_url -------------------------------------------------------------------------------
 

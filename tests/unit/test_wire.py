@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawlkit.wire import FrameReader, encode
+from crawlkit.parsing._wire import FrameReader, encode
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Exporters: JSON lines (the default), a JSON array and CSV; gzip; output split into parts.
 
 ``make_exporter`` picks one from the settings and the output file's name. Plain JSONL in one file
-keeps the lean :class:`~crawlkit.export.JsonLinesExporter`; everything else goes through
+keeps the lean :class:`~JsonLinesExporter`; everything else goes through
 :class:`FeedExporter`.
 """
 
@@ -9,12 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..export import JsonLinesExporter
 from ..settings import Settings
-from .base import Exporter, Mode, OutputSpec, output_spec
-from .feed import FeedExporter
+from ._base import Exporter, Mode, OutputSpec, output_spec
+from ._feed import FeedExporter
+from ._jsonl import JsonLinesExporter, os_cause
+from ._pipelines import ItemPipeline, PipelineChain, load_pipelines
 
-__all__ = ["Exporter", "FeedExporter", "Mode", "OutputSpec", "make_exporter", "spec_for"]
+__all__ = [
+    "Exporter",
+    "FeedExporter",
+    "ItemPipeline",
+    "JsonLinesExporter",
+    "Mode",
+    "OutputSpec",
+    "PipelineChain",
+    "load_pipelines",
+    "make_exporter",
+    "os_cause",
+    "spec_for",
+]
 
 
 def spec_for(output: Path, settings: Settings) -> OutputSpec:

@@ -1,8 +1,8 @@
 """The scheduler queue: the ``Frontier`` protocol and its backends."""
 
-from .base import Checkpoint, Frontier, FrontierStats, HostLimits, HostPolicy, PushResult
-from .memory import MemoryFrontier
-from .sqlite import SqliteFrontier
+from ._base import Checkpoint, Frontier, FrontierStats, HostLimits, HostPolicy, PushResult
+from ._memory import MemoryFrontier
+from .sqlite._frontier import SqliteFrontier
 
 __all__ = [
     "Checkpoint",

@@ -1,0 +1,769 @@
+"""The engine: wires frontier, fetcher, parser pool, pipelines and exporter into one crawl.
+
+One feeder task leases requests from the frontier, only as many as there are free slots of
+``concurrency``, and hands them to worker tasks over a queue. A worker fetches, sends the response
+to the parser pool, gives its slot up, and commits the outcome: items to the exporter, then
+``frontier.ack(request, new_requests)`` (pages that finish while a commit is under way are
+committed together, with one ``ack_many``).
+A failed fetch goes back to the frontier with a retry time, or is given up on; either way the
+worker is free at once.
+
+A first stop signal stops leasing, returns queued requests to the frontier and lets in-flight work
+finish (for at most ``shutdown_timeout`` seconds); a second stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..errors import ExportError, FetchError, FetchTimeout, ParserCrashed, PipelineError, RedirectFiltered
+from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
+from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
+from ..frontier import Checkpoint, Frontier, HostLimits, MemoryFrontier, PushResult
+from ..guards import crawl_guards, running, tune_gc, tune_malloc
+from ..http import Request
+from ..parsing import (
+    InlineParser,
+    ParseOutcome,
+    Parser,
+    ParserPool,
+    ParseTask,
+    WorkerConfig,
+    filter_reason,
+    item_to_json,
+)
+from ..settings import Settings
+from ..spider import Spider, ref_for_class
+from ._closing import CloseConditions
+from ._progress import progress_display
+from ._stats import CrawlStats
+
+if TYPE_CHECKING:
+    from ..fetch import Fetcher
+
+__all__ = ["Engine"]
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _PendingCommit:
+    """A parsed page waiting to be committed: its items, and its request to ack with its links."""
+
+    request: Request
+    lines: list[bytes]
+    requests: list[Request]
+    done: bool = False
+    error: Exception | None = None
+
+
+log = logging.getLogger("crawlkit.engine")
+
+_SEED_CHUNK = 1000
+
+
+class Engine:
+    """Runs one crawl of one spider. Create, then ``await engine.run()`` once."""
+
+    def __init__(
+        self,
+        spider_cls: type[Spider],
+        settings: Settings,
+        output: Path,
+        *,
+        output_mode: Mode = "overwrite",
+        spider_kwargs: dict[str, Any] | None = None,
+        frontier: Frontier | None = None,
+        handle_signals: bool = True,
+        host_policy: CrawlHostPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.spider_cls = spider_cls
+        self.spider_kwargs = dict(spider_kwargs or {})
+        self.spider = spider_cls(**self.spider_kwargs)
+        self.stats = CrawlStats(output=spec_for(output, settings).label)
+        # The frontier asks it for limits and delays; the politeness gate feeds it responses.
+        self.host_policy = host_policy or CrawlHostPolicy.from_settings(settings)
+        # "is None", not "or": an empty frontier has len() 0 and is falsy.
+        self.frontier: Frontier = (
+            frontier
+            if frontier is not None
+            else MemoryFrontier(host_limits=self.host_policy, depth_limit=settings.depth_limit)
+        )
+        self.politeness = Politeness(
+            settings, self.host_policy, self.frontier, self.stats, self.spider.allowed_domains
+        )
+        self._close = CloseConditions(settings)
+        self.exporter: Exporter = make_exporter(output, output_mode, settings)
+        self.pipelines = PipelineChain(load_pipelines(settings.pipelines), self.spider)
+        self.retry_policy = RetryPolicy(settings)
+        self._handle_signals = handle_signals
+        self._handled_statuses = frozenset(spider_cls.handle_httpstatus_list)
+        self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
+        self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
+        self._seeding_done = False  # the seeder has ended, one way or another
+        self._seeded = False  # start_requests() was exhausted: recorded by checkpoints
+        self._stopping = False
+        self._wakeup: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
+        self._workers: list[asyncio.Task[None]] = []
+        # Workers between "items into the exporter" and "request acked": a forced stop lets them
+        # finish, since cutting one in half would write items whose request is fetched again.
+        self._committing: set[asyncio.Task[Any]] = set()
+        self._commit_task: asyncio.Task[None] | None = None
+        # Held by each commit (items out, request acked) and by each checkpoint, so that a
+        # checkpoint's output offset covers exactly the items of the acks it makes durable.
+        self._commit_lock = asyncio.Lock()
+        self._pending_commits: list[_PendingCommit] = []  # pages waiting for the commit lock
+        self._durable = False
+        self._resumed = False
+        self._state_warned = False
+        self._export_error: ExportError | None = None
+        self._hard_stop_timer: asyncio.TimerHandle | None = None
+        self.forced = False
+        # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
+        self.budget = ByteBudget(settings.max_inflight_bytes)
+
+    def _host_limits(self, host: str) -> HostLimits:
+        return HostLimits(self.settings.concurrency_per_host, self.settings.download_delay)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> CrawlStats:
+        """Crawl until the frontier is exhausted or a stop is asked; return the stats."""
+        s = self.settings
+        config = WorkerConfig(
+            spider=ref_for_class(self.spider_cls),
+            spider_kwargs=self.spider_kwargs,
+            serialize_items=not self.pipelines,
+            max_response_size=s.max_response_size,
+            log_level=s.log_level,
+            depth_limit=s.depth_limit,
+        )
+        workers = s.effective_parse_workers
+        parser: Parser = (
+            ParserPool(
+                config,
+                workers,
+                s.parse_batch_size,
+                max_tasks=s.parse_worker_max_tasks,
+                timeout=s.parse_timeout,
+            )
+            if workers
+            else InlineParser(config)
+        )
+        self.parser = parser
+        # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
+        loop = self._loop = asyncio.get_running_loop()
+        # Handlers first: a Ctrl-C while workers start or opened() runs must be a graceful stop
+        # with a summary, not a KeyboardInterrupt traceback.
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if self._handle_signals:
+            for sig in previous:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            return await self._run(parser)
+        finally:
+            if self._handle_signals:
+                for sig, handler in previous.items():
+                    loop.remove_signal_handler(sig)
+                    signal.signal(sig, handler)  # what the program had before the crawl
+
+    async def _run(self, parser: Parser) -> CrawlStats:
+        s = self.settings
+        # The parser workers start first, each a process that imports the spider, and this
+        # process imports the HTTP client and opens the frontier meanwhile: startup costs the
+        # longer of the two, not their sum (about 0.1 s less before the first request).
+        starting = asyncio.create_task(parser.start(), name="parser-start")
+        try:
+            fetch = await asyncio.to_thread(importlib.import_module, "..fetch._client", __package__)
+            fetcher_class: type[Fetcher] = fetch.Fetcher
+            checkpoint = await self.frontier.open()
+            try:
+                await self._resume_from(checkpoint)
+            except BaseException:
+                await self.frontier.close()
+                raise
+        except BaseException:
+            await _abandon_start(starting, parser)
+            raise
+        if checkpoint is not None and checkpoint.finished and checkpoint.seeded:
+            log.info("this crawl has already finished; nothing to do (use --fresh to crawl again)")
+            self.stats.stop_reason = "already finished"
+            await _abandon_start(starting, parser)
+            await self.exporter.close()
+            await self.frontier.close()
+            self.stats.finished = time.monotonic()
+            return self.stats
+        try:
+            # What the crawl needs besides the parser workers is made while they start, not
+            # after: this process and the workers share the cores while everything starts.
+            await self.pipelines.open()
+            await self.spider.opened()
+            async with fetcher_class(s, self.budget) as fetcher:
+                self.fetcher = fetcher
+                self.politeness.attach(fetcher)
+                tune_gc()
+                tune_malloc()
+                await asyncio.shield(starting)  # a cancelled crawl still lets a launch finish
+                async with (
+                    progress_display(s, self.stats, self.frontier, lambda: self._in_flight),
+                    crawl_guards(
+                        s, parser=parser, frontier=self.frontier, budget=self.budget, stop=self.stop
+                    ),
+                ):
+                    await self._crawl()
+        finally:
+            if self._hard_stop_timer is not None:
+                self._hard_stop_timer.cancel()
+            # A start cut in half leaks a process: an opened() hook that raised, say, waits
+            # for the workers to be up, and the shutdown then stops them.
+            await asyncio.gather(starting, return_exceptions=True)
+            await self._shutdown(parser)
+        return self.stats
+
+    async def _resume_from(self, checkpoint: Checkpoint | None) -> None:
+        self._durable = self.frontier.durable
+        if checkpoint is None:
+            await self.exporter.open()
+            return
+        await self.exporter.open(resume_offset=checkpoint.output_offset)
+        try:
+            state = orjson.loads(checkpoint.state) if checkpoint.state else {}
+        except orjson.JSONDecodeError:
+            state = {}
+        if isinstance(state, dict):
+            self.spider.state.update(state)
+        self._seeding_done = self._seeded = checkpoint.seeded
+        self._resumed = True
+        log.info(
+            "resuming: %d requests pending, output kept up to byte %d",
+            len(self.frontier),
+            checkpoint.output_offset,
+        )
+
+    async def _crawl(self) -> None:
+        # Twice as many worker tasks as slots: a task whose page is being committed has given its
+        # slot up already, and another task takes the slot's next request.
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"crawl-worker-{i}")
+            for i in range(2 * self.settings.concurrency)
+        ]
+        self._commit_task = asyncio.create_task(self._commit_periodically(), name="commit")
+        seeder = asyncio.create_task(self._seed(resumed=self._resumed), name="seed")
+        feeder = asyncio.create_task(self._feed(), name="feed")
+        close_timer = self._close.start_timer(self.stop)
+        try:
+            # Workers end on their own (the feeder sends each one None) or are cancelled by a
+            # forced stop; either way the crawl is over.
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        finally:
+            if close_timer is not None:
+                close_timer.cancel()
+            for task in (seeder, feeder):
+                task.cancel()
+            await asyncio.gather(seeder, feeder, return_exceptions=True)
+            await self.politeness.close()
+
+    async def _shutdown(self, parser: Parser) -> None:
+        if self._commit_task is not None:
+            self._commit_task.cancel()
+            await asyncio.gather(self._commit_task, return_exceptions=True)
+        await parser.close()
+        await self.pipelines.close()
+        if self._export_error is None:
+            try:
+                await self._checkpoint()
+            except ExportError as exc:
+                self._export_error = exc
+        try:
+            await self.exporter.close()
+        except ExportError as exc:
+            self._export_error = self._export_error or exc
+        try:
+            await self.spider.closed(self.stats.stop_reason)
+        except Exception:
+            log.exception("spider's closed() hook failed")
+        try:
+            await self.frontier.close()
+        except Exception as exc:
+            # Closing only drops what no checkpoint committed; the database stays as committed.
+            if self._export_error is None:
+                raise
+            log.debug("closing the frontier after an output error: %s", exc)
+        self.stats.finished = time.monotonic()
+        if self._export_error is not None:
+            raise self._export_error
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stopping:
+            log.warning("second %s: stopping now", sig.name)
+            self.stop_now(f"{sig.name} (forced)")
+        else:
+            log.warning(
+                "%s: finishing the %d requests in flight (at most %.0f s); again to stop at once",
+                sig.name,
+                self._in_flight,
+                self.settings.shutdown_timeout,
+            )
+            self.stop(sig.name)
+
+    def stop(self, reason: str) -> None:
+        """Stop leasing; let in-flight work finish within ``shutdown_timeout``."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.stats.stop_reason = reason
+        self._wake()
+        loop = asyncio.get_running_loop()
+        self._hard_stop_timer = loop.call_later(
+            self.settings.shutdown_timeout, self.stop_now, f"{reason} (shutdown timeout)"
+        )
+
+    def _output_failed(self, exc: ExportError) -> None:
+        """The output or the frontier's database cannot be written: stop at once.
+
+        Nothing more can be committed, so waiting for work in flight would only redo it; what
+        the last checkpoint committed stays, and the same command resumes from there. The error
+        is raised by ``run()`` (the command prints it once, after the summary), so it is only
+        logged at DEBUG here.
+        """
+        if self._export_error is None:
+            self._export_error = exc
+            log.debug("%s; stopping the crawl", exc)
+        self.stop_now("output error")
+
+    def stop_now(self, reason: str) -> None:
+        """Cancel in-flight work; what was not committed is returned to the frontier."""
+        self._stopping = True
+        self.forced = True
+        self.stats.stop_reason = reason
+        self._wake()
+        for task in self._workers:
+            if task not in self._committing:
+                task.cancel()
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep_until_woken(self, delay: float | None) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        waiter = self._wakeup = loop.create_future()
+        handle = loop.call_later(delay, self._wake) if delay is not None else None
+        try:
+            await waiter
+        finally:
+            if handle is not None:
+                handle.cancel()
+            self._wakeup = None
+
+    async def _feed(self) -> None:
+        frontier = self.frontier
+        limit = self.settings.concurrency
+        commits_went_first = False
+        try:
+            while not self._stopping:
+                free = limit - self._in_flight
+                if free > 0:
+                    if self._pending_commits and not commits_went_first:
+                        # The pages whose outcomes freed these slots are about to commit. One
+                        # turn of the loop lets their links reach the frontier first, so that the
+                        # next page of a chain takes a freed slot instead of waiting for the next
+                        # one to free. One turn only: a commit that waits for its database must
+                        # not hold the slots.
+                        commits_went_first = True
+                        await asyncio.sleep(0)
+                        continue
+                    commits_went_first = False
+                    try:
+                        batch = await frontier.lease(free)
+                    except ExportError as exc:
+                        self._output_failed(exc)
+                        break
+                    if batch:
+                        self._in_flight += len(batch)
+                        for request in batch:
+                            self._queue.put_nowait(request)
+                        continue
+                    # A page being committed is still leased: the frontier is not finished.
+                    if self._in_flight == 0 and self._seeding_done and frontier.is_finished():
+                        break
+                timeout = frontier.next_ready_in() if free > 0 else None
+                await self._sleep_until_woken(timeout)
+        finally:
+            try:
+                await self._return_queued()
+            except ExportError as exc:  # they were leased: a resume fetches them
+                self._output_failed(exc)
+            finally:
+                for _ in self._workers:
+                    self._queue.put_nowait(None)
+
+    async def _return_queued(self) -> None:
+        unstarted: list[Request] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                unstarted.append(item)
+        if unstarted:
+            self._in_flight -= len(unstarted)
+            await self.frontier.release(unstarted)
+
+    async def _seed(self, resumed: bool) -> None:
+        if self._seeding_done:
+            return
+        try:
+            chunk: list[Request] = []
+            async for request in _aiter(self.spider.start_requests()):
+                if resumed:
+                    # start_requests() was cut short last time: what it pushed then is known.
+                    request.dont_filter = False
+                if self._stopping:
+                    return  # cut short: not seeded, so a resume runs start_requests() again
+                if not isinstance(request, Request):
+                    raise TypeError(f"start_requests() must yield Requests, not {type(request).__name__}")
+                chunk.append(request)
+                if len(chunk) >= _SEED_CHUNK:
+                    await self._push(chunk)
+                    chunk = []
+                    await asyncio.sleep(0)
+            if chunk:
+                await self._push(chunk)
+            self._seeded = True
+        except ExportError as exc:
+            self._output_failed(exc)
+        except Exception as exc:
+            self._seeded = True  # counted and reported; running it again would fail again
+            log.error(
+                "start_requests() of %s raised %s: %s",
+                self.spider_cls.__name__,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
+            self.stats.failures["start_requests"] += 1
+            self.stats.pages_failed += 1
+        finally:
+            self._seeding_done = True
+            self._wake()
+
+    async def _push(self, requests: list[Request]) -> None:
+        kept = []
+        for request in requests:
+            # Start requests are not links: allowed_domains does not apply to them.
+            reason = filter_reason(None, request)
+            if reason is not None:
+                self.stats.filtered[reason] += 1
+                log.warning("start request %s skipped (%s)", request.url, reason)
+            else:
+                kept.append(request)
+        self._count_push(await self.frontier.push(kept))
+        self._wake()
+
+    def _count_push(self, result: PushResult) -> None:
+        self.stats.requests_queued += result.queued
+        self.stats.duplicates += result.duplicates
+        if result.over_depth:
+            self.stats.filtered["depth"] += result.over_depth
+
+    # -- handling one request ---------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        while True:
+            request = await queue.get()
+            if request is None:
+                return
+            holding = True  # the request's slot of ``concurrency``
+            outcome: ParseOutcome | None = None
+            committed = False
+            try:
+                outcome = await self._handle(request)
+                if outcome is not None:
+                    # Fetched and parsed: the slot goes to the next request while this page is
+                    # committed. A durable frontier's commit waits for its database, and slots
+                    # held through that wait cost a sixth of the pages per second.
+                    holding = False
+                    self._in_flight -= 1
+                    self._wake()
+                    await self._commit(request, outcome)
+                    committed = True
+                    await self._after_commit(outcome)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await self.frontier.release([request])
+                raise
+            except ExportError as exc:
+                self._output_failed(exc)
+            except Exception:
+                # A bug of ours must not hang the crawl: count it, give the request up (unless
+                # it was committed already: the frontier is done with it).
+                log.exception("internal error while handling %s", request.url)
+                self.stats.fail_page("internal_error")
+                if not committed:
+                    await self._give_up(request, outcome)
+            finally:
+                if holding:
+                    self._in_flight -= 1
+                self._wake()
+                if self._close.counting and not self._stopping:
+                    reason = self._close.reached(self.stats)
+                    if reason is not None:
+                        log.info("stopping: %s reached", reason)
+                        self.stop(reason)
+
+    async def _handle(self, request: Request) -> ParseOutcome | None:
+        """Fetch and parse a request; the outcome to commit, or None if it was dealt with."""
+        stats = self.stats
+        politeness = self.politeness
+        verdict = await politeness.gate(request)
+        if verdict is not None:
+            await self._end_unparsed(request, verdict)
+            return None
+        started = time.monotonic()
+        try:
+            fetched = await self.fetcher.fetch(request, politeness.check_hop)
+        except RedirectFiltered as exc:
+            log.info("%s: %s", request.url, exc)
+            await self._end_unparsed(request, exc.reason)
+            return None
+        except FetchError as exc:
+            if isinstance(exc, FetchTimeout):
+                politeness.observe(request, started, time.monotonic() - started, None)
+            await self._attempt_failed(request, exc)
+            return None
+        # The host's slot is free for its next request; this one stays leased until it is
+        # acked, retried or failed.
+        self.frontier.fetched(request)
+        politeness.observe(request, started, fetched.latency, fetched.status, fetched.headers)
+        stats.pages += 1
+        stats.bytes += len(fetched.body)
+        stats.statuses[fetched.status] += 1
+        status = fetched.status
+        if (
+            not 200 <= status < 300
+            and status not in self._handled_statuses
+            and not request.meta.get("handle_httpstatus_all")
+        ):
+            if fetched.hold is not None:
+                fetched.hold.release()
+            await self._attempt_failed(request, fetched.status_error())
+            return None
+        if fetched.binary:
+            stats.not_parsed["binary"] += 1
+            await self._end_unparsed(request, None)
+            return None
+        encoding = fetched.content_encoding
+        task = ParseTask(request, fetched.url, status, fetched.headers, fetched.body, encoding)
+        try:
+            outcome = await self.parser.parse(task)
+        finally:
+            if fetched.hold is not None:
+                fetched.hold.release()  # the body's bytes leave the in-flight budget
+        stats.parsed += 1
+        return outcome
+
+    async def _end_unparsed(self, request: Request, reason: str | None) -> None:
+        """A request that ends with no callback: robots.txt, a filtered redirect, a binary file.
+
+        ``DEFER`` hands it back to the frontier unstarted; any other reason is counted as a link
+        not followed. Either way it is no failure.
+        """
+        if reason == DEFER:
+            await self.frontier.release([request])
+            return
+        if reason is not None:
+            self.stats.filtered[reason] += 1
+        async with self._commit_lock:
+            await self.frontier.ack(request, ())
+
+    async def _attempt_failed(self, request: Request, error: FetchError) -> None:
+        delay = self.retry_policy.delay_for(request, error)
+        if delay is not None:
+            request.attempt += 1
+            self.stats.retries += 1
+            self.stats.retry_reasons[error.reason] += 1
+            log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
+            await self.frontier.retry(request, delay)
+            return
+        tries = f" after {request.attempt + 1} attempts" if request.attempt else ""
+        log.warning("failed %s%s: %s", request.url, tries, error)
+        self.stats.fail_page(error.reason)
+        if request.depth == 0:
+            self.stats.start_failed(request.url, f"{error.reason}: {error}")
+        await self.frontier.fail(request, error.reason)
+
+    async def _commit(self, request: Request, outcome: ParseOutcome) -> None:
+        stats = self.stats
+        error = outcome.error
+        if error is not None:
+            stats.fail_page(error.reason)  # callback_error, parser_crashed, parse_timeout
+            if isinstance(error, ParserCrashed):
+                log.error("%s: %s", error.url, error)
+            else:
+                log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
+        if outcome.filtered:
+            stats.filtered.update(outcome.filtered)
+        if outcome.duplicates:
+            stats.duplicates += outcome.duplicates
+        if outcome.unserializable:
+            stats.fail_item("item_not_json", outcome.unserializable)
+        if outcome.invalid:
+            stats.fail_item("invalid_item", len(outcome.invalid))
+        lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
+        task = asyncio.current_task(self._loop)
+        assert task is not None
+        self._committing.add(task)
+        try:
+            await self._commit_together(_PendingCommit(request, lines, outcome.requests))
+        finally:
+            self._committing.discard(task)
+
+    async def _after_commit(self, outcome: ParseOutcome) -> None:
+        if self.exporter.should_flush:
+            await self.exporter.flush()
+        if outcome.close_reason is not None:
+            log.info("spider asked to close: %s", outcome.close_reason)
+            self.stop(f"close_spider: {outcome.close_reason}")
+
+    async def _give_up(self, request: Request, outcome: ParseOutcome | None) -> None:
+        """After a bug of ours: the request fails, but the links its page yielded reach the frontier.
+
+        A parser worker sends each link once (sentlinks.py): dropped with the page, they would be
+        lost for the rest of the crawl. Nothing here may end the worker task that calls it.
+        """
+        try:
+            if outcome is not None and outcome.requests:
+                self._count_push(await self.frontier.push(outcome.requests))
+            await self.frontier.fail(request, "internal_error")
+        except ExportError as exc:
+            self._output_failed(exc)
+        except Exception:
+            log.exception("internal error while giving %s up", request.url)
+
+    async def _commit_together(self, page: _PendingCommit) -> None:
+        """Commit a page along with every page that waits for the commit lock meanwhile.
+
+        Whoever gets the lock first commits them all, with one ``ack_many()``. A durable
+        frontier's ack is a trip to its database thread; one page at a time under the lock,
+        those trips held the lock a third of the crawl and queued every other page behind it.
+        """
+        self._pending_commits.append(page)
+        try:
+            async with self._commit_lock:
+                if not page.done:
+                    # Parse results come back in batches, and the pages of a batch wake together:
+                    # one turn of the loop lets them all join this commit.
+                    await asyncio.sleep(0)
+                if not page.done:
+                    await self._commit_pending()
+        except asyncio.CancelledError:
+            if not page.done and page in self._pending_commits:
+                self._pending_commits.remove(page)  # not committed: the request goes back
+            raise
+        if page.error is not None:
+            raise page.error
+
+    async def _commit_pending(self) -> None:
+        """Under the commit lock: the waiting pages' items to the exporter, their requests acked."""
+        pages, self._pending_commits = self._pending_commits, []
+        if not pages:
+            return
+        try:
+            for page in pages:
+                if page.lines:
+                    self.exporter.add(page.lines)
+                    self.stats.items += len(page.lines)
+            self._count_push(await self.frontier.ack_many([(p.request, p.requests) for p in pages]))
+        except Exception as exc:
+            for page in pages:
+                page.error = exc
+            raise
+        finally:
+            for page in pages:
+                page.done = True
+
+    async def _through_pipelines(self, items: list[Any]) -> list[bytes]:
+        lines = []
+        for item in items:
+            try:
+                processed = await self.pipelines.process(item) if self.pipelines else item
+            except PipelineError as exc:
+                log.error("%s", exc, exc_info=exc.__cause__)
+                self.stats.fail_item("pipeline_error")
+                continue
+            if processed is None:
+                self.stats.items_dropped += 1
+                continue
+            try:
+                lines.append(item_to_json(processed))
+            except TypeError as exc:
+                log.error("item cannot be written as JSON: %s: %r", exc, processed)
+                self.stats.fail_item("item_not_json")
+        return lines
+
+    async def _checkpoint(self) -> None:
+        """The commit step: output made durable up to an offset, then the frontier with it."""
+        async with self._commit_lock:
+            await self._commit_pending()
+            offset = await self.exporter.flush(sync=self._durable)
+            await self.frontier.checkpoint(offset, self._state_json(), self._seeded)
+
+    def _state_json(self) -> bytes:
+        try:
+            return orjson.dumps(self.spider.state)
+        except TypeError as exc:
+            if not self._state_warned:
+                log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
+                self._state_warned = True
+            return b"{}"
+
+    async def _commit_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.commit_interval)
+            try:
+                # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
+                await asyncio.shield(self._checkpoint())
+            except ExportError as exc:
+                self._output_failed(exc)
+                return
+
+
+async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:
+    """Stop a parser pool whose start is under way (the crawl ends before it begins).
+
+    The start is let finish rather than cancelled: a process launch cut in half is leaked.
+    """
+    await asyncio.gather(starting, return_exceptions=True)
+    await parser.close()
+
+
+async def _aiter(source: Iterable[Request] | AsyncIterator[Request]) -> AsyncIterator[Request]:
+    if isinstance(source, AsyncIterator):
+        async for request in source:
+            yield request
+    else:
+        # A blocking start_requests() stalls the event loop: the watchdog names it.
+        iterator = iter(source)
+        while True:
+            with running("spider.start_requests()"):
+                try:
+                    request = next(iterator)
+                except StopIteration:
+                    return
+            yield request

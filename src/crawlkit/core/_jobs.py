@@ -1,0 +1,136 @@
+"""Job directories: where a durable crawl keeps its state between runs.
+
+A job directory holds the SQLite frontier, a ``job.json`` that says which spider and which
+output file it belongs to, and a lock file that keeps a second crawl out while one runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from .._version import __version__
+from ..errors import ConfigError
+
+__all__ = ["JobDir"]
+
+_FORMAT = 1
+
+
+@dataclass
+class JobDir:
+    """An open, locked job directory."""
+
+    path: Path
+    _lock: IO[bytes] | None = None
+
+    @property
+    def frontier_path(self) -> Path:
+        return self.path / "frontier.sqlite"
+
+    @property
+    def info_path(self) -> Path:
+        return self.path / "job.json"
+
+    @classmethod
+    def default_for(cls, spider_name: str) -> Path:
+        return Path(".crawlkit") / "jobs" / spider_name
+
+    def lock(self) -> None:
+        """Take the job's lock, or fail at once if another crawl holds it."""
+        try:
+            # Private: the frontier keeps whole requests, credentials included, to resume them.
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle = open(self.path / "lock", "a+b")  # noqa: SIM115 - held for the whole crawl
+        except OSError as exc:
+            raise ConfigError(f"cannot use job directory {self.path}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().decode(errors="replace").strip() or "unknown"
+            handle.close()
+            raise ConfigError(
+                f"another crawl (pid {holder}) is running on job directory {self.path}; "
+                "wait for it to end, or give this one another --job-dir"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()).encode())
+        handle.flush()
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.truncate(0)
+            self._lock.close()
+            self._lock = None
+
+    def read_info(self) -> dict[str, object] | None:
+        if not self.info_path.exists():
+            return None
+        try:
+            info = orjson.loads(self.info_path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"{self.info_path} is corrupt ({exc}); move the job directory away or use --fresh"
+            ) from None
+        if not isinstance(info, dict):
+            raise ConfigError(f"{self.info_path} is corrupt; move the job directory away or use --fresh")
+        return info
+
+    def check(self, spider_name: str, output: Path) -> bool:
+        """Check that the job belongs to this spider and output; True if it has state to resume."""
+        info = self.read_info()
+        if info is None:
+            return False
+        if info.get("format") != _FORMAT:
+            raise ConfigError(
+                f"job directory {self.path} was written by an incompatible crawlkit "
+                f"({info.get('crawlkit')}); use --fresh to start again or another --job-dir"
+            )
+        if info.get("spider") != spider_name:
+            raise ConfigError(
+                f"job directory {self.path} belongs to spider {info.get('spider')!r}, not {spider_name!r}; "
+                "use another --job-dir, or --fresh to discard it"
+            )
+        recorded = str(info.get("output"))
+        if recorded != str(output.resolve()):
+            raise ConfigError(
+                f"job directory {self.path} writes to {recorded}; resume with -o {recorded}, "
+                "or use --fresh to start again"
+            )
+        return self.frontier_path.exists()
+
+    def write_info(self, spider_name: str, output: Path) -> None:
+        info = {
+            "format": _FORMAT,
+            "crawlkit": __version__,
+            "spider": spider_name,
+            "output": str(output.resolve()),
+        }
+        tmp = self.info_path.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+        os.replace(tmp, self.info_path)
+
+    def clear(self) -> list[str]:
+        """Remove the job's state (``--fresh``); return what was removed."""
+        removed: list[str] = []
+        if not self.path.exists():
+            return removed
+        for entry in sorted(self.path.iterdir()):
+            if entry.name == "lock":
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(str(entry))
+        return removed

@@ -1,0 +1,51 @@
+"""Checks made before a crawl starts: can its output and its job directory be written at all?
+
+A crawl that finds out after an hour that its output cannot be written has wasted the hour and
+the site's bandwidth. These checks run before the first request and turn every such problem into
+a :class:`ConfigError` (exit code 2) that names the path and the cause. They try for real (create
+the folder, create and remove a file in it), since permission bits say nothing for root, a
+read-only mount, or a path that runs through a regular file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..exporters import os_cause
+
+__all__ = ["check_output", "check_writable_dir"]
+
+
+def check_writable_dir(path: Path, what: str, mode: int = 0o777) -> None:
+    """Create ``path`` if it is missing (with ``mode``), then make sure a file can be created in it."""
+    try:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{what} {path} exists and is not a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create {what} {path}: {os_cause(exc)}") from None
+    if not path.is_dir():
+        raise ConfigError(f"{what} {path} is not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".crawlkit-write-check-", dir=path)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} is not writable: {os_cause(exc)}") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_output(path: Path) -> None:
+    """The output's folder is writable, and so is the output file if it already exists.
+
+    An output that is a folder is left to the exporter, which reports it when it opens the file.
+    """
+    check_writable_dir(path.parent, "the output's folder")
+    if path.is_file():
+        try:
+            with path.open("ab"):  # opened for appending, nothing written: the file is unchanged
+                pass
+        except OSError as exc:
+            raise ConfigError(f"output {path} is not writable: {os_cause(exc)}") from None

@@ -1,0 +1,181 @@
+"""Setting a crawl up and running it: shared by the ``crawlkit`` command and :func:`crawl`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..exporters import Mode, spec_for
+from ..fetch import CrawlHostPolicy
+from ..frontier import Frontier, MemoryFrontier
+from ..settings import Settings, load_settings
+from ..spider import Spider
+from ._engine import Engine
+from ._jobs import JobDir
+from ._preflight import check_output, check_writable_dir
+from ._stats import CrawlStats
+
+__all__ = ["crawl", "new_event_loop", "prepared_engine"]
+
+log = logging.getLogger("crawlkit.runner")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's loop where it is installed (faster I/O), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - depends on the platform
+        return asyncio.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+new_event_loop = _loop_factory()
+
+
+def resolve_settings(spider_cls: type[Spider], settings: Settings | Mapping[str, Any] | None) -> Settings:
+    if isinstance(settings, Settings):
+        return settings
+    return load_settings(
+        pyproject=Path("pyproject.toml"),
+        spider_settings=spider_cls.custom_settings,
+        overrides=settings,
+    )
+
+
+def spider_name(spider_cls: type[Spider]) -> str:
+    return spider_cls.name or spider_cls.__name__.lower()
+
+
+@contextmanager
+def prepared_engine(
+    spider_cls: type[Spider],
+    settings: Settings,
+    output: Path,
+    *,
+    mode: Mode | None = None,
+    fresh: bool = False,
+    spider_kwargs: dict[str, Any] | None = None,
+    handle_signals: bool = True,
+) -> Iterator[Engine]:
+    """An engine ready to run, with its job directory locked for as long as the block runs.
+
+    ``mode`` None means: refuse an existing non-empty output unless this job wrote it.
+    """
+    name = spider_name(spider_cls)
+
+    # One policy for the frontier (limits, delays) and the engine (latency, 429s, Crawl-delay).
+    host_limits = CrawlHostPolicy.from_settings(settings)
+
+    job: JobDir | None = None
+    frontier: Frontier
+    resuming = False
+    if settings.frontier == "memory":
+        frontier = MemoryFrontier(host_limits, depth_limit=settings.depth_limit)
+    elif "://" in settings.frontier:  # a Redis URL (settings checks it): a shared crawl
+        from ._shared import redis_frontier
+
+        frontier, output = redis_frontier(settings, name, output, host_limits, mode=mode, fresh=fresh)
+        resuming = True  # the part belongs to this worker id; Redis holds its committed offset
+    else:
+        from ..frontier.sqlite import SqliteFrontier
+
+        job = JobDir(Path(settings.job_dir) if settings.job_dir else JobDir.default_for(name))
+        # Private: the frontier keeps whole requests, credentials included, to resume them.
+        check_writable_dir(job.path, "job directory", mode=0o700)
+        job.lock()
+    try:
+        check_output(output)  # before any request: exit code 2, naming the path and the cause
+        owned = False  # whether the output file is this job's own, from an earlier run
+        if job is not None:
+            if fresh:
+                owned = _job_wrote(job, output)
+                removed = job.clear()
+                if removed:
+                    log.warning("--fresh: removed %s", ", ".join(removed))
+            resuming = job.check(name, output)
+            if not resuming:
+                job.write_info(name, output)
+            frontier = SqliteFrontier(
+                job.frontier_path, host_limits, depth_limit=settings.depth_limit, spider_name=name
+            )
+        if mode is None:
+            mode = _default_mode(spec_for(output, settings).first_file, resuming or owned)
+        yield Engine(
+            spider_cls,
+            settings,
+            output,
+            output_mode=mode,
+            spider_kwargs=spider_kwargs,
+            frontier=frontier,
+            handle_signals=handle_signals,
+            host_policy=host_limits,
+        )
+    finally:
+        if job is not None:
+            job.unlock()
+
+
+def _job_wrote(job: JobDir, output: Path) -> bool:
+    """Whether the job being discarded (--fresh) wrote this output: then it may be replaced."""
+    try:
+        info = job.read_info()
+    except ConfigError:
+        return False  # a corrupt job.json proves nothing about the file
+    return info is not None and info.get("output") == str(output.resolve())
+
+
+def _default_mode(output: Path, owned: bool) -> Mode:
+    if owned:
+        return "overwrite"
+    if output.exists() and (not output.is_file() or output.stat().st_size > 0):
+        raise ConfigError(
+            f"output {output} already exists and is not empty; pass --overwrite to replace it "
+            "or --append to add to it"
+        )
+    return "overwrite"
+
+
+def run_engine(engine: Engine) -> CrawlStats:
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            return runner.run(engine.run())
+    finally:
+        if engine.settings.stats_file:
+            # Written whatever the ending (finished, stopped, output error): it is the record.
+            engine.stats.write_json(Path(engine.settings.stats_file))
+
+
+def crawl(
+    spider_cls: type[Spider],
+    output: str | Path,
+    *,
+    settings: Settings | Mapping[str, Any] | None = None,
+    mode: Mode = "overwrite",
+    fresh: bool = False,
+    handle_signals: bool = True,
+    **spider_kwargs: Any,
+) -> CrawlStats:
+    """Crawl with ``spider_cls`` and write its items to ``output`` (JSONL, CSV or JSON, by its name).
+
+    ``settings`` is a :class:`Settings` or a mapping of overrides (applied above pyproject,
+    the spider's ``custom_settings`` and the environment). Keyword arguments become spider
+    attributes. With the durable frontier (the default), calling it again after an interruption
+    resumes the crawl. Returns the crawl's statistics.
+    """
+    resolved = resolve_settings(spider_cls, settings)
+    with prepared_engine(
+        spider_cls,
+        resolved,
+        Path(output),
+        mode=mode,
+        fresh=fresh,
+        spider_kwargs=spider_kwargs,
+        handle_signals=handle_signals,
+    ) as engine:
+        return run_engine(engine)

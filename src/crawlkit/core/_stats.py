@@ -1,0 +1,163 @@
+"""Crawl counters and the end-of-crawl summary."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..guards import redact_text
+
+__all__ = ["CrawlStats"]
+
+
+_START_FAILURES_KEPT = 100
+_START_FAILURES_SHOWN = 5
+
+
+@dataclass
+class CrawlStats:
+    """Everything counted during a crawl. Failures are counted by reason."""
+
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    pages: int = 0  # responses received (any status)
+    parsed: int = 0  # responses handed to a callback
+    items: int = 0  # items written
+    items_dropped: int = 0
+    items_failed: int = 0
+    requests_queued: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    bytes: int = 0
+    pages_failed: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    filtered: Counter[str] = field(default_factory=Counter)
+    retry_reasons: Counter[str] = field(default_factory=Counter)
+    # robots.txt files by outcome (parsed, missing, unavailable, ...); not counted as pages.
+    robots: Counter[str] = field(default_factory=Counter)
+    # Responses fetched but not given to a callback, by why (binary: an unrequested binary file).
+    not_parsed: Counter[str] = field(default_factory=Counter)
+    stop_reason: str = "finished"
+    output: str = ""
+    # Start URLs that could not be fetched, with why: the first thing to check when a crawl
+    # yields nothing. Bounded: a spider with a million start URLs must not keep a million errors.
+    start_failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def elapsed(self) -> float:
+        end = self.finished if self.finished is not None else time.monotonic()
+        return end - self.started
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no page and no item failed."""
+        return not self.pages_failed and not self.items_failed
+
+    def fail_page(self, reason: str) -> None:
+        self.pages_failed += 1
+        self.failures[reason] += 1
+
+    def fail_item(self, reason: str, count: int = 1) -> None:
+        self.items_failed += count
+        self.failures[reason] += count
+
+    def start_failed(self, url: str, why: str) -> None:
+        """Record a start URL that failed for good (kept for the first 100)."""
+        if len(self.start_failures) < _START_FAILURES_KEPT:
+            self.start_failures[redact_text(url)] = redact_text(why)  # shown, and written to files
+
+    def write_json(self, path: Path) -> None:
+        """Write :meth:`as_dict` to ``path`` as JSON, atomically (a reader never sees half)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(orjson.dumps(self.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        os.replace(partial, path)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stop_reason": redact_text(self.stop_reason),
+            "elapsed_s": round(self.elapsed, 3),
+            "pages": self.pages,
+            "pages_per_s": round(self.pages_per_second, 1),
+            "parsed": self.parsed,
+            "items": self.items,
+            "items_dropped": self.items_dropped,
+            "items_failed": self.items_failed,
+            "requests_queued": self.requests_queued,
+            "duplicates": self.duplicates,
+            "retries": self.retries,
+            "retry_reasons": dict(self.retry_reasons),
+            "bytes": self.bytes,
+            "pages_failed": self.pages_failed,
+            "failures": dict(self.failures),
+            "filtered": dict(self.filtered),
+            "robots": dict(self.robots),
+            "not_parsed": dict(self.not_parsed),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "output": self.output,
+            "start_failures": dict(self.start_failures),
+        }
+
+    def summary(self) -> str:
+        """A human-readable end-of-crawl report."""
+
+        def counts(counter: Counter[Any]) -> str:
+            return ", ".join(
+                f"{k}: {v}" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            )
+
+        rows = [
+            ("stopped because", self.stop_reason),
+            ("elapsed", f"{self.elapsed:.2f} s"),
+            (
+                "pages fetched",
+                f"{self.pages} ({self.pages_per_second:.1f} pages/s, {self.bytes / 1e6:.1f} MB)",
+            ),
+            ("items written", str(self.items)),
+            ("requests queued", str(self.requests_queued)),
+            ("duplicates skipped", str(self.duplicates)),
+            ("retries", f"{self.retries}" + (f" ({counts(self.retry_reasons)})" if self.retries else "")),
+            ("status codes", counts(self.statuses) or "-"),
+        ]
+        if self.items_dropped:
+            rows.append(("items dropped", str(self.items_dropped)))
+        if self.filtered:
+            rows.append(("links not followed", counts(self.filtered)))
+        if self.not_parsed:
+            rows.append(("responses not parsed", counts(self.not_parsed)))
+        if self.robots:
+            rows.append(("robots.txt", counts(self.robots)))
+        failed = self.pages_failed + self.items_failed
+        rows.append(("failures", f"{failed}" + (f" ({counts(self.failures)})" if failed else "")))
+        if self.start_failures:
+            rows.append(("start URLs failed", self._start_failures_text()))
+        if self.output:
+            rows.append(("output", self.output))
+        width = max(len(k) for k, _ in rows)
+        lines = ["crawl summary"]
+        for k, v in rows:
+            first, *more = v.split("\n")
+            lines.append(f"  {k.ljust(width)}  {first}")
+            lines.extend(f"  {''.ljust(width)}  {line}" for line in more)
+        return redact_text("\n".join(lines))
+
+    def _start_failures_text(self) -> str:
+        shown = list(self.start_failures.items())[:_START_FAILURES_SHOWN]
+        head = str(len(self.start_failures))
+        if not self.pages:
+            head += " (no page could be fetched: check the URLs, and that the site is up and reachable)"
+        lines = [head] + [f"{url}  {why}" for url, why in shown]
+        if len(self.start_failures) > len(shown):
+            lines.append(f"... and {len(self.start_failures) - len(shown)} more")
+        return "\n".join(lines)

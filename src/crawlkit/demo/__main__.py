@@ -1,0 +1,5 @@
+import sys
+
+from ._site import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""Everything between a leased request and its response: politeness, the client, retries.
+
+The politeness gate (robots.txt, per-host policy and adaptive throttling), the aiohttp client
+(``Fetcher``: timeouts, size limits, redirects hop by hop, the cookie jar), the retry policy and
+the byte budget of bodies in flight. ``Fetcher`` is imported on first use: it pulls in aiohttp,
+which the engine imports in a thread while the parser workers start.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from ._budget import ByteBudget, Hold
+from ._hostpolicy import CrawlHostPolicy, parse_host_rules
+from ._politeness import DEFER, Politeness
+from ._retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:
+    from ._client import Fetched, Fetcher
+
+__all__ = [
+    "DEFER",
+    "ByteBudget",
+    "CrawlHostPolicy",
+    "Fetched",
+    "Fetcher",
+    "Hold",
+    "Politeness",
+    "RetryPolicy",
+    "parse_host_rules",
+    "parse_retry_after",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Fetcher", "Fetched"):
+        from . import _client
+
+        return getattr(_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,235 @@
+"""The HTTP client: one shared aiohttp session, timeouts, size limits and error translation.
+
+Bodies are read still compressed (``auto_decompress=False``) and inflated by the parser worker
+that parses them: that keeps zlib off the event loop and moves a quarter of the bytes across the
+process boundary. Every aiohttp or socket failure becomes one of crawlkit's ``FetchError`` types
+here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+import aiohttp
+
+from ..errors import (
+    ConnectError,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    RedirectError,
+    RedirectFiltered,
+    ResponseTooLarge,
+    TLSError,
+    TransportError,
+)
+from ..guards import redact_text
+from ..http import REDIRECT_STATUSES, Request, accept_encoding, is_binary_type, next_hop
+from ..settings import Settings
+from ._budget import ByteBudget, Hold
+from ._retry import parse_retry_after
+
+__all__ = ["Fetched", "Fetcher", "HopCheck"]
+
+# Where a redirect may lead: None, or why not (the reason it is counted under).
+HopCheck = Callable[[str], Awaitable[str | None]]
+
+log = logging.getLogger("crawlkit.fetch")
+
+_READ_CHUNK = 256 * 1024
+_DRAIN_MAX = 64 * 1024  # an unwanted body this small is read, to keep the connection alive
+
+
+@dataclass(slots=True)
+class Fetched:
+    """A response as it came off the wire: the body is still Content-Encoded."""
+
+    url: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    content_encoding: str
+    latency: float = 0.0  # seconds from sending the last hop to its response headers
+    binary: bool = False  # a binary file the request did not ask for: its body was not read
+    hold: Hold | None = None  # the body's room in the in-flight byte budget; release after parsing
+
+    def status_error(self) -> HTTPStatusError:
+        retry_after = None
+        for key, value in self.headers:
+            if key.lower() == "retry-after":
+                retry_after = parse_retry_after(value)
+                break
+        return HTTPStatusError(f"HTTP {self.status}", self.url, self.status, retry_after)
+
+
+class Fetcher:
+    """Fetches requests over one ``aiohttp.ClientSession``; use as an async context manager."""
+
+    def __init__(self, settings: Settings, budget: ByteBudget | None = None) -> None:
+        self._settings = settings
+        self.budget = budget if budget is not None else ByteBudget(settings.max_inflight_bytes)
+        self._session: aiohttp.ClientSession | None = None
+        self._max_size = settings.max_response_size or None
+
+    async def __aenter__(self) -> Fetcher:
+        s = self._settings
+        connector = aiohttp.TCPConnector(
+            limit=s.concurrency,
+            # The frontier enforces the per-host limit; this is a backstop for extra connections.
+            limit_per_host=0,
+            ttl_dns_cache=s.dns_cache_ttl,
+            enable_cleanup_closed=True,
+            ssl=s.verify_tls,  # True: verify certificates; False: do not
+        )
+        headers = {
+            **s.default_headers,
+            "User-Agent": s.user_agent,
+            "Accept-Encoding": accept_encoding(),
+        }
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=headers,
+            # Per host and domain as browsers keep them, and never sent to another site. unsafe:
+            # accept cookies from IP-address hosts too (127.0.0.1), as browsers do.
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            timeout=aiohttp.ClientTimeout(
+                total=s.download_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
+            ),
+            auto_decompress=False,
+            max_line_size=16 * 1024,
+            max_field_size=16 * 1024,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(self, request: Request, hop_check: HopCheck | None = None) -> Fetched:
+        """Fetch one request; raise a ``FetchError`` subclass if no usable response came.
+
+        Redirects are followed here, one hop at a time, so that each target passes
+        ``hop_check`` (offsite, robots.txt, scheme) before it is fetched: a filtered target
+        raises ``RedirectFiltered``. A URL met again with no new cookie since is a loop.
+        ``meta["dont_redirect"]`` returns a redirect response as it is.
+        """
+        assert self._session is not None, "Fetcher used outside 'async with'"
+        session = self._session
+        method, url = request.method, request.url
+        body: bytes | None = request.body or None
+        headers = request.headers
+        follow = not request.meta.get("dont_redirect")
+        allow_binary = bool(request.meta.get("allow_binary"))
+        visited: dict[str, int] = {}  # URL -> cookies in the jar when it was requested
+        try:
+            for _ in range(self._settings.max_redirects + 1):
+                visited[url] = len(session.cookie_jar)
+                started = time.monotonic()
+                async with session.request(
+                    method, url, headers=headers, data=body, allow_redirects=False
+                ) as resp:
+                    latency = time.monotonic() - started
+                    redirect = follow and resp.status in REDIRECT_STATUSES
+                    location = resp.headers.get("Location") if redirect else None
+                    if location is None:
+                        binary = not allow_binary and is_binary_type(resp.headers.get("Content-Type"))
+                        if binary:
+                            await _drain(resp)
+                        content, hold = (b"", None) if binary else await self._read_held(resp, request.url)
+                        return Fetched(
+                            url=str(resp.url),
+                            status=resp.status,
+                            headers=list(resp.headers.items()),
+                            body=content,
+                            content_encoding=resp.headers.get("Content-Encoding", ""),
+                            latency=latency,
+                            binary=binary,
+                            hold=hold,
+                        )
+                    try:
+                        hop = next_hop(resp.status, method, resp.url, location, body, headers)
+                    except ValueError as exc:
+                        raise RedirectError(f"unusable redirect: {exc}", request.url) from exc
+                    await _drain(resp)
+                if visited.get(hop.url) == len(session.cookie_jar):
+                    raise RedirectError(f"redirect loop: {hop.url} again", request.url)
+                if hop_check is not None:
+                    reason = await hop_check(hop.url)
+                    if reason is not None:
+                        raise RedirectFiltered(
+                            f"redirect to {hop.url} not followed ({reason})", request.url, reason, hop.url
+                        )
+                method, url, body, headers = hop.method, hop.url, hop.body, hop.headers
+            raise RedirectError(f"more than {self._settings.max_redirects} redirects", request.url)
+        except FetchError:
+            raise
+        except aiohttp.TooManyRedirects as exc:
+            raise RedirectError(
+                f"more than {self._settings.max_redirects} redirects (a loop?)", request.url
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            error = FetchError(redact_text(f"invalid URL: {exc}"), request.url)
+            raise error from exc
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+            raise TLSError(redact_text(f"TLS failed: {exc}"), request.url) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(redact_text(f"cannot connect: {exc}"), request.url) from exc
+        except TimeoutError as exc:
+            raise FetchTimeout("timed out", request.url) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(redact_text(f"{type(exc).__name__}: {exc}"), request.url) from exc
+
+    async def _read_held(self, resp: aiohttp.ClientResponse, url: str) -> tuple[bytes, Hold]:
+        """The body, and its room in the in-flight budget (given back here if reading fails)."""
+        hold = self.budget.hold()
+        try:
+            body = await self._read_body(resp, url, hold)
+        except BaseException:
+            hold.release()
+            raise
+        hold.done_reading()
+        return body, hold
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, url: str, hold: Hold) -> bytes:
+        # Room in the in-flight budget is taken before bytes are read: for the whole body when
+        # its length is declared, else a chunk at a time (what a short chunk left is given back).
+        limit = self._max_size
+        declared = resp.content_length
+        if limit is not None and declared is not None and declared > limit:
+            raise ResponseTooLarge(f"Content-Length {declared} exceeds {limit} bytes", url)
+        if declared is not None:
+            await hold.grow(declared)
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            await hold.grow(_READ_CHUNK)
+            chunk = await resp.content.read(_READ_CHUNK)
+            hold.shrink(_READ_CHUNK - len(chunk))
+            if not chunk:
+                break
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise ResponseTooLarge(f"body exceeds {limit} bytes", url)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    """Read a small unwanted body so the connection is reused; a larger one closes it instead."""
+    declared = resp.content_length
+    if declared is not None and declared <= _DRAIN_MAX:
+        # The response is not used: a broken body costs only the connection.
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            await resp.read()

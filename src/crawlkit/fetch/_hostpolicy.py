@@ -1,0 +1,237 @@
+"""How hard each host is hit: per-host rules by glob, delay jitter, adaptive throttling.
+
+``CrawlHostPolicy`` is the ``HostPolicy`` the frontiers consult: ``limits(host)`` once per host
+(its concurrency), ``delay(host)`` at every lease (the seconds before the host's next start).
+The engine feeds it what happened (``observe``: a response's latency and status) and the robots
+cache tells it a host's ``Crawl-delay``; when a host answers 429 or 503, ``observe`` returns how
+long the host must rest, and the engine hands that to ``frontier.cooldown()``. A host in
+cooldown is therefore a time in the frontier, not a sleeping worker: other hosts go on.
+
+The delay of a host, at each lease, is the largest of:
+
+* its configured delay (``host_rules`` or ``download_delay``), times a random factor in
+  0.5-1.5, so that requests to a host do not tick like a clock;
+* its robots.txt ``Crawl-delay`` (or ``Request-rate``), never shortened by jitter;
+* the adaptive delay. While a host answers about as fast as it ever did, it is none: the
+  concurrency limit already says how hard the host may be hit, and pacing a healthy host at its
+  own rate would only cost throughput. Once its smoothed latency is more than twice its best,
+  the host is straining and the delay becomes that latency divided by the target concurrency.
+  It rises at once and falls by a quarter of the gap per good response; a 429 or 503 doubles it
+  (at least to one second) and it then comes back down the same gradual way.
+
+A delay spaces the *starts* of requests; the concurrency limit counts requests in flight. The
+two are independent: a 0.2 s delay to a server that takes 2 s to answer still has ten in flight.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..frontier import HostLimits
+
+__all__ = ["CrawlHostPolicy", "HostRule", "parse_host_rules"]
+
+_RULE_KEYS = frozenset({"concurrency", "delay"})
+_THROTTLE_STATUSES = frozenset({429, 503})
+_PENALTY_FLOOR = 1.0  # seconds: the least delay after a 429 or 503
+_RECOVERY = 0.25  # the share of the gap to the target delay closed by one good response
+_STRAIN = 2.0  # latency over this many times a host's best: the host is straining
+_MAX_TRACKED = 65_536  # hosts with throttle state; the oldest are forgotten beyond that
+
+
+@dataclass(frozen=True, slots=True)
+class HostRule:
+    """One entry of ``host_rules``: a host glob and what it sets (``None``: the default)."""
+
+    pattern: str
+    concurrency: int | None
+    delay: float | None
+
+    def matches(self, host: str) -> bool:
+        return fnmatch.fnmatchcase(host, self.pattern)
+
+
+def parse_host_rules(raw: Mapping[str, Any]) -> list[HostRule]:
+    """Check and parse the ``host_rules`` setting; a ``ConfigError`` names the bad entry."""
+    rules = []
+    for pattern, spec in raw.items():
+        where = f"setting 'host_rules', entry {pattern!r}"
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ConfigError(f"setting 'host_rules' has an empty host pattern: {pattern!r}")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(
+                f'{where} must be a table like {{"concurrency": 2, "delay": 1.0}}, got {spec!r}'
+            )
+        unknown = sorted(set(spec) - _RULE_KEYS)
+        if unknown:
+            raise ConfigError(f"{where} has unknown key {unknown[0]!r} (known: concurrency, delay)")
+        concurrency = spec.get("concurrency")
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            raise ConfigError(f"{where}: 'concurrency' must be an integer of at least 1, got {concurrency!r}")
+        delay = spec.get("delay")
+        if delay is not None and (
+            isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < float("inf")
+        ):
+            raise ConfigError(f"{where}: 'delay' must be a number of seconds, 0 or more, got {delay!r}")
+        rules.append(HostRule(pattern.strip().lower(), concurrency, None if delay is None else float(delay)))
+    return rules
+
+
+@dataclass(slots=True)
+class _Throttle:
+    delay: float = 0.0  # the adaptive delay, seconds
+    latency: float | None = None  # smoothed latency of good responses, seconds
+    best: float = float("inf")  # the lowest smoothed latency seen: the host at ease
+    penalized_at: float = float("-inf")  # monotonic time of the last 429/503 that raised the delay
+
+
+class CrawlHostPolicy:
+    """The crawl's ``HostPolicy``: rules, jitter, ``Crawl-delay`` and adaptive throttling.
+
+    Built from settings by :meth:`from_settings`. ``clock`` and ``rng`` are there for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        delay: float,
+        rules: list[HostRule] | None = None,
+        autothrottle: bool = True,
+        target_concurrency: float = 0.0,
+        max_delay: float = 60.0,
+        retry_after_max: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._default = HostLimits(concurrency, delay)
+        self._rules = rules or []
+        self._autothrottle = autothrottle
+        self._target = target_concurrency
+        self._max_delay = max_delay
+        self._retry_after_max = retry_after_max
+        self._clock = clock
+        self._uniform = (rng or random.Random()).uniform
+        self._limits: dict[str, HostLimits] = {}
+        self._throttle: dict[str, _Throttle] = {}
+        self._robots_delay: dict[str, float] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CrawlHostPolicy:
+        return cls(
+            concurrency=settings.concurrency_per_host,
+            delay=settings.download_delay,
+            rules=parse_host_rules(settings.host_rules),
+            autothrottle=settings.autothrottle,
+            target_concurrency=settings.autothrottle_target_concurrency,
+            max_delay=settings.autothrottle_max_delay,
+            retry_after_max=settings.retry_after_max,
+        )
+
+    # -- what the frontier asks -------------------------------------------------------------
+
+    def limits(self, host: str) -> HostLimits:
+        """The host's concurrency and configured delay: the first matching rule, else the defaults."""
+        found = self._limits.get(host)
+        if found is None:
+            found = self._default
+            for rule in self._rules:
+                if rule.matches(host):
+                    found = HostLimits(
+                        rule.concurrency if rule.concurrency is not None else self._default.concurrency,
+                        rule.delay if rule.delay is not None else self._default.delay,
+                    )
+                    break
+            if len(self._limits) >= _MAX_TRACKED:
+                self._limits.clear()  # recomputed on demand; a crawl may meet millions of hosts
+            self._limits[host] = found
+        return found
+
+    def delay(self, host: str) -> float:
+        """Seconds before the host's next start may be; asked at each lease of the host."""
+        base = self.limits(host).delay
+        delay = base * self._uniform(0.5, 1.5) if base else 0.0
+        floor = self._robots_delay.get(host)
+        if floor is not None and floor > delay:
+            delay = floor
+        throttle = self._throttle.get(host)
+        if throttle is not None and throttle.delay > delay:
+            delay = throttle.delay
+        return delay
+
+    # -- what the crawl tells it ------------------------------------------------------------
+
+    def set_robots_delay(self, host: str, seconds: float | None) -> None:
+        """A host's robots.txt ``Crawl-delay`` (or ``Request-rate``): a floor under its delay."""
+        if seconds is None or seconds <= 0:
+            self._robots_delay.pop(host, None)
+            return
+        if len(self._robots_delay) >= _MAX_TRACKED:
+            self._robots_delay.pop(next(iter(self._robots_delay)))
+        self._robots_delay[host] = float(seconds)
+
+    def robots_delay(self, host: str) -> float:
+        return self._robots_delay.get(host, 0.0)
+
+    def observe(
+        self,
+        host: str,
+        *,
+        started: float,
+        latency: float | None,
+        status: int | None,
+        retry_after: float | None = None,
+    ) -> float | None:
+        """Learn from one attempt; return the seconds the host must rest, or ``None``.
+
+        ``started`` is when the request started (monotonic), ``latency`` the seconds until its
+        response headers came (``None`` if none came), ``status`` its status (``None``: no
+        response, a timeout). A 429 or 503 returns a cooldown: its ``Retry-After`` (capped by
+        ``retry_after_max``) or else the raised delay.
+        """
+        if not self._autothrottle:
+            return None
+        throttle = self._throttle.get(host)
+        if throttle is None:
+            if len(self._throttle) >= _MAX_TRACKED:
+                self._throttle.pop(next(iter(self._throttle)))
+            throttle = self._throttle[host] = _Throttle()
+        if status in _THROTTLE_STATUSES:
+            # Requests already in flight when the host first complained say nothing new: only
+            # one started after the last raise may raise the delay again.
+            if started >= throttle.penalized_at:
+                throttle.delay = min(max(throttle.delay * 2, _PENALTY_FLOOR), self._max_delay)
+                throttle.penalized_at = self._clock()
+            rest = retry_after if retry_after is not None else throttle.delay
+            return min(max(rest, 0.0), self._retry_after_max)
+        if latency is None:
+            return None
+        smoothed = throttle.latency
+        throttle.latency = smoothed = latency if smoothed is None else (smoothed * 3 + latency) / 4
+        if status is not None and 200 <= status < 300 and smoothed < throttle.best:
+            throttle.best = smoothed
+        if smoothed > _STRAIN * throttle.best:
+            target = smoothed / (self._target or self.limits(host).concurrency)
+        else:
+            target = 0.0
+        if target >= throttle.delay:
+            new = target  # a slower host is given room at once
+        else:
+            new = throttle.delay - (throttle.delay - target) * _RECOVERY
+            if status is None or not 200 <= status < 300:
+                return None  # error pages come fast: they must not speed the host up
+        throttle.delay = min(new, self._max_delay)
+        return None
+
+    def throttle_delay(self, host: str) -> float:
+        """The adaptive part of a host's delay (for tests and the docs' examples)."""
+        throttle = self._throttle.get(host)
+        return throttle.delay if throttle is not None else 0.0

@@ -1,0 +1,272 @@
+"""The politeness gate a request passes before it is fetched: robots.txt, throttle feedback.
+
+robots.txt is fetched once per origin (scheme, host, port), by one task, whatever the number of
+workers that want it; they all wait for that one fetch. Parsed with protego and matched against
+our product token (``robots_user_agent``, else the first word of ``user_agent``), it is cached
+for the rest of the crawl (the 10,000 most recently met origins). What it says:
+
+* 2xx: its rules are obeyed; its ``Crawl-delay`` (or ``Request-rate``) becomes a floor under
+  the host's delay.
+* 4xx (but 429), too many redirects: there is no robots.txt; everything is allowed.
+* 5xx, 429, no connection, a timeout: tried again twice (backoff ``retry_backoff_base``, then
+  twice that), then everything is allowed. RFC 9309 would have a crawler assume "disallow all"
+  and wait, for up to 30 days; a crawl lasts minutes or hours, so waiting means giving the host
+  up, and the pages of a server that fails its robots.txt mostly fail too (and are counted).
+  Per-host concurrency, delay and adaptive throttling still hold that host back. See
+  docs/politeness.md.
+
+A host whose robots.txt has a ``Crawl-delay`` may already have several requests leased when
+the file arrives (the frontier leased them before the delay was known): the first goes ahead,
+the others are handed back to the frontier (``defer``) and come back one delay apart.
+
+Robots fetches are not pages: they are counted in ``stats.robots`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from protego import Protego
+
+from ..errors import FetchError, RedirectError, TransportError
+from ..http import OffsiteFilter, Request, decode_body
+from ..parsing import filter_reason
+from ._hostpolicy import CrawlHostPolicy
+from ._retry import parse_retry_after
+
+if TYPE_CHECKING:
+    from ..core import CrawlStats
+    from ..frontier import Frontier
+    from ..settings import Settings
+    from ._client import Fetched, Fetcher
+
+__all__ = ["DEFER", "DISALLOWED", "Politeness", "robots_token"]
+
+log = logging.getLogger("crawlkit.politeness")
+
+DISALLOWED = "robots"  # the gate's answer for a request robots.txt forbids (and its stats key)
+DEFER = "defer"  # the gate's answer for a request to hand back to the frontier unstarted
+
+_ROBOTS_ATTEMPTS = 3
+_ROBOTS_MAX_BYTES = 500 * 1024  # Google reads the first 500 KiB; so do we
+_MAX_ORIGINS = 10_000
+_AUTHORITY = re.compile(r"[^/?#]*")
+
+
+def robots_token(settings: Settings) -> str:
+    """The name we answer to in robots.txt: ``robots_user_agent``, or ``user_agent``'s product token."""
+    if settings.robots_user_agent.strip():
+        return settings.robots_user_agent.strip()
+    token = re.split(r"[/\s;(]", settings.user_agent.strip(), maxsplit=1)[0]
+    return token or "*"
+
+
+@dataclass(slots=True)
+class _Robots:
+    parser: Protego | None  # None: everything is allowed
+    delay: float  # Crawl-delay or the Request-rate interval, seconds (0: none)
+    claimed: bool = False  # whether a request that waited for this file has gone ahead
+
+
+class Politeness:
+    """robots.txt, redirect checks and throttle feedback for one crawl.
+
+    ``gate(request)`` says whether a request may be fetched now; ``check_hop(url)`` whether a
+    redirect may lead to ``url``; ``observe(...)`` passes a response to the host policy and
+    applies the cooldown it asks for. ``attach(fetcher)`` before use, ``close()`` after.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: CrawlHostPolicy,
+        frontier: Frontier,
+        stats: CrawlStats,
+        allowed_domains: Iterable[str] | str = (),
+    ) -> None:
+        self.obey_robots = settings.obey_robots
+        self._policy = policy
+        self._frontier = frontier
+        self._stats = stats
+        self._token = robots_token(settings)
+        self._backoff = settings.retry_backoff_base
+        self._max_size = settings.max_response_size or (1 << 62)
+        self._offsite = OffsiteFilter(allowed_domains)
+        self._fetcher: Fetcher | None = None
+        self._robots: dict[str, _Robots] = {}
+        self._pending: dict[str, asyncio.Future[_Robots]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._origins: dict[str, tuple[str, str]] = {}  # "scheme://authority" -> (origin, host)
+
+    def attach(self, fetcher: Fetcher) -> None:
+        self._fetcher = fetcher
+
+    async def close(self) -> None:
+        """Cancel robots.txt fetches still running (a stop); their waiters are allowed through."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- the gate ---------------------------------------------------------------------------
+
+    async def gate(self, request: Request) -> str | None:
+        """``None``: fetch it; ``DISALLOWED``: robots.txt forbids it; ``DEFER``: hand it back."""
+        if not self.obey_robots or request.meta.get("dont_obey_robots"):
+            return None
+        origin, host = self._origin(request.url)
+        robots = self._robots.get(origin)
+        waited = robots is None
+        if robots is None:
+            robots = await self._wait_for(origin, host)
+        if robots.parser is not None and not robots.parser.can_fetch(request.url, self._token):
+            return DISALLOWED
+        if waited and robots.delay > 0:
+            if robots.claimed:
+                return DEFER
+            robots.claimed = True
+        return None
+
+    async def check_hop(self, url: str) -> str | None:
+        """Why a redirect may not lead to ``url`` (``offsite_redirect``, ...), or ``None``."""
+        reason = filter_reason(self._offsite, Request(url, dont_filter=True))
+        if reason is not None:
+            return f"{reason}_redirect"
+        if self.obey_robots:
+            origin, host = self._origin(url)
+            robots = self._robots.get(origin) or await self._wait_for(origin, host)
+            if robots.parser is not None and not robots.parser.can_fetch(url, self._token):
+                return f"{DISALLOWED}_redirect"
+        return None
+
+    def _origin(self, url: str) -> tuple[str, str]:
+        scheme, _, rest = url.partition("://")
+        match = _AUTHORITY.match(rest)
+        key = f"{scheme}://{match.group() if match else rest}"
+        found = self._origins.get(key)
+        if found is None:
+            from yarl import URL
+
+            parsed = URL(url)
+            found = (str(parsed.origin()), parsed.host or "")
+            if len(self._origins) >= _MAX_ORIGINS * 4:
+                self._origins.clear()
+            self._origins[key] = found
+        return found
+
+    # -- robots.txt -------------------------------------------------------------------------
+
+    async def _wait_for(self, origin: str, host: str) -> _Robots:
+        future = self._pending.get(origin)
+        if future is None:
+            future = self._pending[origin] = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._load(origin, host, future), name=f"robots {origin}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # shield: a waiter cancelled (a forced stop) must not cancel the fetch others wait for.
+        return await asyncio.shield(future)
+
+    async def _load(self, origin: str, host: str, future: asyncio.Future[_Robots]) -> None:
+        robots = _Robots(None, 0.0)
+        try:
+            robots = await self._fetch_robots(origin)
+        except asyncio.CancelledError:
+            self._stats.robots["cancelled"] += 1
+            raise
+        except Exception:  # a bug of ours must not block the host's requests forever
+            log.exception("reading robots.txt of %s failed; allowing everything", origin)
+            self._stats.robots["error"] += 1
+        finally:
+            if len(self._robots) >= _MAX_ORIGINS:
+                self._robots.pop(next(iter(self._robots)))
+            self._robots[origin] = robots
+            self._pending.pop(origin, None)
+            if not future.done():
+                future.set_result(robots)
+        if robots.delay > 0:
+            self._policy.set_robots_delay(host, robots.delay)
+            # From now: the request that goes ahead starts now, the next one a delay later.
+            self._cooldown(host, robots.delay)
+
+    async def _fetch_robots(self, origin: str) -> _Robots:
+        assert self._fetcher is not None, "Politeness.attach(fetcher) first"
+        url = f"{origin}/robots.txt"
+        why = ""
+        for attempt in range(_ROBOTS_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+            try:
+                fetched = await self._fetcher.fetch(
+                    Request(url, dont_filter=True, meta={"allow_binary": True})
+                )
+            except RedirectError as exc:
+                log.info("robots.txt of %s: %s; allowing everything", origin, exc)
+                self._stats.robots["redirects"] += 1
+                return _Robots(None, 0.0)
+            except FetchError as exc:
+                why = f"{exc.reason}: {exc}"
+                if isinstance(exc, TransportError):
+                    continue  # no connection, a timeout: maybe better in a moment
+                break
+            status = fetched.status
+            try:
+                if 200 <= status < 300:
+                    robots = await asyncio.to_thread(self._parse, fetched)
+                    self._stats.robots["parsed"] += 1
+                    return robots
+            finally:
+                if fetched.hold is not None:
+                    fetched.hold.release()  # the body's room in the in-flight byte budget
+            if status == 429 or status >= 500:
+                why = f"HTTP {status}"
+                continue
+            self._stats.robots["missing"] += 1  # 3xx left over, 4xx: no rules
+            return _Robots(None, 0.0)
+        log.warning(
+            "robots.txt of %s unavailable (%s); crawling the host as if it allowed everything",
+            origin,
+            why,
+        )
+        self._stats.robots["unavailable"] += 1
+        return _Robots(None, 0.0)
+
+    def _parse(self, fetched: Fetched) -> _Robots:
+        """Decode and parse a robots.txt (in a thread: it may be large or compressed)."""
+        body = decode_body(fetched.body, fetched.content_encoding, self._max_size)[:_ROBOTS_MAX_BYTES]
+        parser = Protego.parse(body.decode("utf-8", errors="replace"))
+        delay = parser.crawl_delay(self._token) or 0.0
+        rate = parser.request_rate(self._token)
+        if rate is not None and rate.requests > 0:
+            delay = max(delay, rate.seconds / rate.requests)
+        return _Robots(parser, float(delay))
+
+    # -- throttle feedback ------------------------------------------------------------------
+
+    def observe(
+        self, request: Request, started: float, latency: float | None, status: int | None, headers: Any = ()
+    ) -> None:
+        """Tell the host policy how an attempt went; put the host in cooldown if it asks."""
+        _, host = self._origin(request.url)
+        retry_after = None
+        if status in (429, 503):
+            for key, value in headers:
+                if key.lower() == "retry-after":
+                    retry_after = parse_retry_after(value)
+                    break
+        rest = self._policy.observe(
+            host, started=started, latency=latency, status=status, retry_after=retry_after
+        )
+        if rest:
+            log.info("%s answered %s: no request to it for %.1f s", host, status, rest)
+            self._cooldown(host, rest)
+
+    def _cooldown(self, host: str, seconds: float) -> None:
+        # A frontier of a backend that cannot hold a host back still gets the jittered and
+        # adaptive delays through the host policy; only the one-off rest is lost.
+        cooldown = getattr(self._frontier, "cooldown", None)
+        if cooldown is not None:
+            cooldown(host, seconds)

@@ -1,0 +1,24 @@
+"""What keeps a crawl process healthy: the memory ceiling, the loop watchdog, redaction, tuning.
+
+``crawl_guards`` runs the memory ceiling (``max_memory_mb``) and the event-loop watchdog
+(``loop_stall_warning``) around a crawl; the redactor keeps credentials out of logs and error
+text; the gc and malloc tuning are applied in every crawl process, main and workers.
+"""
+
+from ._crawl import crawl_guards
+from ._gctune import tune_gc
+from ._malloctune import tune_malloc
+from ._redact import RedactingFilter, excepthook, protect_handlers, protect_loggers, redact_text
+from ._watchdog import running
+
+__all__ = [
+    "RedactingFilter",
+    "crawl_guards",
+    "excepthook",
+    "protect_handlers",
+    "protect_loggers",
+    "redact_text",
+    "running",
+    "tune_gc",
+    "tune_malloc",
+]

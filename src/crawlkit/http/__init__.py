@@ -1,0 +1,46 @@
+"""The sans-I/O model of requests and pages: ``Request`` and ``Response``, and what they rest on.
+
+URLs (canonical form, fingerprints, the offsite filter), links (``follow_all`` filters), body
+decoding (Content-Encoding with a cap, charsets as browsers read them), content types and one
+redirect hop as browsers take it. Nothing here does I/O, so the event loop, the parser workers
+and the tests all use the same code.
+"""
+
+from ._content import is_binary_type
+from ._encoding import accept_encoding, decode_body, detect_encoding
+from ._links import IGNORED_EXTENSIONS, LinkFilter
+from ._message import Request, Response, _rebuild_request
+from ._redirects import REDIRECT_STATUSES, next_hop
+from ._urls import (
+    MAX_URL_LENGTH,
+    OffsiteFilter,
+    canonicalize_url,
+    fingerprint,
+    host_of,
+    is_http_url,
+    origin_of,
+)
+
+# Job directories and Redis crawls store requests pickled as ``crawlkit.http._rebuild_request``:
+# new pickles name the same path, so jobs made before and after a move resume alike.
+_rebuild_request.__module__ = __name__
+
+__all__ = [
+    "IGNORED_EXTENSIONS",
+    "MAX_URL_LENGTH",
+    "REDIRECT_STATUSES",
+    "LinkFilter",
+    "OffsiteFilter",
+    "Request",
+    "Response",
+    "accept_encoding",
+    "canonicalize_url",
+    "decode_body",
+    "detect_encoding",
+    "fingerprint",
+    "host_of",
+    "is_binary_type",
+    "is_http_url",
+    "next_hop",
+    "origin_of",
+]

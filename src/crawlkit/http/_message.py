@@ -1,0 +1,366 @@
+"""The ``Request`` and ``Response`` value types.
+
+A ``Request`` crosses the process boundary between the event loop and the parser pool, so it holds
+only plain picklable data: a callback is stored by method name and resolved on the spider instance
+that lives in each worker process. A ``Response`` is built inside the worker from plain fields.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+from yarl import URL
+
+from ..errors import NotTextError
+from ._charsets import decode
+from ._content import is_binary_type
+from ._encoding import detect_encoding
+from ._links import IGNORED_EXTENSIONS, LinkFilter, Patterns, is_non_http_link
+from ._urls import fingerprint, join_plain, plain_base
+
+__all__ = ["Request", "Response"]
+
+CallbackRef = str | Callable[..., Any] | None
+
+_BASE_TAG = re.compile(rb"<base", re.IGNORECASE)
+
+
+def _callback_name(callback: CallbackRef) -> str | None:
+    if callback is None or isinstance(callback, str):
+        return callback
+    name = getattr(callback, "__name__", None)
+    if name is None or getattr(callback, "__self__", None) is None:
+        raise TypeError(
+            "callback must be a method of the spider (self.parse_item) or its name as a string, "
+            f"not {callback!r}: callbacks run in parser worker processes and are looked up by name"
+        )
+    return str(name)
+
+
+class Request:
+    """A URL to fetch and what to do with its response.
+
+    ``callback`` names a spider method (``self.parse_item`` or ``"parse_item"``); ``None``
+    means ``parse``. ``cb_kwargs`` become keyword arguments of the callback; ``meta`` travels
+    with the request and is readable as ``response.meta``. Higher ``priority`` is fetched
+    sooner; within a priority, callbacks take turns (a pagination chain keeps pace with the
+    items it finds). ``dont_filter`` skips deduplication. ``max_retries`` overrides the setting for this
+    request; ``dont_retry`` turns retries off.
+    """
+
+    __slots__ = (
+        "_fingerprint",
+        "attempt",
+        "body",
+        "callback",
+        "cb_kwargs",
+        "depth",
+        "dont_filter",
+        "dont_retry",
+        "headers",
+        "max_retries",
+        "meta",
+        "method",
+        "priority",
+        "url",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        callback: CallbackRef = None,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str = b"",
+        cb_kwargs: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        priority: int = 0,
+        dont_filter: bool = False,
+        max_retries: int | None = None,
+        dont_retry: bool = False,
+        depth: int = 0,
+    ) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"Request url must be a str, not {type(url).__name__}")
+        if "://" not in url and not url.startswith(("mailto:", "javascript:", "tel:", "data:")):
+            raise ValueError(
+                f"Request url must be absolute, got {url!r}; use response.follow() for relative links"
+            )
+        self.url = url
+        self.method = method.upper()
+        self.headers = dict(headers) if headers else None
+        self.body = body.encode() if isinstance(body, str) else body
+        self.callback = _callback_name(callback)
+        self.cb_kwargs = cb_kwargs or {}
+        self.meta = meta if meta is not None else {}
+        self.priority = priority
+        self.dont_filter = dont_filter
+        self.depth = depth
+        self.max_retries = max_retries
+        self.dont_retry = dont_retry
+        self.attempt = 0
+        self._fingerprint: bytes | None = None
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The dedup key: method, canonical URL and body digest."""
+        fp = self._fingerprint
+        if fp is None:
+            fp = self._fingerprint = fingerprint(self.method, self.url, self.body)
+        return fp
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with some fields changed (``url``, ``callback``, ``meta``, ...)."""
+        fields: dict[str, Any] = {
+            "url": self.url,
+            "callback": self.callback,
+            "method": self.method,
+            "headers": self.headers,
+            "body": self.body,
+            "cb_kwargs": dict(self.cb_kwargs),
+            "meta": dict(self.meta),
+            "priority": self.priority,
+            "dont_filter": self.dont_filter,
+            "max_retries": self.max_retries,
+            "dont_retry": self.dont_retry,
+            "depth": self.depth,
+        }
+        fields.update(changes)
+        url = fields.pop("url")
+        callback = fields.pop("callback")
+        return Request(url, callback, **fields)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A flat tuple pickles far faster than the slot-by-slot default.
+        return (
+            _rebuild_request,
+            (
+                self.url,
+                self.method,
+                self.headers,
+                self.body,
+                self.callback,
+                self.cb_kwargs,
+                self.meta,
+                self.priority,
+                self.dont_filter,
+                self.depth,
+                self.max_retries,
+                self.dont_retry,
+                self.attempt,
+                self._fingerprint,
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+def _rebuild_request(
+    url: str,
+    method: str,
+    headers: dict[str, str] | None,
+    body: bytes,
+    callback: str | None,
+    cb_kwargs: dict[str, Any],
+    meta: dict[str, Any],
+    priority: int,
+    dont_filter: bool,
+    depth: int,
+    max_retries: int | None,
+    dont_retry: bool,
+    attempt: int,
+    fp: bytes | None,
+) -> Request:
+    r = Request.__new__(Request)
+    r.url = url
+    r.method = method
+    r.headers = headers
+    r.body = body
+    r.callback = callback
+    r.cb_kwargs = cb_kwargs
+    r.meta = meta
+    r.priority = priority
+    r.dont_filter = dont_filter
+    r.depth = depth
+    r.max_retries = max_retries
+    r.dont_retry = dont_retry
+    r.attempt = attempt
+    r._fingerprint = fp
+    return r
+
+
+def _selector_error(method: str, selector: object, exc: Exception) -> Exception:
+    """What was wrong with a selector, in words a spider author can act on."""
+    if not isinstance(selector, str):
+        return TypeError(
+            f"response.{method}() takes a CSS selector string, got {type(selector).__name__} {selector!r:.80}"
+        )
+    hint = ""
+    if selector.lstrip().startswith(("/", "(", "./")):
+        hint = "; it looks like XPath, but crawlkit selects with CSS only (e.g. 'div.price > span')"
+    return ValueError(f"response.{method}(): invalid CSS selector {selector!r}: {exc}{hint}")
+
+
+class Response:
+    """A fetched page, as a spider callback sees it.
+
+    ``body`` is the decompressed body; ``text`` is it decoded (BOM, then HTTP charset, then
+    ``<meta charset>``, then UTF-8 with replacement characters). ``css()`` and ``css_first()``
+    return selectolax (Lexbor) nodes.
+    """
+
+    __slots__ = ("__dict__", "body", "headers", "request", "status", "url")
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes,
+        request: Request,
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(headers))
+        self.body = body
+        self.request = request
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The ``meta`` of the request that produced this response."""
+        return self.request.meta
+
+    @cached_property
+    def encoding(self) -> str:
+        return detect_encoding(self.headers.get("Content-Type", ""), self.body)
+
+    def _require_text(self, what: str) -> None:
+        content_type = self.headers.get("Content-Type")
+        if is_binary_type(content_type):
+            raise NotTextError(
+                f"response.{what} of {self.url}: it is {content_type}, not text; use response.body"
+            )
+
+    @cached_property
+    def text(self) -> str:
+        """The body decoded; raises ``NotTextError`` for a binary Content-Type (an image, a PDF)."""
+        self._require_text("text")
+        text = decode(self.body, self.encoding)
+        return text[1:] if text.startswith("\ufeff") else text  # a byte order mark is not text
+
+    @cached_property
+    def tree(self) -> LexborHTMLParser:
+        """The parsed document (parsed on first use); ``NotTextError`` for a binary response."""
+        self._require_text("css()")
+        if self.encoding == "utf-8":
+            # Lexbor reads bytes as UTF-8; handing them over skips a decode and a copy. It would
+            # read a byte order mark as text, though, and move the whole <head> into <body>.
+            body = self.body
+            return LexborHTMLParser(body[3:] if body.startswith(codecs.BOM_UTF8) else body)
+        return LexborHTMLParser(self.text)
+
+    def css(self, selector: str) -> list[LexborNode]:
+        """Every node matching a CSS selector."""
+        tree = self.tree
+        try:
+            return tree.css(selector)
+        except Exception as exc:
+            raise _selector_error("css", selector, exc) from None
+
+    def css_first(self, selector: str, default: Any = None) -> LexborNode | Any:
+        """The first node matching a CSS selector, or ``default``."""
+        tree = self.tree
+        try:
+            return tree.css_first(selector, default=default)
+        except Exception as exc:
+            raise _selector_error("css_first", selector, exc) from None
+
+    def urljoin(self, url: str) -> str:
+        """``url`` made absolute against this page (its ``<base href>`` if it has one)."""
+        href = url.strip()
+        # Most links are plain paths on a plain page URL: joined as text, no parse needed.
+        base = self._plain_base
+        if base is not None:
+            joined = join_plain(base, href)
+            if joined is not None:
+                return joined
+        return str(self._base_url.join(URL(href)))
+
+    @cached_property
+    def _plain_base(self) -> tuple[str, str] | None:
+        return plain_base(str(self._base_url) if self._base_node is not None else self.url)
+
+    @cached_property
+    def _base_node(self) -> LexborNode | None:
+        if _BASE_TAG.search(self.body, 0, 8192) is None:
+            return None
+        node: LexborNode | None = self.tree.css_first("base[href]")
+        return node
+
+    @cached_property
+    def _base_url(self) -> URL:
+        base = URL(self.url)
+        node = self._base_node
+        if node is not None:
+            href = node.attributes.get("href") or ""
+            base = base.join(URL(href.strip()))
+        return base
+
+    def follow(self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any) -> Request:
+        """A request for a link on this page: a URL (relative or absolute) or an ``<a>`` node."""
+        if isinstance(url, LexborNode):
+            href = url.attributes.get("href")
+            if href is None:
+                raise ValueError(f"<{url.tag}> node has no href attribute")
+            url = href
+        return Request(self.urljoin(url), callback, **kwargs)
+
+    def follow_all(
+        self,
+        urls: Iterable[str | LexborNode] | None = None,
+        callback: CallbackRef = None,
+        *,
+        css: str | None = None,
+        allow: Patterns = None,
+        deny: Patterns = None,
+        deny_extensions: Iterable[str] | None = IGNORED_EXTENSIONS,
+        **kwargs: Any,
+    ) -> Iterator[Request]:
+        """Requests for many links: given URLs or nodes, or every ``href`` matched by ``css``.
+
+        ``javascript:``, ``mailto:``, ``tel:`` and ``data:`` links are skipped, and so are links
+        to files by extension (``deny_extensions``: ``links.IGNORED_EXTENSIONS`` by default,
+        images, archives, PDFs, media, fonts, office documents; ``()`` to keep them all).
+        ``allow`` and ``deny`` are regular expressions (one, or a list) searched in the absolute
+        URL: a link is followed if it matches an ``allow`` (or none is given) and no ``deny``.
+        """
+        if (urls is None) == (css is None):
+            raise ValueError("follow_all() takes either urls or css=, not both or neither")
+        targets: Iterable[str | LexborNode] = self.css(css) if css is not None else urls or ()
+        link_filter = LinkFilter(allow, deny, deny_extensions)
+        check = None if link_filter.trivial else link_filter.allows
+        for target in targets:
+            href = target.attributes.get("href") if isinstance(target, LexborNode) else target
+            if href is None or is_non_http_link(href):
+                continue
+            try:
+                url = self.urljoin(href)
+                if check is not None and not check(url):
+                    continue
+                request = Request(url, callback, **kwargs)
+            except ValueError:
+                # One malformed href (a bad port, a broken IPv6 literal) must not cost the page
+                # its other links and items.
+                continue
+            yield request
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.url}>"

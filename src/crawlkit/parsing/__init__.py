@@ -1,0 +1,23 @@
+"""The parser pool: the worker processes where spider callbacks run, never in the event loop.
+
+``ParserPool`` keeps long-lived workers on pipes (batches, urgent single responses, crash
+recovery, recycling, parse timeouts); ``InlineParser`` runs callbacks in the loop's thread for
+debugging. In the worker, ``CallbackRunner`` turns one response into a ``ParseOutcome``: items
+as JSON lines, new requests filtered and fingerprinted, links sent before dropped.
+"""
+
+from ._callbacks import CallbackRunner, ParseOutcome, ParseTask, filter_reason, item_to_json
+from ._pool import InlineParser, Parser, ParserPool
+from ._worker import WorkerConfig
+
+__all__ = [
+    "CallbackRunner",
+    "InlineParser",
+    "ParseOutcome",
+    "ParseTask",
+    "Parser",
+    "ParserPool",
+    "WorkerConfig",
+    "filter_reason",
+    "item_to_json",
+]

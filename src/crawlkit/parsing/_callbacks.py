@@ -1,0 +1,231 @@
+"""Running a spider callback on one response: the work a parser worker does.
+
+This module runs in parser worker processes (and in the main process when ``parse_workers`` is
+0). Its input and output are plain picklable data: a :class:`ParseTask` in, a
+:class:`ParseOutcome` out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import traceback
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import orjson
+
+from ..errors import CloseSpider, CrawlControl, IgnoreRequest, ParseError, ResponseTooLarge, SpiderError
+from ..guards import redact_text
+from ..http import MAX_URL_LENGTH, OffsiteFilter, Request, Response, decode_body, is_http_url
+from ..spider import ItemValidator, Spider, unknown_callback
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["CallbackRunner", "ParseOutcome", "ParseTask", "filter_reason", "item_to_json"]
+
+log = logging.getLogger("crawlkit.parse")
+
+
+class ParseTask(NamedTuple):
+    """A fetched response on its way to a callback. The body is still Content-Encoded."""
+
+    request: Request
+    url: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    content_encoding: str
+
+
+@dataclasses.dataclass(slots=True)
+class ParseOutcome:
+    """What one callback produced.
+
+    ``items`` are JSON lines (bytes) when ``items_are_json``, else the item objects themselves
+    (when pipelines must see them). ``filtered`` counts requests dropped here, by reason.
+    Items and requests yielded before an exception are kept; ``error`` tells of the exception.
+    """
+
+    items: list[Any]
+    items_are_json: bool
+    requests: list[Request]
+    error: ParseError | None = None
+    filtered: dict[str, int] | None = None
+    close_reason: str | None = None
+    unserializable: int = 0
+    invalid: list[str] | None = None  # why each item that failed the spider's item_type did
+    duplicates: int = 0  # links dropped by the parser worker as sent before (sentlinks.py)
+
+
+def _json_default(obj: Any) -> Any:
+    # pydantic models, attrs classes and sets: the item types orjson does not know natively.
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if hasattr(type(obj), "__attrs_attrs__"):
+        import attrs
+
+        return attrs.asdict(obj)
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def item_to_json(item: Any) -> bytes:
+    """One JSONL line (newline included) for an item: dicts, dataclasses, datetimes, pydantic."""
+    return orjson.dumps(item, default=_json_default, option=_OPTIONS)
+
+
+def _is_item(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        or dataclasses.is_dataclass(obj)
+        or hasattr(obj, "model_dump")
+        or (hasattr(type(obj), "__attrs_attrs__"))
+    )
+
+
+class CallbackRunner:
+    """Holds a spider instance and turns parse tasks into outcomes."""
+
+    def __init__(self, spider: Spider, *, serialize_items: bool, max_response_size: int) -> None:
+        self.spider = spider
+        self.serialize_items = serialize_items
+        self.max_response_size = max_response_size or (1 << 62)
+        self.offsite = OffsiteFilter(getattr(spider, "allowed_domains", ()) or ())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._validator = ItemValidator(spider)
+        self._callbacks_seen: set[str] = set()
+
+    def run(self, task: ParseTask) -> ParseOutcome:
+        outcome = ParseOutcome([], self.serialize_items, [])
+        request = task.request
+        try:
+            body = decode_body(task.body, task.content_encoding, self.max_response_size)
+        except ResponseTooLarge as exc:
+            outcome.error = ParseError(str(exc), task.url)
+            return outcome
+        except Exception as exc:  # corrupt gzip, unknown coding: the page is unusable, say why
+            outcome.error = ParseError(f"cannot decode body ({task.content_encoding}): {exc}", task.url)
+            return outcome
+        response = Response(task.url, task.status, task.headers, body, request)
+        name = request.callback or "parse"
+        callback = getattr(self.spider, name, None)
+        if not callable(callback):
+            outcome.error = ParseError(
+                f"{unknown_callback(self.spider, name)}, named by the request for {request.url}", task.url
+            )
+            return outcome
+        try:
+            result = callback(response, **request.cb_kwargs)
+            for obj in self._iterate(result):
+                self._collect(obj, response, outcome)
+        except CloseSpider as exc:
+            outcome.close_reason = exc.reason
+        except IgnoreRequest:
+            pass
+        except CrawlControl as exc:
+            outcome.error = ParseError(f"{type(exc).__name__} cannot be raised in a callback", task.url)
+        except Exception as exc:
+            # The text goes to logs: a URL or a header in it may carry credentials.
+            outcome.error = ParseError(
+                redact_text(f"{type(self.spider).__name__}.{name} raised {type(exc).__name__}: {exc}"),
+                task.url,
+                redact_text(traceback.format_exc()),
+            )
+        return outcome
+
+    def _iterate(self, result: Any) -> Iterable[Any]:
+        if result is None:
+            return ()
+        if isinstance(result, Request) or _is_item(result):
+            return (result,)
+        if inspect.isasyncgen(result) or inspect.iscoroutine(result):
+            return self._drain_async(result)
+        if isinstance(result, Iterable) and not isinstance(result, str | bytes):
+            return result
+        raise TypeError(f"a callback must yield or return items and Requests, not {type(result).__name__}")
+
+    def _drain_async(self, result: Any) -> list[Any]:
+        if self._loop is None:
+            # Imported here: a parser worker of a spider with no async callback never needs
+            # asyncio, and importing it took a sixth of the worker's start-up.
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+        if inspect.iscoroutine(result):
+            value = self._loop.run_until_complete(result)
+            return list(self._iterate(value))
+
+        async def collect() -> list[Any]:
+            return [obj async for obj in result]
+
+        return self._loop.run_until_complete(collect())
+
+    def _collect(self, obj: Any, response: Response, outcome: ParseOutcome) -> None:
+        if isinstance(obj, Request):
+            if obj.callback is not None and obj.callback not in self._callbacks_seen:
+                # Caught here, where the callback that made the request is on the stack, rather
+                # than when the response comes back, maybe hours later.
+                if not callable(getattr(self.spider, obj.callback, None)):
+                    raise SpiderError(f"{unknown_callback(self.spider, obj.callback)}; in {obj!r}")
+                self._callbacks_seen.add(obj.callback)
+            reason = filter_reason(self.offsite, obj)
+            if reason is not None:
+                filtered = outcome.filtered
+                if filtered is None:
+                    filtered = outcome.filtered = {}
+                filtered[reason] = filtered.get(reason, 0) + 1
+                return
+            obj.depth = response.request.depth + 1
+            outcome.requests.append(obj)
+        elif obj is None:
+            return
+        elif _is_item(obj):
+            if self._validator:
+                obj, invalid = self._validator.validate(obj)
+                if invalid is not None:
+                    log.error("invalid item from %s dropped: %s", response.url, invalid)
+                    if outcome.invalid is None:
+                        outcome.invalid = []
+                    outcome.invalid.append(invalid)
+                    return
+            if not self.serialize_items:
+                outcome.items.append(obj)
+                return
+            try:
+                outcome.items.append(item_to_json(obj))
+            except TypeError as exc:
+                outcome.unserializable += 1
+                log.error("item from %s cannot be written as JSON: %s: %r", response.url, exc, obj)
+        else:
+            raise TypeError(
+                f"callbacks yield items (dict, dataclass, attrs, pydantic) or Requests, "
+                f"not {type(obj).__name__}: {obj!r:.200}"
+            )
+
+
+def filter_reason(offsite: OffsiteFilter | None, request: Request) -> str | None:
+    """Why a request will not be fetched (None: it will be).
+
+    Also computes the request's fingerprint, so that it is done here (in a parser worker, for
+    links) and not in the event loop; a URL that cannot be parsed is filtered as invalid.
+    """
+    url = request.url
+    if not is_http_url(url):
+        return "scheme"
+    if len(url) > MAX_URL_LENGTH:
+        return "url_too_long"
+    try:
+        request.fingerprint  # noqa: B018 - computed and cached
+        if offsite is not None and not offsite.allows(url):
+            return "offsite"
+    except ValueError:
+        return "invalid_url"
+    return None

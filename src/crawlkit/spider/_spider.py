@@ -1,0 +1,93 @@
+"""The ``Spider`` base class users subclass.
+
+A spider instance lives in the main process (``start_requests()``, ``opened()``, ``closed()``,
+``state``) and another lives in each parser worker process, where callbacks run. Callbacks must not
+rely on attributes that other callbacks change: what a callback needs travels with its request
+(``meta``, ``cb_kwargs``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, ClassVar
+
+from ..http import Request, Response
+from ._sitemaps import sitemap_requests, start_sitemap_requests
+
+__all__ = ["Spider"]
+
+_WORKER_STATE_ERROR = (
+    "spider.state is crawl-wide state and lives in the main process, but this callback runs in a "
+    "parser worker process, where changes would be lost. Pass what a callback needs in "
+    "Request(meta=...) or cb_kwargs, or use state in start_requests(), opened() or closed()."
+)
+
+
+class Spider:
+    """Base class of every spider.
+
+    Class attributes: ``name`` (how ``crawlkit crawl NAME`` finds it), ``start_urls``,
+    ``allowed_domains`` (empty: any host; a domain allows its subdomains, on any port;
+    ``"127.0.0.1:8080"`` allows that port only),
+    ``custom_settings`` (setting overrides for this spider), ``handle_httpstatus_list``
+    (non-2xx statuses to pass to callbacks instead of counting as failures) and ``item_type``
+    (a pydantic model: every item is validated against it in the parser worker; an invalid one is
+    logged with the field that failed, counted as ``invalid_item`` and not written).
+
+    Sitemaps: ``sitemap_urls`` (sitemaps, sitemap indexes, gzip or plain text, or robots.txt
+    files whose ``Sitemap:`` lines to read), ``sitemap_follow_robots`` (also read the robots.txt
+    of each start URL's site), ``sitemap_callback`` (the callback of the pages they list,
+    ``parse`` by default) and ``sitemap_max_depth`` (how deep sitemap indexes may nest).
+
+    Keyword arguments (``crawlkit crawl NAME -a key=value``) become instance attributes.
+    """
+
+    name: ClassVar[str] = ""
+    start_urls: ClassVar[list[str]] = []
+    allowed_domains: ClassVar[list[str]] = []
+    custom_settings: ClassVar[dict[str, Any]] = {}
+    handle_httpstatus_list: ClassVar[list[int]] = []
+    item_type: ClassVar[type[Any] | None] = None
+    sitemap_urls: ClassVar[list[str]] = []
+    sitemap_follow_robots: ClassVar[bool] = False
+    sitemap_callback: ClassVar[str] = "parse"
+    sitemap_max_depth: ClassVar[int] = 3
+
+    def __init__(self, **kwargs: Any) -> None:
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+        self._state: dict[str, Any] | None = {}
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A JSON-able dict for crawl-wide state; main process only (see the class docs)."""
+        if self._state is None:
+            raise RuntimeError(_WORKER_STATE_ERROR)
+        return self._state
+
+    def start_requests(self) -> Iterable[Request] | AsyncIterator[Request]:
+        """The first requests of the crawl; by default one per ``start_urls`` entry, then the sitemaps."""
+        sitemaps = start_sitemap_requests(self)
+        if not sitemaps:
+            return (Request(url, dont_filter=True) for url in self.start_urls)
+        return itertools.chain((Request(url, dont_filter=True) for url in self.start_urls), sitemaps)
+
+    def _parse_sitemap(self, response: Response) -> Iterable[Request]:
+        """The callback of sitemap requests: the pages and sitemaps it lists, parsed as a stream."""
+        return sitemap_requests(self, response)
+
+    def parse(self, response: Response) -> Iterable[Any] | None:
+        """The default callback. Yield items (dicts, dataclasses) and ``Request``s."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.parse() is not defined; define it or give each request a callback"
+        )
+
+    async def opened(self) -> None:
+        """Called in the main process before the first request."""
+
+    async def closed(self, reason: str) -> None:
+        """Called in the main process after the crawl, with why it ended."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,1 +1,0 @@
-"""The local test website that crawlkit's integration tests crawl (see ``testsite.app``)."""
