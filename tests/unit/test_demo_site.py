@@ -9,8 +9,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
+import crawlkit.demo as demo_site
 from crawlkit.demo import CATALOGUE_REDIRECT, MISSING_BOOK, DemoSite, expected_items_for, generate
-from crawlkit.demo import _site as demo_site
 from crawlkit.http import Request, Response
 
 ROOT = "http://127.0.0.1:8080/"

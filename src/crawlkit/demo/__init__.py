@@ -1,28 +1,23 @@
-"""The generated demo bookshop: ``python -m crawlkit.demo --port 8080`` serves it on loopback.
+"""The generated demo shop: ``python -m crawlkit.demo --port 8080`` serves it on loopback.
 
-The demo (``scripts/demo``), the tests and the benchmark all use this one generator.
+The demo (``scripts/demo``), the tests and the benchmark all use this one generator. It has two
+page shapes: the bookshop (``generate``) that the demo and the tests crawl, and the benchmark's
+homewares shop (``bench_product_page`` and the rest, written to a folder by ``write_bench_site``).
 """
 
-from ._site import (
-    BOOKS_PER_PAGE,
-    CATALOGUE_REDIRECT,
-    MISSING_BOOK,
-    DemoSite,
-    Page,
-    expected_items_for,
-    generate,
-    main,
-    make_app,
-    running,
-    serve,
-)
+from ._bookshop import DemoSite, expected_items_for, generate
+from ._bookshop_catalogue import BOOKS_PER_PAGE, CATALOGUE_REDIRECT, MISSING_BOOK
+from ._page import Page
+from ._server import LOCAL_HOST, ServedSite, main, make_app, running, serve
 
 __all__ = [
     "BOOKS_PER_PAGE",
     "CATALOGUE_REDIRECT",
+    "LOCAL_HOST",
     "MISSING_BOOK",
     "DemoSite",
     "Page",
+    "ServedSite",
     "expected_items_for",
     "generate",
     "main",

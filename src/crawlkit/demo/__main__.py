@@ -1,5 +1,5 @@
 import sys
 
-from ._site import main
+from ._server import main
 
 sys.exit(main())
