@@ -284,7 +284,7 @@ def ensure_site(n: int, seed: int) -> Path:
             return site
     log(f"generating the site: {n} products, seed {seed}, into {site}")
     subprocess.run(
-        [sys.executable, str(BENCH / "site.py"), str(site), "--n", str(n), "--seed", str(seed)],
+        [crawlkit_python(), str(BENCH / "site.py"), str(site), "--n", str(n), "--seed", str(seed)],
         check=True,
         stdout=subprocess.DEVNULL,
     )

@@ -2,15 +2,20 @@
 
 The demo (``scripts/demo``), the tests and the benchmark all use this one generator. It has two
 page shapes: the bookshop (``generate``) that the demo and the tests crawl, and the benchmark's
-homewares shop (``bench_product_page`` and the rest, written to a folder by ``write_bench_site``).
+homewares shop that ``write_bench_site`` writes to a folder for ``bench/site.py``.
 """
 
+from ._bench_catalogue import N_RELATED as BENCH_N_RELATED
+from ._bench_catalogue import PER_PAGE as BENCH_PER_PAGE
+from ._bench_files import write_bench_site
 from ._bookshop import DemoSite, expected_items_for, generate
 from ._bookshop_catalogue import BOOKS_PER_PAGE, CATALOGUE_REDIRECT, MISSING_BOOK
 from ._page import Page
 from ._server import LOCAL_HOST, ServedSite, main, make_app, running, serve
 
 __all__ = [
+    "BENCH_N_RELATED",
+    "BENCH_PER_PAGE",
     "BOOKS_PER_PAGE",
     "CATALOGUE_REDIRECT",
     "LOCAL_HOST",
@@ -24,4 +29,5 @@ __all__ = [
     "make_app",
     "running",
     "serve",
+    "write_bench_site",
 ]
