@@ -7,7 +7,6 @@ back the exit code, stderr and the JSONL output.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,15 +18,7 @@ from typing import Any
 
 import orjson
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment of a crawl subprocess: no CRAWLKIT_* of the developer, tests importable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLKIT_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS_DIR), env.get("PYTHONPATH", "")) if p)
-    env.update(extra)
-    return env
+from support.procs import reaped, subprocess_env
 
 
 @dataclass
@@ -59,12 +50,8 @@ def start(argv: Sequence[str], cwd: Path, preexec: Callable[[], None] | None = N
 
 def finish(proc: subprocess.Popen[str], timeout: float = 90, started: float | None = None) -> Finished:
     begun = time.monotonic() if started is None else started
-    try:
+    with reaped(proc):
         out, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     return Finished(proc.returncode, out, err, time.monotonic() - begun)
 
 

@@ -24,7 +24,7 @@ import pytest
 from conftest import Site
 from crawlkit import __version__
 from crawlkit.cli import main
-from support.procs import CRAWLKIT_EXE, subprocess_env, wait_for
+from support.procs import CRAWLKIT_EXE, reap, subprocess_env, wait_for
 
 SPIDERS = '''\
 from crawlspiders.cli_spiders import PathPages, SlowPages
@@ -119,13 +119,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def paths_args(site: Site, paths: str, *extra: str) -> list[str]:
     return ["crawl", "paths", "-a", f"base={site.base}", "-a", f"paths={paths}", *extra]
-
-
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    """Make sure a subprocess is gone (and reaped) whatever happened in the test."""
-    if proc.poll() is None:
-        proc.kill()
-    proc.communicate(timeout=30)
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -519,7 +512,7 @@ def test_a_second_crawl_on_a_busy_job_dir_is_refused(site: Site, project: Projec
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 3, err
     finally:
-        stop_process(proc)
+        reap(proc)
 
 
 def test_a_job_dir_of_another_spider_is_refused(site: Site, project: Project) -> None:

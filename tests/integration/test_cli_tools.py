@@ -21,7 +21,7 @@ import pytest
 
 from conftest import Site
 from crawlkit.cli import main
-from support.procs import TESTS_DIR, reaped
+from support.procs import bare_env, reaped
 from support.testsite import charset_text, graph_path, reachable
 
 PLAIN_SPIDERS = """\
@@ -274,8 +274,7 @@ def test_stats_file_is_written_after_a_graceful_stop(site: Site, tmp_path: Path)
         "-a", f"base={site.base}", "-a", "count=60", "-a", "delay=0.2", "--concurrency", "4",
         "--stats-file", str(stats_file), "--progress", "off", "-s", "commit_interval=0.2",
     ]  # fmt: skip
-    env = {"PYTHONPATH": str(TESTS_DIR), "PATH": "/usr/bin:/bin"}
-    with reaped(subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, env=env)) as proc:
+    with reaped(subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, env=bare_env())) as proc:
         deadline = time.monotonic() + 30
         while len(site.log.entries("/slow")) < 8 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -29,6 +29,7 @@ from crawlkit.demo import (
 )
 from crawlkit.http import Request, Response
 from crawlkit.spider import Spider
+from support.procs import first_line, reaped
 
 SPIDER_FILE = Path(__file__).resolve().parents[2] / "spiders" / "bookshop.py"
 BASE = "http://127.0.0.1:8123/"
@@ -130,9 +131,8 @@ def test_legacy_page_content_type_has_no_charset(site: DemoSite, served: dict[st
 def test_command_line_server_announces_itself_and_stops_on_signal(sig: signal.Signals) -> None:
     cmd = [sys.executable, "-m", "crawlkit.demo", "--port", "0", "--books", "30"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
+    with reaped(proc):
+        line = first_line(proc)
         match = re.fullmatch(r"serving (http://127\.0\.0\.1:(\d+)/)\n", line)
         assert match, line
 
@@ -146,10 +146,6 @@ def test_command_line_server_announces_itself_and_stops_on_signal(sig: signal.Si
         out, err = proc.communicate(timeout=10)
         assert proc.returncode == 0, err
         assert out == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 def test_command_line_refuses_other_hosts() -> None:

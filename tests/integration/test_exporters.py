@@ -22,9 +22,9 @@ from conftest import Site
 from crawlkit import crawl
 from crawlkit.exporters import FeedExporter, Mode, OutputSpec, output_spec
 from crawlspiders.plain_spiders import GraphItems
+from support.procs import bare_env, reaped
 from support.testsite import reachable
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
 NOTE = 'a "quoted", comma\nand a newline'
 
 
@@ -129,9 +129,8 @@ def run_until(
     cmd: list[str], cwd: Path, sig: signal.Signals | None = None, watch: Path | None = None
 ) -> tuple[int, str]:
     """Run a crawl; with ``sig``, send it once ``watch`` holds committed items, and a bit later."""
-    env = {"PYTHONPATH": str(TESTS_DIR), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    try:
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=bare_env())
+    with reaped(proc):
         if sig is not None:
             assert watch is not None
             deadline = time.monotonic() + 30
@@ -141,10 +140,6 @@ def run_until(
             assert proc.poll() is None, "the crawl ended before it could be interrupted"
             proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     return proc.returncode, err.decode(errors="replace")
 
 

@@ -18,8 +18,7 @@ from conftest import Site
 from crawlkit import CrawlStats, crawl
 from crawlkit.core._progress import ProgressSampler
 from crawlspiders.cli_spiders import SlowPages
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
+from support.procs import bare_env, reap
 
 
 def test_log_lines_when_stderr_is_not_a_terminal(
@@ -83,7 +82,7 @@ def test_a_rich_display_on_a_terminal(site: Site, tmp_path: Path) -> None:
         "--frontier", "memory",
     ]  # fmt: skip
     master, slave = pty.openpty()
-    env = {"PYTHONPATH": str(TESTS_DIR), "PATH": "/usr/bin:/bin", "TERM": "xterm", "COLUMNS": "120"}
+    env = bare_env(TERM="xterm", COLUMNS="120")
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, env=env)
     os.close(slave)
     seen = bytearray()
@@ -103,9 +102,7 @@ def test_a_rich_display_on_a_terminal(site: Site, tmp_path: Path) -> None:
                 break
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
         os.close(master)
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
     assert proc.returncode == 0, text

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from support.procs import reap, stop
+
 __all__ = ["RedisServer", "free_port", "redis_server_binary", "require_redis", "unique_job"]
 
 
@@ -101,19 +103,13 @@ class RedisServer:
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: nothing is saved at exit."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is not None:
+            reap(self.proc)
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc is not None:
+            stop(self.proc)
         self.proc = None
 
 

@@ -33,6 +33,7 @@ from crawlkit.frontier import Checkpoint, Frontier, FrontierStats, HostLimits, M
 from crawlkit.frontier.sqlite._frontier import MAX_INSERTS_BEHIND, SqliteFrontier
 from crawlkit.http import Request
 from support.frontierkit import Clocks, drain, limits, req, run, urls
+from support.procs import first_line, reaped
 
 T = TypeVar("T")
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -707,20 +708,12 @@ def test_sigkill_keeps_exactly_the_last_checkpoint(tmp_path: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", _CRASHER, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
-    try:
-        assert child.stdout is not None
-        line = child.stdout.readline().split()
-        assert line[:1] == [b"READY"], child.stderr.read() if child.stderr else b""
+    with reaped(child):
+        line = first_line(child).split()
+        assert line[:1] == [b"READY"], line
         assert int(line[1]) > 1_000_000  # the lost tail really was written to disk
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
     assert child.returncode == -signal.SIGKILL
 
     async def reopen() -> None:
