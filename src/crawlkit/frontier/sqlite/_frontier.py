@@ -74,6 +74,7 @@ from .._base import (
 )
 from .._turns import Turns
 from ._dbthread import DatabaseThread, Job, wait_for
+from ._fingerprints import FingerprintCache
 from ._store import (
     DEACTIVATE,
     FAIL,
@@ -179,7 +180,7 @@ class SqliteFrontier:
         self._low = max(1, host_window // 4)
         self._initial = max(1, host_window // 2)  # requests loaded when a host is activated
         self._max_delayed = max_delayed
-        self._fp_generation = max(0, fingerprint_cache // 2)  # 0: no cache
+        self._fingerprints = FingerprintCache(fingerprint_cache)
         self._store = Store(self.path, spider_name, cache_mib * 1024)
         self._worker: DatabaseThread | None = None
         self._lock = asyncio.Lock()  # one trip to the database at a time
@@ -201,14 +202,6 @@ class SqliteFrontier:
         self._due_until = 0.0  # wall time up to which rows that came due have been looked at
         self._leases: dict[Request, tuple[int, str, int]] = {}  # leased request -> (id, host, turn)
         self._fetched: set[Request] = set()  # leases whose fetch is over: their slot is free
-        # Recent fingerprints known to be in the database, in two generations: when the young
-        # one is full it becomes the old one, and the old one is dropped.
-        self._fp_young: set[bytes] = set()
-        self._fp_old: set[bytes] = set()
-        # Whether the cache holds every fingerprint in the database (all of them were loaded at
-        # open, and no generation has been dropped since). Then the database can refuse no row
-        # the cache let through, and inserts go in behind the crawl instead of being waited for.
-        self._fp_complete = False
         self._behind: deque[Job] = deque()  # inserts sent and not waited for, oldest first
         self._inserting = 0
         self._pending = 0
@@ -281,7 +274,7 @@ class SqliteFrontier:
             raise RuntimeError("a SqliteFrontier can be opened only once")
         worker = DatabaseThread()
         wall = self._wall()
-        job = worker.send(self._store.open, wall, self._fp_generation)
+        job = worker.send(self._store.open, wall, self._fingerprints.generation)
         cancelled = await wait_for(job)
         if job.error is not None or cancelled:
             worker.send(self._store.close, wait=False, always=True)
@@ -298,12 +291,9 @@ class SqliteFrontier:
         self._next_id = opened.next_id
         self._next_due = opened.next_due
         self._turns = Turns.loads(opened.turns)
-        if opened.fingerprints is not None and self._fp_generation > 0:
+        if opened.fingerprints is not None and self._fingerprints.generation > 0:
             # Few enough to cache them all: a resumed job, too, knows every fingerprint.
-            self._fp_young = set(opened.fingerprints)
-            if len(self._fp_young) >= self._fp_generation:
-                self._fp_old, self._fp_young = self._fp_young, set()
-            self._fp_complete = True
+            self._fingerprints.load(opened.fingerprints)
         self._due_until = wall
         self._candidates = opened.pending > 0
         return opened.checkpoint
@@ -331,7 +321,7 @@ class SqliteFrontier:
                 cancelled = await wait_for(job)
             finally:
                 worker.stop()
-            for table in (self._hosts, self._leases, self._fetched, self._fp_young, self._fp_old):
+            for table in (self._hosts, self._leases, self._fetched, self._fingerprints):
                 table.clear()
             for heap in (self._ready, self._timed, self._delayed, self._cooling):
                 heap.clear()
@@ -432,9 +422,7 @@ class SqliteFrontier:
         LEASED, and the active hosts whose bound changed.
         """
         limit = self._depth_limit
-        young = self._fp_young
-        old = self._fp_old
-        generation = self._fp_generation
+        known_or_add = self._fingerprints.known_or_add
         hosts = self._hosts
         ahead = self._ahead
         lower_bound = self._lower_bound
@@ -453,16 +441,9 @@ class SqliteFrontier:
             fp: bytes | None = None
             if not request.dont_filter:
                 fp = request.fingerprint
-                if fp in young or fp in old:
+                if known_or_add(fp):
                     result.duplicates += 1
                     continue
-                if generation:
-                    young.add(fp)
-                    if len(young) >= generation:
-                        if old:
-                            self._fp_complete = False
-                        self._fp_old = old = young
-                        self._fp_young = young = set()
             name = _host(request.url)
             state = PENDING
             turn = next_turn(request.callback)
@@ -518,7 +499,7 @@ class SqliteFrontier:
         behind = self._behind
         while behind and behind[0].done:
             behind.popleft()
-        if self._fp_complete and len(behind) < MAX_INSERTS_BEHIND:
+        if self._fingerprints.complete and len(behind) < MAX_INSERTS_BEHIND:
             # Every row goes in, and what the crawl needs of the outcome is known now. The
             # database thread runs jobs in order, so the rows are in before anything sent later
             # (a checkpoint included); a failure is raised by the next call, as for the buffered
