@@ -13,7 +13,6 @@ memory to be written again when the file is closed.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 from pathlib import Path
@@ -23,6 +22,7 @@ from aiofiles.threadpool.binary import AsyncFileIO
 
 from ..errors import ExportError
 from ._base import Mode
+from ._sink import os_cause
 
 __all__ = ["JsonLinesExporter"]
 
@@ -154,10 +154,3 @@ class JsonLinesExporter:
 def _retrieved(task: asyncio.Future[int]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def os_cause(exc: OSError) -> str:
-    """An OSError's cause for a message: 'No space left on device (ENOSPC)'."""
-    name = errno.errorcode.get(exc.errno or 0)
-    text = exc.strerror or str(exc)
-    return f"{text} ({name})" if name else text

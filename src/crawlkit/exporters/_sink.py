@@ -8,6 +8,7 @@ the file can be cut back to, so committed offsets work exactly as for a plain fi
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import os
 import zlib
@@ -17,9 +18,8 @@ import aiofiles
 from aiofiles.threadpool.binary import AsyncFileIO
 
 from ..errors import ExportError
-from ._jsonl import os_cause
 
-__all__ = ["Sink", "gzip_member"]
+__all__ = ["Sink", "gzip_member", "os_cause"]
 
 # Compressing a small write on the event loop costs less than a hop to a thread.
 _INLINE_COMPRESS = 16 * 1024
@@ -108,3 +108,10 @@ class Sink:
         """The file's content, decompressed (for counting records or reading a CSV header)."""
         data = self.path.read_bytes()
         return gzip.decompress(data) if self.compress and data else data
+
+
+def os_cause(exc: OSError) -> str:
+    """An OSError's cause for a message: 'No space left on device (ENOSPC)'."""
+    name = errno.errorcode.get(exc.errno or 0)
+    text = exc.strerror or str(exc)
+    return f"{text} ({name})" if name else text
