@@ -12,8 +12,9 @@ from pathlib import Path
 from ..settings import Settings
 from ._base import Exporter, Mode, OutputSpec, output_spec
 from ._feed import FeedExporter
-from ._jsonl import JsonLinesExporter, os_cause
+from ._jsonl import JsonLinesExporter
 from ._pipelines import ItemPipeline, PipelineChain, load_pipelines
+from ._sink import os_cause
 
 __all__ = [
     "Exporter",

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import ExportError
 from ._base import Mode, OutputSpec
 from ._formats import CsvFormat, Format, format_for
-from ._sink import Sink
+from ._sink import Sink, committed_size
 
 __all__ = ["FeedExporter"]
 
@@ -115,12 +115,7 @@ class FeedExporter:
                 if later > part:
                     self._file(later).unlink()
         path = self._file(part)
-        size = path.stat().st_size if path.exists() else 0
-        if size < remaining:
-            raise ExportError(
-                f"output {path} holds {size} bytes but {remaining} were committed: it was changed or "
-                "replaced outside crawlkit; restore it or start again with --fresh"
-            )
+        size = committed_size(path, remaining)
         if size > remaining:
             tail = _read_tail(path, size - remaining)
             closing = {self._new_sink(part).encoded(b) for b in (self.format.trailer, self.format.empty)}

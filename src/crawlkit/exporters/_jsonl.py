@@ -4,25 +4,21 @@ Items arrive as complete JSON lines; the exporter only ever writes whole buffers
 so a clean stop can never leave a partial line behind. ``offset`` is the byte length of what has
 been written and flushed, which the durable commit step records.
 
-A write that fails (disk full, file too large, I/O error) may have put part of a buffer on disk:
-the file is cut back to the last whole buffer at once, and the error names the file and the cause.
-The file is unbuffered (the exporter does its own batching), so no half-written buffer lingers in
-memory to be written again when the file is closed.
+The file itself is a :class:`~crawlkit.exporters._sink.Sink`, as for every other format: it
+keeps the offset, cuts a failed write's partial buffer back off at once (the error names the file
+and the cause), and fsyncs. What this exporter adds is the cheapest batching there is for lines
+that are already encoded: one growing buffer, written when ``flush_bytes`` pile up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
 from pathlib import Path
-
-import aiofiles
-from aiofiles.threadpool.binary import AsyncFileIO
 
 from ..errors import ExportError
 from ._base import Mode
+from ._sink import Sink, committed_size
 
 __all__ = ["JsonLinesExporter"]
 
@@ -37,16 +33,15 @@ class JsonLinesExporter:
         self.mode = mode
         self.flush_bytes = flush_bytes
         self.items = 0
-        self._file: AsyncFileIO | None = None
+        self._sink = Sink(path, compress=False)
         self._buffer = bytearray()
         self._lock = asyncio.Lock()
-        self._offset = 0
         self._error: ExportError | None = None
 
     @property
     def offset(self) -> int:
         """Bytes written to the file so far."""
-        return self._offset
+        return self._sink.offset
 
     async def open(self, resume_offset: int | None = None) -> None:
         """Open the output; when resuming, first cut it back to the last committed offset.
@@ -54,26 +49,20 @@ class JsonLinesExporter:
         Bytes past that offset belong to work that was never committed: it will be done again.
         """
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             if resume_offset is not None:
-                size = self.path.stat().st_size if self.path.exists() else 0
-                if size < resume_offset:
-                    raise ExportError(
-                        f"output {self.path} holds {size} bytes but {resume_offset} were committed: "
-                        "it was changed or replaced outside crawlkit; restore it or start again with --fresh"
-                    )
+                size = committed_size(self.path, resume_offset)
                 if size > resume_offset:
                     log.warning(
                         "cutting %d uncommitted bytes from the end of %s", size - resume_offset, self.path
                     )
-                    await asyncio.to_thread(os.truncate, self.path, resume_offset)
-                self._file = await aiofiles.open(self.path, "ab", buffering=0)
+                keep: int | None = resume_offset
+            elif self.mode == "append":
+                keep = self.path.stat().st_size if self.path.exists() else None
             else:
-                append = self.mode == "append"
-                self._file = await aiofiles.open(self.path, "ab" if append else "wb", buffering=0)
-            self._offset = await self._file.tell()
+                keep = None
         except OSError as exc:
             raise ExportError(f"cannot open output {self.path}: {exc.strerror or exc}") from exc
+        await self._sink.open(truncate_to=keep)
 
     def add(self, lines: list[bytes]) -> None:
         """Queue whole JSON lines; ``maybe_flush()`` writes them when enough have piled up."""
@@ -103,61 +92,29 @@ class JsonLinesExporter:
         async with self._lock:
             if self._error is not None:
                 raise self._error
-            assert self._file is not None, "exporter is not open"
-            if self._buffer:
-                data = bytes(self._buffer)
-                self._buffer.clear()
-                try:
-                    await self._write_all(data)
-                except OSError as exc:
-                    self._error = ExportError(f"cannot write output {self.path}: {os_cause(exc)}")
-                    await self._cut_back()
-                    raise self._error from exc
-                self._offset += len(data)
-            if sync:
-                try:
-                    await asyncio.to_thread(os.fsync, self._file.fileno())
-                except OSError as exc:
-                    self._error = ExportError(f"cannot sync output {self.path}: {os_cause(exc)}")
-                    raise self._error from exc
-            return self._offset
-
-    async def _write_all(self, data: bytes) -> None:
-        # An unbuffered write may write less than asked (the disk filled up on the way): go on
-        # until it is all written or the next write fails with the reason.
-        assert self._file is not None
-        view = memoryview(data)
-        while view:
-            written = await self._file.write(view)
-            view = view[written:]
-
-    async def _cut_back(self) -> None:
-        """Remove a partial buffer that a failed write left at the end of the file."""
-        assert self._file is not None
-        try:
-            await asyncio.to_thread(os.ftruncate, self._file.fileno(), self._offset)
-            await self._file.seek(self._offset)
-        except OSError as exc:  # resuming cuts it back to the committed offset anyway
-            log.warning("cannot cut %s back to %d bytes: %s", self.path, self._offset, os_cause(exc))
+            assert self._sink.is_open, "exporter is not open"
+            try:
+                if self._buffer:
+                    data = bytes(self._buffer)
+                    self._buffer.clear()
+                    await self._sink.write(data)
+                if sync:
+                    await self._sink.sync()
+            except ExportError as exc:
+                self._error = exc  # the file is cut back to the last whole buffer: nothing more goes in
+                raise
+            return self._sink.offset
 
     async def close(self) -> None:
-        if self._file is None:
+        if not self._sink.is_open:
             return
         try:
             if self._error is None:
                 await self.flush()
         finally:
-            await self._file.close()
-            self._file = None
+            await self._sink.close()
 
 
 def _retrieved(task: asyncio.Future[int]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def os_cause(exc: OSError) -> str:
-    """An OSError's cause for a message: 'No space left on device (ENOSPC)'."""
-    name = errno.errorcode.get(exc.errno or 0)
-    text = exc.strerror or str(exc)
-    return f"{text} ({name})" if name else text

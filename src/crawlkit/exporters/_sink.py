@@ -8,7 +8,9 @@ the file can be cut back to, so committed offsets work exactly as for a plain fi
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
+import logging
 import os
 import zlib
 from pathlib import Path
@@ -17,9 +19,10 @@ import aiofiles
 from aiofiles.threadpool.binary import AsyncFileIO
 
 from ..errors import ExportError
-from ._jsonl import os_cause
 
-__all__ = ["Sink", "gzip_member"]
+__all__ = ["Sink", "committed_size", "gzip_member", "os_cause"]
+
+log = logging.getLogger("crawlkit.export")
 
 # Compressing a small write on the event loop costs less than a hop to a thread.
 _INLINE_COMPRESS = 16 * 1024
@@ -45,10 +48,13 @@ class Sink:
         return gzip_member(data) if self.compress and data else data
 
     async def open(self, *, truncate_to: int | None) -> None:
-        """Open for appending; ``truncate_to`` None starts an empty file, else cuts it to that size."""
+        """Open for appending; ``truncate_to`` None starts an empty file, else cuts it to that size.
+
+        A file that is not there yet is created either way.
+        """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if truncate_to is not None and self.path.stat().st_size > truncate_to:
+            if truncate_to is not None and self.path.exists() and self.path.stat().st_size > truncate_to:
                 await asyncio.to_thread(os.truncate, self.path, truncate_to)
             # Unbuffered: the exporter batches by itself, and a failed write must leave no bytes in
             # a buffer that closing the file would try to write again.
@@ -59,6 +65,10 @@ class Sink:
             self.offset = await self._file.tell()
         except OSError as exc:
             raise ExportError(f"cannot open output {self.path}: {os_cause(exc)}") from exc
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
 
     async def write(self, data: bytes) -> None:
         if not data:
@@ -86,8 +96,8 @@ class Sink:
         try:
             await asyncio.to_thread(os.ftruncate, self._file.fileno(), self.offset)
             await self._file.seek(self.offset)
-        except OSError:
-            pass  # the resume cuts the file back to the committed offset anyway
+        except OSError as exc:  # the resume cuts the file back to the committed offset anyway
+            log.warning("cannot cut %s back to %d bytes: %s", self.path, self.offset, os_cause(exc))
 
     async def sync(self) -> None:
         assert self._file is not None, "sink is not open"
@@ -108,3 +118,21 @@ class Sink:
         """The file's content, decompressed (for counting records or reading a CSV header)."""
         data = self.path.read_bytes()
         return gzip.decompress(data) if self.compress and data else data
+
+
+def committed_size(path: Path, committed: int) -> int:
+    """The size of ``path`` (0 when missing), which must hold the ``committed`` bytes a resume keeps."""
+    size = path.stat().st_size if path.exists() else 0
+    if size < committed:
+        raise ExportError(
+            f"output {path} holds {size} bytes but {committed} were committed: it was changed or "
+            "replaced outside crawlkit; restore it or start again with --fresh"
+        )
+    return size
+
+
+def os_cause(exc: OSError) -> str:
+    """An OSError's cause for a message: 'No space left on device (ENOSPC)'."""
+    name = errno.errorcode.get(exc.errno or 0)
+    text = exc.strerror or str(exc)
+    return f"{text} ({name})" if name else text
