@@ -119,10 +119,7 @@ UNTRIAGED = "not triaged yet: may be a Redis bug"
 READY_HOSTS = "statistics().hosts counts the hosts ready in Redis, not the hosts in play"
 REDIS_DIFFERS: dict[str, str] = {
     "test_empty_frontier": WAITS_FOR_SEEDED,
-    "test_push_and_lease_one": COUNTS_OF_LAST_REPLY,
     "test_a_pagination_chain_advances_while_its_items_wait": WAITS_FOR_SEEDED,
-    "test_duplicates_are_dropped": COUNTS_OF_LAST_REPLY,
-    "test_dont_filter_skips_dedup": COUNTS_OF_LAST_REPLY,
     "test_concurrency_one_serialises_a_host": UNTRIAGED,
     "test_fetched_frees_the_host_slot_and_keeps_the_lease": SLOT_FREED_AT_ACK,
     "test_a_fetched_request_ends_its_lease_every_way": SLOT_FREED_AT_ACK,
@@ -135,7 +132,6 @@ REDIS_DIFFERS: dict[str, str] = {
     "test_retry_without_delay_is_ready_at_once": POLLS,
     "test_retry_is_not_a_duplicate_and_other_requests_go_first": UNTRIAGED,
     "test_giving_back_what_is_not_leased_is_an_error": WAITS_FOR_SEEDED,
-    "test_ack_pushes_new_requests": COUNTS_OF_LAST_REPLY,
     "test_ack_many_does_what_acks_one_by_one_do": COUNTS_OF_LAST_REPLY,
     "test_fail_counts_and_finishes": WAITS_FOR_SEEDED,
     "test_release_returns_requests_to_pending": COUNTS_OF_LAST_REPLY,

@@ -107,7 +107,8 @@ class RedisFrontier:
         self._acked: list[bytes] = []  # handles acked since the last commit
         self._deferred: list[Request] = []  # dont_filter requests found since the last commit
         self._commit_seq = 0
-        # What the last script reported about the whole crawl.
+        # What this worker's last script reported about the whole crawl (every script that
+        # changes the queue reports it, so these are never older than this worker's last call).
         self._pending = 0
         self._leased = 0
         self._seen = 0
@@ -116,6 +117,7 @@ class RedisFrontier:
         self._seeded = False
         self._ready_hosts = 0
         self._wait = -1.0
+        self._wait_noted_at = 0.0  # time.monotonic() when ``_wait`` was reported
         self._mine_acked = 0  # of ``_leased``: this worker's acked requests, waiting for its commit
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -146,8 +148,13 @@ class RedisFrontier:
             raise
 
     def _note(self, reply: list[Any], at: int) -> None:
-        """Keep the crawl-wide figures a lease reported (pending, leased, ... this worker's acks)."""
-        pending, leased, seen, done, failed, seeded, ready, acked = reply[at : at + 8]
+        """Keep the figures a script's reply ends with (``with_view`` in the scripts): the wait
+        for the next ready request, the crawl-wide counters, this worker's acks to commit."""
+        if reply[0] != b"ok" or len(reply) < at + 9:
+            return  # a refused call changed nothing (a lost lease)
+        wait, pending, leased, seen, done, failed, seeded, ready, acked = reply[at : at + 9]
+        self._wait = float(wait)
+        self._wait_noted_at = time.monotonic()
         self._pending = _int(pending)
         self._leased = _int(leased)
         self._seen = _int(seen)
@@ -190,6 +197,7 @@ class RedisFrontier:
         self._opened = True
         created, offset, state, seq, seeded, shards = reply[1:7]
         self._pending, self._leased, self._seen, self._done, self._failed = map(_int, reply[7:12])
+        self._wait = 0.0 if self._pending else -1.0
         self._seeded = seeded == b"1"
         self._encoder.set_shards(_int(shards))
         self._commit_seq = _int(seq)
@@ -277,6 +285,7 @@ class RedisFrontier:
                     "since its last commit does not count. Start it again to go on"
                 )
             )
+        self._note(reply, 1)
         self._commit_seq = seq
         del self._acked[: len(handles)]
         del self._deferred[: len(deferred)]
@@ -341,7 +350,8 @@ class RedisFrontier:
         args: list[Any] = []
         count = self._encoder.push_args(requests, result, args)
         if count:
-            reply = await self._run("push", [count, *args])
+            reply = await self._run("push", [self.worker_id, count, *args])
+            self._note(reply, 3)
             result.queued += _int(reply[1])
             result.duplicates += _int(reply[2])
         return result
@@ -352,8 +362,7 @@ class RedisFrontier:
             return []
         reply = await self._run("lease", [self.worker_id, n, self._ttl])
         pairs = reply[1]
-        self._wait = float(reply[2])
-        self._note(reply, 3)
+        self._note(reply, 2)
         out: list[Request] = []
         for i in range(0, len(pairs), 2):
             handle, blob = pairs[i], pairs[i + 1]
@@ -378,6 +387,7 @@ class RedisFrontier:
         # cancelled, or a committed page would lose its links.
         task = self._spawn(self._run("ack", [self.worker_id, handle, delay, count, *args]), self._acking)
         reply = await asyncio.shield(task)
+        self._note(reply, 3)
         result.queued += _int(reply[1])
         result.duplicates += _int(reply[2])
         return result
@@ -402,6 +412,7 @@ class RedisFrontier:
         data = pickle.dumps(request, _PICKLE_PROTOCOL)  # with its new attempt count
         args = [self.worker_id, handle, data, repr(max(0.0, float(delay))), request.callback or "parse"]
         reply = await self._run("retry", args)
+        self._note(reply, 1)
         if reply[0] == b"lost":
             log.warning("retry of %s came after its lease expired; another worker has it", request.url)
 
@@ -409,6 +420,7 @@ class RedisFrontier:
         self._check()
         handle = self._take(request, "fail")
         reply = await self._run("fail", [self.worker_id, handle, reason])
+        self._note(reply, 1)
         if reply[0] == b"lost":
             log.warning("failure of %s came after its lease expired; another worker has it", request.url)
 
@@ -422,7 +434,7 @@ class RedisFrontier:
         self._check()
         handles = [h for h in (self._leases.pop(r, None) for r in requests) if h is not None]
         if handles:
-            await self._run("release", [self.worker_id, *handles])
+            self._note(await self._run("release", [self.worker_id, *handles]), 2)
 
     def cooldown(self, host: str, seconds: float) -> None:
         """Start none of ``host``'s requests, in any worker, for ``seconds`` from now."""
@@ -435,12 +447,19 @@ class RedisFrontier:
     # -- introspection --------------------------------------------------------------------------
 
     def next_ready_in(self) -> float | None:
+        """0 when a request was ready at this worker's last call; else at most a poll interval.
+
+        Other workers free slots, queue links and take requests without telling this one, so
+        this is never ``None`` before the crawl is over: look again soon.
+        """
         if self.is_finished():
             return None
-        # Other workers free slots and queue links without telling this one: look again soon.
+        if self._wait == 0:
+            return 0.0
         poll = self._poll if self._pending else self._poll * 4
-        if self._wait >= 0:
-            return max(0.001, min(self._wait, poll))
+        if self._wait > 0:
+            left = self._wait - (time.monotonic() - self._wait_noted_at)
+            return max(0.001, min(left, poll))
         return poll
 
     def is_finished(self) -> bool:
@@ -452,11 +471,14 @@ class RedisFrontier:
         return self._seeded and self._pending == 0 and self._leased == self._mine_acked
 
     def statistics(self) -> FrontierStats:
+        """The crawl's counters as of this worker's last call. This worker's acked requests are
+        done, as in the other frontiers (its commit makes them permanent); other workers' count
+        as leased until theirs. ``hosts``: the hosts that can start a request now."""
         return FrontierStats(
             pending=self._pending,
-            leased=self._leased,
+            leased=self._leased - self._mine_acked,
             seen=self._seen,
-            done=self._done,
+            done=self._done + self._mine_acked,
             failed=self._failed,
             hosts=self._ready_hosts,
         )

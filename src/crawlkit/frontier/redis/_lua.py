@@ -196,6 +196,35 @@ local function push(start, count, now)
   return queued, dups
 end
 
+-- What every reply of a script that changes the queue ends with, so that a worker's figures are
+-- never older than its own last call: the seconds until a request may be ready (0: now; -1: none
+-- is waiting for a time), the crawl's counters, the hosts ready now, and this worker's acked
+-- requests waiting for its commit. Appended to ``head``.
+local function with_view(head, W, now)
+  local wait = -1
+  local ready = redis.call('ZCARD', P .. 'ready')
+  if ready > 0 then
+    wait = 0
+  else
+    local t = redis.call('ZRANGE', P .. 'timed', 0, 0, 'WITHSCORES')
+    if #t > 0 then wait = tonumber(t[2]) - now end
+    local dl = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+    if #dl > 0 then
+      local w2 = tonumber(dl[2]) - now
+      if wait < 0 or w2 < wait then wait = w2 end
+    end
+    -- Due already (a host or retry a lease has not promoted yet): ready now.
+    if wait < 0 and (#t > 0 or #dl > 0) then wait = 0 end
+  end
+  local m = redis.call('HMGET', META, 'pending', 'leased', 'seen', 'done', 'failed', 'seeded')
+  local acked = redis.call('ZCARD', P .. 'leases:' .. W) - redis.call('SCARD', P .. 'held:' .. W)
+  head[#head + 1] = fmt(wait)
+  for i = 1, 6 do head[#head + 1] = m[i] end
+  head[#head + 1] = ready
+  head[#head + 1] = acked
+  return head
+end
+
 -- Every script but OPEN starts with this: a job whose meta is gone lost its state (a Redis
 -- restarted without persistence, a reset while workers ran); going on would crawl it again.
 local function gone()
@@ -247,13 +276,14 @@ return {'ok', created, w[1], w[2], w[3], m[1], m[2], m[3], m[4], m[5], m[6], m[7
 """
 )
 
-# ARGV: P, count, 8 x count push arguments.
+# ARGV: P, worker, count, 8 x count push arguments.
 PUSH = (
     _PRELUDE
     + r"""
 if gone() then return {'gone'} end
-local queued, dups = push(3, tonumber(ARGV[2]), now_s())
-return {'ok', queued, dups}
+local now = now_s()
+local queued, dups = push(4, tonumber(ARGV[3]), now)
+return with_view({'ok', queued, dups}, ARGV[2], now)
 """
 )
 
@@ -317,23 +347,7 @@ if taken > 0 then
   redis.call('HINCRBY', META, 'leased', taken)
   redis.call('ZADD', P .. 'expiry', 'LT', deadline, W)
 end
-local wait = -1
-if redis.call('ZCARD', P .. 'ready') > 0 then
-  wait = 0
-else
-  local t = redis.call('ZRANGE', P .. 'timed', 0, 0, 'WITHSCORES')
-  if #t > 0 then wait = tonumber(t[2]) - now end
-  local dl = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
-  if #dl > 0 then
-    local w2 = tonumber(dl[2]) - now
-    if wait < 0 or w2 < wait then wait = w2 end
-  end
-  if wait < 0 and (#t > 0 or #dl > 0) then wait = 0 end
-end
-local m = redis.call('HMGET', META, 'pending', 'leased', 'seen', 'done', 'failed', 'seeded')
--- This worker's acked requests waiting for its commit: their links are queued already.
-local acked = redis.call('ZCARD', P .. 'leases:' .. W) - redis.call('SCARD', P .. 'held:' .. W)
-return {'ok', out, fmt(wait), m[1], m[2], m[3], m[4], m[5], m[6], redis.call('ZCARD', P .. 'ready'), acked}
+return with_view({'ok', out}, W, now)
 """
 )
 
@@ -355,7 +369,7 @@ if free_slot(W, handle, h, now) then
   sched(h, now)
 end
 local queued, dups = push(6, tonumber(ARGV[5]), now)
-return {'ok', queued, dups}
+return with_view({'ok', queued, dups}, W, now)
 """
 )
 
@@ -404,7 +418,7 @@ end
 redis.call('HINCRBY', META, 'leased', -1)
 redis.call('HINCRBY', META, 'pending', 1)
 sched(h, now)
-return {'ok'}
+return with_view({'ok'}, W, now)
 """
 )
 
@@ -426,7 +440,7 @@ redis.call('HINCRBY', META, 'leased', -1)
 redis.call('HINCRBY', META, 'failed', 1)
 redis.call('HINCRBY', P .. 'failures', ARGV[4], 1)
 sched(h, now)
-return {'ok'}
+return with_view({'ok'}, W, now)
 """
 )
 
@@ -444,7 +458,7 @@ for i = 3, #ARGV do
     count = count + 1
   end
 end
-return {'ok', count}
+return with_view({'ok', count}, W, now)
 """
 )
 
@@ -510,7 +524,7 @@ if owner and owner ~= ARGV[3] then
 end
 local wk = P .. 'w:' .. W
 if redis.call('HGET', wk, 'seq') == ARGV[5] then
-  return {'ok'}
+  return with_view({'ok'}, W, now_s())
 end
 local n = tonumber(ARGV[9])
 local key = P .. 'leases:' .. W
@@ -544,7 +558,7 @@ end
 if not owner then
   redis.call('SET', P .. 'owner:' .. W, ARGV[3], 'PX', ARGV[4])
 end
-return {'ok'}
+return with_view({'ok'}, W, now)
 """
 )
 
