@@ -79,3 +79,17 @@ def test_a_refused_fresh_crawl_keeps_the_saved_state(site: Site, project: Projec
     assert "already exists" in refused.err
     assert "--fresh: removed" not in refused.err
     assert {p.name: p.read_bytes() for p in job.iterdir() if p.name != "lock"} == before
+
+
+def test_a_resumed_crawl_reports_and_exits_for_the_whole_job(site: Site, project: Project) -> None:
+    # The first run meets the failure and stops after one page; the second run fetches the rest
+    # without a failure, but the crawl as a whole had one: exit code 1, and the summary says so.
+    argv = paths_args(site, "/status/404,/ok,/status/200", "--concurrency", "1")
+    first = project.run(*argv, "-s", "close_after_pages=1")
+    assert "http_404: 1" in first.err, first.err
+    second = project.run(*argv)
+    assert second.code == 1, second.err
+    assert re.search(r"^  failures +0$", second.err, re.M)  # this run's row
+    assert re.search(r"^  whole crawl +2 runs, ", second.err, re.M)
+    assert re.search(r"^ +failures 1 \(http_404: 1\)$", second.err, re.M)
+    assert re.search(r"^ +pages fetched 3, items written 2, requests queued 3$", second.err, re.M), second.err

@@ -260,6 +260,9 @@ def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
         return EXIT_FORCED
     if stats.stop_reason in ("SIGINT", "SIGTERM") or stats.stop_reason.startswith("memory limit"):
         return EXIT_STOPPED
+    if stats.earlier is not None and stats.stop_reason != "already finished":
+        # A resumed job: a failure in an earlier run is still the crawl's failure.
+        return EXIT_OK if stats.job_totals().ok else EXIT_FAILURES
     return EXIT_OK if stats.ok else EXIT_FAILURES
 
 

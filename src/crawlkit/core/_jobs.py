@@ -20,6 +20,7 @@ import orjson
 from .._version import __version__
 from ..errors import ConfigError
 from ..exporters import OutputSpec
+from ._stats import JobTotals
 
 __all__ = ["JobDir"]
 
@@ -160,6 +161,26 @@ class JobDir:
         tmp = self.info_path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
         os.replace(tmp, self.info_path)
+
+    @property
+    def totals_path(self) -> Path:
+        return self.path / "totals.json"
+
+    def read_totals(self) -> JobTotals:
+        """The summed figures of the job's earlier runs (none when missing or unreadable)."""
+        try:
+            data = orjson.loads(self.totals_path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return JobTotals()  # only the summary's "whole crawl" figures depend on it
+        return JobTotals.from_dict(data) if isinstance(data, dict) else JobTotals()
+
+    def write_totals(self, totals: JobTotals) -> None:
+        tmp = self.totals_path.with_suffix(".tmp")
+        try:
+            tmp.write_bytes(orjson.dumps(totals.as_dict(), option=orjson.OPT_INDENT_2))
+            os.replace(tmp, self.totals_path)
+        except OSError:
+            pass  # a full disk: the crawl's state is safe; only the next summary's totals are short
 
     def clear(self) -> list[str]:
         """Remove the job's state (``--fresh``); return what was removed."""

@@ -111,7 +111,7 @@ def prepared_engine(
             frontier = SqliteFrontier(
                 job.frontier_path, host_limits, depth_limit=settings.depth_limit, spider_name=name
             )
-        yield Engine(
+        engine = Engine(
             spider_cls,
             settings,
             output,
@@ -121,6 +121,11 @@ def prepared_engine(
             handle_signals=handle_signals,
             host_policy=host_limits,
         )
+        if job is not None and resuming:
+            engine.stats.earlier = job.read_totals()  # the summary and exit code cover the whole job
+        yield engine
+        if job is not None and engine.stats.stop_reason != "already finished":
+            job.write_totals(engine.stats.job_totals())
     finally:
         if job is not None:
             job.unlock()
