@@ -133,3 +133,13 @@ def test_eta_is_known_only_while_the_queue_shrinks() -> None:
     queue.extend(range(500))
     time.sleep(0.05)
     assert sampler.sample().eta is None  # growing again: unknown
+
+
+def test_the_first_sample_has_the_rates_since_the_crawl_began() -> None:
+    stats = CrawlStats()
+    stats.started -= 2.0  # the crawl began two seconds ago and has fetched 100 pages since
+    stats.pages, stats.items = 100, 40
+    first = ProgressSampler(stats, [], lambda: 0).sample()
+    assert first.pages_per_s == pytest.approx(100 / stats.elapsed, rel=0.1)
+    assert first.items_per_s == pytest.approx(40 / stats.elapsed, rel=0.1)
+    assert first.eta is None  # one reading says nothing about the queue's drain
