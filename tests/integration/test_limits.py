@@ -226,8 +226,7 @@ def test_close_after_errors_and_after_seconds(site: Site, tmp_out: Path) -> None
         UrlsSpider, tmp_out, {"close_after_seconds": 0.5, "concurrency": 2}, urls=" ".join(urls)
     )
     assert stats.stop_reason == "close_after_seconds (0.5 s)"
-    assert 2 <= len(items) < 12 and len(items) == stats.items
-    assert stats.elapsed < 3
+    assert 2 <= len(items) < 12 and len(items) == stats.items  # of 40, two at a time, 0.2 s each
 
 
 def test_a_close_condition_exits_like_a_finished_crawl(site: Site, tmp_path: Path) -> None:

@@ -296,8 +296,8 @@ def test_slow_requests_overlap_and_are_counted_in_flight(site: Site) -> None:
     started = time.monotonic()
     assert run(go) == [200] * 4
     elapsed = time.monotonic() - started
-    assert 0.4 <= elapsed < 1.5
-    assert site.log.max_in_flight("/slow") == 4
+    assert elapsed >= 0.4
+    assert site.log.max_in_flight("/slow") == 4  # they overlapped: all four in flight at once
     assert site.log.max_in_flight("/slow", host=site.netloc) == 4
     assert site.log.max_in_flight("/graph") == 0
     assert site.log.wait_idle(5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from crawlkit import ParseError, Request, Response, Spider, crawl
 from crawlkit.cli import main
 from crawlkit.testing import run_callback
 from crawlspiders.plain_spiders import WrongCallback, WrongSelector
+from support.procs import CRAWLKIT_EXE, subprocess_env
 
 SETTINGS: dict[str, Any] = {"frontier": "memory", "parse_workers": 1, "progress": "off"}
 
@@ -104,3 +106,38 @@ def test_a_setting_of_the_wrong_type_names_the_setting_and_where_it_came_from(
     assert main(["runspider", str(other), "-s", "max_items_per_file=many"]) == 2
     err = capsys.readouterr().err
     assert "setting 'max_items_per_file' (from the command line) must be an integer, got 'many'" in err
+
+
+FAILING_SPIDER = """
+from crawlkit import Spider
+
+
+class Failing(Spider):
+    name = "failing"
+    start_urls = []
+
+    def parse(self, response):
+        yield {"price": object()}  # not JSON: logged by the parser worker
+"""
+
+
+def test_parser_workers_log_in_the_main_process_format(site: Site, tmp_path: Path) -> None:
+    spider = tmp_path / "failing.py"
+    # /ok's item fails in the parser worker; the 404 is logged by the main process.
+    spider.write_text(FAILING_SPIDER.replace("[]", repr([site.url("/ok"), site.url("/status/404")])))
+    proc = subprocess.run(
+        [str(CRAWLKIT_EXE), "runspider", str(spider), "-o", "out.jsonl", "--frontier", "memory"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    logged = [
+        line for line in proc.stderr.splitlines() if re.match(r"^\S+ (DEBUG|INFO|WARNING|ERROR) ", line)
+    ]
+    assert any("[worker " in line for line in logged), proc.stderr  # the callback's error, logged there
+    assert any("crawlkit.engine" in line for line in logged), proc.stderr
+    for line in logged:
+        assert re.match(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) crawlkit\.", line), line

@@ -237,7 +237,22 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
             )
             return EXIT_OUTPUT
     print(stats.summary(), file=sys.stderr)
-    return _exit_code(stats, forced=engine.forced)
+    code = _exit_code(stats, forced=engine.forced)
+    if hint := _next_step(stats, code, durable=engine.frontier.durable):
+        print(f"crawlkit: {hint}", file=sys.stderr)
+    return code
+
+
+def _next_step(stats: CrawlStats, code: int, *, durable: bool) -> str:
+    """What to do next, after the summary: the two endings that puzzle a newcomer."""
+    if not durable:
+        return ""
+    if stats.stop_reason == "already finished":
+        # Printed whatever the log level: a re-run after fixing the spider does nothing otherwise.
+        return "this crawl had already finished, so nothing was fetched; add --fresh to start it over"
+    if code in (EXIT_STOPPED, EXIT_FORCED):
+        return "stopped early; run the same command again, without --fresh, to resume"
+    return ""
 
 
 def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
@@ -245,6 +260,9 @@ def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
         return EXIT_FORCED
     if stats.stop_reason in ("SIGINT", "SIGTERM") or stats.stop_reason.startswith("memory limit"):
         return EXIT_STOPPED
+    if stats.earlier is not None and stats.stop_reason != "already finished":
+        # A resumed job: a failure in an earlier run is still the crawl's failure.
+        return EXIT_OK if stats.job_totals().ok else EXIT_FAILURES
     return EXIT_OK if stats.ok else EXIT_FAILURES
 
 

@@ -39,9 +39,12 @@ def add_tool_commands(
     new.add_argument("name", help="the spider's name, also its module's: spiders/NAME.py")
     new.add_argument("url", help="the start URL; its host becomes allowed_domains")
 
-    fetch = sub.add_parser("fetch", help="fetch a page and print it as crawlkit sees it")
+    fetch = sub.add_parser(
+        "fetch",
+        help="fetch a page and print its decoded text as crawlkit sees it (the status and headers on stderr)",
+    )
     fetch.add_argument("url")
-    fetch.add_argument("--headers", action="store_true", help="print the status and headers only")
+    fetch.add_argument("--headers", action="store_true", help="print the status and headers only, on stdout")
     settings_option(fetch)
 
     parse = sub.add_parser("parse", help="run one spider callback on one page; print what it yields")
@@ -124,17 +127,19 @@ def _status_and_headers(response: Response) -> str:
 
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     response = _get(args.url, settings)
-    out = sys.stdout
-    out.write(_status_and_headers(response) + "\n")
     if args.headers:
+        sys.stdout.write(_status_and_headers(response) + "\n")
         return 0
+    # The body alone on stdout, so that `crawlkit fetch URL > page.html` keeps a page as it is;
+    # the status and headers go to stderr, where the terminal still shows them.
+    print(_status_and_headers(response), file=sys.stderr)
     try:
         text = response.text
     except NotTextError:
         content_type = response.headers.get("Content-Type", "")
-        out.write(f"\n<{len(response.body)} bytes of {content_type}: not text>\n")
+        print(f"crawlkit: {len(response.body)} bytes of {content_type}: not text", file=sys.stderr)
         return 0
-    out.write(f"\n{text}" + ("" if text.endswith("\n") else "\n"))
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     print(f"crawlkit: {len(response.body)} bytes, decoded as {response.encoding}", file=sys.stderr)
     return 0
 

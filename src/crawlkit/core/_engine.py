@@ -312,9 +312,10 @@ class Engine:
             self.stop_now(f"{sig.name} (forced)")
         else:
             log.warning(
-                "%s: finishing the %d requests in flight (at most %.0f s); again to stop at once",
+                "%s: finishing the %d request%s in flight (at most %.0f s); again to stop at once",
                 sig.name,
                 self._in_flight,
+                "" if self._in_flight == 1 else "s",
                 self.settings.shutdown_timeout,
             )
             self.stop(sig.name)

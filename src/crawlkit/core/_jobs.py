@@ -1,7 +1,8 @@
 """Job directories: where a durable crawl keeps its state between runs.
 
 A job directory holds the SQLite frontier, a ``job.json`` that says which spider and which
-output file it belongs to, and a lock file that keeps a second crawl out while one runs.
+output it belongs to (the file and every option that shapes it: format, gzip, parts, CSV columns),
+and a lock file that keeps a second crawl out while one runs.
 """
 
 from __future__ import annotations
@@ -18,10 +19,38 @@ import orjson
 
 from .._version import __version__
 from ..errors import ConfigError
+from ..exporters import OutputSpec
+from ._stats import JobTotals
 
 __all__ = ["JobDir"]
 
 _FORMAT = 1
+
+# The output options a job records, with how the command line sets each: resuming with another
+# value would cut back or continue files that the committed offset does not describe.
+_OUTPUT_OPTIONS = ("format", "gzip", "max_items_per_file", "csv_fields")
+
+
+def _output_options(spec: OutputSpec) -> dict[str, object]:
+    return {
+        "format": spec.format,
+        "gzip": spec.gzip,
+        "max_items_per_file": spec.max_items_per_file,
+        "csv_fields": list(spec.csv_fields),
+    }
+
+
+def _as_option(name: str, value: object) -> str:
+    """The command-line option that gives ``name`` this value, for the message that names it."""
+    if name == "format":
+        return f"--format {value}"
+    if name == "gzip":
+        return "--gzip" if value else "no --gzip"
+    if name == "max_items_per_file":
+        return f"--max-items-per-file {value}" if value else "no --max-items-per-file"
+    if isinstance(value, list) and value:
+        return "-s csv_fields=" + ",".join(map(str, value))
+    return "no csv_fields setting"
 
 
 @dataclass
@@ -86,8 +115,9 @@ class JobDir:
             raise ConfigError(f"{self.info_path} is corrupt; move the job directory away or use --fresh")
         return info
 
-    def check(self, spider_name: str, output: Path) -> bool:
+    def check(self, spider_name: str, spec: OutputSpec) -> bool:
         """Check that the job belongs to this spider and output; True if it has state to resume."""
+        output = spec.path
         info = self.read_info()
         if info is None:
             return False
@@ -107,18 +137,50 @@ class JobDir:
                 f"job directory {self.path} writes to {recorded}; resume with -o {recorded}, "
                 "or use --fresh to start again"
             )
+        recorded_options = info.get("output_options")
+        if isinstance(recorded_options, dict):  # absent from jobs of older versions: nothing to compare
+            wanted = _output_options(spec)
+            for option in _OUTPUT_OPTIONS:
+                was, now = recorded_options.get(option), wanted[option]
+                if was is not None and was != now:
+                    raise ConfigError(
+                        f"job directory {self.path} was started with {_as_option(option, was)}, "
+                        f"but this crawl has {_as_option(option, now)}; resume it with "
+                        f"{_as_option(option, was)}, or add --fresh to start over"
+                    )
         return self.frontier_path.exists()
 
-    def write_info(self, spider_name: str, output: Path) -> None:
+    def write_info(self, spider_name: str, spec: OutputSpec) -> None:
         info = {
             "format": _FORMAT,
             "crawlkit": __version__,
             "spider": spider_name,
-            "output": str(output.resolve()),
+            "output": str(spec.path.resolve()),
+            "output_options": _output_options(spec),
         }
         tmp = self.info_path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
         os.replace(tmp, self.info_path)
+
+    @property
+    def totals_path(self) -> Path:
+        return self.path / "totals.json"
+
+    def read_totals(self) -> JobTotals:
+        """The summed figures of the job's earlier runs (none when missing or unreadable)."""
+        try:
+            data = orjson.loads(self.totals_path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return JobTotals()  # only the summary's "whole crawl" figures depend on it
+        return JobTotals.from_dict(data) if isinstance(data, dict) else JobTotals()
+
+    def write_totals(self, totals: JobTotals) -> None:
+        tmp = self.totals_path.with_suffix(".tmp")
+        try:
+            tmp.write_bytes(orjson.dumps(totals.as_dict(), option=orjson.OPT_INDENT_2))
+            os.replace(tmp, self.totals_path)
+        except OSError:
+            pass  # a full disk: the crawl's state is safe; only the next summary's totals are short
 
     def clear(self) -> list[str]:
         """Remove the job's state (``--fresh``); return what was removed."""

@@ -88,8 +88,13 @@ class ProgressSampler:
             history.popleft()
         then, pages0, items0, queued0 = history[0]
         span = now - then
-        pages_rate = (stats.pages - pages0) / span if span > 0 else 0.0
-        items_rate = (stats.items - items0) / span if span > 0 else 0.0
+        rate_span = span
+        if len(history) == 1:
+            # The first sample has no earlier one: its rates are since the crawl began (not 0,
+            # which the first log line otherwise always showed). The queue's drain stays unknown.
+            rate_span, pages0, items0 = stats.elapsed, 0, 0
+        pages_rate = (stats.pages - pages0) / rate_span if rate_span > 0 else 0.0
+        items_rate = (stats.items - items0) / rate_span if rate_span > 0 else 0.0
         drain = (queued0 - queued) / span if span > 0 else 0.0
         eta = queued / drain if drain > 0 else (0.0 if queued == 0 and span > 0 else None)
         busiest = getattr(self._frontier, "busiest_hosts", None)

@@ -91,22 +91,27 @@ def prepared_engine(
         job.lock()
     try:
         check_output(output)  # before any request: exit code 2, naming the path and the cause
+        spec = spec_for(output, settings)
         owned = False  # whether the output file is this job's own, from an earlier run
         if job is not None:
             if fresh:
                 owned = _job_wrote(job, output)
+            else:
+                resuming = job.check(name, spec)
+        if mode is None:
+            mode = _default_mode(spec.first_file, resuming or owned)
+        if job is not None:
+            # Only now, with every check passed: a refused --fresh crawl keeps the state it had.
+            if fresh:
                 removed = job.clear()
                 if removed:
                     log.warning("--fresh: removed %s", ", ".join(removed))
-            resuming = job.check(name, output)
             if not resuming:
-                job.write_info(name, output)
+                job.write_info(name, spec)
             frontier = SqliteFrontier(
                 job.frontier_path, host_limits, depth_limit=settings.depth_limit, spider_name=name
             )
-        if mode is None:
-            mode = _default_mode(spec_for(output, settings).first_file, resuming or owned)
-        yield Engine(
+        engine = Engine(
             spider_cls,
             settings,
             output,
@@ -116,6 +121,11 @@ def prepared_engine(
             handle_signals=handle_signals,
             host_policy=host_limits,
         )
+        if job is not None and resuming:
+            engine.stats.earlier = job.read_totals()  # the summary and exit code cover the whole job
+        yield engine
+        if job is not None and engine.stats.stop_reason != "already finished":
+            job.write_totals(engine.stats.job_totals())
     finally:
         if job is not None:
             job.unlock()

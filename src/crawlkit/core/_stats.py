@@ -13,11 +13,26 @@ import orjson
 
 from ..guards import redact_text
 
-__all__ = ["CrawlStats"]
+__all__ = ["CrawlStats", "JobTotals"]
 
 
 _START_FAILURES_KEPT = 100
 _START_FAILURES_SHOWN = 5
+
+# The counts that add up over the runs of one durable job (stop, resume, resume ...).
+_SUMMED = (
+    "pages",
+    "parsed",
+    "items",
+    "items_dropped",
+    "items_failed",
+    "requests_queued",
+    "duplicates",
+    "retries",
+    "bytes",
+    "pages_failed",
+)
+_COUNTERS = ("failures", "filtered", "retry_reasons", "robots", "not_parsed")
 
 
 @dataclass
@@ -49,6 +64,20 @@ class CrawlStats:
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
     # yields nothing. Bounded: a spider with a million start URLs must not keep a million errors.
     start_failures: dict[str, str] = field(default_factory=dict)
+    # A resumed durable job: its earlier runs' figures, summed (None for a job's first run).
+    earlier: JobTotals | None = None
+
+    def job_totals(self) -> JobTotals:
+        """This run added to the earlier runs of its job: what the job as a whole did."""
+        totals = JobTotals(runs=1, elapsed=self.elapsed)
+        for name in _SUMMED:
+            setattr(totals, name, getattr(self, name))
+        for name in _COUNTERS:
+            getattr(totals, name).update(getattr(self, name))
+        totals.statuses.update(self.statuses)
+        if self.earlier is not None:
+            totals.add(self.earlier)
+        return totals
 
     @property
     def elapsed(self) -> float:
@@ -107,6 +136,7 @@ class CrawlStats:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
             "start_failures": dict(self.start_failures),
+            **({"job": self.job_totals().as_dict()} if self.earlier is not None else {}),
         }
 
     def summary(self) -> str:
@@ -144,8 +174,11 @@ class CrawlStats:
             rows.append(("start URLs failed", self._start_failures_text()))
         if self.output:
             rows.append(("output", self.output))
+        if self.earlier is not None:
+            job = self.job_totals()
+            rows.append(("whole crawl", job.text()))
         width = max(len(k) for k, _ in rows)
-        lines = ["crawl summary"]
+        lines = ["crawl summary" + (" (this run; the whole crawl at the end)" if self.earlier else "")]
         for k, v in rows:
             first, *more = v.split("\n")
             lines.append(f"  {k.ljust(width)}  {first}")
@@ -161,3 +194,79 @@ class CrawlStats:
         if len(self.start_failures) > len(shown):
             lines.append(f"... and {len(self.start_failures) - len(shown)} more")
         return "\n".join(lines)
+
+
+@dataclass
+class JobTotals:
+    """The figures of every run of one durable job, summed; kept in its job directory."""
+
+    runs: int = 0
+    elapsed: float = 0.0
+    pages: int = 0
+    parsed: int = 0
+    items: int = 0
+    items_dropped: int = 0
+    items_failed: int = 0
+    requests_queued: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    bytes: int = 0
+    pages_failed: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    filtered: Counter[str] = field(default_factory=Counter)
+    retry_reasons: Counter[str] = field(default_factory=Counter)
+    robots: Counter[str] = field(default_factory=Counter)
+    not_parsed: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        return not self.pages_failed and not self.items_failed
+
+    def add(self, other: JobTotals) -> None:
+        self.runs += other.runs
+        self.elapsed += other.elapsed
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in (*_COUNTERS, "statuses"):
+            getattr(self, name).update(getattr(other, name))
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"runs": self.runs, "elapsed_s": round(self.elapsed, 3)}
+        data.update({name: getattr(self, name) for name in _SUMMED})
+        data.update({name: dict(getattr(self, name)) for name in _COUNTERS})
+        data["statuses"] = {str(k): v for k, v in sorted(self.statuses.items())}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobTotals:
+        """Read :meth:`as_dict`'s output back; what is missing or malformed counts as nothing."""
+        totals = cls()
+        runs, elapsed = data.get("runs"), data.get("elapsed_s")
+        totals.runs = runs if isinstance(runs, int) else 0
+        totals.elapsed = float(elapsed) if isinstance(elapsed, int | float) else 0.0
+        for name in _SUMMED:
+            value = data.get(name)
+            if isinstance(value, int):
+                setattr(totals, name, value)
+        for name in (*_COUNTERS, "statuses"):
+            value = data.get(name)
+            if isinstance(value, dict):
+                counter = getattr(totals, name)
+                for key, count in value.items():
+                    if isinstance(count, int):
+                        counter[int(key) if name == "statuses" and key.isdigit() else key] = count
+        return totals
+
+    def text(self) -> str:
+        """The summary's lines for the whole job."""
+        failed = self.pages_failed + self.items_failed
+        failures = ", ".join(f"{k}: {v}" for k, v in sorted(self.failures.items(), key=lambda kv: -kv[1]))
+        return "\n".join(
+            [
+                f"{self.runs} {'run' if self.runs == 1 else 'runs'}, {self.elapsed:.2f} s",
+                f"pages fetched {self.pages}, items written {self.items}, "
+                f"requests queued {self.requests_queued}",
+                f"failures {failed}" + (f" ({failures})" if failed else ""),
+            ]
+        )

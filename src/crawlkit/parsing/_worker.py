@@ -71,6 +71,7 @@ def main() -> int:
     logging.basicConfig(
         level=config.log_level.upper(),
         format=f"%(asctime)s %(levelname)s %(name)s[worker {os.getpid()}]: %(message)s",
+        datefmt="%H:%M:%S",  # the main process's format (cli._setup_logging): one log, one format
         stream=sys.stderr,
     )
     protect_handlers()  # worker logs carry URLs, and URLs can carry credentials
