@@ -18,9 +18,11 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from conftest import Site
 from crawlkit.cli import main
+from support.misbehaving import page, serve
 from support.procs import TESTS_DIR, reaped
 from support.testsite import charset_text, graph_path, reachable
 
@@ -142,6 +144,23 @@ def test_fetch_inflates_compressed_bodies_and_shows_errors(
     code, out, _ = run(capsys, "fetch", "--headers", site.url("/status/404"))
     assert code == 0
     assert out.startswith("HTTP 404 Not Found") and "\n\n" not in out
+
+
+def test_fetch_headers_masks_credentials(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async def login(request: web.Request) -> web.Response:
+        response = page("in")
+        response.set_cookie("sid", "SECRET-1")
+        response.headers["X-Auth-Token"] = "SECRET-2"
+        response.headers["X-Tenant"] = "SECRET-3"
+        return response
+
+    with serve([web.get("/login", login)]) as server:
+        code, out, _ = run(
+            capsys, "fetch", "--headers", "-s", "redact_headers=X-Tenant", server.url("/login")
+        )
+    assert code == 0
+    assert "Set-Cookie: ***" in out and "X-Auth-Token: ***" in out and "X-Tenant: ***" in out
+    assert "SECRET" not in out
 
 
 def test_fetch_of_an_unreachable_url_says_so(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ from ._gctune import tune_gc
 from ._malloctune import tune_malloc
 from ._redact import (
     LOG_LIMIT,
+    MASK,
     REDACTED_HEADERS,
     RedactingFilter,
     clip,
@@ -24,6 +25,7 @@ from ._watchdog import running
 
 __all__ = [
     "LOG_LIMIT",
+    "MASK",
     "REDACTED_HEADERS",
     "RedactingFilter",
     "clip",
