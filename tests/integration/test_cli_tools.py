@@ -23,7 +23,7 @@ from aiohttp import web
 from conftest import Site
 from crawlkit.cli import main
 from support.misbehaving import page, serve
-from support.procs import TESTS_DIR, reaped
+from support.procs import CRAWLKIT_EXE, TESTS_DIR, reaped, subprocess_env
 from support.testsite import charset_text, graph_path, reachable
 
 PLAIN_SPIDERS = """\
@@ -74,9 +74,9 @@ def test_new_writes_a_spider_that_crawls_the_site(
     code, _, err = run(capsys, "new", "graph_site", start)
     assert code == 0, err
     source = (project / "spiders" / "graph_site.py").read_text()
-    assert 'name = "graph_site"' in source
-    assert 'allowed_domains = ["127.0.0.1"]' in source
-    assert f'start_urls = ["{start}"]' in source
+    assert "name = 'graph_site'" in source
+    assert "allowed_domains = ['127.0.0.1']" in source
+    assert f"start_urls = [{start!r}]" in source
     assert "class GraphSiteSpider(Spider):" in source
     code, _, err = run(
         capsys, "crawl", "graph_site", "-o", "out.jsonl", "--frontier", "memory", "--progress", "off",
@@ -101,6 +101,28 @@ def test_new_refuses_to_overwrite(project: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        'https://shop.example/"""\nimport pathlib; pathlib.Path("INJECTED").write_text("x")\n"""',
+        'https://shop.example/"""+open("INJECTED","w").write("x")+"""',
+        "https://shop.example/\\\nopen('INJECTED','w')",
+        "https://shop.example/?q='+open('INJECTED','w').write('x')+'",
+    ],
+)
+def test_new_never_writes_a_url_as_code(project: Path, url: str) -> None:
+    env = subprocess_env()
+    subprocess.run([str(CRAWLKIT_EXE), "new", "shop", url], cwd=project, env=env, timeout=60, check=False)
+    listed = subprocess.run(
+        [str(CRAWLKIT_EXE), "list"], cwd=project, env=env, timeout=60, capture_output=True, text=True
+    )
+    assert not (project / "INJECTED").exists()
+    spider = project / "spiders" / "shop.py"
+    if spider.exists():  # written: then as a spider that starts at that very URL
+        assert listed.returncode == 0 and "shop" in listed.stdout, listed.stderr
+        assert f"start_urls = [{url!r}]" in spider.read_text()
+
+
+@pytest.mark.parametrize(
     ("name", "url", "message"),
     [
         ("my-shop", "https://shop.example/", "must be a Python identifier"),
@@ -108,6 +130,9 @@ def test_new_refuses_to_overwrite(project: Path, capsys: pytest.CaptureFixture[s
         ("2shop", "https://shop.example/", "must be a Python identifier"),
         ("shop", "shop.example", "must be an absolute http:// or https:// URL"),
         ("shop", "ftp://shop.example/", "must be an absolute http:// or https:// URL"),
+        ("shop", 'https://shop.example/"x', "quotes, spaces and backslashes percent-encoded"),
+        ("shop", "https://shop.example/a b", "quotes, spaces and backslashes percent-encoded"),
+        ("shop", "https://shop.example:port/", "must be an absolute http:// or https:// URL"),
     ],
 )
 def test_new_validates_its_arguments(
