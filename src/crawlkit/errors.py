@@ -87,6 +87,15 @@ class FetchTimeout(TransportError):
     reason = "timeout"
 
 
+class ProtocolError(FetchError):
+    """The response's head broke HTTP (too many or too long headers, a bad status line).
+
+    Not retried: the same server sends the same head again.
+    """
+
+    reason = "protocol"
+
+
 class RedirectError(FetchError):
     """Too many redirects, or a redirect loop. Not retried."""
 

@@ -18,10 +18,12 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from conftest import Site
 from crawlkit.cli import main
-from support.procs import bare_env, reaped
+from support.misbehaving import page, serve
+from support.procs import CRAWLKIT_EXE, bare_env, reaped, subprocess_env
 from support.testsite import charset_text, graph_path, reachable
 
 PLAIN_SPIDERS = """\
@@ -72,9 +74,9 @@ def test_new_writes_a_spider_that_crawls_the_site(
     code, _, err = run(capsys, "new", "graph_site", start)
     assert code == 0, err
     source = (project / "spiders" / "graph_site.py").read_text()
-    assert 'name = "graph_site"' in source
-    assert 'allowed_domains = ["127.0.0.1"]' in source
-    assert f'start_urls = ["{start}"]' in source
+    assert "name = 'graph_site'" in source
+    assert "allowed_domains = ['127.0.0.1']" in source
+    assert f"start_urls = [{start!r}]" in source
     assert "class GraphSiteSpider(Spider):" in source
     code, _, err = run(
         capsys, "crawl", "graph_site", "-o", "out.jsonl", "--frontier", "memory", "--progress", "off",
@@ -99,6 +101,28 @@ def test_new_refuses_to_overwrite(project: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        'https://shop.example/"""\nimport pathlib; pathlib.Path("INJECTED").write_text("x")\n"""',
+        'https://shop.example/"""+open("INJECTED","w").write("x")+"""',
+        "https://shop.example/\\\nopen('INJECTED','w')",
+        "https://shop.example/?q='+open('INJECTED','w').write('x')+'",
+    ],
+)
+def test_new_never_writes_a_url_as_code(project: Path, url: str) -> None:
+    env = subprocess_env()
+    subprocess.run([str(CRAWLKIT_EXE), "new", "shop", url], cwd=project, env=env, timeout=60, check=False)
+    listed = subprocess.run(
+        [str(CRAWLKIT_EXE), "list"], cwd=project, env=env, timeout=60, capture_output=True, text=True
+    )
+    assert not (project / "INJECTED").exists()
+    spider = project / "spiders" / "shop.py"
+    if spider.exists():  # written: then as a spider that starts at that very URL
+        assert listed.returncode == 0 and "shop" in listed.stdout, listed.stderr
+        assert f"start_urls = [{url!r}]" in spider.read_text()
+
+
+@pytest.mark.parametrize(
     ("name", "url", "message"),
     [
         ("my-shop", "https://shop.example/", "must be a Python identifier"),
@@ -106,6 +130,9 @@ def test_new_refuses_to_overwrite(project: Path, capsys: pytest.CaptureFixture[s
         ("2shop", "https://shop.example/", "must be a Python identifier"),
         ("shop", "shop.example", "must be an absolute http:// or https:// URL"),
         ("shop", "ftp://shop.example/", "must be an absolute http:// or https:// URL"),
+        ("shop", 'https://shop.example/"x', "quotes, spaces and backslashes percent-encoded"),
+        ("shop", "https://shop.example/a b", "quotes, spaces and backslashes percent-encoded"),
+        ("shop", "https://shop.example:port/", "must be an absolute http:// or https:// URL"),
     ],
 )
 def test_new_validates_its_arguments(
@@ -146,6 +173,23 @@ def test_fetch_inflates_compressed_bodies_and_shows_errors(
     code, out, _ = run(capsys, "fetch", "--headers", site.url("/status/404"))
     assert code == 0
     assert out.startswith("HTTP 404 Not Found") and "\n\n" not in out
+
+
+def test_fetch_headers_masks_credentials(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async def login(request: web.Request) -> web.Response:
+        response = page("in")
+        response.set_cookie("sid", "SECRET-1")
+        response.headers["X-Auth-Token"] = "SECRET-2"
+        response.headers["X-Tenant"] = "SECRET-3"
+        return response
+
+    with serve([web.get("/login", login)]) as server:
+        code, out, _ = run(
+            capsys, "fetch", "--headers", "-s", "redact_headers=X-Tenant", server.url("/login")
+        )
+    assert code == 0
+    assert "Set-Cookie: ***" in out and "X-Auth-Token: ***" in out and "X-Tenant: ***" in out
+    assert "SECRET" not in out
 
 
 def test_fetch_of_an_unreachable_url_says_so(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

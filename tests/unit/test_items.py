@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from conftest import Site
-from crawlkit import Spider, SpiderError, crawl
+from crawlkit import Request, Spider, SpiderError, crawl
+from crawlkit.parsing._callbacks import CallbackRunner, ParseTask
 from crawlkit.testing import response_from_html, run_callback
 from crawlspiders.typed_spiders import PageModel, TypedItems, ValidatedItems
 from support.testsite import reachable
@@ -105,3 +106,32 @@ def test_invalid_items_are_not_written_but_valid_ones_from_the_same_page_are(
         "integer (got 'many')"
     ]
     assert "invalid item from http://127.0.0.1/x dropped" in caplog.text
+
+
+def test_an_item_that_cannot_be_written_is_summarised_and_the_next_ones_are_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(10_000):  # orjson gives up at 254 levels; repr() at Python's recursion limit
+        deep = {"k": deep}
+
+    class BadItems(Spider):
+        name = "bad_items"
+
+        def parse(self, response: Any) -> Any:
+            yield {"n": 1}
+            yield deep
+            yield {"blob": "x" * 5_000_000, "obj": object()}
+            yield {"n": 2}
+
+    # As a parser worker runs it: items serialised to JSON lines there.
+    runner = CallbackRunner(BadItems(), serialize_items=True, max_response_size=0)
+    request = Request("http://127.0.0.1/x")
+    with caplog.at_level(logging.ERROR, logger="crawlkit.parse"):
+        outcome = runner.run(ParseTask(request, request.url, 200, [], b"<p></p>", ""))
+    assert outcome.error is None
+    assert outcome.items == [b'{"n":1}\n', b'{"n":2}\n'] and outcome.unserializable == 2
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2 and all(len(m) < 500 for m in messages)
+    assert "Recursion limit reached (a dict, 1 keys: 'k')" in messages[0]
+    assert "(a dict, 2 keys: 'blob', 'obj')" in messages[1]

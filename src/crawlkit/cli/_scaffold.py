@@ -1,8 +1,13 @@
-"""``crawlkit new NAME URL``: a ready-to-run spider module written from a template."""
+"""``crawlkit new NAME URL``: a ready-to-run spider module written from a template.
+
+The arguments end up in Python source that ``crawlkit list`` and ``crawl`` import, so none of
+them may become code: the name must be an identifier, the URL an http(s) URL without the
+characters a URL never holds unescaped (quotes, backslashes, spaces, control characters: they
+could close the docstring or the line), and every literal is written with ``repr()``.
+"""
 
 from __future__ import annotations
 
-import json
 import keyword
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -50,10 +55,23 @@ def _check_name(name: str) -> None:
         )
 
 
+# Not in a URL as RFC 3986 writes it (they are percent-encoded there), and able to end a Python
+# string, a docstring or a comment: refused rather than escaped, so the docstring shows the URL.
+_NOT_IN_URLS = frozenset('"\\<>{}|^`')
+
+
 def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"start URL {url!r} must be an absolute http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port that is not a number)
+    except ValueError:
+        parts = None
+    unsafe = any(c in _NOT_IN_URLS or c.isspace() or not c.isprintable() for c in url)
+    if parts is None or unsafe or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"start URL {url!r} must be an absolute http:// or https:// URL, its quotes, spaces "
+            "and backslashes percent-encoded"
+        )
     return parts.hostname
 
 
@@ -67,9 +85,9 @@ def spider_source(name: str, url: str) -> str:
         host=host,
         url_text=url,
         class_name=class_name,
-        name_literal=json.dumps(name),
-        host_literal=json.dumps(host),
-        url_literal=json.dumps(url, ensure_ascii=False),
+        name_literal=repr(name),
+        host_literal=repr(host),
+        url_literal=repr(url),
     )
 
 

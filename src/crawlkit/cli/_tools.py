@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ..errors import FetchError, NotTextError
+from ..guards import MASK, is_secret_header
 from ..http import Request, Response
 from ..settings import Settings
 from ..spider import Spider
@@ -121,7 +122,8 @@ def _status_and_headers(response: Response) -> str:
     except ValueError:
         phrase = ""
     lines = [f"HTTP {response.status} {phrase}".rstrip() + f"  {response.url}"]
-    lines += [f"{key}: {value}" for key, value in response.headers.items()]
+    # A Set-Cookie (or a token a server echoes) is a credential: shown as anywhere else, masked.
+    lines += [f"{key}: {MASK if is_secret_header(key) else value}" for key, value in response.headers.items()]
     return "\n".join(lines)
 
 

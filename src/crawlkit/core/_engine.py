@@ -31,7 +31,7 @@ from ..errors import ExportError, FetchError, FetchTimeout, ParserCrashed, Pipel
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
 from ..frontier import Checkpoint, Frontier, HostLimits, MemoryFrontier, PushResult
-from ..guards import crawl_guards, running, tune_gc, tune_malloc
+from ..guards import crawl_guards, redact_headers, running, tune_gc, tune_malloc
 from ..http import Request
 from ..parsing import (
     InlineParser,
@@ -141,6 +141,7 @@ class Engine:
     async def run(self) -> CrawlStats:
         """Crawl until the frontier is exhausted or a stop is asked; return the stats."""
         s = self.settings
+        redact_headers(s.redact_headers)  # before the parser workers start: they inherit it
         config = WorkerConfig(
             spider=ref_for_class(self.spider_cls),
             spider_kwargs=self.spider_kwargs,

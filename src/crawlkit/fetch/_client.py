@@ -16,22 +16,25 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import aiohttp
+from yarl import URL
 
 from ..errors import (
     ConnectError,
     FetchError,
     FetchTimeout,
     HTTPStatusError,
+    ProtocolError,
     RedirectError,
     RedirectFiltered,
     ResponseTooLarge,
     TLSError,
     TransportError,
 )
-from ..guards import redact_text
+from ..guards import is_secret_header, redact_headers, redact_text
 from ..http import REDIRECT_STATUSES, Request, accept_encoding, is_binary_type, next_hop
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
+from ._cookies import BoundedCookieJar
 from ._retry import parse_retry_after
 
 __all__ = ["Fetched", "Fetcher", "HopCheck"]
@@ -43,6 +46,7 @@ log = logging.getLogger("crawlkit.fetch")
 
 _READ_CHUNK = 256 * 1024
 _DRAIN_MAX = 64 * 1024  # an unwanted body this small is read, to keep the connection alive
+_ERROR_TEXT = 2000  # characters of foreign text (a Location, aiohttp's message) in an error
 
 
 @dataclass(slots=True)
@@ -75,6 +79,10 @@ class Fetcher:
         self.budget = budget if budget is not None else ByteBudget(settings.max_inflight_bytes)
         self._session: aiohttp.ClientSession | None = None
         self._max_size = settings.max_response_size or None
+        redact_headers(settings.redact_headers)
+        # Credential headers from default_headers go with each request, not in the session's
+        # defaults: aiohttp would send those to every origin a redirect leads to.
+        self._credentials = {k: v for k, v in settings.default_headers.items() if is_secret_header(k)}
 
     async def __aenter__(self) -> Fetcher:
         s = self._settings
@@ -87,7 +95,7 @@ class Fetcher:
             ssl=s.verify_tls,  # True: verify certificates; False: do not
         )
         headers = {
-            **s.default_headers,
+            **{k: v for k, v in s.default_headers.items() if k not in self._credentials},
             "User-Agent": s.user_agent,
             "Accept-Encoding": accept_encoding(),
         }
@@ -96,7 +104,7 @@ class Fetcher:
             headers=headers,
             # Per host and domain as browsers keep them, and never sent to another site. unsafe:
             # accept cookies from IP-address hosts too (127.0.0.1), as browsers do.
-            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            cookie_jar=BoundedCookieJar(unsafe=True),
             timeout=aiohttp.ClientTimeout(
                 total=s.download_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
             ),
@@ -128,13 +136,14 @@ class Fetcher:
         session = self._session
         method, url = request.method, request.url
         body: bytes | None = request.body or None
-        headers = request.headers
+        headers = _with_defaults(request.headers, self._credentials)
         follow = not request.meta.get("dont_redirect")
         allow_binary = bool(request.meta.get("allow_binary"))
         visited: dict[str, int] = {}  # URL -> cookies in the jar when it was requested
         try:
             for _ in range(self._settings.max_redirects + 1):
                 visited[url] = len(session.cookie_jar)
+                headers = _userinfo_wins(url, headers)
                 started = time.monotonic()
                 async with session.request(
                     method, url, headers=headers, data=body, allow_redirects=False
@@ -158,18 +167,20 @@ class Fetcher:
                             hold=hold,
                         )
                     try:
-                        hop = next_hop(resp.status, method, resp.url, location, body, headers)
+                        hop = next_hop(
+                            resp.status, method, resp.url, location, body, headers, is_secret_header
+                        )
                     except ValueError as exc:
-                        raise RedirectError(f"unusable redirect: {exc}", request.url) from exc
+                        unusable = _foreign(f"unusable redirect: {exc}")
+                        raise RedirectError(unusable, request.url) from exc
                     await _drain(resp)
                 if visited.get(hop.url) == len(session.cookie_jar):
-                    raise RedirectError(f"redirect loop: {hop.url} again", request.url)
+                    raise RedirectError(_foreign(f"redirect loop: {hop.url} again"), request.url)
                 if hop_check is not None:
                     reason = await hop_check(hop.url)
                     if reason is not None:
-                        raise RedirectFiltered(
-                            f"redirect to {hop.url} not followed ({reason})", request.url, reason, hop.url
-                        )
+                        message = _foreign(f"redirect to {hop.url} not followed ({reason})")
+                        raise RedirectFiltered(message, request.url, reason, hop.url)
                 method, url, body, headers = hop.method, hop.url, hop.body, hop.headers
             raise RedirectError(f"more than {self._settings.max_redirects} redirects", request.url)
         except FetchError:
@@ -179,16 +190,22 @@ class Fetcher:
                 f"more than {self._settings.max_redirects} redirects (a loop?)", request.url
             ) from exc
         except aiohttp.InvalidURL as exc:
-            error = FetchError(redact_text(f"invalid URL: {exc}"), request.url)
+            error = FetchError(_foreign(f"invalid URL: {exc}"), request.url)
             raise error from exc
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            raise TLSError(redact_text(f"TLS failed: {exc}"), request.url) from exc
+            raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(redact_text(f"cannot connect: {exc}"), request.url) from exc
+            raise ConnectError(_foreign(f"cannot connect: {exc}"), request.url) from exc
         except TimeoutError as exc:
             raise FetchTimeout("timed out", request.url) from exc
+        except aiohttp.ClientResponseError as exc:
+            # With redirects followed here and no raise_for_status, aiohttp raises this only
+            # when the response head does not parse (too many or too long headers, a bad status
+            # line): the same server sends the same head again, so it is not retried.
+            message = _foreign(f"unreadable response: {exc.message or type(exc).__name__}")
+            raise ProtocolError(message, request.url) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(redact_text(f"{type(exc).__name__}: {exc}"), request.url) from exc
+            raise TransportError(_foreign(f"{type(exc).__name__}: {exc}"), request.url) from exc
 
     async def _read_held(self, resp: aiohttp.ClientResponse, url: str) -> tuple[bytes, Hold]:
         """The body, and its room in the in-flight budget (given back here if reading fails)."""
@@ -224,6 +241,33 @@ class Fetcher:
                 raise ResponseTooLarge(f"body exceeds {limit} bytes", url)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _foreign(text: str) -> str:
+    """Error text built from what a server sent: redacted, and bounded (a Location can be huge)."""
+    return redact_text(text, _ERROR_TEXT)
+
+
+def _with_defaults(headers: dict[str, str] | None, defaults: dict[str, str]) -> dict[str, str] | None:
+    """The request's headers, with the default credentials it does not set itself."""
+    if not defaults:
+        return headers
+    own = {k.lower() for k in headers or ()}
+    merged = {k: v for k, v in defaults.items() if k.lower() not in own}
+    return {**merged, **headers} if headers else merged
+
+
+def _userinfo_wins(url: str, headers: dict[str, str] | None) -> dict[str, str] | None:
+    """Without ``Authorization`` when the URL holds a user name: its, more specific, is sent.
+
+    (aiohttp refuses a request that has both.)
+    """
+    if not headers or "@" not in url:
+        return headers
+    parsed = URL(url)
+    if parsed.user is None and parsed.password is None:
+        return headers
+    return {k: v for k, v in headers.items() if k.lower() != "authorization"} or None
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:

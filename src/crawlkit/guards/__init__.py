@@ -8,15 +8,33 @@ text; the gc and malloc tuning are applied in every crawl process, main and work
 from ._crawl import crawl_guards
 from ._gctune import tune_gc
 from ._malloctune import tune_malloc
-from ._redact import RedactingFilter, excepthook, protect_handlers, protect_loggers, redact_text
+from ._redact import (
+    LOG_LIMIT,
+    MASK,
+    REDACTED_HEADERS,
+    RedactingFilter,
+    clip,
+    excepthook,
+    is_secret_header,
+    protect_handlers,
+    protect_loggers,
+    redact_headers,
+    redact_text,
+)
 from ._watchdog import running
 
 __all__ = [
+    "LOG_LIMIT",
+    "MASK",
+    "REDACTED_HEADERS",
     "RedactingFilter",
+    "clip",
     "crawl_guards",
     "excepthook",
+    "is_secret_header",
     "protect_handlers",
     "protect_loggers",
+    "redact_headers",
     "redact_text",
     "running",
     "tune_gc",

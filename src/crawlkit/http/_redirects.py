@@ -2,13 +2,15 @@
 
 301 and 302 turn a POST into a GET (what every browser does, whatever RFC 9110 allows), 303
 turns anything but HEAD into a GET, 307 and 308 keep the method and the body. A hop to another
-origin drops the credentials the request carried itself (``Authorization``, ``Cookie``); the
-cookie jar decides on its own which of its cookies the new host gets.
+origin drops the credentials the request carried itself (``Authorization``, ``Cookie``,
+``Proxy-Authorization`` and whatever else the caller's ``is_credential`` names); the URL's
+user-info stays behind too, as joining an absolute ``Location`` drops it. The cookie jar
+decides on its own which of its cookies the new host gets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from yarl import URL
@@ -38,6 +40,7 @@ def next_hop(
     location: str,
     body: bytes | None,
     headers: Mapping[str, str] | None,
+    is_credential: Callable[[str], bool] | None = None,
 ) -> Hop:
     """The request that follows a ``status`` redirect to ``location``; ``ValueError`` if it is unusable."""
     target = current.join(URL(location.strip()))
@@ -51,5 +54,9 @@ def next_hop(
         if kept:
             kept = {k: v for k, v in kept.items() if k.lower() not in _BODY_HEADERS}
     if kept and target.origin() != current.origin():
-        kept = {k: v for k, v in kept.items() if k.lower() not in _CREDENTIALS}
+        kept = {
+            k: v
+            for k, v in kept.items()
+            if k.lower() not in _CREDENTIALS and not (is_credential and is_credential(k))
+        }
     return Hop(method, str(target), body, kept or None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import logging
 import traceback
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from ..spider import ItemValidator, Spider, unknown_callback
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["CallbackRunner", "ParseOutcome", "ParseTask", "filter_reason", "item_to_json"]
+__all__ = ["CallbackRunner", "ParseOutcome", "ParseTask", "describe", "filter_reason", "item_to_json"]
 
 log = logging.getLogger("crawlkit.parse")
 
@@ -80,6 +81,31 @@ _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_N
 def item_to_json(item: Any) -> bytes:
     """One JSONL line (newline included) for an item: dicts, dataclasses, datetimes, pydantic."""
     return orjson.dumps(item, default=_json_default, option=_OPTIONS)
+
+
+def describe(item: Any) -> str:
+    """A bounded summary of an item for a log line: its type, size and first keys, no values."""
+    kind = type(item).__name__
+    fields: list[Any]
+    if isinstance(item, dict):
+        fields = list(itertools.islice(item, 10))
+    elif dataclasses.is_dataclass(item):
+        fields = [f.name for f in dataclasses.fields(item)][:10]
+    else:
+        fields = list(getattr(type(item), "model_fields", None) or ())[:10]
+    try:
+        size = f", {len(item)} keys" if isinstance(item, dict) else ""
+    except Exception:  # a dict subclass with a broken __len__
+        size = ""
+    names = ", ".join(_short(key) for key in fields)
+    more = ", ..." if isinstance(item, dict) and len(fields) == 10 and len(item) > 10 else ""
+    return f"a {kind}{size}: {names}{more}" if names else f"a {kind}{size}"
+
+
+def _short(key: Any) -> str:
+    if isinstance(key, str):
+        return repr(key[:40] + "..." if len(key) > 40 else key)
+    return f"<{type(key).__name__}>"  # a key's repr is foreign code: not called
 
 
 def _is_item(obj: Any) -> bool:
@@ -201,9 +227,14 @@ class CallbackRunner:
                 return
             try:
                 outcome.items.append(item_to_json(obj))
-            except TypeError as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
+                # Never the item itself: its repr can be 50 MB, or recurse past Python's limit
+                # and fail the callback, losing the items after this one.
                 outcome.unserializable += 1
-                log.error("item from %s cannot be written as JSON: %s: %r", response.url, exc, obj)
+                reason = str(exc)[:200]
+                log.error(
+                    "item from %s cannot be written as JSON: %s (%s)", response.url, reason, describe(obj)
+                )
         else:
             raise TypeError(
                 f"callbacks yield items (dict, dataclass, attrs, pydantic) or Requests, "

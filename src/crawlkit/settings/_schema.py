@@ -147,7 +147,19 @@ class Settings:
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
             "Accept-Language": "en",
         },
-        metadata=_doc("Headers sent with every request unless the request sets them."),
+        metadata=_doc(
+            "Headers sent with every request unless the request sets them. An `Authorization` "
+            "here is not sent with a request whose URL holds a user name and password "
+            "(`https://user:pass@host/`): the URL's, more specific, wins."
+        ),
+    )
+    redact_headers: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc(
+            "More header names whose values are credentials: shown as `***` in logs, errors and "
+            "`crawlkit fetch --headers`, besides `Authorization`, `Cookie`, `Set-Cookie`, "
+            "`X-API-Key`, `X-Auth-Token` and the rest of the built-in list (docs/operations.md)."
+        ),
     )
     dns_cache_ttl: int = dataclasses.field(default=300, metadata=_doc("Seconds a DNS answer is reused."))
     pipelines: list[str] = dataclasses.field(

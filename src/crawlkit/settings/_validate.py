@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -10,6 +11,8 @@ if TYPE_CHECKING:
     from ._schema import Settings
 
 __all__ = ["validate"]
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 
 
 def validate(s: Settings) -> None:
@@ -45,6 +48,9 @@ def validate(s: Settings) -> None:
         raise ConfigError(f"setting 'parse_workers' must be -1 (auto), 0 or more, got {s.parse_workers}")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"setting 'log_level' must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+    for name in s.redact_headers:
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ConfigError(f"setting 'redact_headers' holds {name!r}, not a header name")
     for code in s.retry_http_codes:
         if not 100 <= code <= 599:
             raise ConfigError(f"setting 'retry_http_codes' holds {code}, not an HTTP status")
