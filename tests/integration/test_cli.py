@@ -571,6 +571,38 @@ def test_a_corrupt_frontier_database_exits_2_and_says_what_to_do(
     assert len(site.log) == fetched
 
 
+@pytest.mark.parametrize("keep_info", [True, False], ids=["job.json", "output-only"])
+def test_an_empty_frontier_database_of_a_job_that_ran_is_refused_and_nothing_written(
+    site: Site, project: Project, keep_info: bool
+) -> None:
+    # A failed restore leaves a 0-byte database: taken as a new job, it rewrote the output from 0.
+    argv = paths_args(site, "/ok,/status/200", "--job-dir", "jobdir")
+    assert project.run(*argv).code == 0
+    job, out = project.root / "jobdir", project.root / "paths.jsonl"
+    for leftover in job.glob("frontier.sqlite*"):
+        leftover.unlink()
+    (job / "frontier.sqlite").write_bytes(b"")
+    if not keep_info:
+        (job / "job.json").unlink()
+    output = out.read_bytes()
+    assert output
+    fetched = len(site.log)
+    for extra in ([], ["--overwrite"]):
+        result = project.run(*argv, *extra)
+        assert result.code == 2, result.err
+        assert "frontier.sqlite" in result.err and "empty (0 bytes)" in result.err
+        assert "--fresh" in result.err and "backup" in result.err  # how to recover
+        assert "Traceback" not in result.err
+        assert out.read_bytes() == output  # nothing written
+        assert (job / "frontier.sqlite").stat().st_size == 0
+        assert len(site.log) == fetched
+    start_over = ["--fresh"] if keep_info else ["--fresh", "--overwrite"]
+    assert " ".join(start_over) + " to start" in result.err
+    fresh = project.run(*argv, *start_over)
+    assert fresh.code == 0, fresh.err
+    assert len(read_jsonl(out)) == 2
+
+
 # -- the real executable -----------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from ..settings import Settings, load_settings
 from ..spider import Spider
 from ._engine import Engine
 from ._jobs import JobDir
-from ._preflight import check_output, check_writable_dir
+from ._preflight import check_job_database, check_output, check_writable_dir
 from ._stats import CrawlStats
 
 __all__ = ["crawl", "new_event_loop", "prepared_engine"]
@@ -98,6 +98,7 @@ def prepared_engine(
                 removed = job.clear()
                 if removed:
                     log.warning("--fresh: removed %s", ", ".join(removed))
+            check_job_database(job.frontier_path, job.info_path, spec_for(output, settings).first_file)
             resuming = job.check(name, output)
             if not resuming:
                 job.write_info(name, output)
