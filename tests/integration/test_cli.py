@@ -7,9 +7,12 @@ against the real local test site, with real parser worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -601,6 +604,43 @@ def test_an_empty_frontier_database_of_a_job_that_ran_is_refused_and_nothing_wri
     fresh = project.run(*argv, *start_over)
     assert fresh.code == 0, fresh.err
     assert len(read_jsonl(out)) == 2
+
+
+@contextlib.contextmanager
+def made_read_only(path: Path) -> Iterator[None]:
+    """The file made unwritable for the block: immutable (chattr +i) as root, mode 0444 otherwise."""
+    if os.geteuid() == 0:  # root writes through permission bits
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode:
+            pytest.skip("needs chattr +i (CAP_LINUX_IMMUTABLE) to make a file unwritable for root")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+
+
+def test_a_read_only_frontier_database_is_not_called_corrupt(site: Site, project: Project) -> None:
+    # The advice for a corrupt database, --fresh, would discard the committed state of this one.
+    argv = paths_args(site, "/ok", "--job-dir", "jobdir")
+    assert project.run(*argv).code == 0
+    database, out = project.root / "jobdir" / "frontier.sqlite", project.root / "paths.jsonl"
+    output, stored = out.read_bytes(), database.read_bytes()
+    fetched = len(site.log)
+    with made_read_only(database):
+        result = project.run(*argv)
+    assert result.code == 2, result.err
+    assert "frontier.sqlite" in result.err and "cannot be written" in result.err
+    assert "Operation not permitted (EPERM)" in result.err or "Permission denied (EACCES)" in result.err
+    assert "corrupt" not in result.err.replace("not corrupt", "")
+    assert "--fresh" not in result.err
+    assert "Traceback" not in result.err
+    assert len(site.log) == fetched
+    assert out.read_bytes() == output and database.read_bytes() == stored
 
 
 # -- the real executable -----------------------------------------------------------------------
