@@ -29,7 +29,14 @@ from ..errors import (
     TransportError,
 )
 from ..guards import redact_text
-from ..http import REDIRECT_STATUSES, Request, accept_encoding, is_binary_type, next_hop
+from ..http import (
+    REDIRECT_STATUSES,
+    Request,
+    SchemeRedirect,
+    accept_encoding,
+    is_binary_type,
+    next_hop,
+)
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
 from ._retry import parse_retry_after
@@ -159,6 +166,13 @@ class Fetcher:
                         )
                     try:
                         hop = next_hop(resp.status, method, resp.url, location, body, headers)
+                    except SchemeRedirect as exc:  # filtered like a link to it, not a failure
+                        raise RedirectFiltered(
+                            f"redirect to {exc.target} not followed (scheme_redirect)",
+                            request.url,
+                            "scheme_redirect",
+                            exc.target,
+                        ) from exc
                     except ValueError as exc:
                         raise RedirectError(f"unusable redirect: {exc}", request.url) from exc
                     await _drain(resp)
