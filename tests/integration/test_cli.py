@@ -346,15 +346,6 @@ def test_fresh_does_not_overwrite_an_output_this_job_did_not_write(site: Site, p
     assert "already exists" in result.err
 
 
-def test_an_output_that_cannot_be_opened_exits_5(site: Site, project: Project) -> None:
-    (project.root / "adir").mkdir()
-    result = project.run(*paths_args(site, "/ok", "-o", "adir", "--overwrite", "--frontier", "memory"))
-    assert result.code == 5
-    assert "output adir" in result.err
-    assert "Traceback" not in result.err
-    assert len(site.log) == 0
-
-
 def test_overwrite_and_append_are_exclusive(project: Project) -> None:
     with pytest.raises(SystemExit) as exc:
         project.run("crawl", "paths", "--overwrite", "--append")
@@ -641,6 +632,35 @@ def test_a_read_only_frontier_database_is_not_called_corrupt(site: Site, project
     assert "Traceback" not in result.err
     assert len(site.log) == fetched
     assert out.read_bytes() == output and database.read_bytes() == stored
+
+
+@pytest.mark.parametrize(
+    ("link", "extra"),
+    [(False, []), (True, []), (False, ["--overwrite", "--frontier", "memory"])],
+    ids=["folder", "link-to-folder", "overwrite-memory"],
+)
+def test_a_folder_as_output_is_refused_before_any_request(
+    site: Site, project: Project, link: bool, extra: list[str]
+) -> None:
+    (project.root / "outdir").mkdir()
+    if link:
+        (project.root / "outlink").symlink_to(project.root / "outdir")
+    name = "outlink" if link else "outdir"
+    result = project.run(*paths_args(site, "/ok", "-o", name, *extra))
+    assert result.code == 2, result.err  # was 5, after fetching
+    assert "Traceback" not in result.err
+    assert f"output {name} is a folder" in result.err and "items.jsonl" in result.err
+    assert len(site.log) == 0
+    assert list((project.root / "outdir").iterdir()) == []
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]], ids=["default", "overwrite"])
+def test_dev_null_as_output_is_a_stream(site: Site, project: Project, extra: list[str]) -> None:
+    result = project.run(*paths_args(site, "/ok,/status/200", "-o", "/dev/null", *extra))
+    assert result.code == 0, result.err  # --overwrite failed at fsync; without, "not empty"
+    assert "not empty" not in result.err
+    assert "/dev/null is a device or a pipe" in result.err and "not exactly once" in result.err
+    assert re.search(r"items written +2$", result.err, re.M)
 
 
 # -- the real executable -----------------------------------------------------------------------

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..exporters import os_cause
+from ..exporters import is_stream, os_cause
 
 __all__ = ["check_job_database", "check_output", "check_writable_dir"]
 
@@ -40,10 +40,13 @@ def check_writable_dir(path: Path, what: str, mode: int = 0o777) -> None:
 def check_output(path: Path) -> None:
     """The output's folder is writable, and so is the output file if it already exists.
 
-    An output that is a folder is left to the exporter, which reports it when it opens the file.
+    A folder (or a link to one) is refused here, not when the first items are written after
+    an hour of fetching. (A shared crawl's folder of parts is mapped to its part file before.)
     """
+    if path.is_dir():
+        raise ConfigError(f"output {path} is a folder; give a file name, such as -o {path / 'items.jsonl'}")
     check_writable_dir(path.parent, "the output's folder")
-    if path.is_file():
+    if path.is_file() or is_stream(path):
         try:
             with path.open("ab"):  # opened for appending, nothing written: the file is unchanged
                 pass

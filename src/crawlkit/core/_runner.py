@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..exporters import Mode, spec_for
+from ..exporters import Mode, is_stream, spec_for
 from ..fetch import CrawlHostPolicy
 from ..frontier import Frontier, MemoryFrontier
 from ..settings import Settings, load_settings
@@ -107,6 +107,12 @@ def prepared_engine(
             )
         if mode is None:
             mode = _default_mode(spec_for(output, settings).first_file, resuming or owned)
+        if is_stream(output) and settings.frontier != "memory":
+            log.warning(
+                "output %s is a device or a pipe: it cannot be synced or cut back, so a resumed "
+                "crawl may write again the items written after the last commit (not exactly once)",
+                output,
+            )
         yield Engine(
             spider_cls,
             settings,
@@ -132,7 +138,7 @@ def _job_wrote(job: JobDir, output: Path) -> bool:
 
 
 def _default_mode(output: Path, owned: bool) -> Mode:
-    if owned:
+    if owned or is_stream(output):  # a device or a pipe holds nothing to lose
         return "overwrite"
     if output.exists() and (not output.is_file() or output.stat().st_size > 0):
         raise ConfigError(

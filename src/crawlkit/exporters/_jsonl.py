@@ -22,7 +22,7 @@ import aiofiles
 from aiofiles.threadpool.binary import AsyncFileIO
 
 from ..errors import ExportError
-from ._base import Mode
+from ._base import Mode, is_stream
 
 __all__ = ["JsonLinesExporter"]
 
@@ -42,6 +42,7 @@ class JsonLinesExporter:
         self._lock = asyncio.Lock()
         self._offset = 0
         self._error: ExportError | None = None
+        self._stream = False  # a character device or a pipe: no fsync, no cutting back
 
     @property
     def offset(self) -> int:
@@ -55,7 +56,10 @@ class JsonLinesExporter:
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if resume_offset is not None:
+            self._stream = is_stream(self.path)
+            if self._stream:
+                self._file = await aiofiles.open(self.path, "ab", buffering=0)
+            elif resume_offset is not None:
                 size = self.path.stat().st_size if self.path.exists() else 0
                 if size < resume_offset:
                     raise ExportError(
@@ -71,7 +75,8 @@ class JsonLinesExporter:
             else:
                 append = self.mode == "append"
                 self._file = await aiofiles.open(self.path, "ab" if append else "wb", buffering=0)
-            self._offset = await self._file.tell()
+            # A stream has no position to resume from: what is written after it counts.
+            self._offset = (resume_offset or 0) if self._stream else await self._file.tell()
         except OSError as exc:
             raise ExportError(f"cannot open output {self.path}: {exc.strerror or exc}") from exc
 
@@ -114,7 +119,7 @@ class JsonLinesExporter:
                     await self._cut_back()
                     raise self._error from exc
                 self._offset += len(data)
-            if sync:
+            if sync and not self._stream:
                 try:
                     await asyncio.to_thread(os.fsync, self._file.fileno())
                 except OSError as exc:
@@ -134,6 +139,8 @@ class JsonLinesExporter:
     async def _cut_back(self) -> None:
         """Remove a partial buffer that a failed write left at the end of the file."""
         assert self._file is not None
+        if self._stream:
+            return
         try:
             await asyncio.to_thread(os.ftruncate, self._file.fileno(), self._offset)
             await self._file.seek(self._offset)

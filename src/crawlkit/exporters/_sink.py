@@ -17,6 +17,7 @@ import aiofiles
 from aiofiles.threadpool.binary import AsyncFileIO
 
 from ..errors import ExportError
+from ._base import is_stream
 from ._jsonl import os_cause
 
 __all__ = ["Sink", "gzip_member"]
@@ -39,6 +40,7 @@ class Sink:
         self.compress = compress
         self.offset = 0
         self._file: AsyncFileIO | None = None
+        self._stream = False  # a character device or a pipe: no fsync, no cutting back
 
     def encoded(self, data: bytes) -> bytes:
         """What writing ``data`` puts on disk."""
@@ -48,7 +50,8 @@ class Sink:
         """Open for appending; ``truncate_to`` None starts an empty file, else cuts it to that size."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if truncate_to is not None and self.path.stat().st_size > truncate_to:
+            self._stream = is_stream(self.path)
+            if not self._stream and truncate_to is not None and self.path.stat().st_size > truncate_to:
                 await asyncio.to_thread(os.truncate, self.path, truncate_to)
             # Unbuffered: the exporter batches by itself, and a failed write must leave no bytes in
             # a buffer that closing the file would try to write again.
@@ -83,6 +86,8 @@ class Sink:
     async def _cut_back(self) -> None:
         """Remove what a failed write left after the last whole write (resuming would, too)."""
         assert self._file is not None
+        if self._stream:
+            return
         try:
             await asyncio.to_thread(os.ftruncate, self._file.fileno(), self.offset)
             await self._file.seek(self.offset)
@@ -91,6 +96,8 @@ class Sink:
 
     async def sync(self) -> None:
         assert self._file is not None, "sink is not open"
+        if self._stream:
+            return
         try:
             await asyncio.to_thread(os.fsync, self._file.fileno())
         except OSError as exc:
