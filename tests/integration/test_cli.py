@@ -7,9 +7,12 @@ against the real local test site, with real parser worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -336,15 +339,6 @@ def test_fresh_does_not_overwrite_an_output_this_job_did_not_write(site: Site, p
     assert "already exists" in result.err
 
 
-def test_an_output_that_cannot_be_opened_exits_5(site: Site, project: Project) -> None:
-    (project.root / "adir").mkdir()
-    result = project.run(*paths_args(site, "/ok", "-o", "adir", "--overwrite", "--frontier", "memory"))
-    assert result.code == 5
-    assert "output adir" in result.err
-    assert "Traceback" not in result.err
-    assert len(site.log) == 0
-
-
 def test_overwrite_and_append_are_exclusive(project: Project) -> None:
     with pytest.raises(SystemExit) as exc:
         project.run("crawl", "paths", "--overwrite", "--append")
@@ -562,6 +556,104 @@ def test_a_corrupt_frontier_database_exits_2_and_says_what_to_do(
     assert "--fresh" in result.err  # what to do
     assert "Traceback" not in result.err
     assert len(site.log) == fetched
+
+
+@pytest.mark.parametrize("keep_info", [True, False], ids=["job.json", "output-only"])
+def test_an_empty_frontier_database_of_a_job_that_ran_is_refused_and_nothing_written(
+    site: Site, project: Project, keep_info: bool
+) -> None:
+    # A failed restore leaves a 0-byte database: taken as a new job, it rewrote the output from 0.
+    argv = paths_args(site, "/ok,/status/200", "--job-dir", "jobdir")
+    assert project.run(*argv).code == 0
+    job, out = project.root / "jobdir", project.root / "paths.jsonl"
+    for leftover in job.glob("frontier.sqlite*"):
+        leftover.unlink()
+    (job / "frontier.sqlite").write_bytes(b"")
+    if not keep_info:
+        (job / "job.json").unlink()
+    output = out.read_bytes()
+    assert output
+    fetched = len(site.log)
+    for extra in ([], ["--overwrite"]):
+        result = project.run(*argv, *extra)
+        assert result.code == 2, result.err
+        assert "frontier.sqlite" in result.err and "empty (0 bytes)" in result.err
+        assert "--fresh" in result.err and "backup" in result.err  # how to recover
+        assert "Traceback" not in result.err
+        assert out.read_bytes() == output  # nothing written
+        assert (job / "frontier.sqlite").stat().st_size == 0
+        assert len(site.log) == fetched
+    start_over = ["--fresh"] if keep_info else ["--fresh", "--overwrite"]
+    assert " ".join(start_over) + " to start" in result.err
+    fresh = project.run(*argv, *start_over)
+    assert fresh.code == 0, fresh.err
+    assert len(read_jsonl(out)) == 2
+
+
+@contextlib.contextmanager
+def made_read_only(path: Path) -> Iterator[None]:
+    """The file made unwritable for the block: immutable (chattr +i) as root, mode 0444 otherwise."""
+    if os.geteuid() == 0:  # root writes through permission bits
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode:
+            pytest.skip("needs chattr +i (CAP_LINUX_IMMUTABLE) to make a file unwritable for root")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+
+
+def test_a_read_only_frontier_database_is_not_called_corrupt(site: Site, project: Project) -> None:
+    # The advice for a corrupt database, --fresh, would discard the committed state of this one.
+    argv = paths_args(site, "/ok", "--job-dir", "jobdir")
+    assert project.run(*argv).code == 0
+    database, out = project.root / "jobdir" / "frontier.sqlite", project.root / "paths.jsonl"
+    output, stored = out.read_bytes(), database.read_bytes()
+    fetched = len(site.log)
+    with made_read_only(database):
+        result = project.run(*argv)
+    assert result.code == 2, result.err
+    assert "frontier.sqlite" in result.err and "cannot be written" in result.err
+    assert "Operation not permitted (EPERM)" in result.err or "Permission denied (EACCES)" in result.err
+    assert "corrupt" not in result.err.replace("not corrupt", "")
+    assert "--fresh" not in result.err
+    assert "Traceback" not in result.err
+    assert len(site.log) == fetched
+    assert out.read_bytes() == output and database.read_bytes() == stored
+
+
+@pytest.mark.parametrize(
+    ("link", "extra"),
+    [(False, []), (True, []), (False, ["--overwrite", "--frontier", "memory"])],
+    ids=["folder", "link-to-folder", "overwrite-memory"],
+)
+def test_a_folder_as_output_is_refused_before_any_request(
+    site: Site, project: Project, link: bool, extra: list[str]
+) -> None:
+    (project.root / "outdir").mkdir()
+    if link:
+        (project.root / "outlink").symlink_to(project.root / "outdir")
+    name = "outlink" if link else "outdir"
+    result = project.run(*paths_args(site, "/ok", "-o", name, *extra))
+    assert result.code == 2, result.err  # was 5, after fetching
+    assert "Traceback" not in result.err
+    assert f"output {name} is a folder" in result.err and "items.jsonl" in result.err
+    assert len(site.log) == 0
+    assert list((project.root / "outdir").iterdir()) == []
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]], ids=["default", "overwrite"])
+def test_dev_null_as_output_is_a_stream(site: Site, project: Project, extra: list[str]) -> None:
+    result = project.run(*paths_args(site, "/ok,/status/200", "-o", "/dev/null", *extra))
+    assert result.code == 0, result.err  # --overwrite failed at fsync; without, "not empty"
+    assert "not empty" not in result.err
+    assert "/dev/null is a device or a pipe" in result.err and "not exactly once" in result.err
+    assert re.search(r"items written +2$", result.err, re.M)
 
 
 # -- the real executable -----------------------------------------------------------------------

@@ -6,13 +6,18 @@ failure is counted by reason, and the items that could be written are all writte
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socketserver
 import ssl
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -58,6 +63,57 @@ def test_redirects_chain_loop_and_too_many(site: Site, tmp_out: Path) -> None:
     # The loop was seen for what it is on its first repeat, not after 20 hops.
     assert site.log.count("/redirect-loop") == 2
     assert site.log.count("/redirect/") == 5 + 21
+
+
+@pytest.mark.parametrize(
+    "target", ["file:///etc/passwd", "data:text/html,<a href=/ok>hi</a>", "ftp://127.0.0.1/x"]
+)
+def test_a_redirect_to_another_scheme_is_filtered_as_scheme_redirect(
+    site: Site, tmp_out: Path, target: str
+) -> None:
+    stats, items = run(LinksSpider, tmp_out, start=site.url("/redirect-to?url=" + quote(target, safe="")))
+    assert items == []
+    assert stats.filtered == {"scheme_redirect": 1}
+    assert stats.failures == {}  # not a broken redirect: a link the crawl does not follow
+    assert stats.ok
+
+
+@contextlib.contextmanager
+def raw_location_server(location: bytes) -> Iterator[str]:
+    """A server whose /go answers 302 with ``location`` as raw bytes (aiohttp would encode them);
+    every other path is a page."""
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            line = self.rfile.readline().decode("latin-1")
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            if line.split(" ")[1] == "/go":
+                head = b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n"
+                body = b""
+            else:
+                body = b"<html><body>page</body></html>"
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                head += b"Content-Length: %d\r\n" % len(body)
+            self.wfile.write(head + b"Connection: close\r\n\r\n" + body)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, name="raw-location", daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+def test_a_raw_byte_in_location_is_percent_encoded_as_browsers_do(tmp_out: Path) -> None:
+    # Latin-1 bytes (not UTF-8) and UTF-8 together: the stray bytes used to be dropped silently,
+    # which led to another URL (/caf instead of /caf%E9).
+    with raw_location_server(b"/caf\xe9?q=\xe9t\xe9&u=\xc3\xa9") as base:
+        stats, items = run(LinksSpider, tmp_out, start=base + "/go")
+    assert [item["url"] for item in items] == [base + "/caf%E9?q=%E9t%E9&u=%C3%A9"]
+    assert stats.ok
 
 
 def test_an_offsite_redirect_target_is_filtered_not_fetched(site: Site, tmp_out: Path) -> None:

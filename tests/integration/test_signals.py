@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,10 +115,21 @@ def summary_value(stderr: str, key: str) -> str:
 class Crawl:
     """One ``crawlkit crawl`` subprocess in the project folder; stderr goes to a file."""
 
-    def __init__(self, root: Path, argv: list[str], *, via_module: bool = False, tag: str = "") -> None:
+    def __init__(
+        self,
+        root: Path,
+        argv: list[str],
+        *,
+        via_module: bool = False,
+        tag: str = "",
+        own_group: bool = False,
+        nohup: bool = False,
+    ) -> None:
         self.root = root
         self.err_path = root / f"stderr{tag}.txt"
         exe = [sys.executable, "-m", "crawlkit"] if via_module else [str(CRAWLKIT_EXE)]
+        if nohup:
+            exe = ["nohup", *exe]
         with self.err_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 [*exe, *argv],
@@ -126,6 +138,8 @@ class Crawl:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
+                # Its own process group, as a shell's job has: a hangup reaches it and its workers.
+                process_group=0 if own_group else None,
             )
         self.pid = self.proc.pid
         self.workers: set[int] = set()
@@ -149,6 +163,10 @@ class Crawl:
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        """To the crawl and its parser workers, as a terminal's hangup or Ctrl-C reaches them."""
+        os.killpg(self.pid, sig)
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
@@ -242,6 +260,44 @@ def test_one_signal_stops_gracefully(
     assert Counter(item["i"] for item in items) == served
     assert set(served.values()) == {1}
     assert crawl.surviving_workers(timeout=2) == set()
+
+
+def test_a_hangup_stops_gracefully_with_a_summary_and_a_stats_file(
+    site: Site, project: Path, crawls: list[Crawl]
+) -> None:
+    # A closed terminal or a dropped ssh session: SIGHUP to the whole process group, workers too.
+    argv = slow_argv(site, 60, 0.3, "-o", "out.jsonl", "--stats-file", "stats.json")
+    crawl = Crawl(project, argv, own_group=True)
+    crawls.append(crawl)
+    crawl.wait_midway(site, done=8)
+    crawl.signal_group(signal.SIGHUP)
+    code = crawl.wait(timeout=30)
+    err = crawl.stderr
+    assert code == 3, err
+    assert summary_value(err, "stopped because") == "SIGHUP"
+    assert "SIGHUP: finishing the" in err
+    assert "Traceback" not in err and "parser_crashed" not in err  # the workers kept working
+    stats = orjson.loads((project / "stats.json").read_bytes())
+    assert stats["stop_reason"] == "SIGHUP"
+    items = read_jsonl(project / "out.jsonl")
+    assert 8 <= len(items) < 60
+    assert Counter(item["i"] for item in items) == item_numbers(site)  # the pages in flight finished
+    assert crawl.surviving_workers(timeout=2) == set()
+
+    again = Crawl(project, slow_argv(site, 60, 0.0, "-o", "out.jsonl"), tag="-again")  # resumes
+    crawls.append(again)
+    assert again.wait(timeout=60) == 0, again.stderr
+    assert sorted(item["i"] for item in read_jsonl(project / "out.jsonl")) == list(range(60))
+
+
+@pytest.mark.skipif(shutil.which("nohup") is None, reason="needs nohup(1)")
+def test_under_nohup_a_hangup_is_ignored(site: Site, project: Path, crawls: list[Crawl]) -> None:
+    crawl = Crawl(project, slow_argv(site, 20, 0.2, "-o", "out.jsonl"), own_group=True, nohup=True)
+    crawls.append(crawl)
+    crawl.wait_midway(site, done=4)
+    crawl.signal_group(signal.SIGHUP)
+    assert crawl.wait(timeout=60) == 0, crawl.stderr
+    assert len(read_jsonl(project / "out.jsonl")) == 20
 
 
 def test_a_sigint_during_startup_stops_cleanly(site: Site, project: Path, crawls: list[Crawl]) -> None:

@@ -9,7 +9,7 @@ from crawlkit import Request, Response
 from crawlkit.errors import NotTextError
 from crawlkit.http._content import is_binary_type
 from crawlkit.http._links import IGNORED_EXTENSIONS
-from crawlkit.http._redirects import next_hop
+from crawlkit.http._redirects import SchemeRedirect, next_hop
 
 PAGE = b"""<!DOCTYPE html><html><body>
 <a href="/a">a</a>
@@ -112,5 +112,8 @@ def test_redirect_hops_follow_browser_method_rules() -> None:
         "X-Keep": "1",
     }  # other origin
     assert next_hop(308, "PUT", here, "../z", b"b", None).url == "http://a.test/z"
-    with pytest.raises(ValueError, match="no host"):
+    # Another scheme is filtered as scheme_redirect by the fetcher, not failed as unusable.
+    with pytest.raises(SchemeRedirect, match="not http"):
         next_hop(302, "GET", here, "mailto:someone@a.test", None, None)
+    # A byte that is not UTF-8 (aiohttp hands it over as a lone surrogate) is kept, percent-encoded.
+    assert next_hop(302, "GET", here, "/caf\udce9?q=\udce9", None, None).url == "http://a.test/caf%E9?q=%E9"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +161,15 @@ def test_unknown_key_from_pyproject_names_key_source_and_suggestion(tmp_path: Pa
     assert "did you mean 'concurrency'?" in message
 
 
-def test_unknown_key_from_env() -> None:
-    with pytest.raises(ConfigError) as info:
-        load_settings(environ={"CRAWLKIT_DOWNLOAD_DELAI": "1"})
-    message = str(info.value)
-    assert "'download_delai'" in message
-    assert "the environment" in message
-    assert "did you mean 'download_delay'?" in message
+def test_unknown_key_from_env_is_a_warning_and_the_rest_applies(caplog: pytest.LogCaptureFixture) -> None:
+    # Other tools share the prefix (a wrapper script's CRAWLKIT_BIN): that must not stop a crawl.
+    env = {"CRAWLKIT_DOWNLOAD_DELAI": "1", "CRAWLKIT_BIN": "/opt/crawlkit/bin", "CRAWLKIT_CONCURRENCY": "3"}
+    with caplog.at_level(logging.WARNING, logger="crawlkit.settings"):
+        settings = load_settings(environ=env)
+    assert settings == Settings(concurrency=3)
+    message = caplog.text
+    assert "CRAWLKIT_DOWNLOAD_DELAI" in message and "did you mean 'download_delay'?" in message
+    assert "CRAWLKIT_BIN" in message
 
 
 def test_unknown_key_from_spider_and_overrides() -> None:

@@ -23,7 +23,9 @@ Every setting, its type, its default and what it does. This page is generated fr
 Settings come in layers, lowest first: these defaults < `[tool.crawlkit]` in `pyproject.toml` <
 the spider's `custom_settings` < `CRAWLKIT_<NAME>` environment variables < `-s NAME=VALUE` on the
 command line. An unknown name or a value of the wrong type stops the crawl before it starts, with a
-message that names the setting and where the value came from (exit code 2).
+message that names the setting and where the value came from (exit code 2). The one exception is
+an unknown `CRAWLKIT_` variable in the environment (a wrapper script's `CRAWLKIT_BIN`): other
+tools share the prefix, so it is logged as a warning and ignored.
 
 ```toml
 # pyproject.toml

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..core import CrawlStats
+from ..core import STOP_SIGNALS, CrawlStats
 from ..errors import ConfigError, CrawlkitError, ExportError, SpiderError
 from ..exporters import Mode
 from ..guards import excepthook, protect_handlers, redact_text
@@ -219,9 +219,10 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
         fresh=args.fresh,
         spider_kwargs=dict(args.spider_args),
     ) as engine:
-        # While the engine runs, its own handlers take Ctrl-C and SIGTERM. Before and after, a
+        # While the engine runs, its own handlers take Ctrl-C, SIGTERM and SIGHUP. Before and after, a
         # signal in the last moments (a second Ctrl-C just as a graceful stop ends) must not
         # turn a clean exit into a KeyboardInterrupt traceback: the engine restores these.
+        # SIGHUP is left alone: the engine handles it only where nohup has not ignored it.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
         try:
@@ -258,7 +259,8 @@ def _next_step(stats: CrawlStats, code: int, *, durable: bool) -> str:
 def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
     if forced:
         return EXIT_FORCED
-    if stats.stop_reason in ("SIGINT", "SIGTERM") or stats.stop_reason.startswith("memory limit"):
+    stopped_by_signal = stats.stop_reason in {sig.name for sig in STOP_SIGNALS}
+    if stopped_by_signal or stats.stop_reason.startswith("memory limit"):
         return EXIT_STOPPED
     if stats.earlier is not None and stats.stop_reason != "already finished":
         # A resumed job: a failure in an earlier run is still the crawl's failure.

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ..core import stop_signals
 from ..errors import ConfigError
 from ..settings import Settings
 
@@ -119,7 +120,8 @@ def run_workers(argv: Sequence[str], count: int, settings: Settings, job: str, *
             if proc.poll() is None:
                 proc.send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # The workers run in their own sessions: a terminal's hangup reaches them through this one.
+    previous = {sig: signal.signal(sig, forward) for sig in stop_signals()}
     try:
         codes = [proc.wait() for proc in procs]
     finally:

@@ -10,6 +10,7 @@ and should not pay for the engine, the frontiers and the exporters.
 
 from typing import TYPE_CHECKING, Any
 
+from ._closing import STOP_SIGNALS, stop_signals
 from ._stats import CrawlStats
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from ._shared import export_job, job_status, reset_job
 
 __all__ = [
+    "STOP_SIGNALS",
     "CrawlStats",
     "crawl",
     "export_job",
@@ -25,6 +27,7 @@ __all__ = [
     "reset_job",
     "run_engine",
     "spider_name",
+    "stop_signals",
 ]
 
 _LAZY = {

@@ -9,6 +9,7 @@ if something failed), not the one of a crawl stopped by a signal.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,19 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ._stats import CrawlStats
 
-__all__ = ["CloseConditions"]
+__all__ = ["STOP_SIGNALS", "CloseConditions", "stop_signals"]
+
+# The signals that stop a crawl gracefully (a second one at once; exit code 3). SIGHUP too: its
+# default, to die on the spot, left no summary and no stats file when a terminal closed or an ssh
+# session dropped.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The stop signals to handle now: SIGHUP only if it is not ignored (``nohup`` ignores it)."""
+    return tuple(
+        sig for sig in STOP_SIGNALS if sig != signal.SIGHUP or signal.getsignal(sig) != signal.SIG_IGN
+    )
 
 
 class CloseConditions:

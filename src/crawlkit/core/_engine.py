@@ -8,7 +8,8 @@ committed together, with one ``ack_many``).
 A failed fetch goes back to the frontier with a retry time, or is given up on; either way the
 worker is free at once.
 
-A first stop signal stops leasing, returns queued requests to the frontier and lets in-flight work
+A first stop signal (SIGINT, SIGTERM, or SIGHUP: a closed terminal, a dropped ssh session) stops
+leasing, returns queued requests to the frontier and lets in-flight work
 finish (for at most ``shutdown_timeout`` seconds); a second stops at once.
 """
 
@@ -45,7 +46,7 @@ from ..parsing import (
 )
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
-from ._closing import CloseConditions
+from ._closing import CloseConditions, stop_signals
 from ._progress import progress_display
 from ._stats import CrawlStats
 
@@ -167,7 +168,7 @@ class Engine:
         loop = self._loop = asyncio.get_running_loop()
         # Handlers first: a Ctrl-C while workers start or opened() runs must be a graceful stop
         # with a summary, not a KeyboardInterrupt traceback.
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.getsignal(sig) for sig in stop_signals()}
         if self._handle_signals:
             for sig in previous:
                 loop.add_signal_handler(sig, self._on_signal, sig)

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..exporters import Mode, spec_for
+from ..exporters import Mode, is_stream, spec_for
 from ..fetch import CrawlHostPolicy
 from ..frontier import Frontier, MemoryFrontier
 from ..settings import Settings, load_settings
 from ..spider import Spider
 from ._engine import Engine
 from ._jobs import JobDir
-from ._preflight import check_output, check_writable_dir
+from ._preflight import check_job_database, check_output, check_writable_dir
 from ._stats import CrawlStats
 
 __all__ = ["crawl", "new_event_loop", "prepared_engine"]
@@ -97,6 +97,7 @@ def prepared_engine(
             if fresh:
                 owned = _job_wrote(job, output)
             else:
+                check_job_database(job.frontier_path, job.info_path, spec.first_file)
                 resuming = job.check(name, spec)
         if mode is None:
             mode = _default_mode(spec.first_file, resuming or owned)
@@ -110,6 +111,12 @@ def prepared_engine(
                 job.write_info(name, spec)
             frontier = SqliteFrontier(
                 job.frontier_path, host_limits, depth_limit=settings.depth_limit, spider_name=name
+            )
+        if is_stream(output) and settings.frontier != "memory":
+            log.warning(
+                "output %s is a device or a pipe: it cannot be synced or cut back, so a resumed "
+                "crawl may write again the items written after the last commit (not exactly once)",
+                output,
             )
         engine = Engine(
             spider_cls,
@@ -141,7 +148,7 @@ def _job_wrote(job: JobDir, output: Path) -> bool:
 
 
 def _default_mode(output: Path, owned: bool) -> Mode:
-    if owned:
+    if owned or is_stream(output):  # a device or a pipe holds nothing to lose
         return "overwrite"
     if output.exists() and (not output.is_file() or output.stat().st_size > 0):
         raise ConfigError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..settings import Settings
-from ._base import Exporter, Mode, OutputSpec, output_spec
+from ._base import Exporter, Mode, OutputSpec, is_stream, output_spec
 from ._feed import FeedExporter
 from ._jsonl import JsonLinesExporter
 from ._pipelines import ItemPipeline, PipelineChain, load_pipelines
@@ -24,6 +24,7 @@ __all__ = [
     "Mode",
     "OutputSpec",
     "PipelineChain",
+    "is_stream",
     "load_pipelines",
     "make_exporter",
     "os_cause",

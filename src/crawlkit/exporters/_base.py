@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-__all__ = ["Exporter", "Mode", "OutputSpec", "output_spec"]
+__all__ = ["Exporter", "Mode", "OutputSpec", "is_stream", "output_spec"]
 
 Mode = Literal["overwrite", "append"]
 
 _EXTENSIONS = {".jsonl": "jsonl", ".jl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is a character device or a pipe (``/dev/null``, ``/dev/stdout``, a FIFO).
+
+    A stream cannot be synced, cut back or measured: its output is written and that is all, so a
+    resumed crawl cannot take back what it wrote after the last commit.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 class Exporter(Protocol):

@@ -19,6 +19,7 @@ import aiofiles
 from aiofiles.threadpool.binary import AsyncFileIO
 
 from ..errors import ExportError
+from ._base import is_stream
 
 __all__ = ["Sink", "committed_size", "gzip_member", "os_cause"]
 
@@ -42,6 +43,7 @@ class Sink:
         self.compress = compress
         self.offset = 0
         self._file: AsyncFileIO | None = None
+        self._stream = False  # a character device or a pipe: no fsync, no cutting back
 
     def encoded(self, data: bytes) -> bytes:
         """What writing ``data`` puts on disk."""
@@ -54,6 +56,12 @@ class Sink:
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream = is_stream(self.path)
+            if self._stream:
+                # A stream has no position to resume from: what is written to it from now on counts.
+                self._file = await aiofiles.open(self.path, "ab", buffering=0)
+                self.offset = truncate_to or 0
+                return
             if truncate_to is not None and self.path.exists() and self.path.stat().st_size > truncate_to:
                 await asyncio.to_thread(os.truncate, self.path, truncate_to)
             # Unbuffered: the exporter batches by itself, and a failed write must leave no bytes in
@@ -93,6 +101,8 @@ class Sink:
     async def _cut_back(self) -> None:
         """Remove what a failed write left after the last whole write (resuming would, too)."""
         assert self._file is not None
+        if self._stream:
+            return
         try:
             await asyncio.to_thread(os.ftruncate, self._file.fileno(), self.offset)
             await self._file.seek(self.offset)
@@ -101,6 +111,8 @@ class Sink:
 
     async def sync(self) -> None:
         assert self._file is not None, "sink is not open"
+        if self._stream:
+            return
         try:
             await asyncio.to_thread(os.fsync, self._file.fileno())
         except OSError as exc:
@@ -121,7 +133,12 @@ class Sink:
 
 
 def committed_size(path: Path, committed: int) -> int:
-    """The size of ``path`` (0 when missing), which must hold the ``committed`` bytes a resume keeps."""
+    """The size of ``path`` (0 when missing), which must hold the ``committed`` bytes a resume keeps.
+
+    A stream (a device, a pipe) cannot be measured: it is taken to hold what was committed.
+    """
+    if is_stream(path):
+        return committed
     size = path.stat().st_size if path.exists() else 0
     if size < committed:
         raise ExportError(

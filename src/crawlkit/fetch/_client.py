@@ -31,7 +31,14 @@ from ..errors import (
     TransportError,
 )
 from ..guards import is_secret_header, redact_headers, redact_text
-from ..http import REDIRECT_STATUSES, Request, accept_encoding, is_binary_type, next_hop
+from ..http import (
+    REDIRECT_STATUSES,
+    Request,
+    SchemeRedirect,
+    accept_encoding,
+    is_binary_type,
+    next_hop,
+)
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
 from ._cookies import BoundedCookieJar
@@ -170,6 +177,13 @@ class Fetcher:
                         hop = next_hop(
                             resp.status, method, resp.url, location, body, headers, is_secret_header
                         )
+                    except SchemeRedirect as exc:  # filtered like a link to it, not a failure
+                        raise RedirectFiltered(
+                            f"redirect to {exc.target} not followed (scheme_redirect)",
+                            request.url,
+                            "scheme_redirect",
+                            exc.target,
+                        ) from exc
                     except ValueError as exc:
                         unusable = _foreign(f"unusable redirect: {exc}")
                         raise RedirectError(unusable, request.url) from exc

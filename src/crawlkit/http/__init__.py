@@ -10,7 +10,7 @@ from ._content import is_binary_type
 from ._encoding import accept_encoding, decode_body, detect_encoding
 from ._links import IGNORED_EXTENSIONS, LinkFilter
 from ._message import Request, Response, _rebuild_request
-from ._redirects import REDIRECT_STATUSES, next_hop
+from ._redirects import REDIRECT_STATUSES, SchemeRedirect, next_hop
 from ._urls import (
     MAX_URL_LENGTH,
     OffsiteFilter,
@@ -33,6 +33,7 @@ __all__ = [
     "OffsiteFilter",
     "Request",
     "Response",
+    "SchemeRedirect",
     "accept_encoding",
     "canonicalize_url",
     "decode_body",

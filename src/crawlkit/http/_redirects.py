@@ -6,21 +6,41 @@ origin drops the credentials the request carried itself (``Authorization``, ``Co
 ``Proxy-Authorization`` and whatever else the caller's ``is_credential`` names); the URL's
 user-info stays behind too, as joining an absolute ``Location`` drops it. The cookie jar
 decides on its own which of its cookies the new host gets.
+
+The ``Location`` header is read as browsers read it: UTF-8, and a byte that is not UTF-8 is
+percent-encoded as that byte (``/caf\xe9`` leads to ``/caf%E9``), not dropped.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from yarl import URL
 
-__all__ = ["REDIRECT_STATUSES", "Hop", "next_hop"]
+__all__ = ["REDIRECT_STATUSES", "Hop", "SchemeRedirect", "next_hop"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding"})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+# aiohttp decodes header bytes as UTF-8 with surrogateescape: a byte that is not UTF-8 comes as
+# the lone surrogate U+DC80..U+DCFF, which the URL parser would drop, making another URL.
+_RAW_BYTE = re.compile("[\udc80-\udcff]")
+
+
+class SchemeRedirect(ValueError):
+    """A redirect to a scheme the crawl does not fetch (``file:``, ``data:``, ``ftp:``)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"redirect to {target!r}, which is not http(s)")
+        self.target = target
+
+
+def _percent_encode_raw_bytes(location: str) -> str:
+    return _RAW_BYTE.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}", location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +62,13 @@ def next_hop(
     headers: Mapping[str, str] | None,
     is_credential: Callable[[str], bool] | None = None,
 ) -> Hop:
-    """The request that follows a ``status`` redirect to ``location``; ``ValueError`` if it is unusable."""
-    target = current.join(URL(location.strip()))
+    """The request that follows a ``status`` redirect to ``location``; ``ValueError`` if it is unusable.
+
+    ``SchemeRedirect`` (a ``ValueError``) if it leads to a scheme other than http(s).
+    """
+    target = current.join(URL(_percent_encode_raw_bytes(location.strip())))
+    if target.scheme not in ("http", "https"):
+        raise SchemeRedirect(str(target)[:200])  # a data: URL may be long: it is only named
     if not target.is_absolute() or not target.host:
         raise ValueError(f"redirect to {location!r}, which has no host")
     if target.fragment:

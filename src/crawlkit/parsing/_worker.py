@@ -57,6 +57,8 @@ def make_runner(config: WorkerConfig, *, in_worker: bool) -> CallbackRunner:
 def main() -> int:
     # Ctrl-C reaches the whole foreground process group; the main process decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # So does a terminal's hangup (SIGHUP): the main process stops gracefully and needs its workers.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # The main process may ignore SIGTERM while it finishes; a worker should not inherit that.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     reader = FrameReader(os.dup(0))

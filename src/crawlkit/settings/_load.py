@@ -3,12 +3,14 @@
 Defaults < ``[tool.crawlkit]`` in ``pyproject.toml`` < the spider's ``custom_settings`` <
 ``CRAWLKIT_*`` environment variables < ``-s KEY=VALUE`` on the command line. Every key is checked:
 an unknown key or a value of the wrong type is a :class:`ConfigError` that names the key and where
-it came from.
+it came from. The one exception is an unknown name in the environment: other tools share the
+``CRAWLKIT_`` prefix (a wrapper's ``CRAWLKIT_BIN``), so it is logged as a warning and skipped.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import os
 import tomllib
@@ -25,6 +27,8 @@ from ._schema import Settings
 __all__ = ["env_settings", "load_settings", "read_pyproject"]
 
 _HINTS = typing.get_type_hints(Settings)
+
+log = logging.getLogger("crawlkit.settings")
 
 
 def _type_name(tp: Any) -> str:
@@ -169,6 +173,11 @@ def load_settings(
     if spider_settings:
         _apply(values, spider_settings, "the spider's custom_settings")
     environment = env_settings(os.environ if environ is None else environ)
+    for key in [key for key in environment if key not in _HINTS]:
+        # A variable set for something else (a wrapper script's CRAWLKIT_BIN) must not stop every
+        # crawl; a typo is still shown. Names given on purpose (flags, pyproject) stay strict.
+        log.warning("ignoring CRAWLKIT_%s: %s", key.upper(), _unknown(key, "the environment"))
+        del environment[key]
     _apply(values, environment, "the environment", from_text=True)
     if overrides:
         _apply(values, overrides, "the command line", from_text=True)

@@ -7,6 +7,7 @@ writes that need no answer, which the frontier buffers (``HOST_ADD``, ``UNCLAIM`
 
 from __future__ import annotations
 
+import errno
 import itertools
 import operator
 import pickle
@@ -246,6 +247,26 @@ class Store:
             "move it away or use --fresh"
         )
 
+    def _read_only(self, exc: sqlite3.Error) -> str:
+        """Why the database cannot be written, from the OS (SQLite says only 'readonly')."""
+        cause = str(exc)
+        # The job's folder was found writable before the crawl started: the files are the cause.
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                with path.open("r+b"):  # opened for writing, nothing written
+                    pass
+            except FileNotFoundError:
+                continue
+            except OSError as exc_os:
+                name = errno.errorcode.get(exc_os.errno or 0)
+                cause = f"{path.name}: {exc_os.strerror or exc_os}" + (f" ({name})" if name else "")
+                break
+        return (
+            f"frontier database {self.path} cannot be written ({cause}); it is not corrupt, and it "
+            "holds the job's committed state: make it writable (its permissions, its owner, an "
+            "immutable flag (lsattr), or a read-only file system) and run the same command again"
+        )
+
     def open(self, wall: float, fingerprints: int = 0) -> Opened:
         """Open (or create) the database; return what it holds, with up to ``fingerprints`` of them."""
         try:
@@ -265,9 +286,13 @@ class Store:
                     f"frontier database {self.path} is in use by another crawl; "
                     "wait for it to end or use another --job-dir"
                 ) from exc
-            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+            code = getattr(exc, "sqlite_errorname", "")
+            if code.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
                 # The disk, not the file: full, a file size limit, an I/O error.
                 raise FrontierError(write_failed(self.path, exc)) from exc
+            if code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+                # Not corrupt: the advice to use --fresh would discard the committed state.
+                raise ConfigError(self._read_only(exc)) from exc
             raise self._corrupt(exc) from exc
         except sqlite3.DatabaseError as exc:
             db.close()
