@@ -29,7 +29,7 @@ from ..errors import (
     TransportError,
 )
 from ..guards import redact_text
-from ..http import REDIRECT_STATUSES, Request, accept_encoding, is_binary_type, next_hop
+from ..http import REDIRECT_STATUSES, Request, accept_encoding, is_binary_type, next_hop, wire_url
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
 from ._retry import parse_retry_after
@@ -137,7 +137,7 @@ class Fetcher:
                 visited[url] = len(session.cookie_jar)
                 started = time.monotonic()
                 async with session.request(
-                    method, url, headers=headers, data=body, allow_redirects=False
+                    method, wire_url(url), headers=headers, data=body, allow_redirects=False
                 ) as resp:
                     latency = time.monotonic() - started
                     redirect = follow and resp.status in REDIRECT_STATUSES

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from yarl import URL
 
+from ._urls import C0_AND_SPACE, resolve
+
 __all__ = ["REDIRECT_STATUSES", "Hop", "next_hop"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -40,11 +42,14 @@ def next_hop(
     headers: Mapping[str, str] | None,
 ) -> Hop:
     """The request that follows a ``status`` redirect to ``location``; ``ValueError`` if it is unusable."""
-    target = current.join(URL(location.strip()))
-    if not target.is_absolute() or not target.host:
+    # Resolved as a browser resolves a Location header: by the WHATWG URL Standard.
+    try:
+        joined = resolve(str(current), location.strip(C0_AND_SPACE))
+    except ValueError:
+        raise ValueError(f"redirect to {location!r}, which is no URL") from None
+    target = URL(joined.partition("#")[0], encoded=True)
+    if not target.host:
         raise ValueError(f"redirect to {location!r}, which has no host")
-    if target.fragment:
-        target = target.with_fragment(None)
     kept = dict(headers) if headers else None
     if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
         method, body = "GET", None
