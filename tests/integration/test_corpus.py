@@ -36,7 +36,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawlkit import crawl
 from crawlkit.http import Request, Response
-from crawlkit.http._encoding import detect_encoding
+from crawlkit.http._encoding import detect_encoding, detect_legacy
 from crawlkit.testing import fixture_server
 from crawlspiders.corpus_links import CorpusLinks
 from crawlspiders.corpus_pages import CorpusPages
@@ -502,9 +502,15 @@ def test_encoding_sniffing_case(case: SniffCase) -> None:
     if browser_encoding(None, case.data, None)[1] == "default":
         # Nothing is declared. html5lib expects the locale default of a Western browser
         # (windows-1252); crawlkit's documented default is UTF-8, as the WHATWG recommends for new
-        # content. Either way the page must not be decoded as something it never declared.
+        # content, and bytes that are not UTF-8 are detected. Either way the page must not be
+        # decoded as something it never declared.
         assert case.expected == "windows-1252"
-        assert found == "utf-8"
+        try:
+            case.data.decode("utf-8")
+        except UnicodeDecodeError:
+            assert found == detect_legacy(case.data)
+        else:
+            assert found == "utf-8"
     else:
         assert decodes_as(found, case.expected), f"crawlkit: {found}, a browser: {case.expected}"
     # Whatever it sniffs, a Response decodes and parses the case without an error.
@@ -866,6 +872,23 @@ def test_a_late_meta_charset_is_honoured_as_browsers_do(encoding_pages: list[Cor
     response = _response(page.body, "text/html")
     name, _ = browser_encoding(None, page.body, None)
     assert response.text == browser_decode(page.body, name)
+
+
+_CHARSET_DECLARATION = re.compile(rb"""charset\s*=\s*["']?[a-zA-Z0-9_:.+-]+""", re.IGNORECASE)
+
+
+def test_legacy_pages_with_no_declaration_are_detected(encoding_pages: list[CorpusPage]) -> None:
+    """Every page that declares a legacy charset, its declaration taken out, reads the same."""
+    legacy = [page for page in encoding_pages if page.declared not in (None, "utf-8")]
+    assert len(legacy) == 27
+    wrong = []
+    for page in legacy:
+        body = _CHARSET_DECLARATION.sub(b"", page.body)
+        assert browser_encoding(None, body, None)[1] == "default"  # nothing declared any more
+        response = _response(body, "text/html")
+        if response.text != browser_decode(body, get_encoding(page.declared) or "?"):
+            wrong.append(f"{page.file}: {page.declared}, detected {response.encoding}")
+    assert wrong == []
 
 
 @pytest.mark.xfail(
