@@ -196,3 +196,13 @@ class LinkEchoSpider(Spider):
         for link in response.css("a"):
             unsendable = "unsendable" in (link.attributes.get("class") or "")
             yield response.follow(link, meta={"unsendable": lambda: None} if unsendable else {})
+
+
+class FollowAllSpider(Spider):
+    """Follows every ``<a href>`` with ``follow_all``; one item per page, its URL."""
+
+    name = "follow-all"
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield {"url": response.url}
+        yield from response.follow_all(css="a[href]", deny_extensions=())

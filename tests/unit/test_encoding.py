@@ -155,11 +155,38 @@ def test_unknown_meta_label_falls_back_to_utf8() -> None:
 def test_nothing_declared_means_utf8() -> None:
     assert detect_encoding("text/html", PAGE.encode("utf-8")) == "utf-8"
     assert detect_encoding("", b"") == "utf-8"
-    # Undeclared legacy bytes are still "utf-8": decoding them replaces, never raises.
-    body = PAGE.encode("cp1252")
-    encoding = detect_encoding("text/html", body)
-    assert encoding == "utf-8"
-    assert "\ufffd" in body.decode(encoding, errors="replace")
+
+
+@pytest.mark.parametrize(
+    ("codec", "text"),
+    [
+        ("cp1252", "Ein schöner Tag für die Gäste: Käse, Brötchen und Kaffee auf der Terrasse. " * 4),
+        (
+            "iso-8859-2",
+            "Příliš žluťoučký kůň úpěl ďábelské ódy. Na počátku bylo slovo a slovo bylo u Boha. "
+            "Všichni lidé rodí se svobodní a sobě rovní co do důstojnosti a práv. " * 3,
+        ),
+        ("gb18030", "中文网页的内容在这里显示\uff0c我们今天讨论字符编码的检测方法。" * 4),
+        ("shift_jis", "日本語のページです。文字コードの検出について説明します。" * 4),
+    ],
+)
+def test_undeclared_legacy_bytes_are_detected(codec: str, text: str) -> None:
+    # Nothing declares a charset and the body is not UTF-8: without detection it would come out
+    # as UTF-8 with replacement characters, garbled.
+    body = f"<html><head><title>t</title></head><body><p>{text}</p></body></html>".encode(codec)
+    page = Response("http://a.test/", 200, {"Content-Type": "text/html"}, body, Request("http://a.test/"))
+    assert page.encoding != "utf-8"
+    assert text in page.text
+    assert page.css_first("p").text() == text
+
+
+def test_detection_only_where_nothing_is_declared() -> None:
+    # Declared: the declaration wins, even over bytes that look like another encoding.
+    body = "Ein schöner Tag für die Gäste".encode("cp1252")
+    assert detect_encoding("text/html; charset=utf-8", body) == "utf-8"
+    assert detect_encoding("text/html", b'<meta charset="utf-8">' + body) == "utf-8"
+    # Valid UTF-8 is UTF-8, whatever a detector would say of it.
+    assert detect_encoding("text/html", "Ein schöner Tag".encode()) == "utf-8"
 
 
 @pytest.mark.parametrize(

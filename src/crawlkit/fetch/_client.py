@@ -38,6 +38,7 @@ from ..http import (
     accept_encoding,
     is_binary_type,
     next_hop,
+    wire_url,
 )
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
@@ -153,7 +154,7 @@ class Fetcher:
                 headers = _userinfo_wins(url, headers)
                 started = time.monotonic()
                 async with session.request(
-                    method, url, headers=headers, data=body, allow_redirects=False
+                    method, wire_url(url), headers=headers, data=body, allow_redirects=False
                 ) as resp:
                     latency = time.monotonic() - started
                     redirect = follow and resp.status in REDIRECT_STATUSES

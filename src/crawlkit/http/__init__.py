@@ -19,6 +19,8 @@ from ._urls import (
     host_of,
     is_http_url,
     origin_of,
+    resolve,
+    wire_url,
 )
 
 # Job directories and Redis crawls store requests pickled as ``crawlkit.http._rebuild_request``:
@@ -44,4 +46,6 @@ __all__ = [
     "is_http_url",
     "next_hop",
     "origin_of",
+    "resolve",
+    "wire_url",
 ]

@@ -11,6 +11,8 @@ import types
 import zlib
 from typing import cast
 
+import cchardet
+
 from ..errors import ResponseTooLarge
 from ._charsets import codec_for_label
 
@@ -34,12 +36,17 @@ try:  # brotli is optional: without it, crawlkit does not advertise "br"
 except ImportError:  # pragma: no cover - depends on the environment
     brotli = None
 
-__all__ = ["accept_encoding", "decode_body", "detect_encoding"]
+__all__ = ["accept_encoding", "decode_body", "detect_encoding", "detect_legacy"]
 
 _PRESCAN = 4096  # where a <meta charset> belongs, and where nearly every page has it
 _HEAD_LIMIT = 1 << 18  # how far to look for the end of a long <head>
 _HEAD_END = re.compile(rb"</head\s*>|<body[\s>]", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_:.+-]+)""", re.IGNORECASE)
+# How much of an undeclared, not-UTF-8 body the detector reads: enough bytes of text to tell
+# legacy encodings apart, and a bound on its time for a huge page.
+_DETECT_LIMIT = 1 << 16
+# Detector names that are no WHATWG label, for the encodings browsers know them as.
+_DETECTED_ALIASES = {"uhc": "euc-kr", "cp949": "euc-kr", "iso-2022-jp": "iso-2022-jp"}
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
@@ -132,9 +139,11 @@ def charset_from_content_type(content_type: str) -> str | None:
 
 
 def detect_encoding(content_type: str, body: bytes) -> str:
-    """The body's encoding: BOM, then HTTP header charset, then ``<meta charset>``, then UTF-8.
+    """The body's encoding: BOM, then HTTP header charset, then ``<meta charset>``, then a guess.
 
     The order is the WHATWG one browsers follow: a byte order mark outranks a server's header.
+    Where nothing declares a charset, a body that is valid UTF-8 is UTF-8; one that is not is
+    a legacy page, and its encoding is detected from its bytes, as browsers do.
     """
     for bom, name in _BOMS:
         if body.startswith(bom):
@@ -155,4 +164,27 @@ def detect_encoding(content_type: str, body: bytes) -> str:
         # A page cannot really be UTF-16 if an ASCII meta tag was readable in it.
         if found and not found.startswith("utf-16"):
             return found
+    if body.isascii():
+        return "utf-8"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return detect_legacy(body)
     return "utf-8"
+
+
+def detect_legacy(body: bytes) -> str:
+    """The encoding of a body that declares none and is not UTF-8, detected from its bytes.
+
+    Only encodings browsers know are returned (their WHATWG supersets: ISO-8859-1 is read as
+    windows-1252); a guess outside them, or no guess, is UTF-8 with replacement characters.
+    """
+    guess = cchardet.detect(body[:_DETECT_LIMIT]).get("encoding")
+    if not guess:
+        return "utf-8"
+    label = guess.lower()
+    label = _DETECTED_ALIASES.get(label, label)
+    codec = codec_for_label(label)
+    if codec is None or codec.startswith("utf"):
+        return "utf-8"  # not UTF-8 after all (it failed to decode), nor anything else known
+    return codec

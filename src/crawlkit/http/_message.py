@@ -8,6 +8,7 @@ that lives in each worker process. A ``Response`` is built inside the worker fro
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
@@ -15,14 +16,13 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
-from yarl import URL
 
 from ..errors import NotTextError
 from ._charsets import decode
 from ._content import is_binary_type
 from ._encoding import detect_encoding
 from ._links import IGNORED_EXTENSIONS, LinkFilter, Patterns, is_non_http_link
-from ._urls import fingerprint, join_plain, plain_base
+from ._urls import C0_AND_SPACE, fingerprint, join_plain, plain_base, resolve
 
 __all__ = ["Request", "Response"]
 
@@ -214,10 +214,11 @@ class Response:
 
     ``body`` is the decompressed body; ``text`` is it decoded (BOM, then HTTP charset, then
     ``<meta charset>``, then UTF-8 with replacement characters). ``css()`` and ``css_first()``
-    return selectolax (Lexbor) nodes.
+    return selectolax (Lexbor) nodes. ``invalid_links`` counts the links ``follow_all()``
+    skipped because no valid URL could be made of them.
     """
 
-    __slots__ = ("__dict__", "body", "headers", "request", "status", "url")
+    __slots__ = ("__dict__", "body", "headers", "invalid_links", "request", "status", "url")
 
     def __init__(
         self,
@@ -232,6 +233,7 @@ class Response:
         self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(headers))
         self.body = body
         self.request = request
+        self.invalid_links = 0
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -284,19 +286,23 @@ class Response:
             raise _selector_error("css_first", selector, exc) from None
 
     def urljoin(self, url: str) -> str:
-        """``url`` made absolute against this page (its ``<base href>`` if it has one)."""
-        href = url.strip()
+        """``url`` made absolute against this page (its ``<base href>`` if it has one).
+
+        Resolved as browsers resolve links (the WHATWG URL Standard); ``ValueError`` for a link
+        that leads nowhere in a browser either (``http://exa mple.com/``, ``https://[::1``).
+        """
+        href = url.strip(C0_AND_SPACE)
         # Most links are plain paths on a plain page URL: joined as text, no parse needed.
         base = self._plain_base
         if base is not None:
             joined = join_plain(base, href)
             if joined is not None:
                 return joined
-        return str(self._base_url.join(URL(href)))
+        return resolve(self._base_url, href)
 
     @cached_property
     def _plain_base(self) -> tuple[str, str] | None:
-        return plain_base(str(self._base_url) if self._base_node is not None else self.url)
+        return plain_base(self._base_url if self._base_node is not None else self.url)
 
     @cached_property
     def _base_node(self) -> LexborNode | None:
@@ -306,12 +312,13 @@ class Response:
         return node
 
     @cached_property
-    def _base_url(self) -> URL:
-        base = URL(self.url)
+    def _base_url(self) -> str:
+        base = self.url
         node = self._base_node
         if node is not None:
-            href = node.attributes.get("href") or ""
-            base = base.join(URL(href.strip()))
+            # A <base href> that is no URL is ignored, as browsers ignore it.
+            with contextlib.suppress(ValueError):
+                base = resolve(base, node.attributes.get("href") or "")
         return base
 
     def follow(self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any) -> Request:
@@ -353,13 +360,17 @@ class Response:
                 continue
             try:
                 url = self.urljoin(href)
-                if check is not None and not check(url):
-                    continue
+            except ValueError:
+                # A link no browser could follow (a bad port, a broken IPv6 literal): counted and
+                # skipped, so that it costs the page none of its other links and items.
+                self.invalid_links += 1
+                continue
+            if check is not None and not check(url):
+                continue
+            try:
                 request = Request(url, callback, **kwargs)
             except ValueError:
-                # One malformed href (a bad port, a broken IPv6 literal) must not cost the page
-                # its other links and items.
-                continue
+                continue  # not "://": a link to something other than a page (about:blank)
             yield request
 
     def __repr__(self) -> str:

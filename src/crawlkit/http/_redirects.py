@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from yarl import URL
 
+from ._urls import C0_AND_SPACE, resolve
+
 __all__ = ["REDIRECT_STATUSES", "Hop", "SchemeRedirect", "next_hop"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -66,13 +68,17 @@ def next_hop(
 
     ``SchemeRedirect`` (a ``ValueError``) if it leads to a scheme other than http(s).
     """
-    target = current.join(URL(_percent_encode_raw_bytes(location.strip())))
+    # Resolved as a browser resolves a Location header: by the WHATWG URL Standard, with a raw
+    # byte that is not UTF-8 percent-encoded as that byte.
+    try:
+        joined = resolve(str(current), _percent_encode_raw_bytes(location.strip(C0_AND_SPACE)))
+    except ValueError:
+        raise ValueError(f"redirect to {location!r}, which is no URL") from None
+    target = URL(joined.partition("#")[0], encoded=True)
     if target.scheme not in ("http", "https"):
-        raise SchemeRedirect(str(target)[:200])  # a data: URL may be long: it is only named
-    if not target.is_absolute() or not target.host:
+        raise SchemeRedirect(joined[:200])  # a data: URL may be long: it is only named
+    if not target.host:
         raise ValueError(f"redirect to {location!r}, which has no host")
-    if target.fragment:
-        target = target.with_fragment(None)
     kept = dict(headers) if headers else None
     if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
         method, body = "GET", None

@@ -1,4 +1,8 @@
-"""URL canonicalisation, request fingerprints and offsite checks.
+"""URL resolution and canonicalisation, request fingerprints and offsite checks.
+
+Links are resolved and canonicalised by the WHATWG URL Standard (through ada-url, the parser
+behind Node.js), as browsers do: a crawler that reads an ``href`` otherwise fetches pages no user
+can reach (backslashes, ``https:host``, tabs inside URLs, IDNA and IPv4 hosts, percent-escapes).
 
 Fingerprints are computed where requests are created (usually a parser worker process), so the
 event loop only does set look-ups. They are 16-byte BLAKE2b digests: collisions are negligible at
@@ -12,6 +16,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode
 
+from ada_url import join_url
 from yarl import URL
 
 __all__ = [
@@ -23,6 +28,8 @@ __all__ = [
     "join_plain",
     "origin_of",
     "plain_base",
+    "resolve",
+    "wire_url",
 ]
 
 MAX_URL_LENGTH = 2083
@@ -43,6 +50,36 @@ _PLAIN_URL = re.compile(
 _PLAIN_REF = re.compile(_PATH_CHARS.replace(":", "") + "+")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _AUTHORITY_END = re.compile(r"[/?#]")
+# The WHATWG host parser reads a host whose last label is a number ("1", "0x7f", "a.08") as an
+# IPv4 address, rewritten or refused; only a dotted quad already in canonical form stays plain.
+_BYTE = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_BYTE}(?:\.{_BYTE}){{3}}")
+# What the URL Standard strips from both ends of a URL before parsing it: C0 controls and space
+# (not the other whitespace str.strip() knows, such as U+00A0, which a browser percent-encodes).
+C0_AND_SPACE = "".join(map(chr, range(0x21)))
+
+
+def resolve(base: str, ref: str) -> str:
+    """``ref`` resolved against the absolute URL ``base`` as browsers do (the WHATWG URL parser).
+
+    The result is serialised by the Standard: percent-escapes kept as they were, what must be
+    escaped escaped, hosts lowercased and IDNA-encoded. ``ValueError`` if there is no valid
+    URL to be had (a browser's link would lead nowhere).
+    """
+    return join_url(base, ref)
+
+
+def wire_url(url: str) -> URL | str:
+    """``url`` as aiohttp is to send it: the WHATWG serialisation, handed to yarl as it is.
+
+    yarl, given a plain string, re-encodes it by its own rules and decodes escapes that browsers
+    keep (``?u=https%3A%2F%2Fb.test`` would go out as ``?u=https://b.test``). A URL the Standard
+    refuses is returned as it is, for aiohttp to refuse with its own error.
+    """
+    try:
+        return URL(join_url(url, ""), encoded=True)
+    except ValueError:
+        return url
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -58,7 +95,9 @@ def _plain_parts(url: str) -> tuple[str, str] | None:
     scheme, host, port, path = m.groups()
     if port is not None and (port == _DEFAULT_PORTS[scheme] or int(port) > 65535):
         return None
-    if _has_dot_segment(path) or ".." in host:
+    if _has_dot_segment(path) or ".." in host or "xn--" in host:
+        return None  # punycode labels are checked (and maybe refused) by the IDNA step
+    if host.rpartition(".")[2][0].isdigit() and _CANONICAL_IPV4.fullmatch(host) is None:
         return None
     return url[: len(url) - len(path)], path
 
@@ -75,7 +114,7 @@ def plain_base(url: str) -> tuple[str, str] | None:
 def join_plain(base: tuple[str, str], ref: str) -> str | None:
     """``ref`` resolved against a ``plain_base()`` when ``ref`` is a plain path or URL, else ``None``.
 
-    The result is what a full RFC 3986 resolution gives (the tests hold it to yarl's), and it is
+    The result is what the WHATWG URL parser gives (the tests hold it to ada-url's), and it is
     itself plain, so its canonical form is itself.
     """
     if ref.startswith(("http://", "https://")):
@@ -89,8 +128,10 @@ def join_plain(base: tuple[str, str], ref: str) -> str | None:
 def canonicalize_url(url: str) -> str:
     """Return the form of ``url`` that equal pages share.
 
-    Lowercases scheme and host (yarl does), drops the default port and the fragment, resolves
-    dot segments, and sorts the query by key and value (blank values kept).
+    The URL as the WHATWG URL Standard serialises it (scheme and host lowercased, IDNA and IPv4
+    hosts in their canonical form, the default port dropped, dot segments resolved, what must be
+    percent-encoded encoded), without its fragment, and with the query sorted by key and value
+    (blank values kept). ``ValueError`` for a URL the Standard refuses.
     """
     plain = _plain_parts(url)
     if plain is not None:
@@ -98,20 +139,28 @@ def canonicalize_url(url: str) -> str:
     return _canonicalize_parsed(url)
 
 
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    # RFC 3986's equivalences (6.2.2.1, 6.2.2.2), which the URL Standard leaves to the server:
+    # "%7e" and "%7E" and "~" are one character. Other escapes stay: "%2F" is not "/".
+    char = chr(int(match.group()[1:], 16))
+    return char if char in _UNRESERVED else match.group().upper()
+
+
 def _canonicalize_parsed(url: str) -> str:
     """``canonicalize_url`` by a full parse: any URL."""
-    u = URL(url)
-    if u.raw_fragment:
-        u = u.with_fragment(None)
-    query = u.raw_query_string
+    # An empty reference resolves to its base without the fragment: one parse does both.
+    text = join_url(url, "")
+    head, _, query = text.partition("?")  # serialised, a '?' before the query is escaped
+    if "%" in head:
+        head = _ESCAPE.sub(_normal_escape, head)
     if query:
-        u = u.with_query(None)
-    text = str(u)
-    if u.raw_path == "/" and not text.endswith("/"):
-        text += "/"  # yarl prints http://host for both http://host and http://host/: one page
-    if query:
-        return f"{text}?{urlencode(sorted(parse_qsl(query, keep_blank_values=True)))}"
-    return text
+        # The same sorted form as before the parser changed, so that resumed jobs keep their dedup.
+        return f"{head}?{urlencode(sorted(parse_qsl(query, keep_blank_values=True)))}"
+    return head
 
 
 def fingerprint(method: str, url: str, body: bytes = b"") -> bytes:

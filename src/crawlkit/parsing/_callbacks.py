@@ -165,6 +165,11 @@ class CallbackRunner:
                 task.url,
                 redact_text(traceback.format_exc()),
             )
+        if response.invalid_links:  # links follow_all() could not make a URL of
+            filtered = outcome.filtered
+            if filtered is None:
+                filtered = outcome.filtered = {}
+            filtered["invalid_url"] = filtered.get("invalid_url", 0) + response.invalid_links
         return outcome
 
     def _iterate(self, result: Any) -> Iterable[Any]:
