@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import importlib
 import logging
 import signal
@@ -27,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..errors import ExportError, FetchError, FetchTimeout, ParserCrashed, PipelineError, RedirectFiltered
+from ..errors import ExportError, FetchError, FetchTimeout, RedirectFiltered
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
-from ..frontier import Checkpoint, Frontier, HostLimits, MemoryFrontier, PushResult
+from ..frontier import Checkpoint, Frontier, MemoryFrontier
 from ..guards import crawl_guards, running, tune_gc, tune_malloc
 from ..http import Request
 from ..parsing import (
@@ -41,11 +40,11 @@ from ..parsing import (
     ParseTask,
     WorkerConfig,
     filter_reason,
-    item_to_json,
 )
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions
+from ._commit import CommitStep
 from ._progress import progress_display
 from ._stats import CrawlStats
 
@@ -53,17 +52,6 @@ if TYPE_CHECKING:
     from ..fetch import Fetcher
 
 __all__ = ["Engine"]
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class _PendingCommit:
-    """A parsed page waiting to be committed: its items, and its request to ack with its links."""
-
-    request: Request
-    lines: list[bytes]
-    requests: list[Request]
-    done: bool = False
-    error: Exception | None = None
 
 
 log = logging.getLogger("crawlkit.engine")
@@ -116,25 +104,14 @@ class Engine:
         self._wakeup: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
         self._workers: list[asyncio.Task[None]] = []
-        # Workers between "items into the exporter" and "request acked": a forced stop lets them
-        # finish, since cutting one in half would write items whose request is fetched again.
-        self._committing: set[asyncio.Task[Any]] = set()
+        self.commits = CommitStep(self.frontier, self.exporter, self.pipelines, self.spider, self.stats)
         self._commit_task: asyncio.Task[None] | None = None
-        # Held by each commit (items out, request acked) and by each checkpoint, so that a
-        # checkpoint's output offset covers exactly the items of the acks it makes durable.
-        self._commit_lock = asyncio.Lock()
-        self._pending_commits: list[_PendingCommit] = []  # pages waiting for the commit lock
-        self._durable = False
         self._resumed = False
-        self._state_warned = False
         self._export_error: ExportError | None = None
         self._hard_stop_timer: asyncio.TimerHandle | None = None
         self.forced = False
         # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
         self.budget = ByteBudget(settings.max_inflight_bytes)
-
-    def _host_limits(self, host: str) -> HostLimits:
-        return HostLimits(self.settings.concurrency_per_host, self.settings.download_delay)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -232,7 +209,6 @@ class Engine:
         return self.stats
 
     async def _resume_from(self, checkpoint: Checkpoint | None) -> None:
-        self._durable = self.frontier.durable
         if checkpoint is None:
             await self.exporter.open()
             return
@@ -282,7 +258,7 @@ class Engine:
         await self.pipelines.close()
         if self._export_error is None:
             try:
-                await self._checkpoint()
+                await self.commits.checkpoint(self._seeded)
             except ExportError as exc:
                 self._export_error = exc
         try:
@@ -351,7 +327,7 @@ class Engine:
         self.stats.stop_reason = reason
         self._wake()
         for task in self._workers:
-            if task not in self._committing:
+            if not self.commits.is_committing(task):
                 task.cancel()
 
     # -- feeding ----------------------------------------------------------------------------
@@ -380,7 +356,7 @@ class Engine:
             while not self._stopping:
                 free = limit - self._in_flight
                 if free > 0:
-                    if self._pending_commits and not commits_went_first:
+                    if self.commits.waiting and not commits_went_first:
                         # The pages whose outcomes freed these slots are about to commit. One
                         # turn of the loop lets their links reach the frontier first, so that the
                         # next page of a chain takes a freed slot instead of waiting for the next
@@ -472,14 +448,8 @@ class Engine:
                 log.warning("start request %s skipped (%s)", request.url, reason)
             else:
                 kept.append(request)
-        self._count_push(await self.frontier.push(kept))
+        self.stats.count_push(await self.frontier.push(kept))
         self._wake()
-
-    def _count_push(self, result: PushResult) -> None:
-        self.stats.requests_queued += result.queued
-        self.stats.duplicates += result.duplicates
-        if result.over_depth:
-            self.stats.filtered["depth"] += result.over_depth
 
     # -- handling one request ---------------------------------------------------------------
 
@@ -501,7 +471,7 @@ class Engine:
                     holding = False
                     self._in_flight -= 1
                     self._wake()
-                    await self._commit(request, outcome)
+                    await self.commits.commit(request, outcome)
                     committed = True
                     await self._after_commit(outcome)
             except asyncio.CancelledError:
@@ -589,8 +559,7 @@ class Engine:
             return
         if reason is not None:
             self.stats.filtered[reason] += 1
-        async with self._commit_lock:
-            await self.frontier.ack(request, ())
+        await self.commits.ack_unparsed(request)
 
     async def _attempt_failed(self, request: Request, error: FetchError) -> None:
         delay = self.retry_policy.delay_for(request, error)
@@ -608,32 +577,6 @@ class Engine:
             self.stats.start_failed(request.url, f"{error.reason}: {error}")
         await self.frontier.fail(request, error.reason)
 
-    async def _commit(self, request: Request, outcome: ParseOutcome) -> None:
-        stats = self.stats
-        error = outcome.error
-        if error is not None:
-            stats.fail_page(error.reason)  # callback_error, parser_crashed, parse_timeout
-            if isinstance(error, ParserCrashed):
-                log.error("%s: %s", error.url, error)
-            else:
-                log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
-        if outcome.filtered:
-            stats.filtered.update(outcome.filtered)
-        if outcome.duplicates:
-            stats.duplicates += outcome.duplicates
-        if outcome.unserializable:
-            stats.fail_item("item_not_json", outcome.unserializable)
-        if outcome.invalid:
-            stats.fail_item("invalid_item", len(outcome.invalid))
-        lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
-        task = asyncio.current_task(self._loop)
-        assert task is not None
-        self._committing.add(task)
-        try:
-            await self._commit_together(_PendingCommit(request, lines, outcome.requests))
-        finally:
-            self._committing.discard(task)
-
     async def _after_commit(self, outcome: ParseOutcome) -> None:
         if self.exporter.should_flush:
             await self.exporter.flush()
@@ -649,96 +592,19 @@ class Engine:
         """
         try:
             if outcome is not None and outcome.requests:
-                self._count_push(await self.frontier.push(outcome.requests))
+                self.stats.count_push(await self.frontier.push(outcome.requests))
             await self.frontier.fail(request, "internal_error")
         except ExportError as exc:
             self._output_failed(exc)
         except Exception:
             log.exception("internal error while giving %s up", request.url)
 
-    async def _commit_together(self, page: _PendingCommit) -> None:
-        """Commit a page along with every page that waits for the commit lock meanwhile.
-
-        Whoever gets the lock first commits them all, with one ``ack_many()``. A durable
-        frontier's ack is a trip to its database thread; one page at a time under the lock,
-        those trips held the lock a third of the crawl and queued every other page behind it.
-        """
-        self._pending_commits.append(page)
-        try:
-            async with self._commit_lock:
-                if not page.done:
-                    # Parse results come back in batches, and the pages of a batch wake together:
-                    # one turn of the loop lets them all join this commit.
-                    await asyncio.sleep(0)
-                if not page.done:
-                    await self._commit_pending()
-        except asyncio.CancelledError:
-            if not page.done and page in self._pending_commits:
-                self._pending_commits.remove(page)  # not committed: the request goes back
-            raise
-        if page.error is not None:
-            raise page.error
-
-    async def _commit_pending(self) -> None:
-        """Under the commit lock: the waiting pages' items to the exporter, their requests acked."""
-        pages, self._pending_commits = self._pending_commits, []
-        if not pages:
-            return
-        try:
-            for page in pages:
-                if page.lines:
-                    self.exporter.add(page.lines)
-                    self.stats.items += len(page.lines)
-            self._count_push(await self.frontier.ack_many([(p.request, p.requests) for p in pages]))
-        except Exception as exc:
-            for page in pages:
-                page.error = exc
-            raise
-        finally:
-            for page in pages:
-                page.done = True
-
-    async def _through_pipelines(self, items: list[Any]) -> list[bytes]:
-        lines = []
-        for item in items:
-            try:
-                processed = await self.pipelines.process(item) if self.pipelines else item
-            except PipelineError as exc:
-                log.error("%s", exc, exc_info=exc.__cause__)
-                self.stats.fail_item("pipeline_error")
-                continue
-            if processed is None:
-                self.stats.items_dropped += 1
-                continue
-            try:
-                lines.append(item_to_json(processed))
-            except TypeError as exc:
-                log.error("item cannot be written as JSON: %s: %r", exc, processed)
-                self.stats.fail_item("item_not_json")
-        return lines
-
-    async def _checkpoint(self) -> None:
-        """The commit step: output made durable up to an offset, then the frontier with it."""
-        async with self._commit_lock:
-            await self._commit_pending()
-            offset = await self.exporter.flush(sync=self._durable)
-            await self.frontier.checkpoint(offset, self._state_json(), self._seeded)
-
-    def _state_json(self) -> bytes:
-        try:
-            return orjson.dumps(self.spider.state)
-        except TypeError as exc:
-            if not self._state_warned:
-                log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
-                self._state_warned = True
-            return b"{}"
-
     async def _commit_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.settings.commit_interval)
             try:
                 # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
-                await asyncio.shield(self._checkpoint())
+                await asyncio.shield(self.commits.checkpoint(self._seeded))
             except ExportError as exc:
                 self._output_failed(exc)
                 return
