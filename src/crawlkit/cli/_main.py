@@ -75,7 +75,7 @@ def add_spider_args_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crawlkit", description="A fast, durable, polite web-crawling framework.")
     parser.add_argument("--version", action="version", version=f"crawlkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -250,7 +250,7 @@ def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``crawlkit`` command; returns the exit code."""
-    parser = _build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for crawl --workers
     if sys.excepthook is sys.__excepthook__:

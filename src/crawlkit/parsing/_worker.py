@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from ..errors import ParseError
 from ..guards import protect_handlers, redact_text, tune_gc, tune_malloc
-from ..spider import SpiderRef
+from ..spider import SpiderRef, detach_state
 from ._callbacks import CallbackRunner, ParseOutcome, ParseTask
 from ._sentlinks import SentLinks
 from ._taskclock import TaskClock
@@ -48,7 +48,7 @@ def make_runner(config: WorkerConfig, *, in_worker: bool) -> CallbackRunner:
     cls = config.spider.load()
     spider = cls(**config.spider_kwargs)
     if in_worker:
-        spider._state = None  # spider.state lives in the main process; say so if a callback uses it
+        detach_state(spider)  # spider.state lives in the main process; say so if a callback uses it
     return CallbackRunner(
         spider, serialize_items=config.serialize_items, max_response_size=config.max_response_size
     )
