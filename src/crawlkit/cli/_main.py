@@ -19,7 +19,7 @@ from typing import Any
 
 from .._version import __version__
 from ..core import CrawlStats
-from ..errors import ConfigError, CrawlkitError, ExportError, SpiderError
+from ..errors import ConfigError, CrawlkitError, SpiderError, StorageError
 from ..exporters import Mode
 from ..guards import excepthook, protect_handlers, redact_text
 from ..settings import Settings, load_settings
@@ -226,7 +226,7 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
             signal.signal(sig, signal.SIG_IGN)
         try:
             stats = run_engine(engine)
-        except ExportError as exc:
+        except StorageError as exc:
             if engine.stats.stop_reason == "finished":  # it failed before the crawl began
                 engine.stats.stop_reason = "output error"
             print(engine.stats.summary(), file=sys.stderr)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..errors import ExportError, FetchError, FetchTimeout, RedirectFiltered
+from ..errors import FetchError, FetchTimeout, RedirectFiltered, StorageError
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
 from ..frontier import Checkpoint, Frontier, MemoryFrontier
@@ -107,7 +107,7 @@ class Engine:
         self.commits = CommitStep(self.frontier, self.exporter, self.pipelines, self.spider, self.stats)
         self._commit_task: asyncio.Task[None] | None = None
         self._resumed = False
-        self._export_error: ExportError | None = None
+        self._storage_error: StorageError | None = None
         self._hard_stop_timer: asyncio.TimerHandle | None = None
         self.forced = False
         # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
@@ -256,15 +256,15 @@ class Engine:
             await asyncio.gather(self._commit_task, return_exceptions=True)
         await parser.close()
         await self.pipelines.close()
-        if self._export_error is None:
+        if self._storage_error is None:
             try:
                 await self.commits.checkpoint(self._seeded)
-            except ExportError as exc:
-                self._export_error = exc
+            except StorageError as exc:
+                self._storage_error = exc
         try:
             await self.exporter.close()
-        except ExportError as exc:
-            self._export_error = self._export_error or exc
+        except StorageError as exc:
+            self._storage_error = self._storage_error or exc
         try:
             await self.spider.closed(self.stats.stop_reason)
         except Exception:
@@ -273,12 +273,12 @@ class Engine:
             await self.frontier.close()
         except Exception as exc:
             # Closing only drops what no checkpoint committed; the database stays as committed.
-            if self._export_error is None:
+            if self._storage_error is None:
                 raise
             log.debug("closing the frontier after an output error: %s", exc)
         self.stats.finished = time.monotonic()
-        if self._export_error is not None:
-            raise self._export_error
+        if self._storage_error is not None:
+            raise self._storage_error
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -307,7 +307,7 @@ class Engine:
             self.settings.shutdown_timeout, self.stop_now, f"{reason} (shutdown timeout)"
         )
 
-    def _output_failed(self, exc: ExportError) -> None:
+    def _output_failed(self, exc: StorageError) -> None:
         """The output or the frontier's database cannot be written: stop at once.
 
         Nothing more can be committed, so waiting for work in flight would only redo it; what
@@ -315,8 +315,8 @@ class Engine:
         is raised by ``run()`` (the command prints it once, after the summary), so it is only
         logged at DEBUG here.
         """
-        if self._export_error is None:
-            self._export_error = exc
+        if self._storage_error is None:
+            self._storage_error = exc
             log.debug("%s; stopping the crawl", exc)
         self.stop_now("output error")
 
@@ -368,7 +368,7 @@ class Engine:
                     commits_went_first = False
                     try:
                         batch = await frontier.lease(free)
-                    except ExportError as exc:
+                    except StorageError as exc:
                         self._output_failed(exc)
                         break
                     if batch:
@@ -384,7 +384,7 @@ class Engine:
         finally:
             try:
                 await self._return_queued()
-            except ExportError as exc:  # they were leased: a resume fetches them
+            except StorageError as exc:  # they were leased: a resume fetches them
                 self._output_failed(exc)
             finally:
                 for _ in self._workers:
@@ -421,7 +421,7 @@ class Engine:
             if chunk:
                 await self._push(chunk)
             self._seeded = True
-        except ExportError as exc:
+        except StorageError as exc:
             self._output_failed(exc)
         except Exception as exc:
             self._seeded = True  # counted and reported; running it again would fail again
@@ -478,7 +478,7 @@ class Engine:
                 with contextlib.suppress(Exception):
                     await self.frontier.release([request])
                 raise
-            except ExportError as exc:
+            except StorageError as exc:
                 self._output_failed(exc)
             except Exception:
                 # A bug of ours must not hang the crawl: count it, give the request up (unless
@@ -570,12 +570,12 @@ class Engine:
             log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
             await self.frontier.retry(request, delay)
             return
-        tries = f" after {request.attempt + 1} attempts" if request.attempt else ""
-        log.warning("failed %s%s: %s", request.url, tries, error)
-        self.stats.fail_page(error.reason)
+        failure = self.retry_policy.final_error(request, error)
+        log.warning("failed %s: %s", request.url, failure)
+        self.stats.fail_page(failure.reason)
         if request.depth == 0:
-            self.stats.start_failed(request.url, f"{error.reason}: {error}")
-        await self.frontier.fail(request, error.reason)
+            self.stats.start_failed(request.url, f"{failure.reason}: {failure}")
+        await self.frontier.fail(request, failure.reason)
 
     async def _after_commit(self, outcome: ParseOutcome) -> None:
         if self.exporter.should_flush:
@@ -594,7 +594,7 @@ class Engine:
             if outcome is not None and outcome.requests:
                 self.stats.count_push(await self.frontier.push(outcome.requests))
             await self.frontier.fail(request, "internal_error")
-        except ExportError as exc:
+        except StorageError as exc:
             self._output_failed(exc)
         except Exception:
             log.exception("internal error while giving %s up", request.url)
@@ -605,7 +605,7 @@ class Engine:
             try:
                 # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
                 await asyncio.shield(self.commits.checkpoint(self._seeded))
-            except ExportError as exc:
+            except StorageError as exc:
                 self._output_failed(exc)
                 return
 
