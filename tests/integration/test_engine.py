@@ -501,7 +501,12 @@ def test_a_hook_that_fails_while_the_workers_start_leaves_no_worker_behind(site:
     # the workers are then stopped and reaped.
     settings = resolve_settings(OpenedFails, {"parse_workers": 2, "obey_robots": False})
     engine = Engine(
-        OpenedFails, settings, tmp_out, spider_kwargs={"base": site.base}, frontier=None, handle_signals=False
+        OpenedFails,
+        settings,
+        tmp_out,
+        spider_kwargs={"base": site.base},
+        frontier=MemoryFrontier(lambda host: HostLimits(concurrency=4, delay=0.0)),
+        handle_signals=False,
     )
     started = time.monotonic()
     with pytest.raises(RuntimeError, match=r"opened\(\) failed"):

@@ -29,7 +29,7 @@ import orjson
 from ..errors import FetchError, FetchTimeout, RedirectFiltered, StorageError
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
-from ..frontier import Checkpoint, Frontier, MemoryFrontier
+from ..frontier import Checkpoint, Frontier
 from ..guards import crawl_guards, running, tune_gc, tune_malloc
 from ..http import Request
 from ..parsing import (
@@ -70,7 +70,7 @@ class Engine:
         *,
         output_mode: Mode = "overwrite",
         spider_kwargs: dict[str, Any] | None = None,
-        frontier: Frontier | None = None,
+        frontier: Frontier,
         handle_signals: bool = True,
         host_policy: CrawlHostPolicy | None = None,
     ) -> None:
@@ -81,12 +81,7 @@ class Engine:
         self.stats = CrawlStats(output=spec_for(output, settings).label)
         # The frontier asks it for limits and delays; the politeness gate feeds it responses.
         self.host_policy = host_policy or CrawlHostPolicy.from_settings(settings)
-        # "is None", not "or": an empty frontier has len() 0 and is falsy.
-        self.frontier: Frontier = (
-            frontier
-            if frontier is not None
-            else MemoryFrontier(host_limits=self.host_policy, depth_limit=settings.depth_limit)
-        )
+        self.frontier = frontier  # made by open_frontier(); the engine opens and closes it
         self.politeness = Politeness(
             settings, self.host_policy, self.frontier, self.stats, self.spider.allowed_domains
         )
