@@ -123,9 +123,9 @@ class CommitStep:
     async def _commit_together(self, page: _PendingCommit) -> None:
         """Commit a page along with every page that waits for the commit lock meanwhile.
 
-        Whoever gets the lock first commits them all, with one ``ack_many()``. A durable
-        frontier's ack is a trip to its database thread; one page at a time under the lock,
-        those trips held the lock a third of the crawl and queued every other page behind it.
+        Whoever gets the lock first commits them all, with one ``ack_many()``: a durable
+        frontier's ack is a trip to its database thread, and one trip per page under the lock
+        would queue every other page behind those trips.
         """
         self._pending.append(page)
         try:

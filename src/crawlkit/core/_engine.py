@@ -154,7 +154,7 @@ class Engine:
         s = self.settings
         # The parser workers start first, each a process that imports the spider, and this
         # process imports the HTTP client and opens the frontier meanwhile: startup costs the
-        # longer of the two, not their sum (about 0.1 s less before the first request).
+        # longer of the two, not their sum.
         starting = asyncio.create_task(parser.start(), name="parser-start")
         try:
             fetch = await asyncio.to_thread(importlib.import_module, "..fetch._client", __package__)
@@ -461,8 +461,8 @@ class Engine:
                 outcome = await self._handle(request)
                 if outcome is not None:
                     # Fetched and parsed: the slot goes to the next request while this page is
-                    # committed. A durable frontier's commit waits for its database, and slots
-                    # held through that wait cost a sixth of the pages per second.
+                    # committed: a durable frontier's commit waits for its database, and a slot
+                    # held through that wait fetches nothing.
                     holding = False
                     self._in_flight -= 1
                     self._wake()

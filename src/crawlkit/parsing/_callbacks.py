@@ -162,7 +162,7 @@ class CallbackRunner:
     def _drain_async(self, result: Any) -> list[Any]:
         if self._loop is None:
             # Imported here: a parser worker of a spider with no async callback never needs
-            # asyncio, and importing it took a sixth of the worker's start-up.
+            # asyncio, and importing it slows the worker's start-up.
             import asyncio
 
             self._loop = asyncio.new_event_loop()
