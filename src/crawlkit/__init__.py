@@ -27,6 +27,7 @@ from .errors import (
     ResponseTooLarge,
     RetriesExhausted,
     SpiderError,
+    StorageError,
     TransportError,
 )
 from .http import Request, Response
@@ -57,6 +58,7 @@ __all__ = [
     "Settings",
     "Spider",
     "SpiderError",
+    "StorageError",
     "TransportError",
     "__version__",
     "crawl",

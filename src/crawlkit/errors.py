@@ -1,7 +1,35 @@
 """The exception hierarchy.
 
 Every failure crawlkit reports derives from :class:`CrawlkitError`. User code steers the
-crawl with the :class:`CrawlControl` family, which is never logged as a failure.
+crawl with the :class:`CrawlControl` family, which is never logged as a failure::
+
+    Exception
+    ├── CrawlkitError
+    │   ├── ConfigError                 settings, command line (exit 2)
+    │   ├── SpiderError                 a spider that cannot be found or used (exit 2)
+    │   ├── FetchError                  no usable response; ``reason`` is the summary's key
+    │   │   ├── TransportError          no response at all (retried)
+    │   │   │   ├── ConnectError
+    │   │   │   └── FetchTimeout
+    │   │   ├── RedirectError
+    │   │   ├── RedirectFiltered        a link not followed, not a failure
+    │   │   ├── TLSError
+    │   │   ├── ResponseTooLarge
+    │   │   ├── HTTPStatusError
+    │   │   └── RetriesExhausted        the last attempt's error is its ``__cause__``
+    │   ├── ParseError                  a callback raised
+    │   │   └── ParserCrashed
+    │   │       └── ParseTimeout
+    │   ├── NotTextError                also a TypeError: text asked of a binary response
+    │   ├── PipelineError
+    │   └── StorageError                what the crawl writes cannot be written (exit 5)
+    │       ├── ExportError             the output
+    │       └── FrontierError           the durable frontier's database
+    │           └── CommitError         a shared (Redis) crawl's commit
+    └── CrawlControl                    raised by user code to steer the crawl
+        ├── DropItem
+        ├── IgnoreRequest
+        └── CloseSpider
 
 All exceptions pickle cleanly: parse errors travel back from the parser pool's worker
 processes, so every class keeps its constructor arguments in ``args``.
@@ -35,6 +63,7 @@ __all__ = [
     "ResponseTooLarge",
     "RetriesExhausted",
     "SpiderError",
+    "StorageError",
     "TLSError",
     "TransportError",
 ]
@@ -154,7 +183,11 @@ class HTTPStatusError(FetchError):
 
 
 class RetriesExhausted(FetchError):
-    """Every attempt failed; ``last_reason`` is the reason of the final one."""
+    """Every attempt failed; ``last_reason`` is the reason of the final one.
+
+    A request that fails for good after retries fails with this, its ``__cause__`` the last
+    attempt's error; ``reason`` is that error's, so the summary counts it under the same key.
+    """
 
     def __init__(self, message: str, url: str = "", attempts: int = 0, last_reason: str = "") -> None:
         Exception.__init__(self, message, url, attempts, last_reason)
@@ -204,11 +237,19 @@ class PipelineError(CrawlkitError):
     """An item pipeline raised something other than :class:`DropItem`."""
 
 
-class ExportError(CrawlkitError):
+class StorageError(CrawlkitError):
+    """What the crawl writes (its output, its frontier's database) cannot be written.
+
+    Stops the crawl at once: what the last checkpoint committed is kept, and the same command
+    resumes from there once the cause is fixed. The ``crawlkit`` command exits with code 5.
+    """
+
+
+class ExportError(StorageError):
     """The output cannot be written. Stops the crawl: going on would lose items."""
 
 
-class FrontierError(ExportError):
+class FrontierError(StorageError):
     """The durable frontier's database cannot be written (disk full, I/O error, file too large).
 
     It stops the crawl like an output error: what the last checkpoint committed is kept, and the

@@ -29,7 +29,7 @@ import orjson
 
 from .errors import ParseError
 from .http import Request, Response, decode_body
-from .parsing import CallbackRunner, ParseOutcome, ParseTask, item_to_json
+from .parsing import item_to_json, run_callback_as_worker
 from .settings import Settings, load_settings
 from .spider import Spider, load_spider_file
 
@@ -109,15 +109,6 @@ def _source_response(source: str | bytes | Path | Response, url: str) -> Respons
     return response_from_html(source, url)
 
 
-def _run_outcome(spider: Spider, response: Response, request: Request) -> ParseOutcome:
-    """Run ``request``'s callback on ``response`` as a parser worker would."""
-    runner = CallbackRunner(spider, serialize_items=False, max_response_size=0)
-    task = ParseTask(
-        request, response.url, response.status, list(response.headers.items()), response.body, ""
-    )
-    return runner.run(task)
-
-
 def run_callback(
     spider_cls: type[Spider],
     source: str | bytes | Path | Response,
@@ -147,8 +138,7 @@ def run_callback(
     )
     response = Response(response.url, response.status, response.headers.items(), response.body, request)
     spider = spider_cls(**spider_kwargs)
-    spider._state = None  # as in a parser worker: state belongs to the main process
-    outcome = _run_outcome(spider, response, request)
+    outcome = run_callback_as_worker(spider, response, request)
     if outcome.error is not None:
         detail = outcome.error.worker_traceback
         raise ParseError(f"{outcome.error}\n{detail}".rstrip(), response.url, detail)

@@ -137,6 +137,11 @@ def test_retries_give_up_and_count_the_failure(site: Site, tmp_out: Path) -> Non
     assert [item["url"].rsplit("/", 1)[-1] for item in items] == ["ok"]
     assert stats.failures == Counter({"http_503": 1, "http_404": 1})
     assert not stats.ok and stats.pages_failed == 2
+    # The 503 failed with RetriesExhausted: same reason key, and the summary says how many tries.
+    assert stats.start_failures == {
+        site.url("/status/503"): "http_503: HTTP 503 (after 3 attempts)",
+        site.url("/status/404"): "http_404: HTTP 404",
+    }
 
 
 def test_backoff_does_not_hold_a_worker(site: Site, tmp_out: Path) -> None:
@@ -496,7 +501,12 @@ def test_a_hook_that_fails_while_the_workers_start_leaves_no_worker_behind(site:
     # the workers are then stopped and reaped.
     settings = resolve_settings(OpenedFails, {"parse_workers": 2, "obey_robots": False})
     engine = Engine(
-        OpenedFails, settings, tmp_out, spider_kwargs={"base": site.base}, frontier=None, handle_signals=False
+        OpenedFails,
+        settings,
+        tmp_out,
+        spider_kwargs={"base": site.base},
+        frontier=MemoryFrontier(lambda host: HostLimits(concurrency=4, delay=0.0)),
+        handle_signals=False,
     )
     started = time.monotonic()
     with pytest.raises(RuntimeError, match=r"opened\(\) failed"):

@@ -13,14 +13,14 @@ from aiohttp import web
 
 
 class ServerThread:
-    """Serves ``make_app()`` on ``host`` and a free port, in a daemon thread: ``start()``, ``stop()``.
+    """Serves ``make_app()`` on ``host`` and a free port (or ``port``), in a daemon thread.
 
-    ``what`` names the server in the errors that ``start()`` and ``stop()`` raise.
+    ``start()``, ``stop()``; ``what`` names the server in the errors that ``start()`` and ``stop()`` raise.
     """
 
-    def __init__(self, host: str = "127.0.0.1", *, what: str, thread_name: str) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, what: str, thread_name: str, port: int = 0) -> None:
         self.host = host
-        self.port = 0
+        self.port = port
         self.what = what
         self.thread_name = thread_name
         self._thread: threading.Thread | None = None
@@ -75,7 +75,7 @@ class ServerThread:
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, 0).start()
+            await web.TCPSite(runner, self.host, self.port).start()
             self.port = int(runner.addresses[0][1])
             self._ready.set()
             await self._stop.wait()

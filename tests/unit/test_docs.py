@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crawlkit.cli._docgen import cli_reference, generated_files, replace_block
-from crawlkit.cli._main import _build_parser
+from crawlkit.cli._main import build_parser
 from crawlkit.settings import Settings, settings_reference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def test_every_setting_is_in_the_settings_page_and_the_readme() -> None:
 
 def test_every_command_and_option_is_in_the_cli_reference() -> None:
     text = (ROOT / "docs" / "cli.md").read_text()
-    parser = _build_parser()
+    parser = build_parser()
     for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
         for name, command in action.choices.items():
             assert f"### `crawlkit {name}" in text

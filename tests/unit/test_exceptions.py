@@ -32,6 +32,7 @@ from crawlkit.errors import (
     ResponseTooLarge,
     RetriesExhausted,
     SpiderError,
+    StorageError,
     TLSError,
     TransportError,
 )
@@ -83,6 +84,7 @@ CASES: list[tuple[BaseException, dict[str, Any]]] = [
         {"url": URL, "reason": "parse_timeout"},
     ),
     (PipelineError("pipeline x raised"), {}),
+    (StorageError("cannot write"), {}),
     (ExportError("disk full"), {}),
     (FrontierError("cannot write the frontier database: database or disk is full"), {}),
     (CommitError("worker w1 lost 2 of its leases before it could commit them"), {}),
@@ -178,8 +180,10 @@ def test_raised_and_caught_after_pickling() -> None:
         (ParserCrashed, ParseError),
         (ParseTimeout, ParserCrashed),
         (PipelineError, CrawlkitError),
-        (ExportError, CrawlkitError),
-        (FrontierError, ExportError),
+        (StorageError, CrawlkitError),
+        (ExportError, StorageError),
+        (FrontierError, StorageError),
+        (CommitError, FrontierError),
         (DropItem, CrawlControl),
         (IgnoreRequest, CrawlControl),
         (CloseSpider, CrawlControl),
@@ -189,6 +193,18 @@ def test_raised_and_caught_after_pickling() -> None:
 )
 def test_hierarchy(cls: type[BaseException], parent: type[BaseException]) -> None:
     assert issubclass(cls, parent)
+
+
+def test_a_frontier_error_is_not_an_output_error() -> None:
+    # Both stop the crawl (exit code 5), but only ExportError means the output file.
+    assert not issubclass(FrontierError, ExportError)
+    assert not issubclass(ExportError, FrontierError)
+
+
+def test_the_module_docstring_draws_every_exception() -> None:
+    tree = errors.__doc__ or ""
+    for name in errors.__all__:
+        assert f" {name}" in tree, name
 
 
 @pytest.mark.parametrize("cls", [CrawlControl, DropItem, IgnoreRequest, CloseSpider])

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from crawlkit.core._shared import export_job, job_status, reset_job
-from crawlkit.errors import CommitError, ConfigError, ExportError, FrontierError
+from crawlkit.errors import CommitError, ConfigError, FrontierError, StorageError
 from crawlkit.frontier import Frontier, HostLimits
 from crawlkit.frontier.redis import RedisFrontier, job_prefix, safe_url
 from crawlkit.frontier.redis._conn import client_name
@@ -524,7 +524,7 @@ def test_a_workers_connections_carry_its_job_and_id(workers: Workers) -> None:
 
 
 def test_commit_error_is_a_frontier_error() -> None:
-    assert issubclass(CommitError, FrontierError) and issubclass(CommitError, ExportError)
+    assert issubclass(CommitError, FrontierError) and issubclass(CommitError, StorageError)
     assert safe_url("redis://user:pw@h:1/0") == "redis://user:***@h:1/0"
     assert safe_url("redis://h:1/0") == "redis://h:1/0"
 

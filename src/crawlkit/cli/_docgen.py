@@ -63,9 +63,9 @@ def _usage_name(action: argparse.Action) -> str:
 def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
     """Every subcommand of ``crawlkit`` with its arguments, as Markdown."""
     if parser is None:
-        from ._main import _build_parser
+        from ._main import build_parser
 
-        parser = _build_parser()
+        parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {choice.dest: choice.help or "" for choice in sub._choices_actions}
     out: list[str] = []

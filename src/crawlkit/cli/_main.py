@@ -19,7 +19,7 @@ from typing import Any
 
 from .._version import __version__
 from ..core import STOP_SIGNALS, CrawlStats
-from ..errors import ConfigError, CrawlkitError, ExportError, SpiderError
+from ..errors import ConfigError, CrawlkitError, SpiderError, StorageError
 from ..exporters import Mode
 from ..guards import excepthook, protect_handlers, redact_text
 from ..settings import Settings, load_settings
@@ -75,7 +75,7 @@ def add_spider_args_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crawlkit", description="A fast, durable, polite web-crawling framework.")
     parser.add_argument("--version", action="version", version=f"crawlkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -227,7 +227,7 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
             signal.signal(sig, signal.SIG_IGN)
         try:
             stats = run_engine(engine)
-        except ExportError as exc:
+        except StorageError as exc:
             if engine.stats.stop_reason == "finished":  # it failed before the crawl began
                 engine.stats.stop_reason = "output error"
             print(engine.stats.summary(), file=sys.stderr)
@@ -270,7 +270,7 @@ def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``crawlkit`` command; returns the exit code."""
-    parser = _build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for crawl --workers
     if sys.excepthook is sys.__excepthook__:

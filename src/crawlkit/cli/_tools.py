@@ -159,8 +159,7 @@ def _request_dict(request: Request) -> dict[str, Any]:
 
 
 def _parse(args: argparse.Namespace, spider_cls: type[Spider], settings: Settings) -> int:
-    from ..parsing import item_to_json
-    from ..testing import _run_outcome
+    from ..parsing import item_to_json, run_callback_as_worker
 
     request = Request(args.url, args.callback, meta=args.meta, cb_kwargs=args.cb_kwargs)
     response = _get(args.url, settings, request)
@@ -174,8 +173,7 @@ def _parse(args: argparse.Namespace, spider_cls: type[Spider], settings: Setting
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return 1
     spider = spider_cls(**dict(args.spider_args))
-    spider._state = None  # as in a parser worker
-    outcome = _run_outcome(spider, response, request)
+    outcome = run_callback_as_worker(spider, response, request)
     items = []
     for item in outcome.items:
         try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import importlib
 import logging
 import signal
@@ -28,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..errors import ExportError, FetchError, FetchTimeout, ParserCrashed, PipelineError, RedirectFiltered
+from ..errors import FetchError, FetchTimeout, RedirectFiltered, StorageError
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
-from ..frontier import Checkpoint, Frontier, HostLimits, MemoryFrontier, PushResult
+from ..frontier import Checkpoint, Frontier
 from ..guards import crawl_guards, redact_headers, running, tune_gc, tune_malloc
 from ..http import Request
 from ..parsing import (
@@ -42,11 +41,11 @@ from ..parsing import (
     ParseTask,
     WorkerConfig,
     filter_reason,
-    item_to_json,
 )
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions, stop_signals
+from ._commit import CommitStep
 from ._progress import progress_display
 from ._stats import CrawlStats
 
@@ -54,17 +53,6 @@ if TYPE_CHECKING:
     from ..fetch import Fetcher
 
 __all__ = ["Engine"]
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class _PendingCommit:
-    """A parsed page waiting to be committed: its items, and its request to ack with its links."""
-
-    request: Request
-    lines: list[bytes]
-    requests: list[Request]
-    done: bool = False
-    error: Exception | None = None
 
 
 log = logging.getLogger("crawlkit.engine")
@@ -83,7 +71,7 @@ class Engine:
         *,
         output_mode: Mode = "overwrite",
         spider_kwargs: dict[str, Any] | None = None,
-        frontier: Frontier | None = None,
+        frontier: Frontier,
         handle_signals: bool = True,
         host_policy: CrawlHostPolicy | None = None,
     ) -> None:
@@ -94,12 +82,7 @@ class Engine:
         self.stats = CrawlStats(output=spec_for(output, settings).label)
         # The frontier asks it for limits and delays; the politeness gate feeds it responses.
         self.host_policy = host_policy or CrawlHostPolicy.from_settings(settings)
-        # "is None", not "or": an empty frontier has len() 0 and is falsy.
-        self.frontier: Frontier = (
-            frontier
-            if frontier is not None
-            else MemoryFrontier(host_limits=self.host_policy, depth_limit=settings.depth_limit)
-        )
+        self.frontier = frontier  # made by open_frontier(); the engine opens and closes it
         self.politeness = Politeness(
             settings, self.host_policy, self.frontier, self.stats, self.spider.allowed_domains
         )
@@ -117,25 +100,14 @@ class Engine:
         self._wakeup: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
         self._workers: list[asyncio.Task[None]] = []
-        # Workers between "items into the exporter" and "request acked": a forced stop lets them
-        # finish, since cutting one in half would write items whose request is fetched again.
-        self._committing: set[asyncio.Task[Any]] = set()
+        self.commits = CommitStep(self.frontier, self.exporter, self.pipelines, self.spider, self.stats)
         self._commit_task: asyncio.Task[None] | None = None
-        # Held by each commit (items out, request acked) and by each checkpoint, so that a
-        # checkpoint's output offset covers exactly the items of the acks it makes durable.
-        self._commit_lock = asyncio.Lock()
-        self._pending_commits: list[_PendingCommit] = []  # pages waiting for the commit lock
-        self._durable = False
         self._resumed = False
-        self._state_warned = False
-        self._export_error: ExportError | None = None
+        self._storage_error: StorageError | None = None
         self._hard_stop_timer: asyncio.TimerHandle | None = None
         self.forced = False
         # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
         self.budget = ByteBudget(settings.max_inflight_bytes)
-
-    def _host_limits(self, host: str) -> HostLimits:
-        return HostLimits(self.settings.concurrency_per_host, self.settings.download_delay)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -184,7 +156,7 @@ class Engine:
         s = self.settings
         # The parser workers start first, each a process that imports the spider, and this
         # process imports the HTTP client and opens the frontier meanwhile: startup costs the
-        # longer of the two, not their sum (about 0.1 s less before the first request).
+        # longer of the two, not their sum.
         starting = asyncio.create_task(parser.start(), name="parser-start")
         try:
             fetch = await asyncio.to_thread(importlib.import_module, "..fetch._client", __package__)
@@ -234,7 +206,6 @@ class Engine:
         return self.stats
 
     async def _resume_from(self, checkpoint: Checkpoint | None) -> None:
-        self._durable = self.frontier.durable
         if checkpoint is None:
             await self.exporter.open()
             return
@@ -282,15 +253,15 @@ class Engine:
             await asyncio.gather(self._commit_task, return_exceptions=True)
         await parser.close()
         await self.pipelines.close()
-        if self._export_error is None:
+        if self._storage_error is None:
             try:
-                await self._checkpoint()
-            except ExportError as exc:
-                self._export_error = exc
+                await self.commits.checkpoint(self._seeded)
+            except StorageError as exc:
+                self._storage_error = exc
         try:
             await self.exporter.close()
-        except ExportError as exc:
-            self._export_error = self._export_error or exc
+        except StorageError as exc:
+            self._storage_error = self._storage_error or exc
         try:
             await self.spider.closed(self.stats.stop_reason)
         except Exception:
@@ -299,12 +270,12 @@ class Engine:
             await self.frontier.close()
         except Exception as exc:
             # Closing only drops what no checkpoint committed; the database stays as committed.
-            if self._export_error is None:
+            if self._storage_error is None:
                 raise
             log.debug("closing the frontier after an output error: %s", exc)
         self.stats.finished = time.monotonic()
-        if self._export_error is not None:
-            raise self._export_error
+        if self._storage_error is not None:
+            raise self._storage_error
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -334,7 +305,7 @@ class Engine:
             self.settings.shutdown_timeout, self.stop_now, f"{reason} (shutdown timeout)"
         )
 
-    def _output_failed(self, exc: ExportError) -> None:
+    def _output_failed(self, exc: StorageError) -> None:
         """The output or the frontier's database cannot be written: stop at once.
 
         Nothing more can be committed, so waiting for work in flight would only redo it; what
@@ -342,8 +313,8 @@ class Engine:
         is raised by ``run()`` (the command prints it once, after the summary), so it is only
         logged at DEBUG here.
         """
-        if self._export_error is None:
-            self._export_error = exc
+        if self._storage_error is None:
+            self._storage_error = exc
             log.debug("%s; stopping the crawl", exc)
         self.stop_now("output error")
 
@@ -354,7 +325,7 @@ class Engine:
         self.stats.stop_reason = reason
         self._wake()
         for task in self._workers:
-            if task not in self._committing:
+            if not self.commits.is_committing(task):
                 task.cancel()
 
     # -- feeding ----------------------------------------------------------------------------
@@ -383,7 +354,7 @@ class Engine:
             while not self._stopping:
                 free = limit - self._in_flight
                 if free > 0:
-                    if self._pending_commits and not commits_went_first:
+                    if self.commits.waiting and not commits_went_first:
                         # The pages whose outcomes freed these slots are about to commit. One
                         # turn of the loop lets their links reach the frontier first, so that the
                         # next page of a chain takes a freed slot instead of waiting for the next
@@ -395,7 +366,7 @@ class Engine:
                     commits_went_first = False
                     try:
                         batch = await frontier.lease(free)
-                    except ExportError as exc:
+                    except StorageError as exc:
                         self._output_failed(exc)
                         break
                     if batch:
@@ -411,7 +382,7 @@ class Engine:
         finally:
             try:
                 await self._return_queued()
-            except ExportError as exc:  # they were leased: a resume fetches them
+            except StorageError as exc:  # they were leased: a resume fetches them
                 self._output_failed(exc)
             finally:
                 for _ in self._workers:
@@ -448,7 +419,7 @@ class Engine:
             if chunk:
                 await self._push(chunk)
             self._seeded = True
-        except ExportError as exc:
+        except StorageError as exc:
             self._output_failed(exc)
         except Exception as exc:
             self._seeded = True  # counted and reported; running it again would fail again
@@ -475,14 +446,8 @@ class Engine:
                 log.warning("start request %s skipped (%s)", request.url, reason)
             else:
                 kept.append(request)
-        self._count_push(await self.frontier.push(kept))
+        self.stats.count_push(await self.frontier.push(kept))
         self._wake()
-
-    def _count_push(self, result: PushResult) -> None:
-        self.stats.requests_queued += result.queued
-        self.stats.duplicates += result.duplicates
-        if result.over_depth:
-            self.stats.filtered["depth"] += result.over_depth
 
     # -- handling one request ---------------------------------------------------------------
 
@@ -499,19 +464,19 @@ class Engine:
                 outcome = await self._handle(request)
                 if outcome is not None:
                     # Fetched and parsed: the slot goes to the next request while this page is
-                    # committed. A durable frontier's commit waits for its database, and slots
-                    # held through that wait cost a sixth of the pages per second.
+                    # committed: a durable frontier's commit waits for its database, and a slot
+                    # held through that wait fetches nothing.
                     holding = False
                     self._in_flight -= 1
                     self._wake()
-                    await self._commit(request, outcome)
+                    await self.commits.commit(request, outcome)
                     committed = True
                     await self._after_commit(outcome)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
                     await self.frontier.release([request])
                 raise
-            except ExportError as exc:
+            except StorageError as exc:
                 self._output_failed(exc)
             except Exception:
                 # A bug of ours must not hang the crawl: count it, give the request up (unless
@@ -592,8 +557,7 @@ class Engine:
             return
         if reason is not None:
             self.stats.filtered[reason] += 1
-        async with self._commit_lock:
-            await self.frontier.ack(request, ())
+        await self.commits.ack_unparsed(request)
 
     async def _attempt_failed(self, request: Request, error: FetchError) -> None:
         delay = self.retry_policy.delay_for(request, error)
@@ -604,38 +568,12 @@ class Engine:
             log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
             await self.frontier.retry(request, delay)
             return
-        tries = f" after {request.attempt + 1} attempts" if request.attempt else ""
-        log.warning("failed %s%s: %s", request.url, tries, error)
-        self.stats.fail_page(error.reason)
+        failure = self.retry_policy.final_error(request, error)
+        log.warning("failed %s: %s", request.url, failure)
+        self.stats.fail_page(failure.reason)
         if request.depth == 0:
-            self.stats.start_failed(request.url, f"{error.reason}: {error}")
-        await self.frontier.fail(request, error.reason)
-
-    async def _commit(self, request: Request, outcome: ParseOutcome) -> None:
-        stats = self.stats
-        error = outcome.error
-        if error is not None:
-            stats.fail_page(error.reason)  # callback_error, parser_crashed, parse_timeout
-            if isinstance(error, ParserCrashed):
-                log.error("%s: %s", error.url, error)
-            else:
-                log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
-        if outcome.filtered:
-            stats.filtered.update(outcome.filtered)
-        if outcome.duplicates:
-            stats.duplicates += outcome.duplicates
-        if outcome.unserializable:
-            stats.fail_item("item_not_json", outcome.unserializable)
-        if outcome.invalid:
-            stats.fail_item("invalid_item", len(outcome.invalid))
-        lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
-        task = asyncio.current_task(self._loop)
-        assert task is not None
-        self._committing.add(task)
-        try:
-            await self._commit_together(_PendingCommit(request, lines, outcome.requests))
-        finally:
-            self._committing.discard(task)
+            self.stats.start_failed(request.url, f"{failure.reason}: {failure}")
+        await self.frontier.fail(request, failure.reason)
 
     async def _after_commit(self, outcome: ParseOutcome) -> None:
         if self.exporter.should_flush:
@@ -652,97 +590,20 @@ class Engine:
         """
         try:
             if outcome is not None and outcome.requests:
-                self._count_push(await self.frontier.push(outcome.requests))
+                self.stats.count_push(await self.frontier.push(outcome.requests))
             await self.frontier.fail(request, "internal_error")
-        except ExportError as exc:
+        except StorageError as exc:
             self._output_failed(exc)
         except Exception:
             log.exception("internal error while giving %s up", request.url)
-
-    async def _commit_together(self, page: _PendingCommit) -> None:
-        """Commit a page along with every page that waits for the commit lock meanwhile.
-
-        Whoever gets the lock first commits them all, with one ``ack_many()``. A durable
-        frontier's ack is a trip to its database thread; one page at a time under the lock,
-        those trips held the lock a third of the crawl and queued every other page behind it.
-        """
-        self._pending_commits.append(page)
-        try:
-            async with self._commit_lock:
-                if not page.done:
-                    # Parse results come back in batches, and the pages of a batch wake together:
-                    # one turn of the loop lets them all join this commit.
-                    await asyncio.sleep(0)
-                if not page.done:
-                    await self._commit_pending()
-        except asyncio.CancelledError:
-            if not page.done and page in self._pending_commits:
-                self._pending_commits.remove(page)  # not committed: the request goes back
-            raise
-        if page.error is not None:
-            raise page.error
-
-    async def _commit_pending(self) -> None:
-        """Under the commit lock: the waiting pages' items to the exporter, their requests acked."""
-        pages, self._pending_commits = self._pending_commits, []
-        if not pages:
-            return
-        try:
-            for page in pages:
-                if page.lines:
-                    self.exporter.add(page.lines)
-                    self.stats.items += len(page.lines)
-            self._count_push(await self.frontier.ack_many([(p.request, p.requests) for p in pages]))
-        except Exception as exc:
-            for page in pages:
-                page.error = exc
-            raise
-        finally:
-            for page in pages:
-                page.done = True
-
-    async def _through_pipelines(self, items: list[Any]) -> list[bytes]:
-        lines = []
-        for item in items:
-            try:
-                processed = await self.pipelines.process(item) if self.pipelines else item
-            except PipelineError as exc:
-                log.error("%s", exc, exc_info=exc.__cause__)
-                self.stats.fail_item("pipeline_error")
-                continue
-            if processed is None:
-                self.stats.items_dropped += 1
-                continue
-            try:
-                lines.append(item_to_json(processed))
-            except TypeError as exc:
-                log.error("item cannot be written as JSON: %s: %r", exc, processed)
-                self.stats.fail_item("item_not_json")
-        return lines
-
-    async def _checkpoint(self) -> None:
-        """The commit step: output made durable up to an offset, then the frontier with it."""
-        async with self._commit_lock:
-            await self._commit_pending()
-            offset = await self.exporter.flush(sync=self._durable)
-            await self.frontier.checkpoint(offset, self._state_json(), self._seeded)
-
-    def _state_json(self) -> bytes:
-        try:
-            return orjson.dumps(self.spider.state)
-        except TypeError as exc:
-            if not self._state_warned:
-                log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
-                self._state_warned = True
-            return b"{}"
 
     async def _commit_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.settings.commit_interval)
             try:
                 # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
-                await asyncio.shield(self._checkpoint())
-            except ExportError as exc:
+                await asyncio.shield(self.commits.checkpoint(self._seeded))
+            except StorageError as exc:
                 self._output_failed(exc)
                 return
 

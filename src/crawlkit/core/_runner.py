@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..exporters import Mode, is_stream, spec_for
 from ..fetch import CrawlHostPolicy
-from ..frontier import Frontier, MemoryFrontier
+from ..frontier import SharedCrawlWorker, frontier_kind, open_frontier
 from ..settings import Settings, load_settings
 from ..spider import Spider
 from ._engine import Engine
@@ -73,18 +73,16 @@ def prepared_engine(
     host_limits = CrawlHostPolicy.from_settings(settings)
 
     job: JobDir | None = None
-    frontier: Frontier
+    shared: SharedCrawlWorker | None = None
     resuming = False
-    if settings.frontier == "memory":
-        frontier = MemoryFrontier(host_limits, depth_limit=settings.depth_limit)
-    elif "://" in settings.frontier:  # a Redis URL (settings checks it): a shared crawl
-        from ._shared import redis_frontier
+    kind = frontier_kind(settings.frontier)
+    if kind == "redis":
+        from ._shared import shared_worker  # a clear error if redis-py is not installed
 
-        frontier, output = redis_frontier(settings, name, output, host_limits, mode=mode, fresh=fresh)
+        shared = shared_worker(settings, name, output, mode=mode, fresh=fresh)
+        output = shared.part
         resuming = True  # the part belongs to this worker id; Redis holds its committed offset
-    else:
-        from ..frontier.sqlite import SqliteFrontier
-
+    elif kind == "sqlite":
         job = JobDir(Path(settings.job_dir) if settings.job_dir else JobDir.default_for(name))
         # Private: the frontier keeps whole requests, credentials included, to resume them.
         check_writable_dir(job.path, "job directory", mode=0o700)
@@ -109,9 +107,13 @@ def prepared_engine(
                     log.warning("--fresh: removed %s", ", ".join(removed))
             if not resuming:
                 job.write_info(name, spec)
-            frontier = SqliteFrontier(
-                job.frontier_path, host_limits, depth_limit=settings.depth_limit, spider_name=name
-            )
+        frontier = open_frontier(
+            settings,
+            host_limits,
+            spider_name=name,
+            database=job.frontier_path if job is not None else None,
+            shared=shared,
+        )
         if is_stream(output) and settings.frontier != "memory":
             log.warning(
                 "output %s is a device or a pipe: it cannot be synced or cut back, so a resumed "

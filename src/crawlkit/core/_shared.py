@@ -25,8 +25,8 @@ try:
 except ImportError as exc:  # pragma: no cover - redis-py is an optional dependency
     raise ConfigError("a Redis frontier needs redis-py: pip install 'crawlkit[redis]'") from exc
 
-from ..frontier import HostPolicy
-from ..frontier.redis import RedisFrontier, job_prefix, safe_url
+from ..frontier import SharedCrawlWorker
+from ..frontier.redis import job_prefix, safe_url
 from ..settings import Settings
 
 __all__ = [
@@ -38,8 +38,8 @@ __all__ = [
     "is_redis_url",
     "job_status",
     "part_path",
-    "redis_frontier",
     "reset_job",
+    "shared_worker",
 ]
 
 _WORKER_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
@@ -83,16 +83,15 @@ def _check_output(settings: Settings, output_dir: Path) -> None:
         )
 
 
-def redis_frontier(
+def shared_worker(
     settings: Settings,
     spider_name: str,
     output_dir: Path,
-    host_policy: HostPolicy,
     *,
     mode: str | None = None,
     fresh: bool = False,
-) -> tuple[RedisFrontier, Path]:
-    """The frontier of one worker of a shared crawl, and the part file it writes.
+) -> SharedCrawlWorker:
+    """This process's place in a shared crawl: its job, its worker id, and the part it writes.
 
     With ``fresh``, the job's shared state is deleted first (refused while workers run).
     """
@@ -105,21 +104,7 @@ def redis_frontier(
     job = check_job_name(settings.job_name or spider_name)
     if fresh:
         reset_job(settings.frontier, job)
-    part = part_path(output_dir, worker)
-    frontier = RedisFrontier(
-        settings.frontier,
-        job,
-        worker,
-        host_policy,
-        depth_limit=settings.depth_limit,
-        spider_name=spider_name,
-        part=str(part.resolve()),
-        node=socket.gethostname(),
-        lease_ttl=settings.lease_ttl,
-        retry_timeout=settings.redis_retry_timeout,
-        seen_shards=settings.redis_seen_shards,
-    )
-    return frontier, part
+    return SharedCrawlWorker(job, worker, part_path(output_dir, worker))
 
 
 def _client(url: str) -> redis.Redis:

@@ -7,11 +7,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..guards import redact_text
+
+if TYPE_CHECKING:
+    from ..frontier import PushResult
 
 __all__ = ["CrawlStats", "JobTotals"]
 
@@ -100,6 +103,13 @@ class CrawlStats:
     def fail_item(self, reason: str, count: int = 1) -> None:
         self.items_failed += count
         self.failures[reason] += count
+
+    def count_push(self, result: PushResult) -> None:
+        """Count what a push (or an ack's new links) did: queued, duplicates, over depth_limit."""
+        self.requests_queued += result.queued
+        self.duplicates += result.duplicates
+        if result.over_depth:
+            self.filtered["depth"] += result.over_depth
 
     def start_failed(self, url: str, why: str) -> None:
         """Record a start URL that failed for good (kept for the first 100)."""

@@ -1,8 +1,8 @@
 """The HTTP client: one shared aiohttp session, timeouts, size limits and error translation.
 
 Bodies are read still compressed (``auto_decompress=False``) and inflated by the parser worker
-that parses them: that keeps zlib off the event loop and moves a quarter of the bytes across the
-process boundary. Every aiohttp or socket failure becomes one of crawlkit's ``FetchError`` types
+that parses them: that keeps zlib off the event loop and moves fewer bytes across the process
+boundary. Every aiohttp or socket failure becomes one of crawlkit's ``FetchError`` types
 here, and nowhere else.
 """
 

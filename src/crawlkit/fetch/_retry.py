@@ -12,7 +12,7 @@ import time
 
 import tenacity
 
-from ..errors import FetchError, HTTPStatusError, TransportError
+from ..errors import FetchError, HTTPStatusError, RetriesExhausted, TransportError
 from ..http import Request
 from ..settings import Settings
 
@@ -83,6 +83,21 @@ class RetryPolicy:
         if not self._retry(state):
             return None
         return float(self._wait(state))
+
+    def final_error(self, request: Request, error: FetchError) -> FetchError:
+        """The error a request fails with, once ``delay_for`` has said no more attempts.
+
+        A retryable error after at least one retry is the end of the retries: a
+        :class:`RetriesExhausted` whose cause is that last error, under the same ``reason``. Any
+        other error (not retryable, or retries turned off) is the request's failure as it is.
+        """
+        if request.attempt == 0 or not self.is_retryable(error):
+            return error
+        attempts = request.attempt + 1
+        message = f"{error} (after {attempts} attempts)"
+        exhausted = RetriesExhausted(message, request.url, attempts, error.reason)
+        exhausted.__cause__ = error
+        return exhausted
 
     @staticmethod
     def _state(error: FetchError, attempt: int) -> tenacity.RetryCallState:

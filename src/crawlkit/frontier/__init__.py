@@ -1,16 +1,21 @@
-"""The scheduler queue: the ``Frontier`` protocol and its backends."""
+"""The scheduler queue: the ``Frontier`` protocol, its backends, and ``open_frontier()``."""
 
 from ._base import Checkpoint, Frontier, FrontierStats, HostLimits, HostPolicy, PushResult
 from ._memory import MemoryFrontier
+from ._open import FrontierKind, SharedCrawlWorker, frontier_kind, open_frontier
 from .sqlite._frontier import SqliteFrontier
 
 __all__ = [
     "Checkpoint",
     "Frontier",
+    "FrontierKind",
     "FrontierStats",
     "HostLimits",
     "HostPolicy",
     "MemoryFrontier",
     "PushResult",
+    "SharedCrawlWorker",
     "SqliteFrontier",
+    "frontier_kind",
+    "open_frontier",
 ]

@@ -2,7 +2,7 @@
 
 A crawl allocates a great many short-lived containers per page (headers, requests, outcomes) and
 almost no reference cycles. With CPython's default thresholds the cyclic collector runs every 700
-allocations and took 8-11% of the main process in profiles. Freezing what start-up created and
+allocations, scanning objects that will never be part of a cycle. Freezing what start-up created and
 collecting the young generation less often removes most of that cost; memory stays bounded
 because reference counting, not the collector, frees almost everything.
 """

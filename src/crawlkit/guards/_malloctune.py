@@ -3,10 +3,10 @@
 Every page allocates and frees a few large blocks: pipe frames carrying a batch of bodies, the
 inflated body, Lexbor's tree. Out of the box glibc serves large blocks with a fresh ``mmap()`` and
 hands the top of the heap back to the kernel whenever enough of it is free, so the next page
-faults the same memory in again, zeroed. On the benchmark crawl that was 64 page faults per page
-and a fifth of all CPU time spent in the kernel. Fixed thresholds keep that memory in the process
-for the next page instead. What a process keeps is bounded by ``_TRIM_THRESHOLD`` above its own
-high-water mark, and blocks above ``_MMAP_THRESHOLD`` (a huge body) still go straight back.
+faults the same memory in again, zeroed, paying for it in the kernel on every page. Fixed
+thresholds keep that memory in the process for the next page instead. What a process keeps is
+bounded by ``_TRIM_THRESHOLD`` above its own high-water mark, and blocks above
+``_MMAP_THRESHOLD`` (a huge body) still go straight back.
 """
 
 from __future__ import annotations

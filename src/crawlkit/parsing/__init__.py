@@ -6,7 +6,14 @@ debugging. In the worker, ``CallbackRunner`` turns one response into a ``ParseOu
 as JSON lines, new requests filtered and fingerprinted, links sent before dropped.
 """
 
-from ._callbacks import CallbackRunner, ParseOutcome, ParseTask, filter_reason, item_to_json
+from ._callbacks import (
+    CallbackRunner,
+    ParseOutcome,
+    ParseTask,
+    filter_reason,
+    item_to_json,
+    run_callback_as_worker,
+)
 from ._pool import InlineParser, Parser, ParserPool
 from ._worker import WorkerConfig
 
@@ -20,4 +27,5 @@ __all__ = [
     "WorkerConfig",
     "filter_reason",
     "item_to_json",
+    "run_callback_as_worker",
 ]

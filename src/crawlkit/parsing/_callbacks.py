@@ -20,12 +20,20 @@ import orjson
 from ..errors import CloseSpider, CrawlControl, IgnoreRequest, ParseError, ResponseTooLarge, SpiderError
 from ..guards import redact_text
 from ..http import MAX_URL_LENGTH, OffsiteFilter, Request, Response, decode_body, is_http_url
-from ..spider import ItemValidator, Spider, unknown_callback
+from ..spider import ItemValidator, Spider, detach_state, unknown_callback
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["CallbackRunner", "ParseOutcome", "ParseTask", "describe", "filter_reason", "item_to_json"]
+__all__ = [
+    "CallbackRunner",
+    "ParseOutcome",
+    "ParseTask",
+    "describe",
+    "filter_reason",
+    "item_to_json",
+    "run_callback_as_worker",
+]
 
 log = logging.getLogger("crawlkit.parse")
 
@@ -186,7 +194,7 @@ class CallbackRunner:
     def _drain_async(self, result: Any) -> list[Any]:
         if self._loop is None:
             # Imported here: a parser worker of a spider with no async callback never needs
-            # asyncio, and importing it took a sixth of the worker's start-up.
+            # asyncio, and importing it slows the worker's start-up.
             import asyncio
 
             self._loop = asyncio.new_event_loop()
@@ -245,6 +253,20 @@ class CallbackRunner:
                 f"callbacks yield items (dict, dataclass, attrs, pydantic) or Requests, "
                 f"not {type(obj).__name__}: {obj!r:.200}"
             )
+
+
+def run_callback_as_worker(spider: Spider, response: Response, request: Request) -> ParseOutcome:
+    """Run ``request``'s callback on ``response`` as a parser worker would, items left as objects.
+
+    For the tools that run one callback outside a crawl (``crawlkit parse``, ``crawlkit.testing``):
+    ``spider.state`` is detached, as in a worker.
+    """
+    detach_state(spider)
+    runner = CallbackRunner(spider, serialize_items=False, max_response_size=0)
+    task = ParseTask(
+        request, response.url, response.status, list(response.headers.items()), response.body, ""
+    )
+    return runner.run(task)
 
 
 def filter_reason(offsite: OffsiteFilter | None, request: Request) -> str | None:

@@ -68,7 +68,12 @@ class _Job:
 
 
 @dataclass(eq=False)
-class _Worker:
+class _WorkerProcess:
+    """The pool's handle on one worker process: its pipes' reader, the batches it holds, its state.
+
+    Its other end, inside the process, is ``_worker._WorkerLoop``.
+    """
+
     proc: asyncio.subprocess.Process
     batches: dict[int, list[_Job]] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
@@ -141,7 +146,7 @@ class ParserPool(Parser):
         self._recycled = 0
         self._timeouts = 0
         self._watcher: asyncio.Task[None] | None = None
-        self._workers: list[_Worker] = []
+        self._workers: list[_WorkerProcess] = []
         self._queue: deque[_Job] = deque()
         self._per_callback: Counter[str | None] = Counter()  # jobs in the pool, by callback
         self._batch_ids = itertools.count()
@@ -158,7 +163,7 @@ class ParserPool(Parser):
         if self._timeout > 0:
             self._watcher = asyncio.create_task(self._watch_hangs(), name="parser-timeouts")
 
-    async def _spawn(self) -> _Worker:
+    async def _spawn(self) -> _WorkerProcess:
         clock = TaskClock.create() if self._timeout > 0 else None
         extra = ["--clock-fd", str(clock.fileno())] if clock is not None else []
         try:
@@ -185,7 +190,7 @@ class ParserPool(Parser):
                 clock.close()
             raise
 
-    async def _handshake(self, proc: asyncio.subprocess.Process, clock: TaskClock | None) -> _Worker:
+    async def _handshake(self, proc: asyncio.subprocess.Process, clock: TaskClock | None) -> _WorkerProcess:
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(encode(self._config))
@@ -204,7 +209,7 @@ class ParserPool(Parser):
                 proc.kill()
             await proc.wait()
             raise ParseError(f"parser worker could not load the spider: {hello[1]}")
-        worker = _Worker(proc, clock=clock)
+        worker = _WorkerProcess(proc, clock=clock)
         worker.reader = asyncio.create_task(self._read_results(worker), name=f"parser-{proc.pid}")
         return worker
 
@@ -227,7 +232,7 @@ class ParserPool(Parser):
 
     def _send_urgent(self, job: _Job) -> bool:
         """Send a job ahead of the queue, to the worker with the fewest tasks in hand."""
-        best: _Worker | None = None
+        best: _WorkerProcess | None = None
         least = 0
         for worker in self._workers:
             if not self._can_take(worker):
@@ -241,7 +246,7 @@ class ParserPool(Parser):
         return True
 
     @staticmethod
-    def _can_take(worker: _Worker) -> bool:
+    def _can_take(worker: _WorkerProcess) -> bool:
         stdin = worker.proc.stdin
         assert stdin is not None
         return (
@@ -253,7 +258,7 @@ class ParserPool(Parser):
             and not stdin.is_closing()
         )
 
-    def _send(self, worker: _Worker, batch: list[_Job], *, urgent: bool = False) -> None:
+    def _send(self, worker: _WorkerProcess, batch: list[_Job], *, urgent: bool = False) -> None:
         stdin = worker.proc.stdin
         assert stdin is not None
         batch_id = next(self._batch_ids)
@@ -291,7 +296,7 @@ class ParserPool(Parser):
             batch.append(queue.popleft())
         return batch
 
-    async def _read_results(self, worker: _Worker) -> None:
+    async def _read_results(self, worker: _WorkerProcess) -> None:
         stdout = worker.proc.stdout
         assert stdout is not None
         try:
@@ -309,7 +314,7 @@ class ParserPool(Parser):
             pass
         await self._on_worker_exit(worker)
 
-    async def _on_worker_exit(self, worker: _Worker) -> None:
+    async def _on_worker_exit(self, worker: _WorkerProcess) -> None:
         worker.alive = False
         code = await worker.proc.wait()
         if worker.clock is not None:
@@ -350,7 +355,7 @@ class ParserPool(Parser):
         if not worker.retiring:  # a retiring worker's replacement is on its way already
             self._start_replacement(None)
 
-    def _timed_out(self, worker: _Worker, lost: list[_Job]) -> None:
+    def _timed_out(self, worker: _WorkerProcess, lost: list[_Job]) -> None:
         """The worker was killed for a callback past the timeout: fail that one, redo the rest."""
         culprit = worker.hung
         assert culprit is not None
@@ -375,16 +380,16 @@ class ParserPool(Parser):
         if not worker.retiring:
             self._start_replacement(None)
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, worker: _WorkerProcess) -> None:
         worker.retiring = True
         self._start_replacement(worker)
 
-    def _start_replacement(self, retiring: _Worker | None) -> None:
+    def _start_replacement(self, retiring: _WorkerProcess | None) -> None:
         spawn = asyncio.create_task(self._replace(retiring))
         self._spawning.add(spawn)
         spawn.add_done_callback(self._spawning.discard)
 
-    async def _replace(self, retiring: _Worker | None = None) -> None:
+    async def _replace(self, retiring: _WorkerProcess | None = None) -> None:
         """Start a worker in place of a dead one, or of ``retiring`` (recycled after max_tasks)."""
         try:
             worker = await self._spawn()
@@ -461,13 +466,13 @@ async def _read(stream: asyncio.StreamReader) -> Any:
     return pickle.loads(await stream.readexactly(size))
 
 
-def _close_input(worker: _Worker) -> None:
+def _close_input(worker: _WorkerProcess) -> None:
     stdin = worker.proc.stdin
     if stdin is not None and not stdin.is_closing():
         stdin.close()  # the worker exits when its input ends
 
 
-async def _stop(worker: _Worker, grace: float = 5.0) -> None:
+async def _stop(worker: _WorkerProcess, grace: float = 5.0) -> None:
     proc = worker.proc
     _close_input(worker)
     try:

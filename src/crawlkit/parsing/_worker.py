@@ -3,7 +3,7 @@
 It reads a :class:`WorkerConfig`, imports the spider, then answers each batch of parse tasks with a
 batch of outcomes, until its input closes (the main process ended or dismissed it). Batches are
 answered in the order they come, but one marked urgent is run between two callbacks of the batch
-in hand (see ``_Worker``).
+in hand (see ``_WorkerLoop``).
 
 The pipe to the main process is a private copy of fd 1; fd 1 itself is pointed at stderr so that a
 callback's ``print()`` shows up on the terminal instead of corrupting the stream.
@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from ..errors import ParseError
 from ..guards import protect_handlers, redact_text, tune_gc, tune_malloc
-from ..spider import SpiderRef
+from ..spider import SpiderRef, detach_state
 from ._callbacks import CallbackRunner, ParseOutcome, ParseTask
 from ._sentlinks import SentLinks
 from ._taskclock import TaskClock
@@ -48,7 +48,7 @@ def make_runner(config: WorkerConfig, *, in_worker: bool) -> CallbackRunner:
     cls = config.spider.load()
     spider = cls(**config.spider_kwargs)
     if in_worker:
-        spider._state = None  # spider.state lives in the main process; say so if a callback uses it
+        detach_state(spider)  # spider.state lives in the main process; say so if a callback uses it
     return CallbackRunner(
         spider, serialize_items=config.serialize_items, max_response_size=config.max_response_size
     )
@@ -86,15 +86,17 @@ def main() -> int:
     tune_malloc()
     write_frame(out, ("ready", os.getpid()))
     links = SentLinks(SENT_LINKS_GENERATION, config.depth_limit)
-    _Worker(runner, reader, out, _clock(sys.argv[1:]), links).serve()
+    _WorkerLoop(runner, reader, out, _clock(sys.argv[1:]), links).serve()
     return 0
 
 
 _Batch = tuple[int, list[ParseTask]]
 
 
-class _Worker:
-    """Answers batches in the order they come, except that an urgent one goes first.
+class _WorkerLoop:
+    """The loop inside a worker process; the pool's handle on the process is ``_pool._WorkerProcess``.
+
+    Answers batches in the order they come, except that an urgent one goes first.
 
     The main process marks a batch urgent when it holds the one page of its callback waiting to
     be parsed: the next link of a chain of pages, typically, which nothing else can replace. It

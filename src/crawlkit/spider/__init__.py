@@ -7,12 +7,13 @@ worker, beside the callback.
 
 from ._items import ItemValidator, unknown_callback
 from ._loader import SpiderRef, discover_spiders, load_spider_file, ref_for_class
-from ._spider import Spider
+from ._spider import Spider, detach_state
 
 __all__ = [
     "ItemValidator",
     "Spider",
     "SpiderRef",
+    "detach_state",
     "discover_spiders",
     "load_spider_file",
     "ref_for_class",

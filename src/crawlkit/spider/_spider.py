@@ -91,3 +91,13 @@ class Spider:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def detach_state(spider: Spider) -> None:
+    """Make ``spider.state`` raise, as it does in a parser worker (internal to crawlkit).
+
+    Crawl-wide state lives in the main process; a spider instance that runs callbacks
+    elsewhere (a parser worker, ``crawlkit parse``, ``crawlkit.testing``) is detached from it,
+    so that a callback which uses it fails with an error that says why.
+    """
+    spider._state = None

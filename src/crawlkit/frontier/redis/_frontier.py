@@ -395,8 +395,7 @@ class RedisFrontier:
     async def ack_many(self, acks: Sequence[tuple[Request, Sequence[Request]]]) -> PushResult:
         # One script per ack, each atomic on the server and independent of the others (its lease,
         # its host's slot, its links): sent together, a batch costs a round trip or two, not one
-        # an ack. The engine holds its commit lock meanwhile, and every page behind waits for it:
-        # one after another, with Redis a millisecond away, a worker crawled about 300 pages/s.
+        # an ack. The engine holds its commit lock meanwhile, and every page behind waits for it.
         async def one(request: Request, links: Sequence[Request]) -> PushResult:
             async with self._ack_slots:  # each script in flight holds a connection of the pool
                 return await self.ack(request, links)

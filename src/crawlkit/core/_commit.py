@@ -1,0 +1,191 @@
+"""The commit step: a parsed page's items to the exporter, its request acked with its links.
+
+Pages that finish while a commit is under way are committed together, with one
+``frontier.ack_many()``. A checkpoint makes the output durable up to an offset, then records that
+offset in the frontier, with ``spider.state``: the commit lock is held by each commit and by each
+checkpoint, so that a checkpoint's offset covers exactly the items of the acks it makes durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+import orjson
+
+from ..errors import ParserCrashed, PipelineError
+from ..exporters import Exporter, PipelineChain
+from ..frontier import Frontier
+from ..http import Request
+from ..parsing import ParseOutcome, item_to_json
+from ..spider import Spider
+from ._stats import CrawlStats
+
+__all__ = ["CommitStep"]
+
+log = logging.getLogger("crawlkit.engine")
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _PendingCommit:
+    """A parsed page waiting to be committed: its items, and its request to ack with its links."""
+
+    request: Request
+    lines: list[bytes]
+    requests: list[Request]
+    done: bool = False
+    error: Exception | None = None
+
+
+class CommitStep:
+    """Commits the engine's parsed pages, and makes them durable at each checkpoint."""
+
+    def __init__(
+        self,
+        frontier: Frontier,
+        exporter: Exporter,
+        pipelines: PipelineChain,
+        spider: Spider,
+        stats: CrawlStats,
+    ) -> None:
+        self._frontier = frontier
+        self._exporter = exporter
+        self._pipelines = pipelines
+        self._spider = spider
+        self._stats = stats
+        # Held by each commit (items out, request acked) and by each checkpoint, so that a
+        # checkpoint's output offset covers exactly the items of the acks it makes durable.
+        self._lock = asyncio.Lock()
+        self._pending: list[_PendingCommit] = []  # pages waiting for the commit lock
+        # Tasks between "items into the exporter" and "request acked": a forced stop lets them
+        # finish, since cutting one in half would write items whose request is fetched again.
+        self._committing: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._state_warned = False
+
+    @property
+    def waiting(self) -> bool:
+        """Whether pages wait for the commit lock (their links are about to reach the frontier)."""
+        return bool(self._pending)
+
+    def is_committing(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task`` is inside a commit, which a forced stop must not cut in half."""
+        return task in self._committing
+
+    async def commit(self, request: Request, outcome: ParseOutcome) -> None:
+        """Count the page's outcome, then write its items and ack its request with its links."""
+        stats = self._stats
+        error = outcome.error
+        if error is not None:
+            stats.fail_page(error.reason)  # callback_error, parser_crashed, parse_timeout
+            if isinstance(error, ParserCrashed):
+                log.error("%s: %s", error.url, error)
+            else:
+                log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
+        if outcome.filtered:
+            stats.filtered.update(outcome.filtered)
+        if outcome.duplicates:
+            stats.duplicates += outcome.duplicates
+        if outcome.unserializable:
+            stats.fail_item("item_not_json", outcome.unserializable)
+        if outcome.invalid:
+            stats.fail_item("invalid_item", len(outcome.invalid))
+        lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
+        # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        assert task is not None
+        self._committing.add(task)
+        try:
+            await self._commit_together(_PendingCommit(request, lines, outcome.requests))
+        finally:
+            self._committing.discard(task)
+
+    async def ack_unparsed(self, request: Request) -> None:
+        """Ack a request that ends with no callback and no links (robots.txt, a binary file)."""
+        async with self._lock:
+            await self._frontier.ack(request, ())
+
+    async def checkpoint(self, seeded: bool) -> None:
+        """Output made durable up to an offset, then the frontier with it and ``spider.state``.
+
+        ``seeded``: whether ``start_requests()`` was exhausted (a resume does not run it again).
+        """
+        async with self._lock:
+            await self._commit_pending()
+            offset = await self._exporter.flush(sync=self._frontier.durable)
+            await self._frontier.checkpoint(offset, self._state_json(), seeded)
+
+    async def _commit_together(self, page: _PendingCommit) -> None:
+        """Commit a page along with every page that waits for the commit lock meanwhile.
+
+        Whoever gets the lock first commits them all, with one ``ack_many()``: a durable
+        frontier's ack is a trip to its database thread, and one trip per page under the lock
+        would queue every other page behind those trips.
+        """
+        self._pending.append(page)
+        try:
+            async with self._lock:
+                if not page.done:
+                    # Parse results come back in batches, and the pages of a batch wake together:
+                    # one turn of the loop lets them all join this commit.
+                    await asyncio.sleep(0)
+                if not page.done:
+                    await self._commit_pending()
+        except asyncio.CancelledError:
+            if not page.done and page in self._pending:
+                self._pending.remove(page)  # not committed: the request goes back
+            raise
+        if page.error is not None:
+            raise page.error
+
+    async def _commit_pending(self) -> None:
+        """Under the commit lock: the waiting pages' items to the exporter, their requests acked."""
+        pages, self._pending = self._pending, []
+        if not pages:
+            return
+        try:
+            for page in pages:
+                if page.lines:
+                    self._exporter.add(page.lines)
+                    self._stats.items += len(page.lines)
+            self._stats.count_push(await self._frontier.ack_many([(p.request, p.requests) for p in pages]))
+        except Exception as exc:
+            for page in pages:
+                page.error = exc
+            raise
+        finally:
+            for page in pages:
+                page.done = True
+
+    async def _through_pipelines(self, items: list[Any]) -> list[bytes]:
+        lines = []
+        for item in items:
+            try:
+                processed = await self._pipelines.process(item) if self._pipelines else item
+            except PipelineError as exc:
+                log.error("%s", exc, exc_info=exc.__cause__)
+                self._stats.fail_item("pipeline_error")
+                continue
+            if processed is None:
+                self._stats.items_dropped += 1
+                continue
+            try:
+                lines.append(item_to_json(processed))
+            except TypeError as exc:
+                log.error("item cannot be written as JSON: %s: %r", exc, processed)
+                self._stats.fail_item("item_not_json")
+        return lines
+
+    def _state_json(self) -> bytes:
+        try:
+            return orjson.dumps(self._spider.state)
+        except TypeError as exc:
+            if not self._state_warned:
+                log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
+                self._state_warned = True
+            return b"{}"
