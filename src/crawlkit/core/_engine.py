@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import importlib
 import logging
 import signal
@@ -46,6 +47,7 @@ from ..parsing import (
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions
+from ._parts import OpenPages, count_outcome
 from ._progress import progress_display
 from ._stats import CrawlStats
 
@@ -124,6 +126,7 @@ class Engine:
         # checkpoint's output offset covers exactly the items of the acks it makes durable.
         self._commit_lock = asyncio.Lock()
         self._pending_commits: list[_PendingCommit] = []  # pages waiting for the commit lock
+        self._open_pages = OpenPages()  # pages with items written in parts, not acked yet
         self._durable = False
         self._resumed = False
         self._state_warned = False
@@ -505,6 +508,7 @@ class Engine:
                     committed = True
                     await self._after_commit(outcome)
             except asyncio.CancelledError:
+                self._open_pages.tear(request)
                 with contextlib.suppress(Exception):
                     await self.frontier.release([request])
                 raise
@@ -518,6 +522,7 @@ class Engine:
                 if not committed:
                     await self._give_up(request, outcome)
             finally:
+                self._open_pages.close(request)  # committed or given up (not if torn above)
                 if holding:
                     self._in_flight -= 1
                 self._wake()
@@ -571,7 +576,7 @@ class Engine:
         encoding = fetched.content_encoding
         task = ParseTask(request, fetched.url, status, fetched.headers, fetched.body, encoding)
         try:
-            outcome = await self.parser.parse(task)
+            outcome = await self.parser.parse(task, functools.partial(self._take_part, request))
         finally:
             if fetched.hold is not None:
                 fetched.hold.release()  # the body's bytes leave the in-flight budget
@@ -617,14 +622,7 @@ class Engine:
                 log.error("%s: %s", error.url, error)
             else:
                 log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
-        if outcome.filtered:
-            stats.filtered.update(outcome.filtered)
-        if outcome.duplicates:
-            stats.duplicates += outcome.duplicates
-        if outcome.unserializable:
-            stats.fail_item("item_not_json", outcome.unserializable)
-        if outcome.invalid:
-            stats.fail_item("invalid_item", len(outcome.invalid))
+        count_outcome(stats, outcome)
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
         task = asyncio.current_task(self._loop)
         assert task is not None
@@ -633,6 +631,26 @@ class Engine:
             await self._commit_together(_PendingCommit(request, lines, outcome.requests))
         finally:
             self._committing.discard(task)
+
+    async def _take_part(self, request: Request, part: ParseOutcome) -> None:
+        """A part of a page's output, while its callback runs on: links queued, items written.
+
+        The page is acked with its last part, as usual; ``_parts.py`` tells why that is safe.
+        """
+        count_outcome(self.stats, part)
+        try:
+            if part.requests:
+                self._count_push(await self.frontier.push(part.requests))
+                self._wake()  # the feeder may be asleep with free slots and nothing to lease
+            lines = part.items if part.items_are_json else await self._through_pipelines(part.items)
+            if lines:
+                await self._open_pages.open(request)
+                self.exporter.add(lines)
+                self.stats.items += len(lines)
+                if self.exporter.should_flush:
+                    await self.exporter.flush()
+        except ExportError as exc:
+            self._output_failed(exc)
 
     async def _after_commit(self, outcome: ParseOutcome) -> None:
         if self.exporter.should_flush:
@@ -719,10 +737,14 @@ class Engine:
 
     async def _checkpoint(self) -> None:
         """The commit step: output made durable up to an offset, then the frontier with it."""
-        async with self._commit_lock:
-            await self._commit_pending()
-            offset = await self.exporter.flush(sync=self._durable)
-            await self.frontier.checkpoint(offset, self._state_json(), self._seeded)
+        async with self._open_pages.quiet() as allowed:
+            if not allowed:
+                log.warning("a page was cut off while its output was written: no checkpoint after it")
+                return
+            async with self._commit_lock:
+                await self._commit_pending()
+                offset = await self.exporter.flush(sync=self._durable)
+                await self.frontier.checkpoint(offset, self._state_json(), self._seeded)
 
     def _state_json(self) -> bytes:
         try:
