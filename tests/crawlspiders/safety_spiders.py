@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -126,3 +127,27 @@ class SecretPages(Spider):
         if "/callback-raises" in response.url:
             raise ValueError(f"cannot parse {request.url} (sent with {request.headers!r})")
         yield {"url": response.url, "status": response.status}
+
+
+class LockedMeta(Spider):
+    """Six listing pages; one of them also yields a request whose meta holds a lock."""
+
+    name = "locked_meta"
+    base = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(self.base + "/", "parse_start")
+
+    def parse_start(self, response: Response) -> Iterator[Any]:
+        for i in range(6):
+            yield response.follow(f"/list/{i}", callback="parse_list")
+
+    def parse_list(self, response: Response) -> Iterator[Any]:
+        time.sleep(0.05)  # the listings queue up for the one worker and go in one batch
+        yield {"list": response.url}
+        yield response.follow(response.url.replace("/list/", "/item/"), callback="parse_item")
+        if response.url.endswith("/list/3"):
+            yield Request(self.base + "/locked", "parse_item", meta={"lock": threading.Lock()})
+
+    def parse_item(self, response: Response) -> Iterator[Any]:
+        yield {"item": response.url}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from ..frontier import Frontier
 from ..http import Request
 from ..parsing import ParseOutcome, item_to_json
 from ..spider import Spider
+from ._parts import OpenPages, count_outcome
 from ._stats import CrawlStats
 
 __all__ = ["CommitStep"]
@@ -64,6 +66,7 @@ class CommitStep:
         self._committing: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state_warned = False
+        self.open_pages = OpenPages()  # pages with items written in parts, not acked yet
 
     @property
     def waiting(self) -> bool:
@@ -84,14 +87,7 @@ class CommitStep:
                 log.error("%s: %s", error.url, error)
             else:
                 log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
-        if outcome.filtered:
-            stats.filtered.update(outcome.filtered)
-        if outcome.duplicates:
-            stats.duplicates += outcome.duplicates
-        if outcome.unserializable:
-            stats.fail_item("item_not_json", outcome.unserializable)
-        if outcome.invalid:
-            stats.fail_item("invalid_item", len(outcome.invalid))
+        count_outcome(stats, outcome)
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
         # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
         loop = self._loop
@@ -105,6 +101,24 @@ class CommitStep:
         finally:
             self._committing.discard(task)
 
+    async def take_part(self, request: Request, part: ParseOutcome, *, on_push: Callable[[], None]) -> None:
+        """A part of a page's output, while its callback runs on: links queued, items written.
+
+        The page is acked with its last part, as usual; ``_parts.py`` tells why that is safe.
+        ``on_push`` is called once the part's links are in the frontier.
+        """
+        count_outcome(self._stats, part)
+        if part.requests:
+            self._stats.count_push(await self._frontier.push(part.requests))
+            on_push()
+        lines = part.items if part.items_are_json else await self._through_pipelines(part.items)
+        if lines:
+            await self.open_pages.open(request)
+            self._exporter.add(lines)
+            self._stats.items += len(lines)
+            if self._exporter.should_flush:
+                await self._exporter.flush()
+
     async def ack_unparsed(self, request: Request) -> None:
         """Ack a request that ends with no callback and no links (robots.txt, a binary file)."""
         async with self._lock:
@@ -115,10 +129,14 @@ class CommitStep:
 
         ``seeded``: whether ``start_requests()`` was exhausted (a resume does not run it again).
         """
-        async with self._lock:
-            await self._commit_pending()
-            offset = await self._exporter.flush(sync=self._frontier.durable)
-            await self._frontier.checkpoint(offset, self._state_json(), seeded)
+        async with self.open_pages.quiet() as allowed:
+            if not allowed:
+                log.warning("a page was cut off while its output was written: no checkpoint after it")
+                return
+            async with self._lock:
+                await self._commit_pending()
+                offset = await self._exporter.flush(sync=self._frontier.durable)
+                await self._frontier.checkpoint(offset, self._state_json(), seeded)
 
     async def _commit_together(self, page: _PendingCommit) -> None:
         """Commit a page along with every page that waits for the commit lock meanwhile.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import signal
@@ -473,6 +474,7 @@ class Engine:
                     committed = True
                     await self._after_commit(outcome)
             except asyncio.CancelledError:
+                self.commits.open_pages.tear(request)
                 with contextlib.suppress(Exception):
                     await self.frontier.release([request])
                 raise
@@ -486,6 +488,7 @@ class Engine:
                 if not committed:
                     await self._give_up(request, outcome)
             finally:
+                self.commits.open_pages.close(request)  # committed or given up (not if torn above)
                 if holding:
                     self._in_flight -= 1
                 self._wake()
@@ -539,7 +542,7 @@ class Engine:
         encoding = fetched.content_encoding
         task = ParseTask(request, fetched.url, status, fetched.headers, fetched.body, encoding)
         try:
-            outcome = await self.parser.parse(task)
+            outcome = await self.parser.parse(task, functools.partial(self._take_part, request))
         finally:
             if fetched.hold is not None:
                 fetched.hold.release()  # the body's bytes leave the in-flight budget
@@ -574,6 +577,14 @@ class Engine:
         if request.depth == 0:
             self.stats.start_failed(request.url, f"{failure.reason}: {failure}")
         await self.frontier.fail(request, failure.reason)
+
+    async def _take_part(self, request: Request, part: ParseOutcome) -> None:
+        """A part of a page's output, while its callback runs on (see ``CommitStep.take_part``)."""
+        try:
+            # The feeder may be asleep with free slots and nothing to lease: the links wake it.
+            await self.commits.take_part(request, part, on_push=self._wake)
+        except StorageError as exc:
+            self._output_failed(exc)
 
     async def _after_commit(self, outcome: ParseOutcome) -> None:
         if self.exporter.should_flush:

@@ -12,7 +12,7 @@ import inspect
 import itertools
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     import asyncio
 
 __all__ = [
+    "PART_BYTES",
+    "PART_ITEMS",
+    "PART_REQUESTS",
     "CallbackRunner",
     "ParseOutcome",
     "ParseTask",
@@ -36,6 +39,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("crawlkit.parse")
+
+# A callback's output leaves the worker in parts of at most this much (see CallbackRunner.spill):
+# a page with a million links or a sitemap of a million URLs then never sits in one list, one
+# pickle or one frame, and unpickling a part takes the event loop a few milliseconds.
+PART_REQUESTS = 2_000
+PART_ITEMS = 1_000
+PART_BYTES = 4 << 20  # of items as JSON lines
 
 
 class ParseTask(NamedTuple):
@@ -67,6 +77,26 @@ class ParseOutcome:
     unserializable: int = 0
     invalid: list[str] | None = None  # why each item that failed the spider's item_type did
     duplicates: int = 0  # links dropped by the parser worker as sent before (sentlinks.py)
+    # Requests (their URLs) and items that could not be pickled to the main process: each is
+    # dropped alone, and the rest of the page goes on (the worker logs why).
+    unsendable_requests: list[str] | None = None
+    unsendable_items: int = 0
+
+    def take_part(self) -> ParseOutcome:
+        """What was collected so far, as a part of its own; this outcome keeps collecting."""
+        part = ParseOutcome(
+            self.items,
+            self.items_are_json,
+            self.requests,
+            filtered=self.filtered,
+            unserializable=self.unserializable,
+            invalid=self.invalid,
+        )
+        self.items = []
+        self.requests = []
+        self.filtered = self.invalid = None
+        self.unserializable = 0
+        return part
 
 
 def _json_default(obj: Any) -> Any:
@@ -136,6 +166,9 @@ class CallbackRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._validator = ItemValidator(spider)
         self._callbacks_seen: set[str] = set()
+        # Called with each part of a callback's output that reached PART_REQUESTS, PART_ITEMS or
+        # PART_BYTES, before the callback goes on; the parser worker sends it there and then.
+        self.spill: Callable[[ParseOutcome], None] | None = None
 
     def run(self, task: ParseTask) -> ParseOutcome:
         outcome = ParseOutcome([], self.serialize_items, [])
@@ -158,8 +191,12 @@ class CallbackRunner:
             return outcome
         try:
             result = callback(response, **request.cb_kwargs)
-            for obj in self._iterate(result):
-                self._collect(obj, response, outcome)
+            spill = self.spill
+            if spill is None:
+                for obj in self._iterate(result):
+                    self._collect(obj, response, outcome)
+            else:
+                self._collect_in_parts(self._iterate(result), response, outcome, spill)
         except CloseSpider as exc:
             outcome.close_reason = exc.reason
         except IgnoreRequest:
@@ -179,6 +216,27 @@ class CallbackRunner:
                 filtered = outcome.filtered = {}
             filtered["invalid_url"] = filtered.get("invalid_url", 0) + response.invalid_links
         return outcome
+
+    def _collect_in_parts(
+        self,
+        objects: Iterable[Any],
+        response: Response,
+        outcome: ParseOutcome,
+        spill: Callable[[ParseOutcome], None],
+    ) -> None:
+        held = 0  # items held in the outcome
+        size = 0  # their bytes, as JSON lines
+        collect = self._collect
+        for obj in objects:
+            collect(obj, response, outcome)
+            items = outcome.items
+            if len(items) != held:
+                held = len(items)
+                if outcome.items_are_json:
+                    size += len(items[-1])
+            if len(outcome.requests) >= PART_REQUESTS or held >= PART_ITEMS or size >= PART_BYTES:
+                spill(outcome.take_part())
+                held = size = 0
 
     def _iterate(self, result: Any) -> Iterable[Any]:
         if result is None:

@@ -33,6 +33,7 @@ import pickle
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,11 @@ from ._taskclock import TaskClock
 from ._wire import HEADER, encode
 from ._worker import WorkerConfig, make_runner
 
-__all__ = ["InlineParser", "Parser", "ParserPool", "PoolStatistics"]
+__all__ = ["InlineParser", "OnPart", "Parser", "ParserPool", "PoolStatistics"]
+
+# Takes a part of a page's output (a callback that yields more than a part's worth): the pool
+# reads nothing more from that worker until it returns, which holds the callback back.
+OnPart = Callable[[ParseOutcome], Awaitable[None]]
 
 log = logging.getLogger("crawlkit.parse")
 
@@ -65,6 +70,8 @@ class _Job:
     task: ParseTask
     future: asyncio.Future[ParseOutcome]
     solo: bool = False  # re-sent alone after its batch was lost with a crashed worker
+    on_part: OnPart | None = None
+    streamed: bool = False  # parts of its output went out: it cannot be parsed again
 
 
 @dataclass(eq=False)
@@ -91,7 +98,8 @@ class Parser:
     async def start(self) -> None:
         raise NotImplementedError
 
-    async def parse(self, task: ParseTask) -> ParseOutcome:
+    async def parse(self, task: ParseTask, on_part: OnPart | None = None) -> ParseOutcome:
+        """The outcome of ``task``; a big output comes in parts to ``on_part`` first, if given."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -115,7 +123,7 @@ class InlineParser(Parser):
     async def start(self) -> None:
         self._runner = make_runner(self._config, in_worker=False)
 
-    async def parse(self, task: ParseTask) -> ParseOutcome:
+    async def parse(self, task: ParseTask, on_part: OnPart | None = None) -> ParseOutcome:
         assert self._runner is not None
         return self._runner.run(task)
 
@@ -213,9 +221,9 @@ class ParserPool(Parser):
         worker.reader = asyncio.create_task(self._read_results(worker), name=f"parser-{proc.pid}")
         return worker
 
-    async def parse(self, task: ParseTask) -> ParseOutcome:
+    async def parse(self, task: ParseTask, on_part: OnPart | None = None) -> ParseOutcome:
         future: asyncio.Future[ParseOutcome] = (self._loop or asyncio.get_running_loop()).create_future()
-        job = _Job(task, future)
+        job = _Job(task, future, on_part=on_part)
         callback = task.request.callback
         waiting = self._per_callback
         alone = callback not in waiting
@@ -264,11 +272,11 @@ class ParserPool(Parser):
         batch_id = next(self._batch_ids)
         try:
             frame = encode((batch_id, urgent, [job.task for job in batch]))
-        except Exception as exc:  # unpicklable meta or cb_kwargs: fail those tasks
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_result(_failed(job.task, f"cannot send to a parser: {exc}"))
-            return
+        except Exception:
+            batch = _sendable(batch)  # unpicklable meta or cb_kwargs: those tasks alone fail
+            if not batch:
+                return
+            frame = encode((batch_id, urgent, [job.task for job in batch]))
         worker.solo = batch[0].solo
         worker.batches[batch_id] = batch
         stdin.write(frame)
@@ -301,18 +309,34 @@ class ParserPool(Parser):
         assert stdout is not None
         try:
             while True:
-                batch_id, outcomes = await _read(stdout)
-                batch = worker.batches.pop(batch_id)
-                worker.solo = False
-                for job, outcome in zip(batch, outcomes, strict=True):
+                batch_id, index, outcomes, is_part = await _read(stdout)
+                batch = worker.batches[batch_id]
+                if is_part:
+                    await self._take_part(batch[index], outcomes[0])
+                    continue
+                for job, outcome in zip(batch[index:], outcomes, strict=False):
                     if not job.future.done():
                         job.future.set_result(outcome)
+                if index + len(outcomes) < len(batch):
+                    continue  # the rest of the batch comes in frames of its own
+                del worker.batches[batch_id]
+                worker.solo = False
                 if worker.retiring and not worker.batches:
                     _close_input(worker)  # done with its last batch: it exits, and we see EOF
                 self._dispatch()
         except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError):
             pass
         await self._on_worker_exit(worker)
+
+    @staticmethod
+    async def _take_part(job: _Job, part: ParseOutcome) -> None:
+        job.streamed = True
+        if job.on_part is None or job.future.done():
+            return
+        try:
+            await job.on_part(part)
+        except Exception:  # the taker's own errors are its to report; this reader goes on
+            log.exception("internal error while taking a part of the output of %s", job.task.url)
 
     async def _on_worker_exit(self, worker: _WorkerProcess) -> None:
         worker.alive = False
@@ -321,7 +345,8 @@ class ParserPool(Parser):
             worker.clock.close()
         if worker in self._workers:
             self._workers.remove(worker)
-        lost = [job for batch in worker.batches.values() for job in batch]
+        # Jobs answered already (a batch answered in several frames) are not lost.
+        lost = [job for batch in worker.batches.values() for job in batch if not job.future.done()]
         worker.batches.clear()
         if self._closing:
             for job in lost:
@@ -337,6 +362,13 @@ class ParserPool(Parser):
             return
         self._crashes += 1
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        # Part of its output is in the crawl already (items written, links queued): parsing it
+        # again would write those items twice. It was the page being parsed, the likely culprit.
+        for job in [job for job in lost if job.streamed]:
+            lost.remove(job)
+            why = f"parser worker died ({how}) in the callback, after part of its output"
+            log.error("%s: %s", job.task.url, why)
+            job.future.set_result(_failed(job.task, why, ParserCrashed))
         # A job is the culprit only when it was the one job on the worker; the others are
         # suspects, each re-parsed alone on a worker of its own.
         culprits = lost if len(lost) == 1 else []
@@ -484,6 +516,20 @@ async def _stop(worker: _WorkerProcess, grace: float = 5.0) -> None:
     if worker.reader is not None:
         with contextlib.suppress(asyncio.CancelledError):
             await worker.reader
+
+
+def _sendable(batch: list[_Job]) -> list[_Job]:
+    """The jobs of ``batch`` whose task can be pickled; the others fail, each with its reason."""
+    kept = []
+    for job in batch:
+        try:
+            pickle.dumps(job.task, protocol=5)
+        except Exception as exc:
+            if not job.future.done():
+                job.future.set_result(_failed(job.task, f"cannot send to a parser: {exc}"))
+        else:
+            kept.append(job)
+    return kept
 
 
 def _failed(task: ParseTask, why: str, kind: type[ParseError] = ParseError) -> ParseOutcome:
