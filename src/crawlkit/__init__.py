@@ -29,7 +29,7 @@ from .errors import (
     SpiderError,
     TransportError,
 )
-from .http import Request, Response
+from .http import FormRequest, JsonRequest, Request, Response
 from .settings import Settings
 from .spider import Spider
 
@@ -44,8 +44,10 @@ __all__ = [
     "ExportError",
     "FetchError",
     "FetchTimeout",
+    "FormRequest",
     "HTTPStatusError",
     "IgnoreRequest",
+    "JsonRequest",
     "ParseError",
     "ParserCrashed",
     "PipelineError",

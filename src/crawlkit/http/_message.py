@@ -20,6 +20,7 @@ from yarl import URL
 from ..errors import NotTextError
 from ._charsets import decode
 from ._content import is_binary_type
+from ._curl import curl_to_request_fields
 from ._encoding import detect_encoding
 from ._links import IGNORED_EXTENSIONS, LinkFilter, Patterns, is_non_http_link
 from ._parsel import build_selector, load_json
@@ -142,7 +143,18 @@ class Request:
         fields.update(changes)
         url = fields.pop("url")
         callback = fields.pop("callback")
-        return Request(url, callback, **fields)
+        return type(self)(url, callback, **fields)
+
+    @classmethod
+    def from_curl(cls, curl_command: str, *, ignore_unknown_options: bool = True, **kwargs: Any) -> Request:
+        """The request a ``curl`` command line sends (devtools' "Copy as cURL"): its method, URL,
+        headers, cookies (``-b``), body (``-d``/``--data-raw``/``--data-binary``) and ``-u`` login.
+        Options it does not know are ignored with a warning (an error if ``ignore_unknown_options``
+        is false); ``kwargs`` are ``Request``'s and win over the command's."""
+        fields = curl_to_request_fields(curl_command, ignore_unknown_options)
+        fields.update(kwargs)
+        url = fields.pop("url")
+        return cls(url, **fields)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A flat tuple pickles far faster than the slot-by-slot default.
@@ -163,6 +175,9 @@ class Request:
                 self.dont_retry,
                 self.attempt,
                 self._fingerprint,
+                # FormRequest and JsonRequest come back as themselves; a plain Request's pickle
+                # stays as it was, so stored jobs resume alike.
+                *(() if type(self) is Request else (type(self),)),
             ),
         )
 
@@ -185,8 +200,9 @@ def _rebuild_request(
     dont_retry: bool,
     attempt: int,
     fp: bytes | None,
+    cls: type[Request] | None = None,
 ) -> Request:
-    r = Request.__new__(Request)
+    r = Request.__new__(cls or Request)
     r.url = url
     r.method = method
     r.headers = headers
