@@ -30,7 +30,7 @@ from .errors import (
     StorageError,
     TransportError,
 )
-from .http import Request, Response
+from .http import FormRequest, JsonRequest, Request, Response
 from .settings import Settings
 from .spider import Spider
 
@@ -45,8 +45,10 @@ __all__ = [
     "ExportError",
     "FetchError",
     "FetchTimeout",
+    "FormRequest",
     "HTTPStatusError",
     "IgnoreRequest",
+    "JsonRequest",
     "ParseError",
     "ParserCrashed",
     "PipelineError",

@@ -1,5 +1,7 @@
 """The sans-I/O model of requests and pages: ``Request`` and ``Response``, and what they rest on.
 
+``FormRequest`` and ``JsonRequest`` (forms and JSON bodies, ``Request.from_curl``), selectors
+(``response.css()`` with parsel's vocabulary; ``xpath()`` through parsel on first use),
 URLs (canonical form, fingerprints, the offsite filter), links (``follow_all`` filters), body
 decoding (Content-Encoding with a cap, charsets as browsers read them), content types and one
 redirect hop as browsers take it. Nothing here does I/O, so the event loop, the parser workers
@@ -11,6 +13,8 @@ from ._encoding import accept_encoding, decode_body, detect_encoding
 from ._links import IGNORED_EXTENSIONS, LinkFilter
 from ._message import Request, Response, _rebuild_request
 from ._redirects import REDIRECT_STATUSES, SchemeRedirect, next_hop
+from ._requests import FormRequest, JsonRequest
+from ._selectors import Node, SelectorList
 from ._urls import (
     MAX_URL_LENGTH,
     OffsiteFilter,
@@ -31,11 +35,15 @@ __all__ = [
     "IGNORED_EXTENSIONS",
     "MAX_URL_LENGTH",
     "REDIRECT_STATUSES",
+    "FormRequest",
+    "JsonRequest",
     "LinkFilter",
+    "Node",
     "OffsiteFilter",
     "Request",
     "Response",
     "SchemeRedirect",
+    "SelectorList",
     "accept_encoding",
     "canonicalize_url",
     "decode_body",

@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -20,15 +20,23 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from ..errors import NotTextError
 from ._charsets import decode
 from ._content import is_binary_type
+from ._curl import curl_to_request_fields
 from ._encoding import detect_encoding
 from ._links import IGNORED_EXTENSIONS, LinkFilter, Patterns, is_non_http_link
+from ._parsel import build_selector, load_json
+from ._selectors import SelectorList, href_of, select, select_first
 from ._urls import C0_AND_SPACE, fingerprint, join_plain, plain_base, resolve
+
+if TYPE_CHECKING:
+    from parsel import Selector
+    from parsel import SelectorList as ParselSelectorList
 
 __all__ = ["Request", "Response"]
 
 CallbackRef = str | Callable[..., Any] | None
 
 _BASE_TAG = re.compile(rb"<base", re.IGNORECASE)
+_MISSING: Any = object()
 
 
 def _callback_name(callback: CallbackRef) -> str | None:
@@ -135,7 +143,18 @@ class Request:
         fields.update(changes)
         url = fields.pop("url")
         callback = fields.pop("callback")
-        return Request(url, callback, **fields)
+        return type(self)(url, callback, **fields)
+
+    @classmethod
+    def from_curl(cls, curl_command: str, *, ignore_unknown_options: bool = True, **kwargs: Any) -> Request:
+        """The request a ``curl`` command line sends (devtools' "Copy as cURL"): its method, URL,
+        headers, cookies (``-b``), body (``-d``/``--data-raw``/``--data-binary``) and ``-u`` login.
+        Options it does not know are ignored with a warning (an error if ``ignore_unknown_options``
+        is false); ``kwargs`` are ``Request``'s and win over the command's."""
+        fields = curl_to_request_fields(curl_command, ignore_unknown_options)
+        fields.update(kwargs)
+        url = fields.pop("url")
+        return cls(url, **fields)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A flat tuple pickles far faster than the slot-by-slot default.
@@ -156,6 +175,9 @@ class Request:
                 self.dont_retry,
                 self.attempt,
                 self._fingerprint,
+                # FormRequest and JsonRequest come back as themselves; a plain Request's pickle
+                # stays as it was, so stored jobs resume alike.
+                *(() if type(self) is Request else (type(self),)),
             ),
         )
 
@@ -178,8 +200,9 @@ def _rebuild_request(
     dont_retry: bool,
     attempt: int,
     fp: bytes | None,
+    cls: type[Request] | None = None,
 ) -> Request:
-    r = Request.__new__(Request)
+    r = Request.__new__(cls or Request)
     r.url = url
     r.method = method
     r.headers = headers
@@ -197,25 +220,14 @@ def _rebuild_request(
     return r
 
 
-def _selector_error(method: str, selector: object, exc: Exception) -> Exception:
-    """What was wrong with a selector, in words a spider author can act on."""
-    if not isinstance(selector, str):
-        return TypeError(
-            f"response.{method}() takes a CSS selector string, got {type(selector).__name__} {selector!r:.80}"
-        )
-    hint = ""
-    if selector.lstrip().startswith(("/", "(", "./")):
-        hint = "; it looks like XPath, but crawlkit selects with CSS only (e.g. 'div.price > span')"
-    return ValueError(f"response.{method}(): invalid CSS selector {selector!r}: {exc}{hint}")
-
-
 class Response:
     """A fetched page, as a spider callback sees it.
 
     ``body`` is the decompressed body; ``text`` is it decoded (BOM, then HTTP charset, then
     ``<meta charset>``, then UTF-8 with replacement characters). ``css()`` and ``css_first()``
-    return selectolax (Lexbor) nodes. ``invalid_links`` counts the links ``follow_all()``
-    skipped because no valid URL could be made of them.
+    select with selectolax (Lexbor) and also answer parsel's ``::text``, ``::attr()``, ``get()``;
+    ``xpath()`` and ``selector`` are parsel's own, built on first use. ``invalid_links`` counts
+    the links ``follow_all()`` skipped because no valid URL could be made of them.
     """
 
     __slots__ = ("__dict__", "body", "headers", "invalid_links", "request", "status", "url")
@@ -269,21 +281,33 @@ class Response:
             return LexborHTMLParser(body[3:] if body.startswith(codecs.BOM_UTF8) else body)
         return LexborHTMLParser(self.text)
 
-    def css(self, selector: str) -> list[LexborNode]:
-        """Every node matching a CSS selector."""
-        tree = self.tree
-        try:
-            return tree.css(selector)
-        except Exception as exc:
-            raise _selector_error("css", selector, exc) from None
+    def css(self, selector: str) -> SelectorList[Any]:
+        """Every match of a CSS selector: nodes, or strings for ``::text`` / ``::attr(name)``."""
+        return select(self.tree, selector, "css")
 
-    def css_first(self, selector: str, default: Any = None) -> LexborNode | Any:
-        """The first node matching a CSS selector, or ``default``."""
-        tree = self.tree
-        try:
-            return tree.css_first(selector, default=default)
-        except Exception as exc:
-            raise _selector_error("css_first", selector, exc) from None
+    def css_first(self, selector: str, default: Any = None) -> Any:
+        """The first match of a CSS selector (a node, or a string for a pseudo-element), or ``default``."""
+        return select_first(self.tree, selector, default, "css_first")
+
+    @cached_property
+    def selector(self) -> Selector:
+        """A parsel ``Selector`` over the page (lxml, built on first use) for XPath and parsel's CSS."""
+        self._require_text("selector")
+        base = str(self._base_url) if self._base_node is not None else self.url
+        return build_selector(self.text, self.headers.get("Content-Type", ""), base)
+
+    def xpath(self, query: str, **variables: Any) -> ParselSelectorList[Selector]:
+        """Every match of an XPath expression, as parsel returns it (``.get()``, ``.getall()``...)."""
+        return self.selector.xpath(query, **variables)
+
+    def json(self) -> Any:
+        """The body parsed as JSON; a ``ValueError`` naming the URL and Content-Type if it is not."""
+        cached = self.__dict__.get("_json", _MISSING)
+        if cached is _MISSING:
+            cached = self.__dict__["_json"] = load_json(
+                self.body, self.encoding, self.url, self.headers.get("Content-Type")
+            )
+        return cached
 
     def urljoin(self, url: str) -> str:
         """``url`` made absolute against this page (its ``<base href>`` if it has one).
@@ -321,27 +345,28 @@ class Response:
                 base = resolve(base, node.attributes.get("href") or "")
         return base
 
-    def follow(self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any) -> Request:
-        """A request for a link on this page: a URL (relative or absolute) or an ``<a>`` node."""
-        if isinstance(url, LexborNode):
-            href = url.attributes.get("href")
-            if href is None:
-                raise ValueError(f"<{url.tag}> node has no href attribute")
-            url = href
-        return Request(self.urljoin(url), callback, **kwargs)
+    def follow(self, url: object, callback: CallbackRef = None, **kwargs: Any) -> Request:
+        """A request for a link on this page: a URL (relative or absolute), an ``<a>`` node, or
+        a result of ``css()``/``xpath()`` (an element's ``href``, or a ``::attr(href)`` string)."""
+        href = href_of(url, "follow")
+        if href is None:
+            raise ValueError(f"{url!r:.80} has no href attribute")
+        return Request(self.urljoin(href), callback, **kwargs)
 
     def follow_all(
         self,
-        urls: Iterable[str | LexborNode] | None = None,
+        urls: Iterable[object] | None = None,
         callback: CallbackRef = None,
         *,
         css: str | None = None,
+        xpath: str | None = None,
         allow: Patterns = None,
         deny: Patterns = None,
         deny_extensions: Iterable[str] | None = IGNORED_EXTENSIONS,
         **kwargs: Any,
     ) -> Iterator[Request]:
-        """Requests for many links: given URLs or nodes, or every ``href`` matched by ``css``.
+        """Requests for many links: given URLs, nodes or selectors, or every ``href`` matched by
+        ``css`` or ``xpath`` (``css="a.next"``, ``css="a::attr(href)"``, ``xpath="//a[@rel='next']"``).
 
         ``javascript:``, ``mailto:``, ``tel:`` and ``data:`` links are skipped, and so are links
         to files by extension (``deny_extensions``: ``links.IGNORED_EXTENSIONS`` by default,
@@ -349,13 +374,19 @@ class Response:
         ``allow`` and ``deny`` are regular expressions (one, or a list) searched in the absolute
         URL: a link is followed if it matches an ``allow`` (or none is given) and no ``deny``.
         """
-        if (urls is None) == (css is None):
-            raise ValueError("follow_all() takes either urls or css=, not both or neither")
-        targets: Iterable[str | LexborNode] = self.css(css) if css is not None else urls or ()
+        if (urls is not None) + (css is not None) + (xpath is not None) != 1:
+            raise ValueError("follow_all() takes either urls or css= or xpath=: exactly one of them")
+        targets: Iterable[object]
+        if css is not None:
+            targets = self.css(css)
+        elif xpath is not None:
+            targets = self.xpath(xpath)
+        else:
+            targets = urls or ()
         link_filter = LinkFilter(allow, deny, deny_extensions)
         check = None if link_filter.trivial else link_filter.allows
         for target in targets:
-            href = target.attributes.get("href") if isinstance(target, LexborNode) else target
+            href = target if type(target) is str else href_of(target, "follow_all")
             if href is None or is_non_http_link(href):
                 continue
             try:
