@@ -6,8 +6,6 @@ text; the gc and malloc tuning are applied in every crawl process, main and work
 """
 
 from ._crawl import crawl_guards
-from ._gctune import tune_gc
-from ._malloctune import tune_malloc
 from ._redact import (
     LOG_LIMIT,
     MASK,
@@ -21,6 +19,7 @@ from ._redact import (
     redact_headers,
     redact_text,
 )
+from ._tuning import tune_gc, tune_malloc
 from ._watchdog import running
 
 __all__ = [

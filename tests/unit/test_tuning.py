@@ -18,7 +18,7 @@ _CHURN = textwrap.dedent(
     """
     import resource, sys
     if sys.argv[1] == "tuned":
-        from crawlkit.guards._malloctune import tune_malloc
+        from crawlkit.guards._tuning import tune_malloc
         assert tune_malloc()
 
     def churn():
