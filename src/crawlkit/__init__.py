@@ -20,6 +20,7 @@ from .errors import (
     FetchTimeout,
     HTTPStatusError,
     IgnoreRequest,
+    MiddlewareError,
     ParseError,
     ParserCrashed,
     PipelineError,
@@ -30,7 +31,7 @@ from .errors import (
     StorageError,
     TransportError,
 )
-from .http import FormRequest, JsonRequest, Request, Response
+from .http import Failure, FormRequest, JsonRequest, Request, Response
 from .settings import Settings
 from .spider import Spider
 
@@ -43,12 +44,14 @@ __all__ = [
     "CrawlkitError",
     "DropItem",
     "ExportError",
+    "Failure",
     "FetchError",
     "FetchTimeout",
     "FormRequest",
     "HTTPStatusError",
     "IgnoreRequest",
     "JsonRequest",
+    "MiddlewareError",
     "ParseError",
     "ParserCrashed",
     "PipelineError",

@@ -16,6 +16,7 @@ crawl with the :class:`CrawlControl` family, which is never logged as a failure:
     │   │   ├── TLSError
     │   │   ├── ResponseTooLarge
     │   │   ├── HTTPStatusError
+    │   │   ├── MiddlewareError         a downloader middleware raised
     │   │   └── RetriesExhausted        the last attempt's error is its ``__cause__``
     │   ├── ParseError                  a callback raised
     │   │   └── ParserCrashed
@@ -53,6 +54,7 @@ __all__ = [
     "FrontierError",
     "HTTPStatusError",
     "IgnoreRequest",
+    "MiddlewareError",
     "NotTextError",
     "ParseError",
     "ParseTimeout",
@@ -180,6 +182,12 @@ class HTTPStatusError(FetchError):
     @property
     def reason(self) -> str:  # type: ignore[override]
         return f"http_{self.status}"
+
+
+class MiddlewareError(FetchError):
+    """A downloader middleware raised: the request fails (not retried), the crawl goes on."""
+
+    reason = "middleware_error"
 
 
 class RetriesExhausted(FetchError):

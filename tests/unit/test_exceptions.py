@@ -22,6 +22,7 @@ from crawlkit.errors import (
     FrontierError,
     HTTPStatusError,
     IgnoreRequest,
+    MiddlewareError,
     NotTextError,
     ParseError,
     ParserCrashed,
@@ -51,6 +52,7 @@ CASES: list[tuple[BaseException, dict[str, Any]]] = [
     (ConnectError("connection refused", URL), {"url": URL, "reason": "connect"}),
     (FetchTimeout("read timeout", url=URL), {"url": URL, "reason": "timeout"}),
     (ResponseTooLarge("body exceeds 10 bytes", URL), {"url": URL, "reason": "too_large"}),
+    (MiddlewareError("middleware A.process_request raised", URL), {"url": URL, "reason": "middleware_error"}),
     (RedirectError("more than 20 redirects", URL), {"url": URL, "reason": "redirects"}),
     (
         RedirectFiltered("redirect not followed", URL, "offsite_redirect", "http://other.test/"),
@@ -176,6 +178,7 @@ def test_raised_and_caught_after_pickling() -> None:
         (RedirectError, FetchError),
         (HTTPStatusError, FetchError),
         (RetriesExhausted, FetchError),
+        (MiddlewareError, FetchError),
         (ParseError, CrawlkitError),
         (ParserCrashed, ParseError),
         (ParseTimeout, ParserCrashed),

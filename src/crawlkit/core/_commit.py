@@ -2,8 +2,14 @@
 
 Pages that finish while a commit is under way are committed together, with one
 ``frontier.ack_many()``. A checkpoint makes the output durable up to an offset, then records that
-offset in the frontier, with ``spider.state``: the commit lock is held by each commit and by each
-checkpoint, so that a checkpoint's offset covers exactly the items of the acks it makes durable.
+offset in the frontier, with ``spider.state`` and the cookie jars: the commit lock is held by
+each commit and by each checkpoint, so that a checkpoint's offset covers exactly the items of the
+acks it makes durable.
+
+The cookie jars ride in the checkpoint's state document (under ``COOKIES_KEY``), so they are
+recorded in the same transaction as the acks. A response's cookies reach its jar before its
+request can be acked, so a checkpoint that records a login as done records the session it
+opened; a resume redoes only what no checkpoint recorded, with the cookies of the last one.
 """
 
 from __future__ import annotations
@@ -11,23 +17,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..errors import ParserCrashed, PipelineError
 from ..exporters import Exporter, PipelineChain
-from ..frontier import Frontier
+from ..frontier import Frontier, PushResult
 from ..http import Request
 from ..parsing import ParseOutcome, item_to_json
 from ..spider import Spider
 from ._parts import OpenPages, count_outcome
 from ._stats import CrawlStats
 
-__all__ = ["CommitStep"]
+if TYPE_CHECKING:
+    from ._hooks import CrawlSignals
+
+__all__ = ["COOKIES_KEY", "CommitStep"]
 
 log = logging.getLogger("crawlkit.engine")
+
+# Where the checkpoint's state document keeps the cookie jars, beside spider.state's own keys.
+COOKIES_KEY = "__crawlkit_cookie_jars__"
+
+CookieJars = Callable[[], list[tuple[Any, list[dict[str, Any]]]]]
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -51,8 +65,13 @@ class CommitStep:
         pipelines: PipelineChain,
         spider: Spider,
         stats: CrawlStats,
+        *,
+        signals: CrawlSignals | None = None,
+        cookie_jars: CookieJars | None = None,
     ) -> None:
         self._frontier = frontier
+        self._signals = signals
+        self._cookie_jars = cookie_jars
         self._exporter = exporter
         self._pipelines = pipelines
         self._spider = spider
@@ -89,6 +108,8 @@ class CommitStep:
                 log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
         count_outcome(stats, outcome)
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
+        if lines and self._signals is not None and self._signals.has("item_scraped"):
+            await self._items_scraped(lines)
         # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
         loop = self._loop
         if loop is None:
@@ -112,6 +133,8 @@ class CommitStep:
             self._stats.count_push(await self._frontier.push(part.requests))
             on_push()
         lines = part.items if part.items_are_json else await self._through_pipelines(part.items)
+        if lines and self._signals is not None and self._signals.has("item_scraped"):
+            await self._items_scraped(lines)
         if lines:
             await self.open_pages.open(request)
             self._exporter.add(lines)
@@ -119,10 +142,11 @@ class CommitStep:
             if self._exporter.should_flush:
                 await self._exporter.flush()
 
-    async def ack_unparsed(self, request: Request) -> None:
-        """Ack a request that ends with no callback and no links (robots.txt, a binary file)."""
+    async def ack_unparsed(self, request: Request, new_requests: Sequence[Request] = ()) -> PushResult:
+        """Ack a request that ends with no callback (robots.txt, a binary file, a request a
+        middleware replaced: ``new_requests``, queued with the ack)."""
         async with self._lock:
-            await self._frontier.ack(request, ())
+            return await self._frontier.ack(request, new_requests)
 
     async def checkpoint(self, seeded: bool) -> None:
         """Output made durable up to an offset, then the frontier with it and ``spider.state``.
@@ -191,6 +215,8 @@ class CommitStep:
                 continue
             if processed is None:
                 self._stats.items_dropped += 1
+                if self._signals is not None and self._signals.has("item_dropped"):
+                    await self._signals.send("item_dropped", item, "dropped")
                 continue
             try:
                 lines.append(item_to_json(processed))
@@ -199,9 +225,19 @@ class CommitStep:
                 self._stats.fail_item("item_not_json")
         return lines
 
+    async def _items_scraped(self, lines: list[bytes]) -> None:
+        """``item_scraped`` for each item, as it is written (parsed back from its JSON line)."""
+        assert self._signals is not None
+        for line in lines:
+            await self._signals.send("item_scraped", orjson.loads(line))
+
     def _state_json(self) -> bytes:
+        state: dict[str, Any] = self._spider.state
+        jars = self._cookie_jars() if self._cookie_jars is not None else None
+        if jars:
+            state = {**state, COOKIES_KEY: jars}
         try:
-            return orjson.dumps(self._spider.state)
+            return orjson.dumps(state)
         except TypeError as exc:
             if not self._state_warned:
                 log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)

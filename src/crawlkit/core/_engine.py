@@ -5,7 +5,9 @@ One feeder task leases requests from the frontier, only as many as there are fre
 to the parser pool, gives its slot up, and commits the outcome: items to the exporter, then
 ``frontier.ack(request, new_requests)`` (pages that finish while a commit is under way are
 committed together, with one ``ack_many``).
-A failed fetch goes back to the frontier with a retry time, or is given up on; either way the
+Each attempt is one call into ``fetch`` (``Downloader.download()``), which answers with a
+response for the parser or a verdict: a failed attempt goes back to the frontier with a retry
+time, or is given up on (its errback, if it has one, runs in the parser pool); either way the
 worker is free at once.
 
 A first stop signal (SIGINT, SIGTERM, or SIGHUP: a closed terminal, a dropped ssh session) stops
@@ -18,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import logging
 import signal
 import time
@@ -28,12 +29,22 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..errors import FetchError, FetchTimeout, RedirectFiltered, StorageError
+from ..errors import FetchError, StorageError
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
-from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
+from ..fetch import (
+    DEFER,
+    ByteBudget,
+    CrawlHostPolicy,
+    Downloader,
+    Ended,
+    Failed,
+    Replaced,
+    Verdict,
+    load_client,
+)
 from ..frontier import Checkpoint, Frontier
 from ..guards import crawl_guards, redact_headers, running, tune_gc, tune_malloc
-from ..http import Request
+from ..http import Failure, Request
 from ..parsing import (
     InlineParser,
     ParseOutcome,
@@ -46,12 +57,13 @@ from ..parsing import (
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions, stop_signals
-from ._commit import CommitStep
+from ._commit import COOKIES_KEY, CommitStep
+from ._hooks import Crawler, build_component
 from ._progress import progress_display
 from ._stats import CrawlStats
 
 if TYPE_CHECKING:
-    from ..fetch import Fetcher
+    from ..fetch import Fetched
 
 __all__ = ["Engine"]
 
@@ -84,15 +96,27 @@ class Engine:
         # The frontier asks it for limits and delays; the politeness gate feeds it responses.
         self.host_policy = host_policy or CrawlHostPolicy.from_settings(settings)
         self.frontier = frontier  # made by open_frontier(); the engine opens and closes it
-        self.politeness = Politeness(
-            settings, self.host_policy, self.frontier, self.stats, self.spider.allowed_domains
-        )
         self._close = CloseConditions(settings)
         self.exporter: Exporter = make_exporter(output, output_mode, settings)
         self.pipelines = PipelineChain(load_pipelines(settings.pipelines), self.spider)
-        self.retry_policy = RetryPolicy(settings)
         self._handle_signals = handle_signals
-        self._handled_statuses = frozenset(spider_cls.handle_httpstatus_list)
+        # What middlewares and extensions are built with; they subscribe to crawl events on it.
+        self.crawler = Crawler(settings, self.stats, self.spider, self._schedule)
+        self.signals = self.crawler.signals
+        self.extensions = [build_component(p, self.crawler, "extension") for p in settings.extensions]
+        # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
+        self.budget = ByteBudget(settings.max_inflight_bytes)
+        # The one call into fetch/ per attempt: middlewares, politeness, the fetcher, the classifier.
+        self.downloader = Downloader(
+            settings,
+            frontier=frontier,
+            stats=self.stats,
+            host_policy=self.host_policy,
+            budget=self.budget,
+            allowed_domains=self.spider.allowed_domains,
+            handled_statuses=spider_cls.handle_httpstatus_list,
+            middlewares=[build_component(p, self.crawler, "middleware") for p in settings.middlewares],
+        )
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
         self._seeding_done = False  # the seeder has ended, one way or another
@@ -101,14 +125,20 @@ class Engine:
         self._wakeup: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
         self._workers: list[asyncio.Task[None]] = []
-        self.commits = CommitStep(self.frontier, self.exporter, self.pipelines, self.spider, self.stats)
+        self.commits = CommitStep(
+            self.frontier,
+            self.exporter,
+            self.pipelines,
+            self.spider,
+            self.stats,
+            signals=self.signals,
+            cookie_jars=self.downloader.cookie_jars,
+        )
         self._commit_task: asyncio.Task[None] | None = None
         self._resumed = False
         self._storage_error: StorageError | None = None
         self._hard_stop_timer: asyncio.TimerHandle | None = None
         self.forced = False
-        # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
-        self.budget = ByteBudget(settings.max_inflight_bytes)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -119,7 +149,10 @@ class Engine:
         config = WorkerConfig(
             spider=ref_for_class(self.spider_cls),
             spider_kwargs=self.spider_kwargs,
-            serialize_items=not self.pipelines,
+            # Pipelines and item event handlers see item objects; otherwise items are JSON lines.
+            serialize_items=not (
+                self.pipelines or self.signals.has("item_scraped") or self.signals.has("item_dropped")
+            ),
             max_response_size=s.max_response_size,
             log_level=s.log_level,
             depth_limit=s.depth_limit,
@@ -160,8 +193,7 @@ class Engine:
         # longer of the two, not their sum.
         starting = asyncio.create_task(parser.start(), name="parser-start")
         try:
-            fetch = await asyncio.to_thread(importlib.import_module, "..fetch._client", __package__)
-            fetcher_class: type[Fetcher] = fetch.Fetcher
+            await asyncio.to_thread(load_client)
             checkpoint = await self.frontier.open()
             try:
                 await self._resume_from(checkpoint)
@@ -184,9 +216,7 @@ class Engine:
             # after: this process and the workers share the cores while everything starts.
             await self.pipelines.open()
             await self.spider.opened()
-            async with fetcher_class(s, self.budget) as fetcher:
-                self.fetcher = fetcher
-                self.politeness.attach(fetcher)
+            async with self.downloader:
                 tune_gc()
                 tune_malloc()
                 await asyncio.shield(starting)  # a cancelled crawl still lets a launch finish
@@ -216,6 +246,9 @@ class Engine:
         except orjson.JSONDecodeError:
             state = {}
         if isinstance(state, dict):
+            jars = state.pop(COOKIES_KEY, None)
+            if isinstance(jars, list):
+                self.downloader.restore_cookie_jars([(key, cookies) for key, cookies in jars])
             self.spider.state.update(state)
         self._seeding_done = self._seeded = checkpoint.seeded
         self._resumed = True
@@ -246,7 +279,7 @@ class Engine:
             for task in (seeder, feeder):
                 task.cancel()
             await asyncio.gather(seeder, feeder, return_exceptions=True)
-            await self.politeness.close()
+            await self.downloader.close_politeness()
 
     async def _shutdown(self, parser: Parser) -> None:
         if self._commit_task is not None:
@@ -267,6 +300,8 @@ class Engine:
             await self.spider.closed(self.stats.stop_reason)
         except Exception:
             log.exception("spider's closed() hook failed")
+        if self.signals.has("spider_closed"):
+            await self.signals.send("spider_closed", self.stats.stop_reason)
         try:
             await self.frontier.close()
         except Exception as exc:
@@ -377,7 +412,12 @@ class Engine:
                         continue
                     # A page being committed is still leased: the frontier is not finished.
                     if self._in_flight == 0 and self._seeding_done and frontier.is_finished():
-                        break
+                        if not self.signals.has("spider_idle"):
+                            break
+                        await self.signals.send("spider_idle")  # a handler may schedule more
+                        if frontier.is_finished():
+                            break
+                        continue
                 timeout = frontier.next_ready_in() if free > 0 else None
                 await self._sleep_until_woken(timeout)
         finally:
@@ -436,6 +476,10 @@ class Engine:
         finally:
             self._seeding_done = True
             self._wake()
+
+    async def _schedule(self, request: Request) -> None:
+        """``crawler.schedule()``: a request from a middleware or an extension, as a start request."""
+        await self._push([request])
 
     async def _push(self, requests: list[Request]) -> None:
         kept = []
@@ -500,54 +544,41 @@ class Engine:
 
     async def _handle(self, request: Request) -> ParseOutcome | None:
         """Fetch and parse a request; the outcome to commit, or None if it was dealt with."""
-        stats = self.stats
-        politeness = self.politeness
-        verdict = await politeness.gate(request)
-        if verdict is not None:
-            await self._end_unparsed(request, verdict)
-            return None
-        started = time.monotonic()
-        try:
-            fetched = await self.fetcher.fetch(request, politeness.check_hop)
-        except RedirectFiltered as exc:
-            log.info("%s: %s", request.url, exc)
-            await self._end_unparsed(request, exc.reason)
-            return None
-        except FetchError as exc:
-            if isinstance(exc, FetchTimeout):
-                politeness.observe(request, started, time.monotonic() - started, None)
-            await self._attempt_failed(request, exc)
-            return None
-        # The host's slot is free for its next request; this one stays leased until it is
-        # acked, retried or failed.
-        self.frontier.fetched(request)
-        politeness.observe(request, started, fetched.latency, fetched.status, fetched.headers)
-        stats.pages += 1
-        stats.bytes += len(fetched.body)
-        stats.statuses[fetched.status] += 1
-        status = fetched.status
-        if (
-            not 200 <= status < 300
-            and status not in self._handled_statuses
-            and not request.meta.get("handle_httpstatus_all")
-        ):
-            if fetched.hold is not None:
-                fetched.hold.release()
-            await self._attempt_failed(request, fetched.status_error())
-            return None
-        if fetched.binary:
-            stats.not_parsed["binary"] += 1
-            await self._end_unparsed(request, None)
-            return None
-        encoding = fetched.content_encoding
-        task = ParseTask(request, fetched.url, status, fetched.headers, fetched.body, encoding)
+        fetched = await self.downloader.download(request)
+        if isinstance(fetched, Verdict):
+            return await self._act_on(request, fetched)
+        task = ParseTask(
+            request, fetched.url, fetched.status, fetched.headers, fetched.body, fetched.content_encoding
+        )
         try:
             outcome = await self.parser.parse(task, functools.partial(self._take_part, request))
         finally:
             if fetched.hold is not None:
                 fetched.hold.release()  # the body's bytes leave the in-flight budget
-        stats.parsed += 1
+        self.stats.parsed += 1
         return outcome
+
+    async def _act_on(self, request: Request, verdict: Verdict) -> ParseOutcome | None:
+        """What the downloader's verdict asks: the errback's outcome to commit, or None."""
+        if isinstance(verdict, Failed):
+            if verdict.retry_in is not None:
+                await self._retry(request, verdict.error, verdict.retry_in)
+                return None
+            return await self._failed_for_good(request, verdict.error, verdict.response)
+        if isinstance(verdict, Ended):
+            await self._end_unparsed(request, verdict.reason)
+        elif isinstance(verdict, Replaced):
+            replacement = verdict.request
+            if filter_reason(None, replacement) is None:  # fingerprinted here, as a start request
+                log.debug("%s replaced by a middleware with %s", request.url, replacement.url)
+                self.stats.not_parsed["replaced"] += 1
+                self.stats.count_push(await self.commits.ack_unparsed(request, (replacement,)))
+            else:
+                log.warning(
+                    "%s: a middleware replaced it with %s, not fetchable", request.url, replacement.url
+                )
+                await self._end_unparsed(request, "replaced_unfetchable")
+        return None
 
     async def _end_unparsed(self, request: Request, reason: str | None) -> None:
         """A request that ends with no callback: robots.txt, a filtered redirect, a binary file.
@@ -562,21 +593,41 @@ class Engine:
             self.stats.filtered[reason] += 1
         await self.commits.ack_unparsed(request)
 
-    async def _attempt_failed(self, request: Request, error: FetchError) -> None:
-        delay = self.retry_policy.delay_for(request, error)
-        if delay is not None:
-            request.attempt += 1
-            self.stats.retries += 1
-            self.stats.retry_reasons[error.reason] += 1
-            log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
-            await self.frontier.retry(request, delay)
-            return
-        failure = self.retry_policy.final_error(request, error)
+    async def _retry(self, request: Request, error: FetchError, delay: float) -> None:
+        request.attempt += 1
+        self.stats.retries += 1
+        self.stats.retry_reasons[error.reason] += 1
+        log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
+        await self.frontier.retry(request, delay)
+
+    async def _failed_for_good(
+        self, request: Request, failure: FetchError, response: Fetched | None
+    ) -> ParseOutcome | None:
+        """Count the failure; run the request's errback if it has one (its outcome is committed
+        as a callback's, which acks the request), else fail the request in the frontier."""
         log.warning("failed %s: %s", request.url, failure)
         self.stats.fail_page(failure.reason)
         if request.depth == 0:
             self.stats.start_failed(request.url, f"{failure.reason}: {failure}")
-        await self.frontier.fail(request, failure.reason)
+        if self.signals.has("request_failed"):
+            answer = self.downloader.response_of(request, response) if response is not None else None
+            await self.signals.send("request_failed", request, Failure(request, failure, answer))
+        if request.errback is None:
+            await self.frontier.fail(request, failure.reason)
+            return None
+        if response is not None:
+            task = ParseTask(
+                request,
+                response.url,
+                response.status,
+                response.headers,
+                response.body,
+                response.content_encoding,
+                failure,
+            )
+        else:
+            task = ParseTask(request, request.url, 0, [], b"", "", failure)
+        return await self.parser.parse(task, functools.partial(self._take_part, request))
 
     async def _take_part(self, request: Request, part: ParseOutcome) -> None:
         """A part of a page's output, while its callback runs on (see ``CommitStep.take_part``)."""

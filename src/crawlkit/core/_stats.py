@@ -62,6 +62,8 @@ class CrawlStats:
     robots: Counter[str] = field(default_factory=Counter)
     # Responses fetched but not given to a callback, by why (binary: an unrequested binary file).
     not_parsed: Counter[str] = field(default_factory=Counter)
+    # Middlewares and event handlers that raised, by "Class.method": logged, the crawl went on.
+    hook_errors: Counter[str] = field(default_factory=Counter)
     stop_reason: str = "finished"
     output: str = ""
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
@@ -143,6 +145,7 @@ class CrawlStats:
             "filtered": dict(self.filtered),
             "robots": dict(self.robots),
             "not_parsed": dict(self.not_parsed),
+            "hook_errors": dict(self.hook_errors),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
             "start_failures": dict(self.start_failures),
@@ -178,6 +181,8 @@ class CrawlStats:
             rows.append(("responses not parsed", counts(self.not_parsed)))
         if self.robots:
             rows.append(("robots.txt", counts(self.robots)))
+        if self.hook_errors:
+            rows.append(("hooks that raised", counts(self.hook_errors)))
         failed = self.pages_failed + self.items_failed
         rows.append(("failures", f"{failed}" + (f" ({counts(self.failures)})" if failed else "")))
         if self.start_failures:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -42,7 +43,7 @@ from ..http import (
 )
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
-from ._cookies import BoundedCookieJar
+from ._cookies import BoundedCookieJar, jar_state, restore_jar
 from ._retry import parse_retry_after
 
 __all__ = ["Fetched", "Fetcher", "HopCheck"]
@@ -85,7 +86,10 @@ class Fetcher:
     def __init__(self, settings: Settings, budget: ByteBudget | None = None) -> None:
         self._settings = settings
         self.budget = budget if budget is not None else ByteBudget(settings.max_inflight_bytes)
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # with the crawl's own cookie jar
+        # meta["cookiejar"] -> a session of its own jar, on the same connections (made on first use).
+        self._sessions: dict[Any, aiohttp.ClientSession] = {}
+        self._restored: dict[Any, list[dict[str, Any]]] = {}  # jars from a checkpoint, not opened yet
         self._max_size = settings.max_response_size or None
         redact_headers(settings.redact_headers)
         # Credential headers from default_headers go with each request, not in the session's
@@ -102,13 +106,20 @@ class Fetcher:
             enable_cleanup_closed=True,
             ssl=s.verify_tls,  # True: verify certificates; False: do not
         )
+        self._session = self._make_session(connector, owner=True)
+        restore_jar(self._session.cookie_jar, self._restored.pop(None, []))
+        return self
+
+    def _make_session(self, connector: aiohttp.BaseConnector, *, owner: bool) -> aiohttp.ClientSession:
+        s = self._settings
         headers = {
             **{k: v for k, v in s.default_headers.items() if k not in self._credentials},
             "User-Agent": s.user_agent,
             "Accept-Encoding": accept_encoding(),
         }
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
+            connector_owner=owner,
             headers=headers,
             # Per host and domain as browsers keep them, and never sent to another site. unsafe:
             # accept cookies from IP-address hosts too (127.0.0.1), as browsers do.
@@ -120,7 +131,28 @@ class Fetcher:
             max_line_size=16 * 1024,
             max_field_size=16 * 1024,
         )
-        return self
+
+    def _session_for(self, key: Any) -> aiohttp.ClientSession:
+        """The session of ``meta["cookiejar"] = key``: a jar of its own, the shared connections."""
+        session = self._sessions.get(key)
+        if session is None:
+            assert self._session is not None and self._session.connector is not None
+            session = self._sessions[key] = self._make_session(self._session.connector, owner=False)
+            restore_jar(session.cookie_jar, self._restored.pop(key, []))
+        return session
+
+    def cookie_jars(self) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """Every cookie jar's cookies, as JSON-ready records: ``[(key, cookies), ...]`` (key
+        ``None``: the crawl's own jar). Jars restored and not used since are kept as they came."""
+        jars: list[tuple[Any, list[dict[str, Any]]]] = list(self._restored.items())
+        if self._session is not None:
+            jars.append((None, jar_state(self._session.cookie_jar)))
+        jars.extend((key, jar_state(session.cookie_jar)) for key, session in self._sessions.items())
+        return [(key, cookies) for key, cookies in jars if cookies]
+
+    def restore_cookie_jars(self, jars: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        """Jars saved by ``cookie_jars()`` at a checkpoint; call before entering the context."""
+        self._restored = {key: cookies for key, cookies in jars}
 
     async def __aexit__(
         self,
@@ -128,6 +160,9 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        for session in self._sessions.values():
+            await session.close()  # not its connector: the crawl's session owns that
+        self._sessions.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -141,8 +176,11 @@ class Fetcher:
         ``meta["dont_redirect"]`` returns a redirect response as it is.
         """
         assert self._session is not None, "Fetcher used outside 'async with'"
-        session = self._session
         method, url = request.method, request.url
+        jar_key = request.meta.get("cookiejar")
+        session = self._session if jar_key is None else self._session_for(jar_key)
+        if request.cookies:
+            session.cookie_jar.update_cookies(request.cookies, URL(url))
         body: bytes | None = request.body or None
         headers = _with_defaults(request.headers, self._credentials)
         follow = not request.meta.get("dont_redirect")

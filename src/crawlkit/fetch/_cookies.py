@@ -12,14 +12,16 @@ These bounds hold whatever aiohttp version is installed:
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import Mapping, Sequence
-from http.cookies import BaseCookie
+from http.cookies import BaseCookie, SimpleCookie
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-__all__ = ["MAX_COOKIES_PER_HOST", "MAX_COOKIE_HEADER_BYTES", "BoundedCookieJar"]
+__all__ = ["MAX_COOKIES_PER_HOST", "MAX_COOKIE_HEADER_BYTES", "BoundedCookieJar", "jar_state", "restore_jar"]
 
 # Browsers keep about 180 per domain; RFC 6265 asks for at least 50. Crawled sites need few.
 MAX_COOKIES_PER_HOST = 50
@@ -84,3 +86,50 @@ def _first(cookies: BaseCookie[str], limit: int) -> BaseCookie[str]:
             break
         dict.__setitem__(kept, name, morsel)  # the morsel as it is, not parsed again
     return kept
+
+
+def jar_state(jar: aiohttp.abc.AbstractCookieJar) -> list[dict[str, Any]]:
+    """The jar's live cookies as JSON-ready records, for a checkpoint.
+
+    What aiohttp keeps beside each morsel (whether it is host-only, when it expires) is read
+    where aiohttp keeps it; a version that keeps it elsewhere saves domain cookies that expire
+    at the end of the crawl, which is what a resumed crawl would then have.
+    """
+    host_only = getattr(jar, "_host_only_cookies", ())
+    expirations = getattr(jar, "_expirations", {})
+    records = []
+    for morsel in jar:  # iterating drops the expired ones first
+        domain, path, name = morsel["domain"], morsel["path"], morsel.key
+        record: dict[str, Any] = {"name": name, "value": morsel.value, "domain": domain, "path": path}
+        if (domain, path, name) in host_only:
+            record["host_only"] = True
+        expires = expirations.get((domain, path, name))
+        if expires is not None:
+            record["expires"] = float(expires)
+        for flag in ("secure", "httponly"):
+            if morsel[flag]:
+                record[flag] = True
+        records.append(record)
+    return records
+
+
+def restore_jar(jar: aiohttp.abc.AbstractCookieJar, records: list[dict[str, Any]]) -> None:
+    """Put back cookies saved by :func:`jar_state`, as if their hosts had just set them."""
+    now = time.time()
+    for record in records:
+        expires = record.get("expires")
+        if expires is not None and expires <= now:
+            continue  # the site expired it meanwhile: not sent again
+        cookie: SimpleCookie = SimpleCookie()
+        cookie[record["name"]] = record["value"]
+        morsel = cookie[record["name"]]
+        domain = str(record["domain"])
+        morsel["path"] = record.get("path") or "/"
+        if not record.get("host_only"):
+            morsel["domain"] = domain
+        if expires is not None:
+            morsel["expires"] = email.utils.formatdate(expires, usegmt=True)
+        for flag in ("secure", "httponly"):
+            if record.get(flag):
+                morsel[flag] = True
+        jar.update_cookies(cookie, URL.build(scheme="http", host=domain.lstrip(".")))

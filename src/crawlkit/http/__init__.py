@@ -10,6 +10,7 @@ and the tests all use the same code.
 
 from ._content import is_binary_type
 from ._encoding import accept_encoding, decode_body, detect_encoding
+from ._failure import Failure
 from ._links import IGNORED_EXTENSIONS, LinkFilter
 from ._message import Request, Response, _rebuild_request
 from ._redirects import REDIRECT_STATUSES, SchemeRedirect, next_hop
@@ -35,6 +36,7 @@ __all__ = [
     "IGNORED_EXTENSIONS",
     "MAX_URL_LENGTH",
     "REDIRECT_STATUSES",
+    "Failure",
     "FormRequest",
     "JsonRequest",
     "LinkFilter",

@@ -51,6 +51,12 @@ def _callback_name(callback: CallbackRef) -> str | None:
     return str(name)
 
 
+def _cookies(cookies: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(cookies, Mapping):
+        raise TypeError(f"Request cookies must be a mapping of names to values, not {type(cookies).__name__}")
+    return {str(name): str(value) for name, value in cookies.items()}
+
+
 class Request:
     """A URL to fetch and what to do with its response.
 
@@ -60,6 +66,11 @@ class Request:
     sooner; within a priority, callbacks take turns (a pagination chain keeps pace with the
     items it finds). ``dont_filter`` skips deduplication. ``max_retries`` overrides the setting for this
     request; ``dont_retry`` turns retries off.
+
+    ``errback`` names a spider method (like ``callback``) called in the parser worker with a
+    ``Failure`` when the request fails for good: a download error or an HTTP error status, after
+    its retries. ``cookies`` are sent with this request and kept in its cookie jar (the crawl's,
+    or ``meta["cookiejar"]``'s) for the requests after it.
     """
 
     __slots__ = (
@@ -68,9 +79,11 @@ class Request:
         "body",
         "callback",
         "cb_kwargs",
+        "cookies",
         "depth",
         "dont_filter",
         "dont_retry",
+        "errback",
         "headers",
         "max_retries",
         "meta",
@@ -94,6 +107,8 @@ class Request:
         max_retries: int | None = None,
         dont_retry: bool = False,
         depth: int = 0,
+        errback: CallbackRef = None,
+        cookies: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"Request url must be a str, not {type(url).__name__}")
@@ -115,6 +130,8 @@ class Request:
         self.dont_retry = dont_retry
         self.attempt = 0
         self._fingerprint: bytes | None = None
+        self.errback = _callback_name(errback) if errback is not None else None
+        self.cookies = _cookies(cookies) if cookies else None
 
     @property
     def fingerprint(self) -> bytes:
@@ -139,6 +156,8 @@ class Request:
             "max_retries": self.max_retries,
             "dont_retry": self.dont_retry,
             "depth": self.depth,
+            "errback": self.errback,
+            "cookies": self.cookies,
         }
         fields.update(changes)
         url = fields.pop("url")
@@ -176,10 +195,17 @@ class Request:
                 self.attempt,
                 self._fingerprint,
                 # FormRequest and JsonRequest come back as themselves; a plain Request's pickle
-                # stays as it was, so stored jobs resume alike.
-                *(() if type(self) is Request else (type(self),)),
+                # stays as it was, so stored jobs resume alike (and so do errback and cookies,
+                # added at the end only when set).
+                *self._pickled_extras(),
             ),
         )
+
+    def _pickled_extras(self) -> tuple[Any, ...]:
+        plain = type(self) is Request
+        if self.errback is None and self.cookies is None:
+            return () if plain else (type(self),)
+        return (None if plain else type(self), self.errback, self.cookies)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -201,8 +227,12 @@ def _rebuild_request(
     attempt: int,
     fp: bytes | None,
     cls: type[Request] | None = None,
+    errback: str | None = None,
+    cookies: dict[str, str] | None = None,
 ) -> Request:
     r = Request.__new__(cls or Request)
+    r.errback = errback
+    r.cookies = cookies
     r.url = url
     r.method = method
     r.headers = headers

@@ -19,7 +19,7 @@ import orjson
 
 from ..errors import CloseSpider, CrawlControl, IgnoreRequest, ParseError, ResponseTooLarge, SpiderError
 from ..guards import redact_text
-from ..http import MAX_URL_LENGTH, OffsiteFilter, Request, Response, decode_body, is_http_url
+from ..http import MAX_URL_LENGTH, Failure, OffsiteFilter, Request, Response, decode_body, is_http_url
 from ..spider import ItemValidator, Spider, detach_state, unknown_callback
 
 if TYPE_CHECKING:
@@ -49,7 +49,11 @@ PART_BYTES = 4 << 20  # of items as JSON lines
 
 
 class ParseTask(NamedTuple):
-    """A fetched response on its way to a callback. The body is still Content-Encoded."""
+    """A fetched response on its way to a callback. The body is still Content-Encoded.
+
+    With ``failure`` set, the request failed for good and goes to its errback instead: the
+    response fields then hold the error response, or ``status`` 0 when there was none.
+    """
 
     request: Request
     url: str
@@ -57,6 +61,7 @@ class ParseTask(NamedTuple):
     headers: list[tuple[str, str]]
     body: bytes
     content_encoding: str
+    failure: BaseException | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -182,7 +187,15 @@ class CallbackRunner:
             outcome.error = ParseError(f"cannot decode body ({task.content_encoding}): {exc}", task.url)
             return outcome
         response = Response(task.url, task.status, task.headers, body, request)
-        name = request.callback or "parse"
+        argument: Response | Failure = response
+        kwargs = request.cb_kwargs
+        if task.failure is None:
+            name = request.callback or "parse"
+        else:
+            # The errback gets a Failure, and no cb_kwargs: Scrapy calls it so.
+            name = request.errback or ""
+            argument = Failure(request, task.failure, response if task.status else None)
+            kwargs = {}
         callback = getattr(self.spider, name, None)
         if not callable(callback):
             outcome.error = ParseError(
@@ -190,7 +203,7 @@ class CallbackRunner:
             )
             return outcome
         try:
-            result = callback(response, **request.cb_kwargs)
+            result = callback(argument, **kwargs)
             spill = self.spill
             if spill is None:
                 for obj in self._iterate(result):
@@ -273,6 +286,10 @@ class CallbackRunner:
                 if not callable(getattr(self.spider, obj.callback, None)):
                     raise SpiderError(f"{unknown_callback(self.spider, obj.callback)}; in {obj!r}")
                 self._callbacks_seen.add(obj.callback)
+            if obj.errback is not None and obj.errback not in self._callbacks_seen:
+                if not callable(getattr(self.spider, obj.errback, None)):
+                    raise SpiderError(f"{unknown_callback(self.spider, obj.errback)} (errback); in {obj!r}")
+                self._callbacks_seen.add(obj.errback)
             reason = filter_reason(self.offsite, obj)
             if reason is not None:
                 filtered = outcome.filtered

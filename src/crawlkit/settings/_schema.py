@@ -166,6 +166,20 @@ class Settings:
         default_factory=list,
         metadata=_doc("Item pipelines, as import paths (module:Name), run in this order."),
     )
+    middlewares: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc(
+            "Downloader middlewares, as import paths (module:Name): process_request runs in this "
+            "order before each fetch attempt, process_response and process_exception in reverse."
+        ),
+    )
+    extensions: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc(
+            "Extensions, as import paths (module:Name), built once per crawl with "
+            "from_crawler(crawler); they subscribe to crawl events through crawler.signals."
+        ),
+    )
     shutdown_timeout: float = dataclasses.field(
         default=30.0,
         metadata=_doc("Seconds that in-flight work may take to finish after a stop is asked."),
