@@ -143,9 +143,7 @@ _REFUSED = {
 }
 
 
-def scrapy_setting(
-    raw_key: str, value: Any, source: str, known: Collection[str]
-) -> ScrapyAnswer | None:
+def scrapy_setting(raw_key: str, value: Any, source: str, known: Collection[str]) -> ScrapyAnswer | None:
     """The answer to a Scrapy setting name, or None when ``raw_key`` is none of Scrapy's.
 
     Raises :class:`ConfigError` for a Scrapy setting crawlkit has no equivalent for; ``known``
