@@ -320,6 +320,26 @@ def test_overwrite_replaces_the_output(site: Site, project: Project) -> None:
     assert read_jsonl(out) == [{"url": site.url("/ok"), "status": 200, "tag": ""}]
 
 
+def test_capital_o_replaces_the_output_as_scrapy_does(site: Site, project: Project) -> None:
+    out = project.root / "out.jsonl"
+    out.write_bytes(OLD * 3)
+    result = project.run(*paths_args(site, "/ok", "-O", "out.jsonl"))
+    assert result.code == 0, result.err
+    assert read_jsonl(out) == [{"url": site.url("/ok"), "status": 200, "tag": ""}]
+    # -o keeps refusing an existing non-empty output, and the refusal names -O.
+    (project.root / "other.jsonl").write_bytes(OLD)
+    result = project.run(*paths_args(site, "/ok", "-o", "other.jsonl", "--fresh"))
+    assert result.code == 2 and "-O OUTPUT" in result.err
+
+
+def test_capital_o_takes_no_second_output_or_append(project: Project) -> None:
+    result = project.run("crawl", "paths", "-o", "a.jsonl", "-O", "b.jsonl")
+    assert result.code == 2 and "give the output once" in result.err
+    with pytest.raises(SystemExit) as exc:
+        project.run("crawl", "paths", "-O", "a.jsonl", "--append")
+    assert exc.value.code == 2
+
+
 def test_append_adds_to_the_output(site: Site, project: Project) -> None:
     out = project.root / "out.jsonl"
     out.write_bytes(OLD)
@@ -677,6 +697,31 @@ def test_the_crawlkit_executable_crawls(site: Site, project: Project) -> None:
         {"url": site.url("/ok"), "status": 200, "tag": ""}
     ]
     assert (project.root / ".crawlkit" / "jobs" / "paths" / "job.json").is_file()
+
+
+def test_dash_output_writes_jsonl_to_stdout(site: Site, project: Project) -> None:
+    def run() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(CRAWLKIT_EXE), *paths_args(site, "/ok,/graph/1", "-o", "-")],
+            cwd=project.root,
+            env=subprocess_env(),
+            capture_output=True,  # stdout is a pipe
+            timeout=60,
+            check=False,
+        )
+
+    proc = run()
+    assert proc.returncode == 0, proc.stderr
+    # Only the items are on stdout; the log and the summary are on stderr.
+    items = [orjson.loads(line) for line in proc.stdout.splitlines()]
+    assert sorted(item["url"] for item in items) == [site.url("/graph/1"), site.url("/ok")]
+    err = proc.stderr.decode()
+    assert "crawl summary" in err and "not exactly once" in err
+    assert not (project.root / "-").exists()
+    # The job recorded the output as given, so the same command finds its job again.
+    proc = run()
+    assert proc.returncode == 0, proc.stderr
+    assert "already finished" in proc.stderr.decode() and proc.stdout == b""
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ import pytest
 from aiohttp import web
 
 from crawlkit import CrawlkitError, crawl
+from crawlkit.testing import load_spider
 from crawlspiders.site_books_offsite import BooksOffsiteSpider
 from crawlspiders.site_quotes import QuotesSpider
 from support.procs import CRAWLKIT_EXE, reaped, wait_for_lines
@@ -465,3 +466,34 @@ def test_jobs_stopped_by_sigint_then_resumed_writes_each_job_once(jobs: Mirror, 
     assert stats["pages"] == len(graph.pages) - first_stats["pages"]
     assert stats["items"] == len(offers) - len(first)
     assert (stats["pages_failed"], stats["failures"]) == (0, {})
+
+
+def test_the_scrapy_tutorial_port_extracts_what_scrapy_would(quotes: Mirror, tmp_path: Path) -> None:
+    # spiders/quotes.py is the Scrapy tutorial's spider, ported line by line in docs/from-scrapy.md.
+    # What Scrapy extracts with its selectors is what the files hold: every quote of the paginated
+    # listing, in the order of the pages, and each author linked from it once.
+    port = load_spider(REPO_ROOT / "spiders" / "quotes.py")
+    pages = ["index.html", *(f"page/{n}/index.html" for n in range(2, 11))]
+    listed = [q for page in pages for q in quotes_on_disk((quotes.root / page).read_text("utf-8"))]
+    assert len(listed) == 100
+    about = re.compile(r'<small class="author"[^>]*>.*?</small>\s*<a href="([^"]+)"', re.S)
+    linked = {
+        urlsplit(urljoin(f"/{page}", href)).path
+        for page in pages
+        for href in about.findall((quotes.root / page).read_text("utf-8"))
+    }
+    authors = pages_of(quotes.root, "author", author_on_disk)
+
+    out = tmp_path / "quotes.jsonl"
+    settings = {"frontier": "memory", "parse_workers": 2, "obey_robots": False}
+    stats = crawl(port, out, settings=settings, handle_signals=False, start_urls=[quotes.base + "/"])
+    items = read_jsonl(out)
+
+    got_quotes = [(i["text"], i["author"], tuple(i["tags"])) for i in items if "text" in i]
+    assert Counter(got_quotes) == Counter(listed)
+    got_authors = {i["name"]: i for i in items if "name" in i}
+    assert len(got_authors) == len(items) - len(got_quotes) == len(linked)
+    expected = {authors[path]["name"]: authors[path]["born_date"] for path in linked}
+    assert {name: item["birthdate"] for name, item in got_authors.items()} == expected
+    assert all(item["bio"] for item in got_authors.values())
+    assert stats.ok and stats.pages == len(pages) + len(linked)

@@ -265,8 +265,9 @@ def test_a_corrupt_body_raises_one_clear_error(coding: str) -> None:
         decode_body(b"definitely not compressed", coding, LIMIT)
 
 
-def test_accept_encoding_advertises_brotli() -> None:
-    assert accept_encoding() == "gzip, deflate, br"
+def test_accept_encoding_advertises_brotli_and_zstd() -> None:
+    # Both decoders are installed with the dev extra; without zstandard, "zstd" is left out.
+    assert accept_encoding() == "gzip, deflate, br, zstd"
 
 
 def _zeros_gzip(size: int) -> bytes:

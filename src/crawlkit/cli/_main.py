@@ -86,9 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
             "--output",
             type=Path,
             help="output file; its extension picks the format: .jsonl, .csv, .json, each with an "
-            "optional .gz (default: NAME.jsonl)",
+            "optional .gz; - for stdout (default: NAME.jsonl)",
         )
         mode = p.add_mutually_exclusive_group()
+        mode.add_argument(
+            "-O",
+            dest="output_replaced",
+            type=Path,
+            metavar="OUTPUT",
+            help="output file, replacing an existing one (Scrapy's -O): -o OUTPUT --overwrite",
+        )
         mode.add_argument("--overwrite", action="store_true", help="replace an existing output file")
         mode.add_argument("--append", action="store_true", help="append to an existing output file")
         add_settings_option(p)
@@ -188,6 +195,13 @@ def _output_mode(args: argparse.Namespace) -> Mode | None:
 def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
     from ..core import prepared_engine, run_engine, spider_name  # heavy imports: crawls only
 
+    if args.output_replaced is not None:
+        if args.output is not None:
+            raise ConfigError("give the output once: -o OUTPUT, or -O OUTPUT to replace it")
+        args.output, args.overwrite = args.output_replaced, True
+    if args.output == Path("-"):
+        # Items on stdout, as Unix tools do; logs and the summary stay on stderr.
+        args.output = Path("/dev/stdout")
     overrides: dict[str, Any] = dict(args.settings)
     for option, key in (
         ("concurrency", "concurrency"),

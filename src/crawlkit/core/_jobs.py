@@ -19,16 +19,25 @@ import orjson
 
 from .._version import __version__
 from ..errors import ConfigError
-from ..exporters import OutputSpec
+from ..exporters import OutputSpec, is_stream
 from ._stats import JobTotals
 
-__all__ = ["JobDir"]
+__all__ = ["JobDir", "output_key"]
 
 _FORMAT = 1
 
 # The output options a job records, with how the command line sets each: resuming with another
 # value would cut back or continue files that the committed offset does not describe.
 _OUTPUT_OPTIONS = ("format", "gzip", "max_items_per_file", "csv_fields")
+
+
+def output_key(path: Path) -> str:
+    """How job.json names an output: its real path, but a stream as it was given.
+
+    ``/dev/stdout`` resolves to ``/proc/PID/fd/pipe:[N]``, a name that changes with every process,
+    so a crawl written to ``-o -`` could never be resumed with the same command.
+    """
+    return str(path.absolute()) if is_stream(path) else str(path.resolve())
 
 
 def _output_options(spec: OutputSpec) -> dict[str, object]:
@@ -132,7 +141,7 @@ class JobDir:
                 "use another --job-dir, or --fresh to discard it"
             )
         recorded = str(info.get("output"))
-        if recorded != str(output.resolve()):
+        if recorded != output_key(output):
             raise ConfigError(
                 f"job directory {self.path} writes to {recorded}; resume with -o {recorded}, "
                 "or use --fresh to start again"
@@ -155,7 +164,7 @@ class JobDir:
             "format": _FORMAT,
             "crawlkit": __version__,
             "spider": spider_name,
-            "output": str(spec.path.resolve()),
+            "output": output_key(spec.path),
             "output_options": _output_options(spec),
         }
         tmp = self.info_path.with_suffix(".tmp")

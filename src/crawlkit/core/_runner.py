@@ -16,7 +16,7 @@ from ..frontier import SharedCrawlWorker, frontier_kind, open_frontier
 from ..settings import Settings, load_settings
 from ..spider import Spider
 from ._engine import Engine
-from ._jobs import JobDir
+from ._jobs import JobDir, output_key
 from ._preflight import check_job_database, check_output, check_writable_dir
 from ._stats import CrawlStats
 
@@ -146,7 +146,7 @@ def _job_wrote(job: JobDir, output: Path) -> bool:
         info = job.read_info()
     except ConfigError:
         return False  # a corrupt job.json proves nothing about the file
-    return info is not None and info.get("output") == str(output.resolve())
+    return info is not None and info.get("output") == output_key(output)
 
 
 def _default_mode(output: Path, owned: bool) -> Mode:
@@ -154,8 +154,8 @@ def _default_mode(output: Path, owned: bool) -> Mode:
         return "overwrite"
     if output.exists() and (not output.is_file() or output.stat().st_size > 0):
         raise ConfigError(
-            f"output {output} already exists and is not empty; pass --overwrite to replace it "
-            "or --append to add to it"
+            f"output {output} already exists and is not empty; pass --overwrite (or -O OUTPUT) to "
+            "replace it or --append to add to it"
         )
     return "overwrite"
 

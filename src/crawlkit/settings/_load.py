@@ -5,6 +5,8 @@ Defaults < ``[tool.crawlkit]`` in ``pyproject.toml`` < the spider's ``custom_set
 an unknown key or a value of the wrong type is a :class:`ConfigError` that names the key and where
 it came from. The one exception is an unknown name in the environment: other tools share the
 ``CRAWLKIT_`` prefix (a wrapper's ``CRAWLKIT_BIN``), so it is logged as a warning and skipped.
+Scrapy's names (``CONCURRENT_REQUESTS``) are answered in every layer by ``_scrapy``: taken under
+crawlkit's name with a warning that names it, or refused with what to do instead.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import orjson
 
 from ..errors import ConfigError
 from ._schema import Settings
+from ._scrapy import CONVERTED_NAMES, scrapy_setting
 
 __all__ = ["env_settings", "load_settings", "read_pyproject"]
 
@@ -122,17 +125,55 @@ def _parse_text(key: str, text: str, tp: Any, where: str) -> Any:
 
 
 def _unknown(key: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(key, Settings.field_names(), n=1)
+    # Match as the key is read (lowercase, underscores), so that CONCURENCY suggests concurrency.
+    close = difflib.get_close_matches(key.replace("-", "_").lower(), Settings.field_names(), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"unknown setting {key!r} (from {source}){hint}")
 
 
-def _apply(values: dict[str, Any], layer: Mapping[str, Any], source: str, *, from_text: bool = False) -> None:
+# Warnings already given: the CLI reads the project's layers more than once (to find the spider,
+# then to run it), and a habit deserves one line, not one per read.
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning("%s", message)
+
+
+def _apply(
+    values: dict[str, Any],
+    layer: Mapping[str, Any],
+    source: str,
+    *,
+    from_text: bool = False,
+    environment: bool = False,
+) -> None:
+    """Check and store one layer; in ``environment``, names crawlkit does not know are skipped."""
     for raw_key, value in layer.items():
         key = raw_key.replace("-", "_").lower()
-        if key not in _HINTS:
-            raise _unknown(raw_key, source)
-        values[key] = _coerce(key, value, source, from_text)
+        # EXTENSIONS is Scrapy's name and, lowercased, crawlkit's: a priority mapping is Scrapy's.
+        if key in _HINTS and raw_key not in CONVERTED_NAMES:
+            values[key] = _coerce(key, value, source, from_text)
+            continue
+        shown = f"CRAWLKIT_{raw_key.upper()}" if environment else raw_key
+        try:
+            answer = scrapy_setting(raw_key, value, source, _HINTS)
+            if answer is None:
+                raise _unknown(raw_key, source)
+        except ConfigError as exc:
+            if not environment:
+                raise
+            # A variable set for something else (a wrapper script's CRAWLKIT_BIN) must not stop
+            # every crawl; a typo is still shown. Names given on purpose (flags, pyproject) stay strict.
+            log.warning("ignoring %s: %s", shown, exc)
+            continue
+        if answer.ignored_because:
+            _say_once(f"ignoring Scrapy's {shown} (from {source}): {answer.ignored_because}")
+        for name, converted in answer.values.items():
+            values[name] = _coerce(name, converted, source, from_text)
+            _say_once(f"{shown} is Scrapy's name (from {source}): using {name}={values[name]!r}")
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -173,12 +214,7 @@ def load_settings(
     if spider_settings:
         _apply(values, spider_settings, "the spider's custom_settings")
     environment = env_settings(os.environ if environ is None else environ)
-    for key in [key for key in environment if key not in _HINTS]:
-        # A variable set for something else (a wrapper script's CRAWLKIT_BIN) must not stop every
-        # crawl; a typo is still shown. Names given on purpose (flags, pyproject) stay strict.
-        log.warning("ignoring CRAWLKIT_%s: %s", key.upper(), _unknown(key, "the environment"))
-        del environment[key]
-    _apply(values, environment, "the environment", from_text=True)
+    _apply(values, environment, "the environment", from_text=True, environment=True)
     if overrides:
         _apply(values, overrides, "the command line", from_text=True)
     return Settings(**values)

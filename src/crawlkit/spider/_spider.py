@@ -9,9 +9,11 @@ rely on attributes that other callbacks change: what a callback needs travels wi
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, ClassVar
 
+from ..guards import protect_loggers
 from ..http import Request, Response
 from ._sitemaps import sitemap_requests, start_sitemap_requests
 
@@ -41,6 +43,8 @@ class Spider:
     ``parse`` by default) and ``sitemap_max_depth`` (how deep sitemap indexes may nest).
 
     Keyword arguments (``crawlkit crawl NAME -a key=value``) become instance attributes.
+
+    ``self.logger`` is a ``logging.Logger`` named after the spider, in every process.
     """
 
     name: ClassVar[str] = ""
@@ -65,6 +69,22 @@ class Spider:
         if self._state is None:
             raise RuntimeError(_WORKER_STATE_ERROR)
         return self._state
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger named after the spider, as Scrapy's; its records are redacted like crawlkit's.
+
+        In a parser worker its lines reach the crawl's stderr in the main process's format, tagged
+        ``NAME[worker PID]``.
+        """
+        logger: logging.Logger | None = self.__dict__.get("_logger")
+        if logger is None:
+            logger = logging.getLogger(self.name or type(self).__name__)
+            # On the logger itself, not only on the CLI's handlers: a program that calls crawl()
+            # with handlers of its own must not see a credential a callback logged.
+            protect_loggers(logger.name)
+            self.__dict__["_logger"] = logger
+        return logger
 
     def start_requests(self) -> Iterable[Request] | AsyncIterator[Request]:
         """The first requests of the crawl; by default one per ``start_urls`` entry, then the sitemaps."""
