@@ -19,6 +19,8 @@ crawl with the :class:`CrawlControl` family, which is never logged as a failure:
     │   │   ├── MiddlewareError         a downloader middleware raised
     │   │   └── RetriesExhausted        the last attempt's error is its ``__cause__``
     │   ├── ParseError                  a callback raised
+    │   │   ├── BodyTooLarge            the body inflated past max_response_size
+    │   │   ├── UndecodableBody         a corrupt body or an unknown Content-Encoding
     │   │   └── ParserCrashed
     │   │       └── ParseTimeout
     │   ├── NotTextError                also a TypeError: text asked of a binary response
@@ -41,6 +43,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BodyTooLarge",
     "CloseSpider",
     "CommitError",
     "ConfigError",
@@ -68,6 +71,7 @@ __all__ = [
     "StorageError",
     "TLSError",
     "TransportError",
+    "UndecodableBody",
 ]
 
 
@@ -223,6 +227,18 @@ class ParseError(CrawlkitError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class BodyTooLarge(ParseError):
+    """The body inflated past ``max_response_size`` in the parser worker (a compression bomb)."""
+
+    reason = "too_large"
+
+
+class UndecodableBody(ParseError):
+    """The body could not be decoded: corrupt compressed data, or an unknown Content-Encoding."""
+
+    reason = "undecodable"
 
 
 class ParserCrashed(ParseError):

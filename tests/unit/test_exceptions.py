@@ -9,6 +9,7 @@ import pytest
 
 from crawlkit import errors
 from crawlkit.errors import (
+    BodyTooLarge,
     CloseSpider,
     CommitError,
     ConfigError,
@@ -36,6 +37,7 @@ from crawlkit.errors import (
     StorageError,
     TLSError,
     TransportError,
+    UndecodableBody,
 )
 
 URL = "http://example.com/page"
@@ -77,6 +79,8 @@ CASES: list[tuple[BaseException, dict[str, Any]]] = [
         {"url": URL, "attempts": 2, "last_reason": "", "reason": "retries_exhausted"},
     ),
     (ParseError("KeyError: 'x'", URL, TRACEBACK), {"url": URL, "worker_traceback": TRACEBACK}),
+    (BodyTooLarge("body inflated past 2000000 bytes", URL), {"url": URL, "reason": "too_large"}),
+    (UndecodableBody("cannot decode body (gzip): bad header", URL), {"url": URL, "reason": "undecodable"}),
     (
         ParserCrashed("parser worker died (exit code 3)", URL, ""),
         {"url": URL, "worker_traceback": ""},

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
-from ..errors import CloseSpider, CrawlControl, IgnoreRequest, ParseError, ResponseTooLarge, SpiderError
+from ..errors import (
+    BodyTooLarge,
+    CloseSpider,
+    CrawlControl,
+    IgnoreRequest,
+    ParseError,
+    ResponseTooLarge,
+    SpiderError,
+    UndecodableBody,
+)
 from ..guards import redact_text
 from ..http import MAX_URL_LENGTH, Failure, OffsiteFilter, Request, Response, decode_body, is_http_url
 from ..spider import ItemValidator, Spider, detach_state, unknown_callback
@@ -181,10 +190,11 @@ class CallbackRunner:
         try:
             body = decode_body(task.body, task.content_encoding, self.max_response_size)
         except ResponseTooLarge as exc:
-            outcome.error = ParseError(str(exc), task.url)
+            outcome.error = BodyTooLarge(str(exc), task.url)
             return outcome
         except Exception as exc:  # corrupt gzip, unknown coding: the page is unusable, say why
-            outcome.error = ParseError(f"cannot decode body ({task.content_encoding}): {exc}", task.url)
+            message = f"cannot decode body ({task.content_encoding}): {exc}"
+            outcome.error = UndecodableBody(message, task.url)
             return outcome
         response = Response(task.url, task.status, task.headers, body, request)
         argument: Response | Failure = response
