@@ -21,6 +21,7 @@ __all__ = ["CrawlStats", "JobTotals"]
 
 _START_FAILURES_KEPT = 100
 _START_FAILURES_SHOWN = 5
+_CALLBACK_KINDS_SHOWN = 5
 
 # The counts that add up over the runs of one durable job (stop, resume, resume ...).
 _SUMMED = (
@@ -62,6 +63,8 @@ class CrawlStats:
     robots: Counter[str] = field(default_factory=Counter)
     # Responses fetched but not given to a callback, by why (binary: an unrequested binary file).
     not_parsed: Counter[str] = field(default_factory=Counter)
+    # Pages whose callback raised, by callback and exception type ("Shop.parse raised KeyError").
+    callback_errors: Counter[str] = field(default_factory=Counter)
     stop_reason: str = "finished"
     output: str = ""
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
@@ -143,6 +146,7 @@ class CrawlStats:
             "filtered": dict(self.filtered),
             "robots": dict(self.robots),
             "not_parsed": dict(self.not_parsed),
+            "callback_errors": dict(self.callback_errors),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
             "start_failures": dict(self.start_failures),
@@ -180,6 +184,8 @@ class CrawlStats:
             rows.append(("robots.txt", counts(self.robots)))
         failed = self.pages_failed + self.items_failed
         rows.append(("failures", f"{failed}" + (f" ({counts(self.failures)})" if failed else "")))
+        if self.callback_errors:
+            rows.append(("callbacks raised", self._callback_errors_text()))
         if self.start_failures:
             rows.append(("start URLs failed", self._start_failures_text()))
         if self.output:
@@ -194,6 +200,13 @@ class CrawlStats:
             lines.append(f"  {k.ljust(width)}  {first}")
             lines.extend(f"  {''.ljust(width)}  {line}" for line in more)
         return redact_text("\n".join(lines))
+
+    def _callback_errors_text(self) -> str:
+        kinds = self.callback_errors.most_common()
+        lines = [f"{count}  {kind}" for kind, count in kinds[:_CALLBACK_KINDS_SHOWN]]
+        if len(kinds) > _CALLBACK_KINDS_SHOWN:
+            lines.append(f"... and {len(kinds) - _CALLBACK_KINDS_SHOWN} more kinds")
+        return "\n".join(lines)
 
     def _start_failures_text(self) -> str:
         shown = list(self.start_failures.items())[:_START_FAILURES_SHOWN]
