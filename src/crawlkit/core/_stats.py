@@ -65,6 +65,9 @@ class CrawlStats:
     not_parsed: Counter[str] = field(default_factory=Counter)
     # Pages whose callback raised, by callback and exception type ("Shop.parse raised KeyError").
     callback_errors: Counter[str] = field(default_factory=Counter)
+    # Responses by host since the progress display last sampled it (None: no display). The
+    # display takes it and puts an empty one back, so it holds one sampling window's hosts.
+    recent_hosts: Counter[str] | None = None
     stop_reason: str = "finished"
     output: str = ""
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
