@@ -32,7 +32,7 @@ from ..errors import FetchError, FetchTimeout, RedirectFiltered, StorageError
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import DEFER, ByteBudget, CrawlHostPolicy, Politeness, RetryPolicy
 from ..frontier import Checkpoint, Frontier
-from ..guards import crawl_guards, redact_headers, running, tune_gc, tune_malloc
+from ..guards import PAUSES, crawl_guards, redact_headers, running, tune_gc, tune_malloc
 from ..http import Request
 from ..parsing import (
     InlineParser,
@@ -59,6 +59,7 @@ __all__ = ["Engine"]
 log = logging.getLogger("crawlkit.engine")
 
 _SEED_CHUNK = 1000
+_THROTTLED_HOSTS_KEPT = 10  # in the stats file
 
 
 class Engine:
@@ -109,6 +110,7 @@ class Engine:
         self.forced = False
         # Bytes of response bodies in flight (read, or waiting for a parser): max_inflight_bytes.
         self.budget = ByteBudget(settings.max_inflight_bytes)
+        self._pauses_before = (PAUSES.count, PAUSES.total)  # the process's record, before this crawl
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -274,6 +276,9 @@ class Engine:
             if self._storage_error is None:
                 raise
             log.debug("closing the frontier after an output error: %s", exc)
+        self.stats.pauses = PAUSES.count - self._pauses_before[0]
+        self.stats.paused_s = PAUSES.total - self._pauses_before[1]
+        self.stats.throttled_hosts = self.host_policy.throttled_hosts(_THROTTLED_HOSTS_KEPT)
         self.stats.finished = time.monotonic()
         if self._storage_error is not None:
             raise self._storage_error
@@ -515,6 +520,9 @@ class Engine:
             return None
         except FetchError as exc:
             if isinstance(exc, FetchTimeout):
+                if PAUSES.spanned(started):
+                    await self._retry_after_pause(request)
+                    return None
                 politeness.observe(request, started, time.monotonic() - started, None)
             await self._attempt_failed(request, exc)
             return None
@@ -577,6 +585,17 @@ class Engine:
         if request.depth == 0:
             self.stats.start_failed(request.url, f"{failure.reason}: {failure}")
         await self.frontier.fail(request, failure.reason)
+
+    async def _retry_after_pause(self, request: Request) -> None:
+        """A request that timed out because the process was stopped goes again, at once.
+
+        The pause is no fault of the host's or the request's: no retry of its budget is used,
+        and the host's delay does not grow (``guards/_pauses.py`` logs the pause once).
+        """
+        self.stats.retries += 1
+        self.stats.retry_reasons["paused"] += 1
+        log.debug("retrying %s: it timed out while the process was stopped", request.url)
+        await self.frontier.retry(request, 0.0)
 
     async def _take_part(self, request: Request, part: ParseOutcome) -> None:
         """A part of a page's output, while its callback runs on (see ``CommitStep.take_part``)."""

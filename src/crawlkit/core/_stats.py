@@ -68,6 +68,11 @@ class CrawlStats:
     # Responses by host since the progress display last sampled it (None: no display). The
     # display takes it and puts an empty one back, so it holds one sampling window's hosts.
     recent_hosts: Counter[str] | None = None
+    # Times the whole process was stopped (SIGSTOP, Ctrl-Z) and for how long in all, seconds.
+    pauses: int = 0
+    paused_s: float = 0.0
+    # The hosts whose adaptive delay rose highest, with that delay (seconds): set at the end.
+    throttled_hosts: dict[str, float] = field(default_factory=dict)
     stop_reason: str = "finished"
     output: str = ""
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
@@ -150,6 +155,9 @@ class CrawlStats:
             "robots": dict(self.robots),
             "not_parsed": dict(self.not_parsed),
             "callback_errors": dict(self.callback_errors),
+            "pauses": self.pauses,
+            "paused_s": round(self.paused_s, 3),
+            "throttled_hosts": dict(self.throttled_hosts),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
             "start_failures": dict(self.start_failures),
@@ -185,6 +193,9 @@ class CrawlStats:
             rows.append(("responses not parsed", counts(self.not_parsed)))
         if self.robots:
             rows.append(("robots.txt", counts(self.robots)))
+        if self.pauses:
+            times = "once" if self.pauses == 1 else f"{self.pauses} times"
+            rows.append(("process stopped", f"{times}, {self.paused_s:.1f} s in all"))
         failed = self.pages_failed + self.items_failed
         rows.append(("failures", f"{failed}" + (f" ({counts(self.failures)})" if failed else "")))
         if self.callback_errors:
