@@ -215,15 +215,18 @@ class RetriesExhausted(FetchError):
 class ParseError(CrawlkitError):
     """A spider callback raised. ``worker_traceback`` is the traceback text from the worker.
 
-    ``reason`` is the key the summary counts the failed page under.
+    ``reason`` is the key the summary counts the failed page under. ``kind`` names the callback and
+    the exception's type (``"Shop.parse raised KeyError"``; empty when no callback raised): one bug
+    fails many pages, and the log shows each kind's first tracebacks in full, then one line a page.
     """
 
     reason = "callback_error"
 
-    def __init__(self, message: str, url: str = "", worker_traceback: str = "") -> None:
-        super().__init__(message, url, worker_traceback)
+    def __init__(self, message: str, url: str = "", worker_traceback: str = "", kind: str = "") -> None:
+        super().__init__(message, url, worker_traceback, kind)
         self.url = url
         self.worker_traceback = worker_traceback
+        self.kind = kind
 
     def __str__(self) -> str:
         return str(self.args[0])

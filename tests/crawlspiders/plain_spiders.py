@@ -67,3 +67,22 @@ class WrongSelector(GraphBase):
 
     def parse(self, response: Response) -> Iterator[Any]:
         yield {"title": response.css_first("//h1").text()}
+
+
+class BuggyCallbacks(GraphBase):
+    """Follows the whole graph, but ``parse_page`` raises on every page: one bug, many pages.
+
+    Pages whose number ends in 3 fail in ``parse`` with a LookupError (of two lines) instead: a second bug.
+    """
+
+    name = "buggy_callbacks"
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield from response.follow_all(css="a.graph")
+        if response.css_first("span.n").text().endswith("3"):
+            raise LookupError("no such field\nsecond line of the message")
+        yield from self.parse_page(response)
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        raise ValueError(f"price missing on page {response.css_first('span.n').text()}")
+        yield {}

@@ -45,8 +45,36 @@ def test_log_lines_when_stderr_is_not_a_terminal(
     assert all(parsed), lines
     pages = [int(m.group(1)) for m in parsed if m]
     assert pages == sorted(pages) and pages[-1] <= stats.pages
-    assert any(m.group(5).startswith("127.0.0.1") for m in parsed if m)  # requests were in flight
+    assert any(m.group(5).startswith("127.0.0.1") for m in parsed if m)  # it served pages
     assert all(int(m.group(4)) <= 4 for m in parsed if m)
+
+
+def test_the_busiest_hosts_are_those_that_served_pages_lately(
+    site: Site, tmp_out: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Fast answers, spaced by the host's delay: a request is in flight only a few milliseconds
+    # of each 0.2 s, so a sample of requests in flight at one instant nearly always saw none.
+    settings = {
+        "frontier": "memory",
+        "parse_workers": 1,
+        "concurrency": 4,
+        "concurrency_per_host": 1,
+        "download_delay": 0.2,
+        "progress_interval": 0.3,
+    }
+    with caplog.at_level(logging.INFO, logger="crawlkit.progress"):
+        stats = crawl(
+            SlowPages, tmp_out, settings=settings, handle_signals=False, base=site.base, count="15", delay="0"
+        )
+    assert stats.pages == 15
+    lines = [r.getMessage() for r in caplog.records if r.name == "crawlkit.progress"]
+    found = [re.search(r"progress: (\d+) pages .*busiest hosts: (.*), ETA", line) for line in lines]
+    served = [m.group(2) for m in found if m and int(m.group(1)) > 0]
+    assert len(served) >= 3, lines
+    # Every window since the first page had responses from the one host: it is named each time.
+    for hosts in served:
+        named = re.fullmatch(r"127\.0\.0\.1 (\d+\.\d)/s", hosts)
+        assert named and float(named.group(1)) > 0, lines
 
 
 def test_off_shows_nothing(site: Site, tmp_out: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,7 +14,7 @@ from conftest import Site
 from crawlkit import ParseError, Request, Response, Spider, crawl
 from crawlkit.cli import main
 from crawlkit.testing import run_callback
-from crawlspiders.plain_spiders import WrongCallback, WrongSelector
+from crawlspiders.plain_spiders import BuggyCallbacks, WrongCallback, WrongSelector
 from support.procs import CRAWLKIT_EXE, subprocess_env
 
 SETTINGS: dict[str, Any] = {"frontier": "memory", "parse_workers": 1, "progress": "off"}
@@ -141,3 +141,25 @@ def test_parser_workers_log_in_the_main_process_format(site: Site, tmp_path: Pat
     assert any("crawlkit.engine" in line for line in logged), proc.stderr
     for line in logged:
         assert re.match(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) crawlkit\.", line), line
+
+
+def test_one_bug_on_many_pages_shows_its_first_tracebacks_then_a_line_a_page(
+    site: Site, tmp_out: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = crawl(BuggyCallbacks, tmp_out, settings=SETTINGS, handle_signals=False, base=site.base, size="40")
+    assert stats.pages == 40 and stats.failures == {"callback_error": 40}
+    kinds = {"BuggyCallbacks.parse raised LookupError": 4, "BuggyCallbacks.parse raised ValueError": 36}
+    assert dict(stats.callback_errors) == kinds
+    errors = [r.getMessage() for r in caplog.records if r.name == "crawlkit.engine"]
+    assert len(errors) == 40
+    for kind in kinds:
+        mine = [e for e in errors if f"{kind}:" in e]
+        assert sum("Traceback (most recent call last)" in e for e in mine) == 3  # the first 3, in full
+        assert all("Traceback" not in e and "\n" not in e for e in mine[3:])
+        assert sum("further tracebacks of this error are shortened" in e for e in mine) == 1
+        assert all(e.startswith(site.base + "/graph/") for e in mine[3:])  # the URL, then the message
+    assert "second line of the message" not in "\n".join(e for e in errors if "Traceback" not in e)
+    summary = stats.summary()
+    assert re.search(r"failures +40 \(callback_error: 40\)", summary)
+    kinds_shown = r"callbacks raised +36  BuggyCallbacks.parse raised ValueError\n +4  BuggyCallbacks.parse"
+    assert re.search(kinds_shown, summary)

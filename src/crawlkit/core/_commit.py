@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..errors import ParserCrashed, PipelineError
+from ..errors import ParseError, ParserCrashed, PipelineError
 from ..exporters import Exporter, PipelineChain
 from ..frontier import Frontier, PushResult
 from ..http import Request
@@ -42,6 +42,7 @@ log = logging.getLogger("crawlkit.engine")
 COOKIES_KEY = "__crawlkit_cookie_jars__"
 
 CookieJars = Callable[[], list[tuple[Any, list[dict[str, Any]]]]]
+_FULL_TRACEBACKS = 3  # of each kind of callback error; then one line a page
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -85,6 +86,7 @@ class CommitStep:
         self._committing: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state_warned = False
+        self._tracebacks: dict[str, int] = {}  # callback errors logged, by kind
         self.open_pages = OpenPages()  # pages with items written in parts, not acked yet
 
     @property
@@ -102,10 +104,7 @@ class CommitStep:
         error = outcome.error
         if error is not None:
             stats.fail_page(error.reason)  # callback_error, parser_crashed, parse_timeout
-            if isinstance(error, ParserCrashed):
-                log.error("%s: %s", error.url, error)
-            else:
-                log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
+            self._log_error(error)
         count_outcome(stats, outcome)
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
         if lines and self._signals is not None and self._signals.has("item_scraped"):
@@ -121,6 +120,33 @@ class CommitStep:
             await self._commit_together(_PendingCommit(request, lines, outcome.requests))
         finally:
             self._committing.discard(task)
+
+    def _log_error(self, error: ParseError) -> None:
+        """Log a failed page: a kind's first tracebacks in full, then one line a page.
+
+        A bug in a callback fails every page it meets: hundreds of identical tracebacks bury the
+        log. Kinds are counted apart (the callback and the exception's type), so that a second
+        bug still shows its first tracebacks; the summary counts them all.
+        """
+        if error.kind:
+            self._stats.callback_errors[error.kind] += 1
+        if isinstance(error, ParserCrashed) or not error.worker_traceback:
+            log.error("%s: %s", error.url, error)
+            return
+        key = error.kind or type(error).__name__
+        seen = self._tracebacks[key] = self._tracebacks.get(key, 0) + 1
+        if seen <= _FULL_TRACEBACKS:
+            log.error("%s: %s\n%s", error.url, error, error.worker_traceback.rstrip())
+            return
+        first_line = str(error).split("\n", 1)[0]
+        if seen == _FULL_TRACEBACKS + 1:
+            log.error(
+                "%s: %s (further tracebacks of this error are shortened; the summary counts them)",
+                error.url,
+                first_line,
+            )
+        else:
+            log.error("%s: %s", error.url, first_line)
 
     async def take_part(self, request: Request, part: ParseOutcome, *, on_push: Callable[[], None]) -> None:
         """A part of a page's output, while its callback runs on: links queued, items written.

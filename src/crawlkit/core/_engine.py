@@ -33,6 +33,7 @@ from ..errors import FetchError, StorageError
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import (
     DEFER,
+    PAUSED,
     ByteBudget,
     CrawlHostPolicy,
     Downloader,
@@ -43,7 +44,7 @@ from ..fetch import (
     load_client,
 )
 from ..frontier import Checkpoint, Frontier
-from ..guards import crawl_guards, redact_headers, running, tune_gc, tune_malloc
+from ..guards import PAUSES, crawl_guards, redact_headers, running, tune_gc, tune_malloc
 from ..http import Failure, Request
 from ..parsing import (
     InlineParser,
@@ -71,6 +72,7 @@ __all__ = ["Engine"]
 log = logging.getLogger("crawlkit.engine")
 
 _SEED_CHUNK = 1000
+_THROTTLED_HOSTS_KEPT = 10  # in the stats file
 
 
 class Engine:
@@ -139,6 +141,7 @@ class Engine:
         self._storage_error: StorageError | None = None
         self._hard_stop_timer: asyncio.TimerHandle | None = None
         self.forced = False
+        self._pauses_before = (PAUSES.count, PAUSES.total)  # the process's record, before this crawl
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -309,6 +312,9 @@ class Engine:
             if self._storage_error is None:
                 raise
             log.debug("closing the frontier after an output error: %s", exc)
+        self.stats.pauses = PAUSES.count - self._pauses_before[0]
+        self.stats.paused_s = PAUSES.total - self._pauses_before[1]
+        self.stats.throttled_hosts = self.host_policy.throttled_hosts(_THROTTLED_HOSTS_KEPT)
         self.stats.finished = time.monotonic()
         if self._storage_error is not None:
             raise self._storage_error
@@ -560,6 +566,9 @@ class Engine:
 
     async def _act_on(self, request: Request, verdict: Verdict) -> ParseOutcome | None:
         """What the downloader's verdict asks: the errback's outcome to commit, or None."""
+        if verdict is PAUSED:
+            await self._retry_after_pause(request)
+            return None
         if isinstance(verdict, Failed):
             if verdict.retry_in is not None:
                 await self._retry(request, verdict.error, verdict.retry_in)
@@ -628,6 +637,17 @@ class Engine:
         else:
             task = ParseTask(request, request.url, 0, [], b"", "", failure)
         return await self.parser.parse(task, functools.partial(self._take_part, request))
+
+    async def _retry_after_pause(self, request: Request) -> None:
+        """A request that timed out because the process was stopped goes again, at once.
+
+        The pause is no fault of the host's or the request's: no retry of its budget is used,
+        and the host's delay does not grow (``guards/_pauses.py`` logs the pause once).
+        """
+        self.stats.retries += 1
+        self.stats.retry_reasons["paused"] += 1
+        log.debug("retrying %s: it timed out while the process was stopped", request.url)
+        await self.frontier.retry(request, 0.0)
 
     async def _take_part(self, request: Request, part: ParseOutcome) -> None:
         """A part of a page's output, while its callback runs on (see ``CommitStep.take_part``)."""

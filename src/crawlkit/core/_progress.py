@@ -3,7 +3,11 @@
 The engine calls nothing here per page. A task samples the counters the engine keeps anyway
 (``CrawlStats``, the frontier's length, the number of requests in flight) on a timer, twice a
 second for the display and every ``progress_interval`` seconds for log lines, and derives rates
-from the difference between samples.
+from the difference between samples. The busiest hosts are those with the most responses over
+the last few seconds: the politeness gate adds one to ``stats.recent_hosts[host]`` per response
+(it knows the host already), and each sample takes that counter and leaves an empty one, so it
+never holds more than one window's hosts. Hosts with requests in flight at the instant of a
+sample said nothing of a fast crawl: a host serving 100 pages a second often has none.
 
 ETA: a crawl discovers its own work, so the time left is only known once the queue shrinks. It is
 shown when the queue got shorter over the last sampling window, as the queue's length divided by
@@ -14,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,12 +52,12 @@ class Snapshot:
     in_flight: int
     retries: int
     errors: int
-    hosts: list[tuple[str, int]]
+    hosts: list[tuple[str, float]]  # the busiest, with their responses per second
     eta: float | None
 
     def line(self) -> str:
         """The snapshot as one log line."""
-        hosts = ", ".join(f"{h} {n}" for h, n in self.hosts) or "-"
+        hosts = ", ".join(f"{h} {rate:.1f}/s" for h, rate in self.hosts) or "-"
         return (
             f"progress: {self.pages} pages ({self.pages_per_s:.1f}/s), {self.items} items "
             f"({self.items_per_s:.1f}/s), queue {self.queued}, in flight {self.in_flight}, "
@@ -77,6 +82,12 @@ class ProgressSampler:
         self._frontier = frontier
         self._in_flight = in_flight
         self._history: deque[tuple[float, int, int, int]] = deque()  # (time, pages, items, queued)
+        stats.recent_hosts = Counter()
+        # Responses by host in each window between two samples, (the window's end, counts), and
+        # their sum: the windows kept span the last _RATE_WINDOW seconds, as the rates do.
+        self._host_windows: deque[tuple[float, Counter[str]]] = deque()
+        self._host_total: Counter[str] = Counter()
+        self._hosts_since = time.monotonic()
 
     def sample(self) -> Snapshot:
         stats = self._stats
@@ -97,8 +108,7 @@ class ProgressSampler:
         items_rate = (stats.items - items0) / rate_span if rate_span > 0 else 0.0
         drain = (queued0 - queued) / span if span > 0 else 0.0
         eta = queued / drain if drain > 0 else (0.0 if queued == 0 and span > 0 else None)
-        busiest = getattr(self._frontier, "busiest_hosts", None)
-        hosts: list[tuple[str, int]] = busiest(_HOSTS_SHOWN) if callable(busiest) else []
+        hosts = self._busiest_hosts(now)
         return Snapshot(
             elapsed=stats.elapsed,
             pages=stats.pages,
@@ -112,6 +122,27 @@ class ProgressSampler:
             hosts=hosts,
             eta=eta,
         )
+
+    def _busiest_hosts(self, now: float) -> list[tuple[str, float]]:
+        """The hosts with the most responses over the last few seconds, with their rates."""
+        stats = self._stats
+        taken, stats.recent_hosts = stats.recent_hosts or Counter(), Counter()
+        windows, total = self._host_windows, self._host_total
+        windows.append((now, taken))
+        total.update(taken)
+        while len(windows) > 1 and now - windows[0][0] >= _RATE_WINDOW:
+            self._hosts_since, old = windows.popleft()
+            for host, count in old.items():
+                left = total[host] - count
+                if left > 0:
+                    total[host] = left
+                else:
+                    del total[host]
+        span = now - self._hosts_since
+        if span <= 0:
+            return []
+        busiest = heapq.nlargest(_HOSTS_SHOWN, total.items(), key=lambda pair: pair[1])
+        return [(host, count / span) for host, count in busiest]
 
 
 def _mode(settings: Settings) -> str:
@@ -164,7 +195,7 @@ def _render(snap: Snapshot) -> Any:
         f"[bold]ETA[/] {_duration(snap.eta)}",
         f"[bold]elapsed[/] {_duration(snap.elapsed)}",
     )
-    hosts = ", ".join(f"{h} ({n})" for h, n in snap.hosts) or "-"
+    hosts = ", ".join(f"{h} ({rate:.1f}/s)" for h, rate in snap.hosts) or "-"
     grid.add_row(f"[bold]busiest hosts[/] {hosts}", "", "", "")
     return grid
 

@@ -21,6 +21,7 @@ __all__ = ["CrawlStats", "JobTotals"]
 
 _START_FAILURES_KEPT = 100
 _START_FAILURES_SHOWN = 5
+_CALLBACK_KINDS_SHOWN = 5
 
 # The counts that add up over the runs of one durable job (stop, resume, resume ...).
 _SUMMED = (
@@ -64,6 +65,16 @@ class CrawlStats:
     not_parsed: Counter[str] = field(default_factory=Counter)
     # Middlewares and event handlers that raised, by "Class.method": logged, the crawl went on.
     hook_errors: Counter[str] = field(default_factory=Counter)
+    # Pages whose callback raised, by callback and exception type ("Shop.parse raised KeyError").
+    callback_errors: Counter[str] = field(default_factory=Counter)
+    # Responses by host since the progress display last sampled it (None: no display). The
+    # display takes it and puts an empty one back, so it holds one sampling window's hosts.
+    recent_hosts: Counter[str] | None = None
+    # Times the whole process was stopped (SIGSTOP, Ctrl-Z) and for how long in all, seconds.
+    pauses: int = 0
+    paused_s: float = 0.0
+    # The hosts whose adaptive delay rose highest, with that delay (seconds): set at the end.
+    throttled_hosts: dict[str, float] = field(default_factory=dict)
     stop_reason: str = "finished"
     output: str = ""
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
@@ -146,6 +157,10 @@ class CrawlStats:
             "robots": dict(self.robots),
             "not_parsed": dict(self.not_parsed),
             "hook_errors": dict(self.hook_errors),
+            "callback_errors": dict(self.callback_errors),
+            "pauses": self.pauses,
+            "paused_s": round(self.paused_s, 3),
+            "throttled_hosts": dict(self.throttled_hosts),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
             "start_failures": dict(self.start_failures),
@@ -183,8 +198,13 @@ class CrawlStats:
             rows.append(("robots.txt", counts(self.robots)))
         if self.hook_errors:
             rows.append(("hooks that raised", counts(self.hook_errors)))
+        if self.pauses:
+            times = "once" if self.pauses == 1 else f"{self.pauses} times"
+            rows.append(("process stopped", f"{times}, {self.paused_s:.1f} s in all"))
         failed = self.pages_failed + self.items_failed
         rows.append(("failures", f"{failed}" + (f" ({counts(self.failures)})" if failed else "")))
+        if self.callback_errors:
+            rows.append(("callbacks raised", self._callback_errors_text()))
         if self.start_failures:
             rows.append(("start URLs failed", self._start_failures_text()))
         if self.output:
@@ -199,6 +219,13 @@ class CrawlStats:
             lines.append(f"  {k.ljust(width)}  {first}")
             lines.extend(f"  {''.ljust(width)}  {line}" for line in more)
         return redact_text("\n".join(lines))
+
+    def _callback_errors_text(self) -> str:
+        kinds = self.callback_errors.most_common()
+        lines = [f"{count}  {kind}" for kind, count in kinds[:_CALLBACK_KINDS_SHOWN]]
+        if len(kinds) > _CALLBACK_KINDS_SHOWN:
+            lines.append(f"... and {len(kinds) - _CALLBACK_KINDS_SHOWN} more kinds")
+        return "\n".join(lines)
 
     def _start_failures_text(self) -> str:
         shown = list(self.start_failures.items())[:_START_FAILURES_SHOWN]

@@ -12,7 +12,7 @@ which the engine imports in a thread while the parser workers start.
 from typing import TYPE_CHECKING, Any
 
 from ._budget import ByteBudget, Hold
-from ._downloader import DEFERRED, Downloader, Ended, Failed, Replaced, Verdict
+from ._downloader import DEFERRED, PAUSED, Downloader, Ended, Failed, Replaced, Verdict
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
 from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFER",
     "DEFERRED",
+    "PAUSED",
     "ByteBudget",
     "CrawlHostPolicy",
     "Downloader",

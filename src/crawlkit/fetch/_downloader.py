@@ -10,7 +10,8 @@ callback may see, and answers with one value:
 * ``Failed(error, retry_in, response)``: the attempt failed; ``retry_in`` seconds until the next
   attempt, or ``None`` when the request has failed for good with ``error`` (``response``: the
   error response, if there was one);
-* ``Replaced(request)``: a middleware asked for another request instead, to be scheduled.
+* ``Replaced(request)``: a middleware asked for another request instead, to be scheduled;
+* ``PAUSED``: it timed out while the process was stopped, and goes again at once, for free.
 
 What composes an attempt, in order (each a place to plug in more):
 
@@ -37,6 +38,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FetchError, FetchTimeout, IgnoreRequest, MiddlewareError, RedirectFiltered
+from ..guards import PAUSES
 from ..http import Request, Response
 from ._budget import ByteBudget
 from ._hostpolicy import CrawlHostPolicy
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ._client import Fetched, Fetcher
 
-__all__ = ["DEFERRED", "Downloader", "Ended", "Failed", "Replaced", "Verdict"]
+__all__ = ["DEFERRED", "PAUSED", "Downloader", "Ended", "Failed", "Replaced", "Verdict"]
 
 log = logging.getLogger("crawlkit.fetch")
 
@@ -92,6 +94,9 @@ class Replaced(Verdict):
 
 
 DEFERRED = Ended(DEFER)  # handed back to the frontier unstarted
+# Timed out while the process was stopped (SIGSTOP, a debugger): no fault of the host's or the
+# request's, so it goes again at once, using none of its retries (``guards/_pauses.py``).
+PAUSED = Ended("paused")
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
 
@@ -180,6 +185,8 @@ class Downloader:
             return Ended(exc.reason)
         except FetchError as exc:
             if isinstance(exc, FetchTimeout):
+                if PAUSES.spanned(started):
+                    return PAUSED
                 politeness.observe(request, started, time.monotonic() - started, None)
             return self._failed(request, exc, None)
         self._received(request, fetched, started)
@@ -267,6 +274,8 @@ class Downloader:
             return Ended(exc.reason)
         except FetchError as exc:
             if isinstance(exc, FetchTimeout):
+                if PAUSES.spanned(started):
+                    return PAUSED
                 politeness.observe(request, started, time.monotonic() - started, None)
             return exc
         self._received(request, fetched, started)

@@ -19,6 +19,10 @@ The delay of a host, at each lease, is the largest of:
   It rises at once and falls by a quarter of the gap per good response; a 429 or 503 doubles it
   (at least to one second) and it then comes back down the same gradual way.
 
+A latency measured across a pause of the whole process (SIGSTOP, a debugger: see
+``guards/_pauses.py``) is the pause's, not the host's: it is not fed to the adaptive delay, and
+neither is a timeout then.
+
 A delay spaces the *starts* of requests; the concurrency limit counts requests in flight. The
 two are independent: a 0.2 s delay to a server that takes 2 s to answer still has ten in flight.
 """
@@ -26,6 +30,7 @@ two are independent: a 0.2 s delay to a server that takes 2 s to answer still ha
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +39,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..frontier import HostLimits
+from ..guards import PAUSES, PauseClock
 
 __all__ = ["CrawlHostPolicy", "HostRule", "parse_host_rules"]
 
@@ -91,6 +97,7 @@ class _Throttle:
     latency: float | None = None  # smoothed latency of good responses, seconds
     best: float = float("inf")  # the lowest smoothed latency seen: the host at ease
     penalized_at: float = float("-inf")  # monotonic time of the last 429/503 that raised the delay
+    peak: float = 0.0  # the highest adaptive delay the host had
 
 
 class CrawlHostPolicy:
@@ -111,6 +118,7 @@ class CrawlHostPolicy:
         retry_after_max: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        pauses: PauseClock = PAUSES,
     ) -> None:
         self._default = HostLimits(concurrency, delay)
         self._rules = rules or []
@@ -119,6 +127,7 @@ class CrawlHostPolicy:
         self._max_delay = max_delay
         self._retry_after_max = retry_after_max
         self._clock = clock
+        self._pauses = pauses
         self._uniform = (rng or random.Random()).uniform
         self._limits: dict[str, HostLimits] = {}
         self._throttle: dict[str, _Throttle] = {}
@@ -210,10 +219,11 @@ class CrawlHostPolicy:
             if started >= throttle.penalized_at:
                 throttle.delay = min(max(throttle.delay * 2, _PENALTY_FLOOR), self._max_delay)
                 throttle.penalized_at = self._clock()
+            throttle.peak = max(throttle.peak, throttle.delay)
             rest = retry_after if retry_after is not None else throttle.delay
             return min(max(rest, 0.0), self._retry_after_max)
-        if latency is None:
-            return None
+        if latency is None or self._pauses.spanned(started):
+            return None  # no latency, or the process was stopped meanwhile: the host is not slow
         smoothed = throttle.latency
         throttle.latency = smoothed = latency if smoothed is None else (smoothed * 3 + latency) / 4
         if status is not None and 200 <= status < 300 and smoothed < throttle.best:
@@ -229,7 +239,14 @@ class CrawlHostPolicy:
             if status is None or not 200 <= status < 300:
                 return None  # error pages come fast: they must not speed the host up
         throttle.delay = min(new, self._max_delay)
+        if throttle.delay > throttle.peak:
+            throttle.peak = throttle.delay
         return None
+
+    def throttled_hosts(self, n: int) -> dict[str, float]:
+        """The ``n`` hosts whose adaptive delay rose highest, with that delay (for the stats)."""
+        peaks = ((host, t.peak) for host, t in self._throttle.items() if t.peak > 0)
+        return {host: round(peak, 3) for host, peak in heapq.nlargest(n, peaks, key=lambda p: p[1])}
 
     def throttle_delay(self, host: str) -> float:
         """The adaptive part of a host's delay (for tests and the docs' examples)."""

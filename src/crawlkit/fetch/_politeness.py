@@ -251,6 +251,10 @@ class Politeness:
     ) -> None:
         """Tell the host policy how an attempt went; put the host in cooldown if it asks."""
         _, host = self._origin(request.url)
+        if status is not None:
+            recent = self._stats.recent_hosts  # sampled (and renewed) by the progress display
+            if recent is not None:
+                recent[host] += 1
         retry_after = None
         if status in (429, 503):
             for key, value in headers:

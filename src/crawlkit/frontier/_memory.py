@@ -289,11 +289,6 @@ class MemoryFrontier:
             hosts=len(self._hosts),
         )
 
-    def busiest_hosts(self, n: int) -> list[tuple[str, int]]:
-        """The ``n`` hosts with the most requests in flight now (for the progress display)."""
-        active = ((name, host.in_flight) for name, host in self._hosts.items() if host.in_flight)
-        return heapq.nlargest(n, active, key=lambda pair: pair[1])
-
     def __len__(self) -> int:
         return self._pending
 

@@ -1,11 +1,13 @@
 """What keeps a crawl process healthy: the memory ceiling, the loop watchdog, redaction, tuning.
 
 ``crawl_guards`` runs the memory ceiling (``max_memory_mb``) and the event-loop watchdog
-(``loop_stall_warning``) around a crawl; the redactor keeps credentials out of logs and error
-text; the gc and malloc tuning are applied in every crawl process, main and workers.
+(``loop_stall_warning``) around a crawl, and ``PAUSES`` tells when the process was stopped; the
+redactor keeps credentials out of logs and error text; the gc and malloc tuning are applied in
+every crawl process, main and workers.
 """
 
 from ._crawl import crawl_guards
+from ._pauses import PAUSES, PauseClock
 from ._redact import (
     LOG_LIMIT,
     MASK,
@@ -25,7 +27,9 @@ from ._watchdog import running
 __all__ = [
     "LOG_LIMIT",
     "MASK",
+    "PAUSES",
     "REDACTED_HEADERS",
+    "PauseClock",
     "RedactingFilter",
     "clip",
     "crawl_guards",

@@ -1,7 +1,7 @@
 """What watches over a running crawl: the memory ceiling, the event-loop watchdog, log redaction.
 
 The engine enters :func:`crawl_guards` around the crawl proper; each guard is off when its
-setting is 0.
+setting is 0 (the watchdog then still measures pauses of the process, ``_pauses.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ async def crawl_guards(
 ) -> AsyncIterator[None]:
     """Run the guards while the block runs; ``stop(reason)`` is a graceful stop."""
     protect_loggers("crawlkit")
-    watchdog = LoopWatchdog(settings.loop_stall_warning) if settings.loop_stall_warning > 0 else None
+    # Runs with loop_stall_warning = 0 too, reporting no stall: it also measures pauses.
+    watchdog = LoopWatchdog(settings.loop_stall_warning)
     task: asyncio.Task[None] | None = None
     if settings.max_memory_mb > 0:
 
@@ -53,13 +54,11 @@ async def crawl_guards(
             stop=stop,
         )
         task = asyncio.create_task(guard.run(), name="memory-guard")
-    if watchdog is not None:
-        watchdog.start()
+    watchdog.start()
     try:
         yield
     finally:
-        if watchdog is not None:
-            watchdog.stop()
+        watchdog.stop()
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

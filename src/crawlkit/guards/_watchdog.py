@@ -12,6 +12,9 @@ and the only symptom is a slow crawl. Two parts find it:
   thread's innermost Python frame, which is the line that blocks. A stall that goes on for
   seconds is reported from the thread while it lasts.
 
+The same two clocks tell when the whole process was stopped (``_pauses.py``): then neither ran,
+and what looks like a stall is a pause, which is no fault of the loop's and is not reported as one.
+
 The marker is a plain global: one crawl runs per process, and a read from another thread sees
 either the old or the new value, both of which are meaningful.
 """
@@ -29,6 +32,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
+
+from ._pauses import PAUSES
 
 __all__ = ["LoopWatchdog", "running"]
 
@@ -62,11 +67,16 @@ class _Sighting:
 
 
 class LoopWatchdog:
-    """Heartbeat and watcher thread for one event loop; ``start()`` in the loop, ``stop()`` after."""
+    """Heartbeat and watcher thread for one event loop; ``start()`` in the loop, ``stop()`` after.
+
+    ``threshold`` 0 reports no stall; the pauses of the process are measured all the same.
+    """
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
-        self.interval = min(0.05, threshold / 5)
+        self.interval = min(0.05, threshold / 5) if threshold > 0 else 0.05
+        # How often the thread looks; it also ticks the pause clock.
+        self.poll = max(0.01, threshold / 4) if threshold > 0 else 0.05
         self.stalls = 0
         self.longest = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -86,6 +96,7 @@ class LoopWatchdog:
         self._loop_thread = threading.get_ident()
         self._last_beat = time.monotonic()
         self._schedule()
+        PAUSES.watching(True)
         self._thread = threading.Thread(target=self._watch, name="crawlkit-loop-watchdog", daemon=True)
         self._thread.start()
 
@@ -97,6 +108,7 @@ class LoopWatchdog:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+            PAUSES.watching(False)
 
     # -- in the loop -------------------------------------------------------------------------
 
@@ -109,11 +121,15 @@ class LoopWatchdog:
         now = time.monotonic()
         late = now - self._expected
         sighting = self._sighting
+        previous = self._last_beat
         self._beat += 1
         self._last_beat = now
         self._sighting = None
         self._schedule()
-        if late >= self.threshold:
+        # The process stopped since the last beat: no stall of the loop's (told by the thread,
+        # or noticed here if the thread has not run since).
+        paused = PAUSES.check() or PAUSES.ended > previous
+        if self.threshold > 0 and late >= self.threshold and not paused:
             self._stalled(late, sighting)
 
     def _stalled(self, seconds: float, sighting: _Sighting | None) -> None:
@@ -144,11 +160,14 @@ class LoopWatchdog:
     # -- in the watcher thread ---------------------------------------------------------------
 
     def _watch(self) -> None:
-        poll = max(0.01, self.threshold / 4)
+        poll = self.poll
         while not self._stop.wait(poll):
-            beat, since = self._beat, time.monotonic() - self._last_beat
-            if since < self.interval + self.threshold / 2:
+            PAUSES.tick(poll)
+            if self.threshold <= 0:
                 continue
+            beat, since = self._beat, time.monotonic() - self._last_beat
+            if since < self.interval + self.threshold / 2 or PAUSES.ended > self._last_beat:
+                continue  # no stall, or the loop has not beaten since the process was stopped
             sighting = self._sighting
             if sighting is None or sighting.beat != beat:
                 sighting = _Sighting(beat, _current, _innermost(self._loop_thread))

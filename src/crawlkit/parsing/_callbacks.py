@@ -228,10 +228,9 @@ class CallbackRunner:
             outcome.error = ParseError(f"{type(exc).__name__} cannot be raised in a callback", task.url)
         except Exception as exc:
             # The text goes to logs: a URL or a header in it may carry credentials.
+            kind = f"{type(self.spider).__name__}.{name} raised {type(exc).__name__}"
             outcome.error = ParseError(
-                redact_text(f"{type(self.spider).__name__}.{name} raised {type(exc).__name__}: {exc}"),
-                task.url,
-                redact_text(traceback.format_exc()),
+                redact_text(f"{kind}: {exc}"), task.url, redact_text(traceback.format_exc()), kind
             )
         if response.invalid_links:  # links follow_all() could not make a URL of
             filtered = outcome.filtered

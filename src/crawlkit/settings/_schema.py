@@ -216,7 +216,7 @@ class Settings:
         default=0.25,
         metadata=_doc(
             "Warn when the event loop is blocked this many seconds, naming the pipeline or hook "
-            "that was running (0: off)."
+            "that was running (0: no warning; pauses of the process are still noticed)."
         ),
     )
     log_level: str = dataclasses.field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR."))

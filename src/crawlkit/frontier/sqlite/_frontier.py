@@ -50,7 +50,6 @@ event loop.
 from __future__ import annotations
 
 import asyncio
-import heapq
 
 from .._base import Checkpoint, FrontierStats
 from .._turns import Turns
@@ -175,11 +174,6 @@ class SqliteFrontier(Leasing):
             failed=self._failed,
             hosts=len(self._hosts),
         )
-
-    def busiest_hosts(self, n: int) -> list[tuple[str, int]]:
-        """The ``n`` hosts with the most requests in flight now (for the progress display)."""
-        active = ((name, host.in_flight) for name, host in self._hosts.items() if host.in_flight)
-        return heapq.nlargest(n, active, key=lambda pair: pair[1])
 
     def __len__(self) -> int:
         return self._pending
