@@ -19,6 +19,9 @@ virtualenv) and prints the functions with the most self time, per process.
 
 ``--latency MS`` serves the site from bench/delay_server.py instead of nginx: every answer comes
 after MS milliseconds, as from a real site, so that the crawl is bound by latency, not by CPU.
+
+``--tree LABEL=PATH`` (repeatable) runs each crawlkit contender also as ``NAME@LABEL``, with the
+crawlkit of the checkout PATH (a git worktree of another commit, say), in the same rounds.
 """
 
 # The table uses typographic characters on purpose (en dashes for ranges, multiplication signs for ratios).
@@ -265,14 +268,53 @@ def ensure_venv(name: str, extra: list[str] | None = None) -> None:
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", *packages], check=True)
 
 
-def compile_crawlkit() -> None:
-    """Byte-compile crawlkit's sources, as an installed package is.
+def compile_crawlkit(src: Path = REPO / "src") -> None:
+    """Byte-compile crawlkit's sources (``src``), as an installed package is.
 
     crawlkit runs from the source tree (an editable install). Where ``PYTHONDONTWRITEBYTECODE`` is
     set, or after an edit, every run would compile the modules again: about 0.1 s more per crawl,
     which the other contenders, installed by pip with their bytecode, never pay.
     """
-    subprocess.run([crawlkit_python(), "-m", "compileall", "-q", str(REPO / "src")], check=True)
+    subprocess.run([crawlkit_python(), "-m", "compileall", "-q", str(src)], check=True)
+
+
+def add_tree_contenders(names: list[str], trees: list[str]) -> list[str]:
+    """``names`` with each crawlkit contender run once per tree of ``trees`` (``LABEL=PATH``).
+
+    ``NAME@LABEL`` is contender NAME with ``PATH/src`` first on ``PYTHONPATH`` (its parser workers
+    inherit it), in this repository's virtualenv and with this repository's spider: other commits
+    of crawlkit, measured in the same interleaved session. Each tree is byte-compiled first.
+    """
+    expanded: list[str] = []
+    for name in names:
+        if not name.startswith("crawlkit") or not trees:
+            expanded.append(name)
+            continue
+        base = CONTENDERS[name]
+        for tree in trees:
+            label, sep, path = tree.partition("=")
+            src = Path(path).resolve() / "src" / "crawlkit"
+            if not sep or not label or not src.is_dir():
+                raise SystemExit(f"--tree {tree!r}: expected LABEL=PATH of a crawlkit checkout")
+            compile_crawlkit(src.parent)
+            CONTENDERS[f"{name}@{label}"] = Contender(
+                f"{name}@{label}",
+                base.venv,
+                f"{base.describe}; crawlkit from {src.parent}",
+                _from_tree(base.argv, src.parent),
+            )
+            expanded.append(f"{name}@{label}")
+    return expanded
+
+
+def _from_tree(
+    argv: Callable[[Run], tuple[list[str], dict[str, str]]], src: Path
+) -> Callable[[Run], tuple[list[str], dict[str, str]]]:
+    def from_tree(run: Run) -> tuple[list[str], dict[str, str]]:
+        command, env = argv(run)
+        return command, {**env, "PYTHONPATH": str(src)}
+
+    return from_tree
 
 
 def ensure_site(n: int, seed: int) -> Path:
@@ -1236,6 +1278,14 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--profile", metavar="NAME", help="run contender NAME once under py-spy instead")
     ap.add_argument("--top", type=int, default=15, help="functions listed per process by --profile")
     ap.add_argument("--rate", type=int, default=100, help="py-spy samples per second for --profile")
+    ap.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="run each crawlkit contender also as NAME@LABEL, with the crawlkit of the checkout PATH "
+        "(repeatable; e.g. a git worktree of an older commit)",
+    )
     ap.add_argument("--list", action="store_true", help="list the contenders")
     args = ap.parse_args(argv)
     if args.list:
@@ -1246,6 +1296,7 @@ def _main(argv: list[str] | None) -> int:
     unknown = [c for c in names if c not in CONTENDERS]
     if unknown:
         ap.error(f"unknown contenders {unknown}; --list shows them")
+    names = add_tree_contenders(names, args.tree)
     runnable = prepare_contenders(names)
     if not runnable:
         log("nothing to run")

@@ -7,6 +7,9 @@ through ``/proc`` (their parent is the crawl's main process) before the signal i
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import os
 import re
 import shutil
@@ -31,7 +34,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 PARSE_WORKERS = 2  # as SlowPages sets in its custom_settings
 
 SPIDERS = """\
-from crawlspiders.cli_spiders import PathPages, SlowPages, SlowStartPages
+from crawlspiders.cli_spiders import BigItemPages, PathPages, SlowPages, SlowStartPages
 
 
 class Slow(SlowPages):
@@ -44,6 +47,10 @@ class SlowStart(SlowStartPages):
 
 class Paths(PathPages):
     name = "paths"
+
+
+class BigItem(BigItemPages):
+    name = "bigitem"
 """
 
 
@@ -420,6 +427,48 @@ def test_a_stopped_crawl_resumes_and_writes_every_item_once(
     assert sorted(item["i"] for item in items) == list(range(count))  # every item, exactly once
     # A graceful stop finished its requests, so no page was fetched twice either.
     assert item_numbers(site) == Counter(range(count))
+
+
+def read_items(path: Path) -> list[tuple[int, int]]:
+    """``(i, k)`` of every item of a CSV or gzipped JSONL output, which must parse whole."""
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)  # every member complete
+    if path.name.endswith(".csv"):
+        rows = list(csv.DictReader(io.StringIO(data.decode(), newline="")))
+        return [(int(row["i"]), int(row["k"])) for row in rows]
+    assert data.endswith(b"\n"), data[-80:]
+    return [(item["i"], item["k"]) for item in map(orjson.loads, data.splitlines())]
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.jsonl.gz"])
+def test_a_forced_stop_during_a_flush_loses_no_item_on_resume(
+    site: Site, project: Path, crawls: list[Crawl], name: str
+) -> None:
+    # The flush after the big page's commit waits in its thread (HoldFirstWrite) while the crawl is
+    # stopped twice: the second stop cancels the worker task that flushes. The page is acked, so
+    # its items must reach the file and the checkpoint's offset; else the resume cuts them off.
+    count, big = 30, 10
+    marker, release = project / "flushing", project / "release"
+    argv = ["crawl", "bigitem", "-a", f"base={site.base}", "-a", f"count={count}", "-a", "delay=0.05"]
+    argv += ["-a", f"big={big}", "--concurrency", "4", "-o", name]
+    first = Crawl(project, [*argv, "-a", f"marker={marker}", "-a", f"release={release}"], tag="-1")
+    crawls.append(first)
+    wait_for(lambda: marker.exists() or first.proc.poll() is not None, 30, "the big page's flush")
+    assert marker.exists(), first.stderr
+    first.signal(signal.SIGINT)
+    wait_for(lambda: "SIGINT: finishing the" in first.stderr, 10, "the first SIGINT to be handled")
+    first.signal(signal.SIGINT)
+    wait_for(lambda: "second SIGINT: stopping now" in first.stderr, 10, "the second SIGINT")
+    release.touch()
+    assert first.wait(timeout=30) == 4, first.stderr
+    assert "Traceback" not in first.stderr
+
+    second = Crawl(project, argv, tag="-2")
+    crawls.append(second)
+    assert second.wait(timeout=60) == 0, second.stderr
+    expected = sorted([(i, 0) for i in range(count) if i != big] + [(big, k) for k in range(4)])
+    assert sorted(read_items(project / name)) == expected  # every item, exactly once
 
 
 def test_sigkill_leaves_no_orphan_worker_and_the_crawl_resumes(

@@ -1,4 +1,4 @@
-"""crawlkit.encoding: charset detection and Content-Encoding decoding."""
+"""crawlkit.http._encoding: charset detection and Content-Encoding decoding."""
 
 from __future__ import annotations
 

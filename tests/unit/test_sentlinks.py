@@ -1,4 +1,4 @@
-"""What a parser worker drops as sent before, and what it must keep (crawlkit.sentlinks)."""
+"""What a parser worker drops as sent before, and what it must keep (crawlkit.parsing._sentlinks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""crawlkit.urls: canonical URLs, fingerprints, the http(s) check and the offsite filter."""
+"""crawlkit.http._urls: canonical URLs, fingerprints, the http(s) check and the offsite filter."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import ExportError
 from ._base import Mode, OutputSpec
 from ._formats import CsvFormat, Format, format_for
+from ._jsonl import _retrieved
 from ._sink import Sink, committed_size
 
 __all__ = ["FeedExporter"]
@@ -171,7 +172,19 @@ class FeedExporter:
         return self._pending_bytes >= self.flush_bytes
 
     async def flush(self, *, sync: bool = False) -> int:
-        """Write what is queued (and fsync if asked); return the offset after it."""
+        """Write what is queued (and fsync if asked); return the offset after it.
+
+        Shielded, as :meth:`JsonLinesExporter.flush <crawlkit.exporters.JsonLinesExporter.flush>`:
+        the lines are taken from the queue before they are encoded, compressed and written, so a
+        caller cancelled meanwhile (a forced stop) would leave them out of the file, or in it but
+        out of ``offset``, while their pages are acked: the next checkpoint would then record an
+        offset that loses them on resume.
+        """
+        flushing = asyncio.ensure_future(self._flush(sync))
+        flushing.add_done_callback(_retrieved)
+        return await asyncio.shield(flushing)
+
+    async def _flush(self, sync: bool) -> int:
         async with self._lock:
             if self._error is not None:
                 raise self._error

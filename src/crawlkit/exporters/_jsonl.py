@@ -26,7 +26,7 @@ log = logging.getLogger("crawlkit.export")
 
 
 class JsonLinesExporter:
-    """Appends JSON lines to a file, writing in the background once ``flush_bytes`` pile up."""
+    """Appends JSON lines to a file; ``should_flush`` says when ``flush_bytes`` have piled up."""
 
     def __init__(self, path: Path, mode: Mode = "overwrite", flush_bytes: int = 256 * 1024) -> None:
         self.path = path
@@ -65,7 +65,7 @@ class JsonLinesExporter:
         await self._sink.open(truncate_to=keep)
 
     def add(self, lines: list[bytes]) -> None:
-        """Queue whole JSON lines; ``maybe_flush()`` writes them when enough have piled up."""
+        """Queue whole JSON lines; ``flush()`` writes them (the engine calls it once ``should_flush``)."""
         if self._error is not None:
             raise self._error
         self._buffer += b"".join(lines)

@@ -109,7 +109,7 @@ class Frontier(Protocol):
     ``lease()`` returns at most ``n`` requests that are ready now (their host has a free slot
     and its delay has passed, their retry time has come); an empty list means none is ready.
     Within a host, higher priority goes first; within a priority, callbacks take turns and each
-    callback's requests go first in, first out (turns.py). A released request keeps its place; a
+    callback's requests go first in, first out (``_turns.py``). A released request keeps its place; a
     retried one goes behind the requests of its callback.
     ``next_ready_in()`` says how long until one might be (``None``: nothing is pending).
     Every leased request is given back exactly once, through ``ack()`` (handled: its new

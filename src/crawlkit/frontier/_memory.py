@@ -23,7 +23,7 @@ from ._turns import Turns
 __all__ = ["MemoryFrontier"]
 
 # Heap entries are (-priority, turn, sequence, request): higher priority first, then callbacks
-# take turns (see turns.py), each first in, first out.
+# take turns (see _turns.py), each first in, first out.
 _Entry = tuple[int, int, int, Request]
 
 

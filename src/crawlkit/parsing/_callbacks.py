@@ -90,7 +90,7 @@ class ParseOutcome:
     close_reason: str | None = None
     unserializable: int = 0
     invalid: list[str] | None = None  # why each item that failed the spider's item_type did
-    duplicates: int = 0  # links dropped by the parser worker as sent before (sentlinks.py)
+    duplicates: int = 0  # links dropped by the parser worker as sent before (_sentlinks.py)
     # Requests (their URLs) and items that could not be pickled to the main process: each is
     # dropped alone, and the rest of the page goes on (the worker logs why).
     unsendable_requests: list[str] | None = None

@@ -45,7 +45,7 @@ class WorkerConfig:
     serialize_items: bool
     max_response_size: int
     log_level: str
-    depth_limit: int = 0  # links deeper than this are left to the frontier (sentlinks.py)
+    depth_limit: int = 0  # links deeper than this are left to the frontier (_sentlinks.py)
 
 
 def make_runner(config: WorkerConfig, *, in_worker: bool) -> CallbackRunner:

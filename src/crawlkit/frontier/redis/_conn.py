@@ -1,6 +1,6 @@
 """The Redis frontier's connection: one client, the Lua scripts, and riding out outages.
 
-``Scripts.run()`` runs one script of ``redis_lua`` and, while Redis is unreachable (refused,
+``Scripts.run()`` runs one script of ``_lua.py`` and, while Redis is unreachable (refused,
 timed out, loading its data after a restart), retries with backoff for a bounded time, logging the
 outage once when it starts and once when it ends. The scripts are written to be safe to run
 twice, since a reply lost with the connection leaves unknown whether a script ran.

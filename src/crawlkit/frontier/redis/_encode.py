@@ -1,6 +1,6 @@
 """Requests into the arguments of the Redis frontier's push: what a worker decides locally.
 
-Each request becomes eight arguments (see ``redis_lua``'s ``push``): its seen-set shard and
+Each request becomes eight arguments (see ``_lua.py``'s ``push``): its seen-set shard and
 field, its host, priority, the pickled request, its host's concurrency and delay from the
 worker's host policy, and its callback (whose turn it takes). Requests over the depth limit, and
 fingerprints this worker has already sent (the seen set only grows, so a fingerprint once in it

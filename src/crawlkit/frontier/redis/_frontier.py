@@ -2,7 +2,7 @@
 
 Every worker process opens a ``RedisFrontier`` on the same Redis and job name. The queue, the
 seen set and the per-host politeness state live in Redis and change only through the atomic Lua
-scripts of ``redis_lua`` (its docstring gives the key layout), so a host's concurrency and delay
+scripts of ``_lua.py`` (its docstring gives the key layout), so a host's concurrency and delay
 hold across all workers together.
 
 A leased request belongs to one worker until that worker commits it or its lease expires. Leases

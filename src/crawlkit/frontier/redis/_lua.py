@@ -11,7 +11,7 @@ Key layout under the prefix ``P``:
   (request ids), ``rseq`` (ready order), ``seeded`` and the counters ``pending``, ``leased``,
   ``seen``, ``done``, ``failed``.
 * ``P turns`` (hash): ``serving``, the highest turn leased, and ``l:<callback>``, the last turn
-  handed to a callback's requests (turns.py tells the order they make).
+  handed to a callback's requests (frontier/_turns.py tells the order they make).
 * ``P seen:<shard>`` (hash): the seen set, sharded by the fingerprint's first bits; a field is the
   rest of the fingerprint. Small hashes use Redis's compact listpack encoding.
 * ``P req`` (hash): request id -> pickled request, for every request not yet done or failed.
@@ -126,7 +126,7 @@ local function rank(priority, turn)
   return string.format('%d', p * SPLIT + turn)
 end
 
--- The turn of a new request of a callback (see turns.py): one past the callback's last turn or
+-- The turn of a new request of a callback (see frontier/_turns.py): one past the callback's last turn or
 -- the turn being served, whichever is later.
 local function next_turn(lane)
   local key = P .. 'turns'

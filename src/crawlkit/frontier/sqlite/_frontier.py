@@ -23,11 +23,11 @@ for links seen again soon; SQLite's page cache (``cache_mib``). Nothing grows wi
 pending requests or of hosts ever seen. Idle hosts leave memory once their delay has run out.
 
 Order within a host is exact: for each active host, ``more`` says whether the database may still
-hold due pending requests of it, and ``bound`` is a rank (``(-priority, turn, id)``; turns.py
-tells how turns are handed out) that every such request ranks after. A host is served from memory
-only while its best loaded request ranks at or before that bound; otherwise it is refilled first.
-Across hosts, ready hosts are served best priority first, as in the memory frontier; hosts are
-activated in the order of their best pending priority.
+hold due pending requests of it, and ``bound`` is a rank (``(-priority, turn, id)``;
+``frontier/_turns.py`` tells how turns are handed out) that every such request ranks after. A host
+is served from memory only while its best loaded request ranks at or before that bound; otherwise
+it is refilled first. Across hosts, ready hosts are served best priority first, as in the memory
+frontier; hosts are activated in the order of their best pending priority.
 
 Threads and durability: one connection, used by one dedicated thread, keeps one write transaction
 open from checkpoint to checkpoint. Every change goes into the database as it happens (so memory
@@ -69,8 +69,9 @@ class SqliteFrontier(Leasing):
     and ``host_window`` bound what is held in memory: about ``max_hosts * host_window`` requests
     (a host allowed more than ``host_window / 2`` requests in flight gets twice that, up to 1,024).
     ``fingerprint_cache`` recent fingerprints (about 76 bytes each, 10 MB in all) spare trips to
-    the database for links seen before: with 32,768, a 50,000-page crawl gave its database thread
-    1.9 times the work (4.5 s against 2.4 s).
+    the database for links seen before. The default is sized for a large crawl of one site, whose
+    pages link the same URLs again and again: a smaller cache sends those links to the database
+    thread (bench/README.md's History has the measurement).
     """
 
     durable = True

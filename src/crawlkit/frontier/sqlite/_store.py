@@ -1,8 +1,9 @@
 """The SQLite frontier's database side: the schema, its queries, and the store that runs them.
 
-Everything here runs in the frontier's one database thread (see dbthread.py), except the SQL of
-writes that need no answer, which the frontier buffers (``HOST_ADD``, ``UNCLAIM``, ``FAIL``,
-``RETRY``, ``DEACTIVATE``) and the types of what goes back and forth. sqlite.py tells the design.
+Everything here runs in the frontier's one database thread (see ``_dbthread.py``), except the SQL
+of writes that need no answer, which the frontier buffers (``HOST_ADD``, ``UNCLAIM``, ``FAIL``,
+``RETRY``, ``DEACTIVATE``) and the types of what goes back and forth. ``_frontier.py`` tells the
+design.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ PENDING, LEASED, DONE, FAILED = 0, 1, 2, 3
 T = TypeVar("T")
 
 # A loaded request: (-priority, turn, id, request), the order of service within a host: higher
-# priority first, then callbacks take turns (turns.py), then first in, first out.
+# priority first, then callbacks take turns (``frontier/_turns.py``), then first in, first out.
 Entry = tuple[int, int, int, Request]
 # Where an entry ranks: (-priority, turn, id).
 Rank = tuple[int, int, int]
