@@ -9,6 +9,7 @@ which the engine imports in a thread while the parser workers start.
 from typing import TYPE_CHECKING, Any
 
 from ._budget import ByteBudget, Hold
+from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classifier, Label, Rule, Verdict
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
 from ._politeness import DEFER, Politeness
 from ._retry import RetryPolicy, parse_retry_after
@@ -17,14 +18,20 @@ if TYPE_CHECKING:
     from ._client import Fetched, Fetcher
 
 __all__ = [
+    "CHALLENGE_MAX_BYTES",
     "DEFER",
+    "Attempt",
     "ByteBudget",
+    "Classifier",
     "CrawlHostPolicy",
     "Fetched",
     "Fetcher",
     "Hold",
+    "Label",
     "Politeness",
     "RetryPolicy",
+    "Rule",
+    "Verdict",
     "parse_host_rules",
     "parse_retry_after",
 ]
