@@ -12,6 +12,18 @@ from ._budget import ByteBudget, Hold
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classifier, Label, Rule, Verdict
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
 from ._politeness import DEFER, Politeness
+from ._proxies import (
+    EnvProxies,
+    NoProxyAvailable,
+    NoProxyRules,
+    Proxy,
+    ProxyArgs,
+    ProxyPool,
+    ProxyState,
+    parse_proxies,
+    parse_proxy,
+    usable_proxies,
+)
 from ._retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -24,16 +36,26 @@ __all__ = [
     "ByteBudget",
     "Classifier",
     "CrawlHostPolicy",
+    "EnvProxies",
     "Fetched",
     "Fetcher",
     "Hold",
     "Label",
+    "NoProxyAvailable",
+    "NoProxyRules",
     "Politeness",
+    "Proxy",
+    "ProxyArgs",
+    "ProxyPool",
+    "ProxyState",
     "RetryPolicy",
     "Rule",
     "Verdict",
     "parse_host_rules",
+    "parse_proxies",
+    "parse_proxy",
     "parse_retry_after",
+    "usable_proxies",
 ]
 
 
