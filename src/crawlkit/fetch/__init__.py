@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._budget import ByteBudget, Hold
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classifier, Label, Rule, Verdict
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
+from ._identities import BrowserIdentities, HeaderProfile, honest_profile
 from ._politeness import DEFER, Politeness
 from ._proxies import (
     EnvProxies,
@@ -25,6 +26,7 @@ from ._proxies import (
     usable_proxies,
 )
 from ._retry import RetryPolicy, parse_retry_after
+from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
 
 if TYPE_CHECKING:
     from ._client import Fetched, Fetcher
@@ -33,16 +35,19 @@ __all__ = [
     "CHALLENGE_MAX_BYTES",
     "DEFER",
     "Attempt",
+    "BrowserIdentities",
     "ByteBudget",
     "Classifier",
     "CrawlHostPolicy",
     "EnvProxies",
     "Fetched",
     "Fetcher",
+    "HeaderProfile",
     "Hold",
     "Label",
     "NoProxyAvailable",
     "NoProxyRules",
+    "Pick",
     "Politeness",
     "Proxy",
     "ProxyArgs",
@@ -50,7 +55,12 @@ __all__ = [
     "ProxyState",
     "RetryPolicy",
     "Rule",
+    "Session",
+    "SessionPool",
     "Verdict",
+    "dump_cookies",
+    "honest_profile",
+    "load_cookies",
     "parse_host_rules",
     "parse_proxies",
     "parse_proxy",

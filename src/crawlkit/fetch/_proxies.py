@@ -346,6 +346,12 @@ class ProxyPool:
         health = self._health[proxy]
         return ProxyState.RESTING if health.resting_until > self._clock() else ProxyState.READY
 
+    def ready(self) -> list[Proxy]:
+        """The proxies not resting, least used first."""
+        now = self._clock()
+        ready = [h for h in self._health.values() if h.resting_until <= now]
+        return [h.proxy for h in sorted(ready, key=lambda h: h.requests)]
+
     def pick(self) -> Proxy | None:
         """The ready proxy that has served the fewest requests, or None if every one rests."""
         now = self._clock()
