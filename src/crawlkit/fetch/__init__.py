@@ -2,7 +2,9 @@
 
 The politeness gate (robots.txt, per-host policy and adaptive throttling), the aiohttp client
 (``Fetcher``: timeouts, size limits, redirects hop by hop, the cookie jar), the retry policy and
-the byte budget of bodies in flight. ``Fetcher`` is imported on first use: it pulls in aiohttp,
+the byte budget of bodies in flight. Built, and wired in a later step: the block classifier
+(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their
+header profiles. ``Fetcher`` is imported on first use: it pulls in aiohttp,
 which the engine imports in a thread while the parser workers start.
 """
 
