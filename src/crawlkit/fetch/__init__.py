@@ -5,42 +5,83 @@ the rest: middlewares, the politeness gate, the fetcher with its cookie jars, th
 the retry policy; it answers with a response or a ``Verdict`` (``Ended``, ``Failed``,
 ``Replaced``). The politeness gate (robots.txt, per-host policy and adaptive throttling), the aiohttp client
 (``Fetcher``: timeouts, size limits, redirects hop by hop, the cookie jar), the retry policy and
-the byte budget of bodies in flight. ``Fetcher`` is imported on first use: it pulls in aiohttp,
+the byte budget of bodies in flight. Built, and wired in a later step: the block classifier
+(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their
+header profiles. ``Fetcher`` is imported on first use: it pulls in aiohttp,
 which the engine imports in a thread while the parser workers start.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from ._budget import ByteBudget, Hold
+from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classification, Classifier, Label, Rule
 from ._downloader import DEFERRED, PAUSED, Downloader, Ended, Failed, Replaced, Verdict
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
+from ._identities import BrowserIdentities, HeaderProfile, honest_profile
 from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
+from ._proxies import (
+    EnvProxies,
+    NoProxyAvailable,
+    NoProxyRules,
+    Proxy,
+    ProxyArgs,
+    ProxyPool,
+    ProxyState,
+    parse_proxies,
+    parse_proxy,
+    usable_proxies,
+)
 from ._retry import RetryPolicy, parse_retry_after
+from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
 
 if TYPE_CHECKING:
     from ._client import Fetched, Fetcher
 
 __all__ = [
+    "CHALLENGE_MAX_BYTES",
     "DEFER",
     "DEFERRED",
     "PAUSED",
+    "Attempt",
+    "BrowserIdentities",
     "ByteBudget",
+    "Classification",
+    "Classifier",
     "CrawlHostPolicy",
     "Downloader",
     "Ended",
+    "EnvProxies",
     "Failed",
     "Fetched",
     "Fetcher",
+    "HeaderProfile",
     "Hold",
+    "Label",
     "MiddlewareChain",
+    "NoProxyAvailable",
+    "NoProxyRules",
+    "Pick",
     "Politeness",
+    "Proxy",
+    "ProxyArgs",
+    "ProxyPool",
+    "ProxyState",
     "Replaced",
     "RetryPolicy",
+    "Rule",
+    "Session",
+    "SessionPool",
     "Verdict",
+    "dump_cookies",
+    "honest_profile",
     "load_client",
+    "load_cookies",
     "parse_host_rules",
+    "parse_proxies",
+    "parse_proxy",
     "parse_retry_after",
+    "usable_proxies",
 ]
 
 
