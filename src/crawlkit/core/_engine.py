@@ -23,29 +23,23 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..errors import FetchError, StorageError
+from ..errors import StorageError
 from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
 from ..fetch import (
-    DEFER,
-    PAUSED,
     ByteBudget,
     CrawlHostPolicy,
     Downloader,
-    Ended,
-    Failed,
-    Replaced,
     Verdict,
     load_client,
 )
 from ..frontier import Checkpoint, Frontier
-from ..guards import PAUSES, crawl_guards, redact_headers, running, tune_gc, tune_malloc
-from ..http import Failure, Request
+from ..guards import PAUSES, crawl_guards, redact_headers, tune_gc, tune_malloc
+from ..http import Request
 from ..parsing import (
     InlineParser,
     ParseOutcome,
@@ -53,7 +47,6 @@ from ..parsing import (
     ParserPool,
     ParseTask,
     WorkerConfig,
-    filter_reason,
 )
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
@@ -61,17 +54,18 @@ from ._closing import CloseConditions, stop_signals
 from ._commit import COOKIES_KEY, CommitStep
 from ._hooks import Crawler, build_component
 from ._progress import progress_display
+from ._seeding import push_start_requests, start_requests_to_push
 from ._stats import CrawlStats
+from ._verdicts import VerdictActions
 
 if TYPE_CHECKING:
-    from ..fetch import Fetched
+    pass
 
 __all__ = ["Engine"]
 
 
 log = logging.getLogger("crawlkit.engine")
 
-_SEED_CHUNK = 1000
 _THROTTLED_HOSTS_KEPT = 10  # in the stats file
 
 
@@ -135,6 +129,9 @@ class Engine:
             self.stats,
             signals=self.signals,
             cookie_jars=self.downloader.cookie_jars,
+        )
+        self.verdicts = VerdictActions(
+            self.frontier, self.stats, self.commits, self.downloader, self.signals, self._parse
         )
         self._commit_task: asyncio.Task[None] | None = None
         self._resumed = False
@@ -449,23 +446,9 @@ class Engine:
         if self._seeding_done:
             return
         try:
-            chunk: list[Request] = []
-            async for request in _aiter(self.spider.start_requests()):
-                if resumed:
-                    # start_requests() was cut short last time: what it pushed then is known.
-                    request.dont_filter = False
-                if self._stopping:
-                    return  # cut short: not seeded, so a resume runs start_requests() again
-                if not isinstance(request, Request):
-                    raise TypeError(f"start_requests() must yield Requests, not {type(request).__name__}")
-                chunk.append(request)
-                if len(chunk) >= _SEED_CHUNK:
-                    await self._push(chunk)
-                    chunk = []
-                    await asyncio.sleep(0)
-            if chunk:
-                await self._push(chunk)
-            self._seeded = True
+            self._seeded = await push_start_requests(
+                self.spider, self._push, resumed=resumed, stopping=lambda: self._stopping
+            )
         except StorageError as exc:
             self._output_failed(exc)
         except Exception as exc:
@@ -488,16 +471,7 @@ class Engine:
         await self._push([request])
 
     async def _push(self, requests: list[Request]) -> None:
-        kept = []
-        for request in requests:
-            # Start requests are not links: allowed_domains does not apply to them.
-            reason = filter_reason(None, request)
-            if reason is not None:
-                self.stats.filtered[reason] += 1
-                log.warning("start request %s skipped (%s)", request.url, reason)
-            else:
-                kept.append(request)
-        self.stats.count_push(await self.frontier.push(kept))
+        self.stats.count_push(await self.frontier.push(start_requests_to_push(requests, self.stats)))
         self._wake()
 
     # -- handling one request ---------------------------------------------------------------
@@ -552,102 +526,21 @@ class Engine:
         """Fetch and parse a request; the outcome to commit, or None if it was dealt with."""
         fetched = await self.downloader.download(request)
         if isinstance(fetched, Verdict):
-            return await self._act_on(request, fetched)
+            return await self.verdicts.act_on(request, fetched)
         task = ParseTask(
             request, fetched.url, fetched.status, fetched.headers, fetched.body, fetched.content_encoding
         )
         try:
-            outcome = await self.parser.parse(task, functools.partial(self._take_part, request))
+            outcome = await self._parse(request, task)
         finally:
             if fetched.hold is not None:
                 fetched.hold.release()  # the body's bytes leave the in-flight budget
         self.stats.parsed += 1
         return outcome
 
-    async def _act_on(self, request: Request, verdict: Verdict) -> ParseOutcome | None:
-        """What the downloader's verdict asks: the errback's outcome to commit, or None."""
-        if verdict is PAUSED:
-            await self._retry_after_pause(request)
-            return None
-        if isinstance(verdict, Failed):
-            if verdict.retry_in is not None:
-                await self._retry(request, verdict.error, verdict.retry_in)
-                return None
-            return await self._failed_for_good(request, verdict.error, verdict.response)
-        if isinstance(verdict, Ended):
-            await self._end_unparsed(request, verdict.reason)
-        elif isinstance(verdict, Replaced):
-            replacement = verdict.request
-            if filter_reason(None, replacement) is None:  # fingerprinted here, as a start request
-                log.debug("%s replaced by a middleware with %s", request.url, replacement.url)
-                self.stats.not_parsed["replaced"] += 1
-                self.stats.count_push(await self.commits.ack_unparsed(request, (replacement,)))
-            else:
-                log.warning(
-                    "%s: a middleware replaced it with %s, not fetchable", request.url, replacement.url
-                )
-                await self._end_unparsed(request, "replaced_unfetchable")
-        return None
-
-    async def _end_unparsed(self, request: Request, reason: str | None) -> None:
-        """A request that ends with no callback: robots.txt, a filtered redirect, a binary file.
-
-        ``DEFER`` hands it back to the frontier unstarted; any other reason is counted as a link
-        not followed. Either way it is no failure.
-        """
-        if reason == DEFER:
-            await self.frontier.release([request])
-            return
-        if reason is not None:
-            self.stats.filtered[reason] += 1
-        await self.commits.ack_unparsed(request)
-
-    async def _retry(self, request: Request, error: FetchError, delay: float) -> None:
-        request.attempt += 1
-        self.stats.retries += 1
-        self.stats.retry_reasons[error.reason] += 1
-        log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
-        await self.frontier.retry(request, delay)
-
-    async def _failed_for_good(
-        self, request: Request, failure: FetchError, response: Fetched | None
-    ) -> ParseOutcome | None:
-        """Count the failure; run the request's errback if it has one (its outcome is committed
-        as a callback's, which acks the request), else fail the request in the frontier."""
-        log.warning("failed %s: %s", request.url, failure)
-        self.stats.fail_page(failure.reason)
-        if request.depth == 0:
-            self.stats.start_failed(request.url, f"{failure.reason}: {failure}")
-        if self.signals.has("request_failed"):
-            answer = self.downloader.response_of(request, response) if response is not None else None
-            await self.signals.send("request_failed", request, Failure(request, failure, answer))
-        if request.errback is None:
-            await self.frontier.fail(request, failure.reason)
-            return None
-        if response is not None:
-            task = ParseTask(
-                request,
-                response.url,
-                response.status,
-                response.headers,
-                response.body,
-                response.content_encoding,
-                failure,
-            )
-        else:
-            task = ParseTask(request, request.url, 0, [], b"", "", failure)
+    async def _parse(self, request: Request, task: ParseTask) -> ParseOutcome:
+        """``task`` through the parser pool; parts of its output are taken as they come."""
         return await self.parser.parse(task, functools.partial(self._take_part, request))
-
-    async def _retry_after_pause(self, request: Request) -> None:
-        """A request that timed out because the process was stopped goes again, at once.
-
-        The pause is no fault of the host's or the request's: no retry of its budget is used,
-        and the host's delay does not grow (``guards/_pauses.py`` logs the pause once).
-        """
-        self.stats.retries += 1
-        self.stats.retry_reasons["paused"] += 1
-        log.debug("retrying %s: it timed out while the process was stopped", request.url)
-        await self.frontier.retry(request, 0.0)
 
     async def _take_part(self, request: Request, part: ParseOutcome) -> None:
         """A part of a page's output, while its callback runs on (see ``CommitStep.take_part``)."""
@@ -697,19 +590,3 @@ async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:
     """
     await asyncio.gather(starting, return_exceptions=True)
     await parser.close()
-
-
-async def _aiter(source: Iterable[Request] | AsyncIterator[Request]) -> AsyncIterator[Request]:
-    if isinstance(source, AsyncIterator):
-        async for request in source:
-            yield request
-    else:
-        # A blocking start_requests() stalls the event loop: the watchdog names it.
-        iterator = iter(source)
-        while True:
-            with running("spider.start_requests()"):
-                try:
-                    request = next(iterator)
-                except StopIteration:
-                    return
-            yield request

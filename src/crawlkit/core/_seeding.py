@@ -1,0 +1,79 @@
+"""Start requests into the frontier: ``start_requests()`` read in chunks, checked as start URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+from ..guards import running
+from ..http import Request
+from ..parsing import filter_reason
+from ..spider import Spider
+from ._stats import CrawlStats
+
+__all__ = ["push_start_requests", "start_requests_to_push"]
+
+log = logging.getLogger("crawlkit.engine")
+
+_CHUNK = 1000  # start requests pushed at once: a million start URLs never sit in one list
+
+
+async def push_start_requests(
+    spider: Spider,
+    push: Callable[[list[Request]], Awaitable[None]],
+    *,
+    resumed: bool,
+    stopping: Callable[[], bool],
+) -> bool:
+    """Push what ``spider.start_requests()`` yields, a chunk at a time.
+
+    True once it is exhausted; False when a stop cut it short (a resume runs it again). A
+    resumed job sees its start requests deduplicated: what it pushed before is known.
+    """
+    chunk: list[Request] = []
+    async for request in _aiter(spider.start_requests()):
+        if resumed:
+            request.dont_filter = False
+        if stopping():
+            return False
+        if not isinstance(request, Request):
+            raise TypeError(f"start_requests() must yield Requests, not {type(request).__name__}")
+        chunk.append(request)
+        if len(chunk) >= _CHUNK:
+            await push(chunk)
+            chunk = []
+            await asyncio.sleep(0)
+    if chunk:
+        await push(chunk)
+    return True
+
+
+def start_requests_to_push(requests: list[Request], stats: CrawlStats) -> list[Request]:
+    """The requests that may go to the frontier as start requests; the rest counted and named."""
+    kept = []
+    for request in requests:
+        # Start requests are not links: allowed_domains does not apply to them.
+        reason = filter_reason(None, request)
+        if reason is not None:
+            stats.filtered[reason] += 1
+            log.warning("start request %s skipped (%s)", request.url, reason)
+        else:
+            kept.append(request)
+    return kept
+
+
+async def _aiter(source: Iterable[Request] | AsyncIterator[Request]) -> AsyncIterator[Request]:
+    if isinstance(source, AsyncIterator):
+        async for request in source:
+            yield request
+    else:
+        # A blocking start_requests() stalls the event loop: the watchdog names it.
+        iterator = iter(source)
+        while True:
+            with running("spider.start_requests()"):
+                try:
+                    request = next(iterator)
+                except StopIteration:
+                    return
+            yield request
