@@ -6,6 +6,7 @@ text; the gc and malloc tuning are applied in every crawl process, main and work
 """
 
 from ._crawl import crawl_guards
+from ._memory import rss_bytes
 from ._redact import (
     LOG_LIMIT,
     MASK,
@@ -35,6 +36,7 @@ __all__ = [
     "protect_loggers",
     "redact_headers",
     "redact_text",
+    "rss_bytes",
     "running",
     "tune_gc",
     "tune_malloc",
