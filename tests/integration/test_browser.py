@@ -7,8 +7,11 @@ own ``BrowserFetcher`` on it, with the settings the test is about.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +22,7 @@ from selectolax.lexbor import LexborHTMLParser
 from crawlkit.errors import BrowserCrashed, RenderTimeout
 from crawlkit.fetch import BrowserConfig, BrowserFetcher, Rendered, RenderPlan
 from support.browser import BrowserSession, alive
-from support.procs import wait_for
+from support.procs import TESTS_DIR, first_line, reaped, subprocess_env, wait_for
 from support.rendershop import PRODUCTS, Proxy, RenderShop, product
 
 MIB = 1024 * 1024
@@ -197,3 +200,88 @@ def test_screenshot_and_pdf_on_request(browser_session: BrowserSession, shop: Re
     browser_session.run(f.close())
     assert page.screenshot is not None and page.screenshot.startswith(b"\x89PNG")
     assert page.pdf is not None and page.pdf.startswith(b"%PDF")
+
+
+def running(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that still run (a zombie whose parent is gone waits for init: not ours)."""
+    left = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z":
+            left.append(pid)
+    return left
+
+
+def _comm(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read().strip()
+    except OSError:
+        return b""
+
+
+def _children(pid: int) -> list[int]:
+    from crawlkit.fetch._chromium_guard import _descendants
+
+    return _descendants(pid)
+
+
+def test_kill_9_of_the_crawl_leaves_no_browser_behind(
+    browser_session: BrowserSession, shop: RenderShop
+) -> None:
+    # Its own browser: this process starts one, as a crawl does, and is killed with it running.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "support.browser_child", shop.url("/product/1")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+        cwd=TESTS_DIR,
+    )
+    with reaped(proc):
+        started = json.loads(first_line(proc))
+        # Playwright's driver, the guard, Chromium and its helpers (which come and go).
+        tree = _children(proc.pid)
+        assert started["pids"][0] in tree  # the guard
+        tree = sorted({*tree, *started["pids"]})
+        assert len(alive(started["pids"])) >= 3
+        # Playwright's driver would close the browser when the crawl's pipe closes: killed
+        # too, so that only the guard is left to do it.
+        drivers = [p for p in tree if p not in started["pids"] and _comm(p).startswith(b"node")]
+        assert drivers
+        time.sleep(1)  # in the middle of its second render
+        for driver in drivers:
+            os.kill(driver, signal.SIGKILL)
+        proc.kill()
+    wait_for(lambda: not alive(tree), 15, "the killed crawl's Chromium processes to end")
+    wait_for(lambda: not running(tree), 15, "its driver to end")
+    assert started["profile"] and not os.path.exists(started["profile"])
+    assert not os.path.exists(started["folder"])
+
+
+def test_the_memory_ceiling_counts_the_browser(browser_session: BrowserSession, shop: RenderShop) -> None:
+    from crawlkit.guards._memory import MemoryGuard
+
+    f = fetcher(browser_session)
+    browser_session.run(f.render(shop.url("/product/6")))
+    browser_session.run(f.launcher.scan())
+    reasons: list[str] = []
+    guard = MemoryGuard(
+        1,  # MiB: the browser alone is over it
+        worker_pids=list,
+        frontier_size=lambda: 0,
+        inflight_bytes=lambda: 0,
+        parse_queue=lambda: 0,
+        stop=reasons.append,
+        browser_bytes=f.memory_bytes,
+    )
+    sample = guard.sample()
+    assert sample is not None and sample.browser == f.memory_bytes() > 50 * MIB
+    assert sample.total == sample.main + sample.browser
+    assert "browser " in guard.describe(sample)
+    guard.check()
+    assert reasons and reasons[0].startswith("memory limit")
+    browser_session.run(f.close())

@@ -168,10 +168,14 @@ def main(argv: list[str]) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         kill_tree()
-        if profile and abandoned:
-            # Playwright's driver removes the profile it made when it can; not when the crawl
-            # died under it.
-            shutil.rmtree(profile, ignore_errors=True)
+        if abandoned:
+            # Playwright's driver removes the profile it made, and the crawl its launcher's
+            # folder, when they can; not when the crawl died under them.
+            if profile:
+                shutil.rmtree(profile, ignore_errors=True)
+            folder = os.path.dirname(pidfile)
+            if pidfile and os.path.basename(folder).startswith("crawlkit-browser-"):
+                shutil.rmtree(folder, ignore_errors=True)
         if pidfile:
             with contextlib.suppress(OSError):
                 os.unlink(pidfile)
