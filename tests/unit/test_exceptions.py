@@ -9,6 +9,7 @@ import pytest
 
 from crawlkit import errors
 from crawlkit.errors import (
+    BrowserCrashed,
     CloseSpider,
     CommitError,
     ConfigError,
@@ -29,6 +30,8 @@ from crawlkit.errors import (
     PipelineError,
     RedirectError,
     RedirectFiltered,
+    RenderError,
+    RenderTimeout,
     ResponseTooLarge,
     RetriesExhausted,
     SpiderError,
@@ -50,6 +53,9 @@ CASES: list[tuple[BaseException, dict[str, Any]]] = [
     (TransportError("connection reset", URL), {"url": URL, "reason": "transport"}),
     (ConnectError("connection refused", URL), {"url": URL, "reason": "connect"}),
     (FetchTimeout("read timeout", url=URL), {"url": URL, "reason": "timeout"}),
+    (RenderTimeout("the render passed its deadline of 30 s", URL), {"url": URL, "reason": "render_timeout"}),
+    (BrowserCrashed("the browser died", URL), {"url": URL, "reason": "browser_crashed"}),
+    (RenderError("actions[0]: no such element", URL), {"url": URL, "reason": "render"}),
     (ResponseTooLarge("body exceeds 10 bytes", URL), {"url": URL, "reason": "too_large"}),
     (RedirectError("more than 20 redirects", URL), {"url": URL, "reason": "redirects"}),
     (
@@ -172,6 +178,9 @@ def test_raised_and_caught_after_pickling() -> None:
         (TransportError, FetchError),
         (ConnectError, TransportError),
         (FetchTimeout, TransportError),
+        (RenderTimeout, FetchTimeout),
+        (BrowserCrashed, TransportError),
+        (RenderError, FetchError),
         (ResponseTooLarge, FetchError),
         (RedirectError, FetchError),
         (HTTPStatusError, FetchError),
