@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from support.browser import BrowserSession, alive, require_browser
+from support.procs import wait_for
 from support.serverthread import ServerThread
 from support.testsite import STATE, SiteLog, SiteState, make_app
 
@@ -110,3 +112,18 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"the shared folder {path} is absent (it lies beside the repository checkout)")
     return path
+
+
+@pytest.fixture(scope="session")
+def browser_session() -> Iterator[BrowserSession]:
+    """The session's one headless Chromium (``support.browser``); skipped if there is none.
+
+    When the session ends, no process of that browser may be left.
+    """
+    require_browser()
+    session = BrowserSession()
+    try:
+        yield session
+    finally:
+        session.close()
+        wait_for(lambda: not alive(session.seen), 15, "the session's Chromium processes to end")

@@ -10,7 +10,10 @@ crawl with the :class:`CrawlControl` family, which is never logged as a failure:
     │   ├── FetchError                  no usable response; ``reason`` is the summary's key
     │   │   ├── TransportError          no response at all (retried)
     │   │   │   ├── ConnectError
-    │   │   │   └── FetchTimeout
+    │   │   │   ├── FetchTimeout
+    │   │   │   │   └── RenderTimeout   a render's deadline passed
+    │   │   │   └── BrowserCrashed      the browser died during a render
+    │   │   ├── RenderError             a render step or a page script failed (not retried)
     │   │   ├── RedirectError
     │   │   ├── RedirectFiltered        a link not followed, not a failure
     │   │   ├── TLSError
@@ -44,6 +47,7 @@ from typing import Any
 
 __all__ = [
     "BodyTooLarge",
+    "BrowserCrashed",
     "CloseSpider",
     "CommitError",
     "ConfigError",
@@ -65,6 +69,8 @@ __all__ = [
     "PipelineError",
     "RedirectError",
     "RedirectFiltered",
+    "RenderError",
+    "RenderTimeout",
     "ResponseTooLarge",
     "RetriesExhausted",
     "SpiderError",
@@ -120,6 +126,27 @@ class FetchTimeout(TransportError):
     """The connect, read or total timeout passed."""
 
     reason = "timeout"
+
+
+class RenderTimeout(FetchTimeout):
+    """A render passed its deadline (``render_timeout``): navigation, steps and waits together."""
+
+    reason = "render_timeout"
+
+
+class BrowserCrashed(TransportError):
+    """The browser (or the page's renderer) died during a render; a new one serves the next."""
+
+    reason = "browser_crashed"
+
+
+class RenderError(FetchError):
+    """A render could not be done: a step failed, a page script threw, the page is a download.
+
+    Not retried: the same page does the same again.
+    """
+
+    reason = "render"
 
 
 class ProtocolError(FetchError):

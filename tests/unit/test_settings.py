@@ -432,3 +432,24 @@ def test_field_names() -> None:
     names = Settings.field_names()
     assert names[0] == "concurrency"
     assert len(names) == len(set(names)) == len(dataclasses.fields(Settings))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"browser_concurrency": 0}, "'browser_concurrency' must be at least 1"),
+        ({"browser_context_pages": 0}, "'browser_context_pages' must be at least 1"),
+        ({"render_timeout": 0}, "'render_timeout' must be greater than 0"),
+        ({"browser_max_memory_mb": -1}, "'browser_max_memory_mb' must not be negative"),
+        ({"browser_block_resources": ["image", "pictures"]}, r"unknown resource types \['pictures'\]"),
+    ],
+)
+def test_browser_settings_are_checked(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings(**changes)  # type: ignore[arg-type]
+
+
+def test_browser_settings_defaults_are_small_and_safe() -> None:
+    s = Settings()
+    assert s.browser_concurrency == 2
+    assert set(s.browser_block_resources) == {"image", "font", "media"}

@@ -5,10 +5,12 @@ the rest: middlewares, the politeness gate, the fetcher with its cookie jars, th
 the retry policy; it answers with a response or a ``Verdict`` (``Ended``, ``Failed``,
 ``Replaced``). The politeness gate (robots.txt, per-host policy and adaptive throttling), the aiohttp client
 (``Fetcher``: timeouts, size limits, redirects hop by hop, the cookie jar), the retry policy and
-the byte budget of bodies in flight. Built, and wired in a later step: the block classifier
-(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their
-header profiles. ``Fetcher`` is imported on first use: it pulls in aiohttp,
-which the engine imports in a thread while the parser workers start.
+the byte budget of bodies in flight; rendering in headless Chromium (``BrowserFetcher``, with
+the optional Playwright: ``crawlkit[browser]``) and the plain-data ``RenderPlan`` a render follows.
+Built, and wired in a later step: the block classifier (``Classifier``), proxies (``ProxyPool``,
+``EnvProxies``), sessions (``SessionPool``) and their header profiles, and the browser fetcher.
+``Fetcher`` is imported on first use: it pulls in aiohttp, which the engine imports in a thread
+while the parser workers start; the browser's parts load Playwright only when a browser starts.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -32,10 +34,13 @@ from ._proxies import (
     parse_proxy,
     usable_proxies,
 )
+from ._render_plan import RenderPlan
 from ._retry import RetryPolicy, parse_retry_after
 from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
 
 if TYPE_CHECKING:
+    from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered
+    from ._browser_launch import BrowserLauncher
     from ._client import Fetched, Fetcher
 
 __all__ = [
@@ -44,7 +49,11 @@ __all__ = [
     "DEFERRED",
     "PAUSED",
     "Attempt",
+    "BrowserConfig",
+    "BrowserFetcher",
     "BrowserIdentities",
+    "BrowserLauncher",
+    "BrowserStats",
     "ByteBudget",
     "Classification",
     "Classifier",
@@ -67,6 +76,8 @@ __all__ = [
     "ProxyArgs",
     "ProxyPool",
     "ProxyState",
+    "RenderPlan",
+    "Rendered",
     "Replaced",
     "RetryPolicy",
     "Rule",
@@ -95,4 +106,12 @@ def __getattr__(name: str) -> Any:
         from . import _client
 
         return getattr(_client, name)
+    if name in ("BrowserConfig", "BrowserFetcher", "BrowserStats", "Rendered"):
+        from . import _browser
+
+        return getattr(_browser, name)
+    if name == "BrowserLauncher":
+        from . import _browser_launch
+
+        return _browser_launch.BrowserLauncher
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

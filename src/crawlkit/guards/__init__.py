@@ -7,6 +7,7 @@ every crawl process, main and workers.
 """
 
 from ._crawl import crawl_guards
+from ._memory import rss_bytes
 from ._pauses import PAUSES, PauseClock
 from ._redact import (
     LOG_LIMIT,
@@ -39,6 +40,7 @@ __all__ = [
     "protect_loggers",
     "redact_headers",
     "redact_text",
+    "rss_bytes",
     "running",
     "tune_gc",
     "tune_malloc",

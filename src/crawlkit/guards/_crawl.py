@@ -33,8 +33,12 @@ async def crawl_guards(
     frontier: Frontier,
     budget: ByteBudget,
     stop: Callable[[str], None],
+    browser_bytes: Callable[[], int] | None = None,
 ) -> AsyncIterator[None]:
-    """Run the guards while the block runs; ``stop(reason)`` is a graceful stop."""
+    """Run the guards while the block runs; ``stop(reason)`` is a graceful stop.
+
+    ``browser_bytes`` (``BrowserFetcher.memory_bytes``) counts a rendering crawl's browser.
+    """
     protect_loggers("crawlkit")
     # Runs with loop_stall_warning = 0 too, reporting no stall: it also measures pauses.
     watchdog = LoopWatchdog(settings.loop_stall_warning)
@@ -52,6 +56,7 @@ async def crawl_guards(
             inflight_bytes=lambda: budget.used,
             parse_queue=parse_queue,
             stop=stop,
+            browser_bytes=browser_bytes,
         )
         task = asyncio.create_task(guard.run(), name="memory-guard")
     watchdog.start()

@@ -6,6 +6,10 @@ resident set sizes, read from ``/proc/<pid>/statm`` five times a second (a few m
 time). At 80% a warning says how much each part holds and what grew since the crawl began; at
 100% the crawl stops gracefully, so that the same command resumes it (with the durable frontier).
 
+A crawl that renders pages also counts its browser (``browser_bytes``, given by the browser
+fetcher): Chromium's processes share most of their pages, so they are counted by proportional set
+size, not by adding their resident sizes, which would count those pages once per process.
+
 Without ``/proc`` (macOS) there is no cheap way to read another process's resident size from the
 standard library: the ceiling is then not enforced, and a warning says so once.
 """
@@ -45,10 +49,11 @@ class MemorySample:
     frontier: int  # requests queued (pending) in the frontier
     inflight: int  # bytes of response bodies held (being read or waiting for a parser)
     parse_queue: int  # responses waiting for, or inside, a parser worker
+    browser: int = 0  # bytes the headless browser's processes hold (PSS), if the crawl renders
 
     @property
     def total(self) -> int:
-        return self.main + self.workers
+        return self.main + self.workers + self.browser
 
 
 class MemoryGuard:
@@ -64,6 +69,7 @@ class MemoryGuard:
         parse_queue: Callable[[], int],
         stop: Callable[[str], None],
         interval: float = 0.2,
+        browser_bytes: Callable[[], int] | None = None,
     ) -> None:
         self.limit = limit_mb * MIB
         self.interval = interval
@@ -73,6 +79,7 @@ class MemoryGuard:
         self._inflight_bytes = inflight_bytes
         self._parse_queue = parse_queue
         self._stop = stop
+        self._browser_bytes = browser_bytes
         self._first: MemorySample | None = None
         self._warned = False
         self._stopped = False
@@ -82,7 +89,10 @@ class MemoryGuard:
         if main is None:
             return None
         workers = sum(rss_bytes(pid) or 0 for pid in self._worker_pids())
-        return MemorySample(main, workers, self._frontier_size(), self._inflight_bytes(), self._parse_queue())
+        browser = self._browser_bytes() if self._browser_bytes is not None else 0
+        return MemorySample(
+            main, workers, self._frontier_size(), self._inflight_bytes(), self._parse_queue(), browser
+        )
 
     async def run(self) -> None:
         """Watch until cancelled (or until the ceiling stopped the crawl)."""
@@ -119,6 +129,8 @@ class MemoryGuard:
             "parser workers": sample.workers - first.workers,
             "main process": sample.main - first.main,
         }
+        if self._browser_bytes is not None:
+            grown["browser"] = sample.browser - first.browser
         name, by = max(grown.items(), key=lambda kv: kv[1])
         return f"{name} grew most, by {by // MIB} MiB"
 
@@ -138,7 +150,8 @@ class MemoryGuard:
             f"({100 * sample.total / self.limit:.0f}%): {self.grew_most(sample)}; "
             f"parser workers {delta(sample.workers, first.workers, mib)}, "
             f"main process {delta(sample.main, first.main, mib)}; "
-            f"requests queued {delta(sample.frontier, first.frontier, str)}, "
+            + (f"browser {delta(sample.browser, first.browser, mib)}; " if self._browser_bytes else "")
+            + f"requests queued {delta(sample.frontier, first.frontier, str)}, "
             f"response bodies in flight {sample.inflight / MIB:.1f} MiB, "
             f"responses waiting for a parser {sample.parse_queue}"
         )

@@ -8,8 +8,10 @@ docs is generated from the schema (``_reference``).
 from ._load import env_settings, load_settings, read_pyproject
 from ._reference import settings_reference
 from ._schema import DEFAULT_RETRY_HTTP_CODES, DEFAULT_USER_AGENT, Settings
+from ._validate import BROWSER_RESOURCE_TYPES
 
 __all__ = [
+    "BROWSER_RESOURCE_TYPES",
     "DEFAULT_RETRY_HTTP_CODES",
     "DEFAULT_USER_AGENT",
     "Settings",

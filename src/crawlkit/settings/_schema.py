@@ -219,6 +219,41 @@ class Settings:
             "that was running (0: no warning; pauses of the process are still noticed)."
         ),
     )
+    browser_executable: str = dataclasses.field(
+        default="",
+        metadata=_doc(
+            "Chromium to render pages with (a path or a name on PATH); empty: Playwright's own "
+            "build if installed, else the system's chromium (needs crawlkit[browser])."
+        ),
+    )
+    browser_concurrency: int = dataclasses.field(
+        default=2,
+        metadata=_doc("Pages rendered in the browser at once; apart from concurrency's HTTP slots."),
+    )
+    browser_block_resources: list[str] = dataclasses.field(
+        default_factory=lambda: ["image", "font", "media"],
+        metadata=_doc(
+            "Resource types the browser does not download when it renders (counted instead): "
+            "image, font, media, stylesheet, script, xhr, fetch, ... ([]: all are downloaded)."
+        ),
+    )
+    render_timeout: float = dataclasses.field(
+        default=30.0,
+        metadata=_doc("Seconds one render may take: navigation, actions and waits together."),
+    )
+    browser_context_pages: int = dataclasses.field(
+        default=50,
+        metadata=_doc(
+            "Pages a browser context (its cookies, cache and memory) serves before a fresh one replaces it."
+        ),
+    )
+    browser_max_memory_mb: int = dataclasses.field(
+        default=1024,
+        metadata=_doc(
+            "Restart the browser, between renders, when its processes hold more than this many "
+            "MiB (proportional set size; 0: never)."
+        ),
+    )
     log_level: str = dataclasses.field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR."))
     frontier: str = dataclasses.field(
         default="sqlite",

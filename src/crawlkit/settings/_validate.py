@@ -10,7 +10,15 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ._schema import Settings
 
-__all__ = ["validate"]
+__all__ = ["BROWSER_RESOURCE_TYPES", "validate"]
+
+# The resource types Chromium reports for a request (Playwright's request.resource_type).
+BROWSER_RESOURCE_TYPES = frozenset(
+    {
+        "document", "stylesheet", "image", "media", "font", "script", "texttrack", "xhr", "fetch",
+        "eventsource", "websocket", "manifest", "other",
+    }
+)  # fmt: skip
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 
@@ -55,6 +63,24 @@ def validate(s: Settings) -> None:
         if not 100 <= code <= 599:
             raise ConfigError(f"setting 'retry_http_codes' holds {code}, not an HTTP status")
     _check_politeness_settings(s)
+    _check_browser_settings(s)
+
+
+def _check_browser_settings(s: Settings) -> None:
+    for name in ("browser_concurrency", "browser_context_pages"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"setting {name!r} must be at least 1, got {getattr(s, name)}")
+    if s.render_timeout <= 0:
+        raise ConfigError(f"setting 'render_timeout' must be greater than 0, got {s.render_timeout}")
+    if s.browser_max_memory_mb < 0:
+        got = s.browser_max_memory_mb
+        raise ConfigError(f"setting 'browser_max_memory_mb' must not be negative, got {got}")
+    unknown = sorted(set(s.browser_block_resources) - BROWSER_RESOURCE_TYPES)
+    if unknown:
+        known = ", ".join(sorted(BROWSER_RESOURCE_TYPES))
+        raise ConfigError(
+            f"setting 'browser_block_resources' holds unknown resource types {unknown} (known: {known})"
+        )
 
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
