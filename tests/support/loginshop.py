@@ -36,10 +36,11 @@ def expected_item(base: str, pid: int) -> dict[str, object]:
 
 
 class LoginShop(ServerThread):
-    def __init__(self) -> None:
+    def __init__(self, busy_logins: int = 0) -> None:
         super().__init__(what="the login shop", thread_name="login-shop")
         self.logged_in: set[str] = set()
         self.log: list[str] = []
+        self.busy_logins = busy_logins  # the first login posts answered 503: retried, and logged
 
     def _token(self, sid: str) -> str:
         return hashlib.sha256(f"csrf:{sid}".encode()).hexdigest()[:32]
@@ -76,6 +77,9 @@ class LoginShop(ServerThread):
 
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
+        if self.busy_logins > 0:
+            self.busy_logins -= 1
+            return web.Response(status=503, text="busy, try again")
         sid = request.cookies.get("sid", "")
         ok = (
             sid
