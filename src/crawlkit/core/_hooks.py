@@ -19,7 +19,6 @@ raises is logged and counted (``hook_errors`` in the summary); the crawl goes on
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..guards import running
+from ..spider import import_object
 
 if TYPE_CHECKING:
     from ..http import Request
@@ -106,19 +106,7 @@ class Crawler:
 def build_component(path: str, crawler: Crawler, kind: str) -> Any:
     """Import ``module:Class`` and build it: ``from_crawler(crawler)``, else ``Class(settings)``,
     else ``Class()``. ``kind`` (``middleware``, ``extension``) names it in errors."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ConfigError(f"{kind} {path!r} must be an import path like 'package.module:ClassName'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(f"cannot import {kind} module {module_name!r}: {exc}") from exc
-    try:
-        cls: Any = getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"{kind} {path!r}: module {module_name!r} has no {attr!r}") from None
+    cls: Any = import_object(path, kind)
     if not inspect.isclass(cls):
         return cls  # an instance, ready to use
     try:

@@ -8,14 +8,13 @@ and ``close_spider(spider)``, sync or async.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, DropItem, PipelineError
 from ..guards import running
-from ..spider import Spider
+from ..spider import Spider, import_object
 
 __all__ = ["ItemPipeline", "PipelineChain", "load_pipelines"]
 
@@ -27,27 +26,11 @@ class ItemPipeline(Protocol):
     def process_item(self, item: Any, spider: Spider) -> Any: ...
 
 
-def _import(path: str) -> Any:
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ConfigError(f"pipeline {path!r} must be an import path like 'package.module:ClassName'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(f"cannot import pipeline module {module_name!r}: {exc}") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"pipeline {path!r}: module {module_name!r} has no {attr!r}") from None
-
-
 def load_pipelines(paths: list[str]) -> list[Any]:
     """Import and instantiate the configured pipelines."""
     pipelines = []
     for path in paths:
-        obj = _import(path)
+        obj = import_object(path, "pipeline")
         if inspect.isclass(obj):
             obj = obj()
         if not callable(getattr(obj, "process_item", None)):

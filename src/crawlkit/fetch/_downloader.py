@@ -184,13 +184,18 @@ class Downloader:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
         except FetchError as exc:
-            if isinstance(exc, FetchTimeout):
-                if PAUSES.spanned(started):
-                    return PAUSED
-                politeness.observe(request, started, time.monotonic() - started, None)
-            return self._failed(request, exc, None)
+            return self._fetch_error(request, exc, started) or self._failed(request, exc, None)
         self._received(request, fetched, started)
         return self._classify(request, fetched)
+
+    def _fetch_error(self, request: Request, exc: FetchError, started: float) -> Verdict | None:
+        """``PAUSED`` for a timeout across a stop of the whole process; else None, after telling
+        the host policy how long a timeout took (it slows the host down)."""
+        if isinstance(exc, FetchTimeout):
+            if PAUSES.spanned(started):
+                return PAUSED
+            self.politeness.observe(request, started, time.monotonic() - started, None)
+        return None
 
     def _received(self, request: Request, fetched: Fetched, started: float) -> None:
         # The host's slot is free for its next request; this one stays leased until it is
@@ -273,10 +278,6 @@ class Downloader:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
         except FetchError as exc:
-            if isinstance(exc, FetchTimeout):
-                if PAUSES.spanned(started):
-                    return PAUSED
-                politeness.observe(request, started, time.monotonic() - started, None)
-            return exc
+            return self._fetch_error(request, exc, started) or exc
         self._received(request, fetched, started)
         return fetched

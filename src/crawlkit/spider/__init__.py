@@ -6,7 +6,7 @@ worker, beside the callback.
 """
 
 from ._items import ItemValidator, unknown_callback
-from ._loader import SpiderRef, discover_spiders, load_spider_file, ref_for_class
+from ._loader import SpiderRef, discover_spiders, import_object, load_spider_file, ref_for_class
 from ._spider import Spider, detach_state
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "SpiderRef",
     "detach_state",
     "discover_spiders",
+    "import_object",
     "load_spider_file",
     "ref_for_class",
     "unknown_callback",

@@ -14,11 +14,12 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..errors import SpiderError
+from ..errors import ConfigError, SpiderError
 from ._spider import Spider
 
-__all__ = ["SpiderRef", "discover_spiders", "load_spider_file", "ref_for_class"]
+__all__ = ["SpiderRef", "discover_spiders", "import_object", "load_spider_file", "ref_for_class"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +161,21 @@ def discover_spiders(folder: Path) -> Discovery:
                 )
             found.spiders[cls.name] = cls
     return found
+
+
+def import_object(path: str, kind: str) -> Any:
+    """What ``package.module:Name`` (or ``package.module.Name``) names, for a setting that lists
+    user code (pipelines, middlewares, extensions); ``kind`` names it in errors."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(f"{kind} {path!r} must be an import path like 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(f"cannot import {kind} module {module_name!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"{kind} {path!r}: module {module_name!r} has no {attr!r}") from None
