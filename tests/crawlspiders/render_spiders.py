@@ -27,22 +27,26 @@ class RenderShopSpider(Spider):
     render = True
     base = ""
     extras = ""
+    lists = "more,scroll"  # the product lists to crawl
     screenshot_of = "0"  # the product whose render also takes a screenshot
     custom_settings = {"parse_workers": 2, "browser_concurrency": 2, "concurrency": 4}
 
     def start_requests(self) -> Iterator[Request]:
-        yield Request(
-            f"{self.base}/more",
-            self.parse_list,
-            wait_for="a.product",
-            actions=[{"click": "button#more", "repeat": 10}],
-        )
-        yield Request(
-            f"{self.base}/scroll",
-            self.parse_list,
-            wait_for="a.product",
-            actions=[{"scroll": "bottom", "max_steps": 20}],
-        )
+        lists = self.lists.split(",")
+        if "more" in lists:
+            yield Request(
+                f"{self.base}/more",
+                self.parse_list,
+                wait_for="a.product",
+                actions=[{"click": "button#more", "repeat": 10}],
+            )
+        if "scroll" in lists:
+            yield Request(
+                f"{self.base}/scroll",
+                self.parse_list,
+                wait_for="a.product",
+                actions=[{"scroll": "bottom", "max_steps": 20}],
+            )
         if self.extras:
             yield Request(f"{self.base}/hang", self.parse_list, render_timeout=2, max_retries=0)
             yield Request(
@@ -84,13 +88,14 @@ class RenderShopSpider(Spider):
 
 
 class SlowRenderShopSpider(RenderShopSpider):
-    """The same crawl, one page at a time and a little slower: long enough to kill in the middle."""
+    """The button's list, a page at a time: a crawl long enough to be killed in the middle."""
 
     name = "rendershop_slow"
+    lists = "more"
     custom_settings = {
         "parse_workers": 1,
         "browser_concurrency": 1,
         "concurrency": 2,
-        "download_delay": 0.2,
+        "download_delay": 0.1,
         "commit_interval": 0.2,
     }
