@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -134,3 +133,36 @@ def test_kill_9_of_a_rendering_crawl_resumes_exactly_once_and_leaves_no_browser(
     ids = Counter(item["id"] for item in read_items(out))
     assert sorted(ids.items()) == [(i, 1) for i in range(expected)]  # every product exactly once
     assert not browser_tree(resumed.pid)
+
+
+def test_fetch_and_shell_show_what_the_browser_saw(shop: RenderShop, tmp_path: Path) -> None:
+    page = shop.url("/product/5")
+    fetched = subprocess.run(
+        [str(CRAWLKIT_EXE), "fetch", page, "--render", "--wait-for", "h1.ready"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert '<h1 class="ready">Product 5</h1>' in fetched.stdout  # put there by the page's script
+    assert "the DOM after rendering; 2 requests of the page blocked" in fetched.stderr
+    script = (
+        "print('h1:', response.css_first('h1').text())\n"
+        f"page = fetch({shop.url('/product/6')!r})\n"
+        "print('again:', response.css_first('h1').text(), page is response)\n"
+    )
+    shell = subprocess.run(
+        [str(CRAWLKIT_EXE), "shell", page, "--render", "--wait-for", "h1.ready"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "h1: Product 5" in shell.stdout
+    assert "again: Product 6 True" in shell.stdout  # rendered too, with the same wait_for
+    # Without --render the page is the server's HTML: an empty h1 that only a script fills.
+    plain = subprocess.run([str(CRAWLKIT_EXE), "fetch", page], capture_output=True, text=True, timeout=60)
+    assert "<h1></h1>" in plain.stdout
