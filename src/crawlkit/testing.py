@@ -160,19 +160,39 @@ async def fetch_response_async(
     """Fetch ``url`` through crawlkit's fetcher and decode it as a parser worker would.
 
     Any status comes back as a response; a request that gets none raises a
-    :class:`~crawlkit.FetchError`.
+    :class:`~crawlkit.FetchError`. A ``request`` with ``render=True`` is rendered in headless
+    Chromium (launched for it, and closed), as a crawl renders it: the response is the rendered
+    DOM, ``response.meta["render"]`` the results of its ``evaluate`` steps.
     """
     from .fetch import Fetcher
 
     resolved = settings if isinstance(settings, Settings) else load_settings(overrides=settings)
     # Read even a binary body (an image, a PDF): a test or `crawlkit fetch` wants to see it.
     request = request or Request(url, meta={"allow_binary": True})
+    if request.render:
+        return await _render_response(request, resolved)
     async with Fetcher(resolved) as fetcher:
         fetched = await fetcher.fetch(request)
     if fetched.hold is not None:
         fetched.hold.release()
     body = decode_body(fetched.body, fetched.content_encoding, resolved.max_response_size or (1 << 62))
     return Response(fetched.url, fetched.status, fetched.headers, body, request)
+
+
+async def _render_response(request: Request, settings: Settings) -> Response:
+    from .fetch import BrowserConfig, BrowserFetcher
+    from .http import RenderPlan
+
+    config = BrowserConfig.from_settings(settings, user_agent=settings.user_agent, concurrency=1)
+    async with BrowserFetcher(config) as browser:
+        rendered = await browser.render(
+            request.url,
+            RenderPlan.from_data(request.render_plan or {}),
+            headers=request.headers,
+            cookies=request.cookies,
+        )
+    request.meta = {**request.meta, "render": rendered.results, "render_blocked": rendered.blocked}
+    return Response(rendered.url, rendered.status, rendered.headers, rendered.body, request)
 
 
 def fetch_response(

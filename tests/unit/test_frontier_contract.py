@@ -251,6 +251,26 @@ def test_requests_come_back_whole(tmp_path: Path, kind: str) -> None:
     crawl(kind, tmp_path, body)
 
 
+def test_rendered_requests_come_back_with_their_plan(tmp_path: Path, kind: str) -> None:
+    plan = req(
+        "http://a.test/list",
+        wait_for="a.product",
+        actions=[{"click": "button#more", "repeat": 3}, {"evaluate": "document.title", "as": "title"}],
+        screenshot=True,
+        render_timeout=5,
+    )
+    never = req("http://a.test/plain", render=False)
+
+    async def body(f: Frontier, _: Clocks) -> None:
+        await f.push([plan, never])
+        back = {r.url: r for r in await f.lease(2)}
+        assert back[plan.url].render is True
+        assert back[plan.url].render_plan == plan.render_plan
+        assert back[never.url].render is False and back[never.url].render_plan is None
+
+    crawl(kind, tmp_path, body)
+
+
 # -- priority -----------------------------------------------------------------------------------------
 
 

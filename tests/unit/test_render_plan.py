@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from crawlkit.fetch import RenderPlan
-from crawlkit.fetch._render_plan import Click, Evaluate, Scroll
+from crawlkit.http._render_plan import Click, Evaluate, Scroll
 
 
 def test_plain_data_round_trips() -> None:

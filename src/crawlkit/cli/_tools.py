@@ -46,6 +46,7 @@ def add_tool_commands(
     )
     fetch.add_argument("url")
     fetch.add_argument("--headers", action="store_true", help="print the status and headers only, on stdout")
+    _render_options(fetch)
     settings_option(fetch)
 
     parse = sub.add_parser("parse", help="run one spider callback on one page; print what it yields")
@@ -65,7 +66,29 @@ def add_tool_commands(
 
     shell = sub.add_parser("shell", help="an interactive Python session with the page as `response`")
     shell.add_argument("url")
+    _render_options(shell)
     settings_option(shell)
+
+
+def _render_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="render the page in headless Chromium and show the DOM the browser built (crawlkit[browser])",
+    )
+    parser.add_argument(
+        "--wait-for",
+        metavar="SEL",
+        default=None,
+        help="with --render: wait for this CSS selector (or load state: load, domcontentloaded, networkidle)",
+    )
+
+
+def _page_request(url: str, args: argparse.Namespace) -> Request | None:
+    """The request for a tool's page: None (a plain fetch) unless it is to be rendered."""
+    if not (args.render or args.wait_for):
+        return None
+    return Request(url, meta={"allow_binary": True}, render=True, wait_for=args.wait_for)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -90,7 +113,7 @@ def run_tool_command(
     if args.command == "fetch":
         return _fetch(args, settings)
     if args.command == "shell":
-        return _shell(args.url, settings)
+        return _shell(args.url, settings, args)
     spider_cls = find_spider(args.spider)
     return _parse(args, spider_cls, settings_for(dict(args.settings), spider_cls))
 
@@ -128,7 +151,7 @@ def _status_and_headers(response: Response) -> str:
 
 
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
-    response = _get(args.url, settings)
+    response = _get(args.url, settings, _page_request(args.url, args))
     if args.headers:
         sys.stdout.write(_status_and_headers(response) + "\n")
         return 0
@@ -142,7 +165,11 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"crawlkit: {len(response.body)} bytes of {content_type}: not text", file=sys.stderr)
         return 0
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    print(f"crawlkit: {len(response.body)} bytes, decoded as {response.encoding}", file=sys.stderr)
+    rendered = ""
+    if response.request.render:
+        blocked = response.meta.get("render_blocked", 0)
+        rendered = f" (the DOM after rendering; {blocked} requests of the page blocked)"
+    print(f"crawlkit: {len(response.body)} bytes, decoded as {response.encoding}{rendered}", file=sys.stderr)
     return 0
 
 
@@ -196,17 +223,20 @@ _BANNER = """\
 crawlkit shell: {status} {url}
   response              the page (response.css(...), response.css_first(...), response.text)
   request               the request that fetched it
-  fetch(url)            fetch another page into `response`
+  fetch(url)            fetch another page into `response` (rendered if this one was)
   settings, Request     the settings in force, and the Request class
 Try: response.css_first("title").text()"""
 
 
 def shell_namespace(response: Response, settings: Settings) -> dict[str, Any]:
-    """The names the shell starts with; ``fetch(url)`` replaces ``response`` and ``request``."""
+    """The names the shell starts with; ``fetch(url)`` replaces ``response`` and ``request``
+    (rendered as the first page was, with its ``wait_for``)."""
     namespace: dict[str, Any] = {}
+    first = response.request
 
     def fetch(url: str) -> Response:
-        page = _get(url, settings)
+        again = first.replace(url=url, meta={"allow_binary": True}) if first.render else None
+        page = _get(url, settings, again)
         namespace.update(response=page, request=page.request)
         return page
 
@@ -216,8 +246,8 @@ def shell_namespace(response: Response, settings: Settings) -> dict[str, Any]:
     return namespace
 
 
-def _shell(url: str, settings: Settings) -> int:
-    response = _get(url, settings)
+def _shell(url: str, settings: Settings, args: argparse.Namespace) -> int:
+    response = _get(url, settings, _page_request(url, args))
     namespace = shell_namespace(response, settings)
     banner = _BANNER.format(status=response.status, url=response.url)
     if sys.stdin.isatty() and _start_ipython(namespace, banner):

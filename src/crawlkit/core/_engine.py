@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import StorageError
-from ..exporters import Exporter, Mode, PipelineChain, load_pipelines, make_exporter, spec_for
+from ..exporters import (
+    Exporter,
+    Mode,
+    PipelineChain,
+    load_pipelines,
+    make_exporter,
+    render_files_dir,
+    spec_for,
+)
 from ..fetch import (
     ByteBudget,
     CrawlHostPolicy,
@@ -112,6 +120,8 @@ class Engine:
             allowed_domains=self.spider.allowed_domains,
             handled_statuses=spider_cls.handle_httpstatus_list,
             middlewares=[build_component(p, self.crawler, "middleware") for p in settings.middlewares],
+            render=spider_cls.render,
+            render_files=render_files_dir(output),
         )
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
@@ -223,7 +233,12 @@ class Engine:
                 async with (
                     progress_display(s, self.stats, self.frontier, lambda: self._in_flight),
                     crawl_guards(
-                        s, parser=parser, frontier=self.frontier, budget=self.budget, stop=self.stop
+                        s,
+                        parser=parser,
+                        frontier=self.frontier,
+                        budget=self.budget,
+                        stop=self.stop,
+                        browser_bytes=self.downloader.browser_memory_bytes,
                     ),
                 ):
                     await self._crawl()

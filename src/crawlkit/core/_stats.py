@@ -63,6 +63,11 @@ class CrawlStats:
     robots: Counter[str] = field(default_factory=Counter)
     # Responses fetched but not given to a callback, by why (binary: an unrequested binary file).
     not_parsed: Counter[str] = field(default_factory=Counter)
+    # Pages rendered in the browser; the requests it did not make (browser_block_resources), by
+    # resource type; its restarts, by cause (crash, memory). The two counters are the browser's.
+    renders: int = 0
+    render_blocked: Counter[str] = field(default_factory=Counter)
+    browser_restarts: Counter[str] = field(default_factory=Counter)
     # Middlewares and event handlers that raised, by "Class.method": logged, the crawl went on.
     hook_errors: Counter[str] = field(default_factory=Counter)
     # Pages whose callback raised, by callback and exception type ("Shop.parse raised KeyError").
@@ -156,6 +161,9 @@ class CrawlStats:
             "filtered": dict(self.filtered),
             "robots": dict(self.robots),
             "not_parsed": dict(self.not_parsed),
+            "renders": self.renders,
+            "render_blocked": dict(self.render_blocked),
+            "browser_restarts": dict(self.browser_restarts),
             "hook_errors": dict(self.hook_errors),
             "callback_errors": dict(self.callback_errors),
             "pauses": self.pauses,
@@ -196,6 +204,12 @@ class CrawlStats:
             rows.append(("responses not parsed", counts(self.not_parsed)))
         if self.robots:
             rows.append(("robots.txt", counts(self.robots)))
+        if self.renders or self.browser_restarts:
+            blocked = counts(self.render_blocked) or "none"
+            restarts = sum(self.browser_restarts.values())
+            causes = counts(self.browser_restarts)
+            restarted = f", browser restarts: {restarts} ({causes})" if restarts else ""
+            rows.append(("pages rendered", f"{self.renders} (requests blocked: {blocked}{restarted})"))
         if self.hook_errors:
             rows.append(("hooks that raised", counts(self.hook_errors)))
         if self.pauses:

@@ -28,6 +28,7 @@ __all__ = [
     "load_pipelines",
     "make_exporter",
     "os_cause",
+    "render_files_dir",
     "spec_for",
 ]
 
@@ -41,6 +42,18 @@ def spec_for(output: Path, settings: Settings) -> OutputSpec:
         settings.max_items_per_file,
         settings.csv_fields,
     )
+
+
+def render_files_dir(output: Path) -> Path:
+    """Where a crawl writes the screenshots and PDFs of rendered pages: a folder beside the output.
+
+    ``out/products.jsonl`` gives ``out/products-render/``; a stream's (``/dev/stdout``) is
+    ``render/`` in the working directory.
+    """
+    if is_stream(output):
+        return Path("render")
+    stem = output.name.split(".", 1)[0] or output.name
+    return output.with_name(f"{stem}-render")
 
 
 def make_exporter(output: Path, mode: Mode, settings: Settings) -> Exporter:

@@ -15,6 +15,7 @@ while the parser workers start; the browser's parts load Playwright only when a 
 
 from typing import TYPE_CHECKING, Any
 
+from ..http import RenderPlan
 from ._budget import ByteBudget, Hold
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classification, Classifier, Label, Rule
 from ._downloader import DEFERRED, PAUSED, Downloader, Ended, Failed, Replaced, Verdict
@@ -34,7 +35,6 @@ from ._proxies import (
     parse_proxy,
     usable_proxies,
 )
-from ._render_plan import RenderPlan
 from ._retry import RetryPolicy, parse_retry_after
 from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
 

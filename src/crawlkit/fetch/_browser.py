@@ -39,10 +39,10 @@ from ..errors import (
     RenderTimeout,
     TLSError,
 )
+from ..http import RenderPlan
 from ..settings import BROWSER_RESOURCE_TYPES as RESOURCE_TYPES
 from ._browser_launch import BrowserLauncher
 from ._browser_steps import NetworkWatch, run_steps
-from ._render_plan import RenderPlan
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Route
@@ -107,6 +107,9 @@ class Rendered:
     screenshot: bytes | None = None  # PNG of the full page, when the plan asked for it
     pdf: bytes | None = None
     blocked: int = 0  # requests of this page not made (browser_block_resources)
+    # The context's cookies for the page's first and last URL, as Playwright records them, when
+    # render() was asked for them (``want_cookies``): what the page set goes back to a crawl's jar.
+    cookies: list[dict[str, Any]] = field(default_factory=list)
     elapsed: float = 0.0  # seconds, from taking a slot to the page read
 
 
@@ -191,12 +194,14 @@ class BrowserFetcher:
         cookies: Mapping[str, str] | None = None,
         proxy: str | None = None,
         session: str | None = None,
+        want_cookies: bool = False,
     ) -> Rendered:
         """Render ``url``; a ``FetchError`` (``RenderTimeout``, ``BrowserCrashed``, ...) if not.
 
         ``cookies`` (name to value, for ``url``) join the context's jar before navigation;
         ``proxy`` (``http://user:pass@host:port``, ``socks5://...``) and ``session`` choose the
-        context; ``headers`` go with every request of this page.
+        context; ``headers`` go with every request of this page. ``want_cookies``: the context's
+        cookies for the page come back in ``Rendered.cookies``.
         """
         plan = plan or RenderPlan()
         timeout = plan.timeout or self.config.render_timeout
@@ -208,7 +213,7 @@ class BrowserFetcher:
             generation = ctx.generation
             try:
                 async with asyncio.timeout(timeout):
-                    rendered = await self._render_in(ctx, url, plan, headers, cookies)
+                    rendered = await self._render_in(ctx, url, plan, headers, cookies, want_cookies)
             except Exception as exc:
                 failure = self._failure(exc, url, timeout)
                 self.stats.failures[failure.reason] += 1
@@ -229,6 +234,7 @@ class BrowserFetcher:
         plan: RenderPlan,
         headers: Mapping[str, str] | None,
         cookies: Mapping[str, str] | None,
+        want_cookies: bool = False,
     ) -> Rendered:
         if cookies:
             await ctx.context.add_cookies([{"name": k, "value": v, "url": url} for k, v in cookies.items()])
@@ -259,6 +265,8 @@ class BrowserFetcher:
             if plan.pdf:
                 rendered.pdf = await page.pdf()
             rendered.blocked = self._page_blocked.get(page, 0)
+            if want_cookies:
+                rendered.cookies = [dict(c) for c in await ctx.context.cookies(list({url, page.url}))]
             return rendered
         finally:
             self._page_blocked.pop(page, None)

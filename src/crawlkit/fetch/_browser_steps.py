@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import RenderError
-from ._render_plan import Click, Evaluate, Fill, Scroll, Step, Wait, WaitFor
+from ..http import Click, Evaluate, Fill, Scroll, Wait, WaitFor
+from ..http import RenderStep as Step
 
 if TYPE_CHECKING:
     from playwright.async_api import Page, Request

@@ -141,6 +141,11 @@ class Fetcher:
             restore_jar(session.cookie_jar, self._restored.pop(key, []))
         return session
 
+    def cookie_jar(self, key: Any = None) -> aiohttp.abc.AbstractCookieJar:
+        """The jar of ``meta["cookiejar"] = key`` (``None``: the crawl's own): a render uses it too."""
+        assert self._session is not None, "Fetcher used outside 'async with'"
+        return (self._session if key is None else self._session_for(key)).cookie_jar
+
     def cookie_jars(self) -> list[tuple[Any, list[dict[str, Any]]]]:
         """Every cookie jar's cookies, as JSON-ready records: ``[(key, cookies), ...]`` (key
         ``None``: the crawl's own jar). Jars restored and not used since are kept as they came."""

@@ -18,8 +18,10 @@ What composes an attempt, in order (each a place to plug in more):
 1. ``process_request`` of the middlewares (``_middlewares.py``);
 2. the politeness gate: robots.txt, a ``Crawl-delay`` (``_politeness.py``);
 3. [an HTTP cache would answer here, before the network];
-4. the fetcher (``_client.py``: aiohttp, the cookie jars; a session with a proxy, or another
-   fetcher such as a browser, goes in its place, with the same ``fetch(request, hop_check)``);
+4. the fetcher (``_client.py``: aiohttp, the cookie jars; a session with a proxy goes in its
+   place), or for a rendered request (``request.render``, else the spider's ``render``) the
+   browser (``_rendering.py``: headless Chromium, started on the first such request, with the
+   same jars), each answering a ``Fetched`` or a ``FetchError``;
 5. throttle feedback to the host policy, and the host's slot given back (``frontier.fetched``);
 6. ``process_response`` / ``process_exception`` of the middlewares;
 7. the classifier: a status the spider does not handle is an error; the retry policy
@@ -31,13 +33,15 @@ the fetcher returned, and the verdicts that need no data are shared constants.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FetchError, FetchTimeout, IgnoreRequest, MiddlewareError, RedirectFiltered
+from ..errors import ConfigError, FetchError, FetchTimeout, IgnoreRequest, MiddlewareError, RedirectFiltered
 from ..guards import PAUSES
 from ..http import Request, Response
 from ._budget import ByteBudget
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from ..frontier import Frontier
     from ..settings import Settings
     from ._client import Fetched, Fetcher
+    from ._rendering import RenderRoute
 
 __all__ = ["DEFERRED", "PAUSED", "Downloader", "Ended", "Failed", "Replaced", "Verdict"]
 
@@ -115,6 +120,8 @@ class Downloader:
         allowed_domains: Iterable[str] | str = (),
         handled_statuses: Iterable[int] = (),
         middlewares: list[Any] | None = None,
+        render: bool = False,
+        render_files: Path | None = None,
     ) -> None:
         self.settings = settings
         self.frontier = frontier
@@ -126,6 +133,9 @@ class Downloader:
         self._handled = frozenset(handled_statuses)
         self._cookie_jars: list[tuple[Any, list[dict[str, Any]]]] = []
         self.fetcher: Fetcher | None = None
+        self._render_default = render  # the spider's ``render``: for requests that do not say
+        self._render_files = render_files  # where screenshots and PDFs go
+        self.rendering: RenderRoute | None = None  # made on the first rendered request
 
     def restore_cookie_jars(self, jars: list[tuple[Any, list[dict[str, Any]]]]) -> None:
         """Cookie jars a checkpoint saved (``cookie_jars()``); before the context is entered."""
@@ -137,6 +147,12 @@ class Downloader:
 
     async def __aenter__(self) -> Downloader:
         from ._client import Fetcher  # aiohttp: the engine imports it in a thread beforehand
+
+        if self._render_default and importlib.util.find_spec("playwright") is None:
+            # Found, not imported: Playwright loads with the first render.
+            raise ConfigError(
+                "this spider renders its pages (render = True): pip install 'crawlkit[browser]'"
+            )
 
         fetcher = Fetcher(self.settings, self.budget)
         fetcher.restore_cookie_jars(self._cookie_jars)
@@ -152,6 +168,8 @@ class Downloader:
         tb: TracebackType | None,
     ) -> None:
         await self.politeness.close()
+        if self.rendering is not None:
+            await self.rendering.close()  # the browser's cookies are in the jars already
         if self.fetcher is not None:
             self._cookie_jars = self.fetcher.cookie_jars()  # the final checkpoint comes after
             await self.fetcher.__aexit__(exc_type, exc, tb)
@@ -160,6 +178,10 @@ class Downloader:
     def response_of(self, request: Request, fetched: Fetched) -> Response:
         """``fetched`` as the ``Response`` that event handlers see (its body decoded here)."""
         return self.middlewares.as_response(request, fetched)
+
+    def browser_memory_bytes(self) -> int:
+        """What the browser holds, for the memory ceiling (0 while none has started)."""
+        return self.rendering.memory_bytes() if self.rendering is not None else 0
 
     async def close_politeness(self) -> None:
         """Cancel robots.txt fetches still running (the crawl is stopping)."""
@@ -175,11 +197,9 @@ class Downloader:
         verdict = await politeness.gate(request)
         if verdict is not None:
             return DEFERRED if verdict == DEFER else Ended(verdict)
-        fetcher = self.fetcher
-        assert fetcher is not None, "Downloader used outside 'async with'"
         started = time.monotonic()
         try:
-            fetched = await fetcher.fetch(request, politeness.check_hop)
+            fetched = await self._fetch(request)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
@@ -196,6 +216,22 @@ class Downloader:
                 return PAUSED
             self.politeness.observe(request, started, time.monotonic() - started, None)
         return None
+
+    async def _fetch(self, request: Request) -> Fetched:
+        """The fetch itself: through the browser for a rendered request, else the HTTP client."""
+        fetcher = self.fetcher
+        assert fetcher is not None, "Downloader used outside 'async with'"
+        render = request.render
+        if render is False or (render is None and not self._render_default):
+            return await fetcher.fetch(request, self.politeness.check_hop)
+        rendering = self.rendering
+        if rendering is None:
+            from ._rendering import RenderRoute
+
+            rendering = RenderRoute(self.settings, self.budget, self.stats, self._render_files)
+            self.rendering = rendering
+        jar = fetcher.cookie_jar(request.meta.get("cookiejar"))
+        return await rendering.fetch(request, request.render_plan or {}, jar, self.politeness.check_hop)
 
     def _received(self, request: Request, fetched: Fetched, started: float) -> None:
         # The host's slot is free for its next request; this one stays leased until it is
@@ -270,10 +306,9 @@ class Downloader:
         verdict = await politeness.gate(request)
         if verdict is not None:
             return DEFERRED if verdict == DEFER else Ended(verdict)
-        assert self.fetcher is not None, "Downloader used outside 'async with'"
         started = time.monotonic()
         try:
-            fetched = await self.fetcher.fetch(request, politeness.check_hop)
+            fetched = await self._fetch(request)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)

@@ -3,9 +3,10 @@
 ``FormRequest`` and ``JsonRequest`` (forms and JSON bodies, ``Request.from_curl``), selectors
 (``response.css()`` with parsel's vocabulary; ``xpath()`` through parsel on first use),
 URLs (canonical form, fingerprints, the offsite filter), links (``follow_all`` filters), body
-decoding (Content-Encoding with a cap, charsets as browsers read them), content types and one
-redirect hop as browsers take it. Nothing here does I/O, so the event loop, the parser workers
-and the tests all use the same code.
+decoding (Content-Encoding with a cap, charsets as browsers read them), content types, one
+redirect hop as browsers take it, and the plain-data ``RenderPlan`` of a page to render in a
+browser (its steps: ``Click``, ``Fill``, ``Scroll``, ``WaitFor``, ``Evaluate``, ``Wait``).
+Nothing here does I/O, so the event loop, the parser workers and the tests all use the same code.
 """
 
 from ._content import is_binary_type
@@ -14,6 +15,8 @@ from ._failure import Failure
 from ._links import IGNORED_EXTENSIONS, LinkFilter
 from ._message import Request, Response, _rebuild_request
 from ._redirects import REDIRECT_STATUSES, SchemeRedirect, next_hop
+from ._render_plan import Click, Evaluate, Fill, RenderPlan, Scroll, Wait, WaitFor
+from ._render_plan import Step as RenderStep
 from ._requests import FormRequest, JsonRequest
 from ._selectors import Node, SelectorList
 from ._urls import (
@@ -36,16 +39,24 @@ __all__ = [
     "IGNORED_EXTENSIONS",
     "MAX_URL_LENGTH",
     "REDIRECT_STATUSES",
+    "Click",
+    "Evaluate",
     "Failure",
+    "Fill",
     "FormRequest",
     "JsonRequest",
     "LinkFilter",
     "Node",
     "OffsiteFilter",
+    "RenderPlan",
+    "RenderStep",
     "Request",
     "Response",
     "SchemeRedirect",
+    "Scroll",
     "SelectorList",
+    "Wait",
+    "WaitFor",
     "accept_encoding",
     "canonicalize_url",
     "decode_body",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from ._curl import curl_to_request_fields
 from ._encoding import detect_encoding
 from ._links import IGNORED_EXTENSIONS, LinkFilter, Patterns, is_non_http_link
 from ._parsel import build_selector, load_json
+from ._render_plan import RenderPlan
 from ._selectors import SelectorList, href_of, select, select_first
 from ._urls import C0_AND_SPACE, fingerprint, join_plain, plain_base, resolve
 
@@ -51,6 +52,44 @@ def _callback_name(callback: CallbackRef) -> str | None:
     return str(name)
 
 
+def _render_field(
+    request: Request,
+    render: bool | None,
+    wait_for: str | None,
+    actions: Sequence[Mapping[str, Any]] | None,
+    screenshot: bool,
+    pdf: bool,
+    timeout: float | None,
+) -> dict[str, Any] | bool | None:
+    """What ``Request`` keeps of its render arguments: ``None`` (the spider's ``render``
+    decides), ``False`` (never rendered), or the plan as plain data (rendered; ``{}``: the
+    defaults). A bad plan raises here, in the callback that made the request."""
+    planned = wait_for is not None or actions is not None or screenshot or pdf or timeout is not None
+    if render is not None and not isinstance(render, bool):
+        raise TypeError(f"Request render must be True, False or None, not {render!r}")
+    if render is None and not planned:
+        return None
+    if render is False:
+        if planned:
+            raise ValueError(
+                f"Request {request.url}: wait_for, actions, screenshot, pdf and render_timeout "
+                "describe a render; they need render=True (or no render argument), not render=False"
+            )
+        return False
+    if request.method != "GET" or request.body:
+        raise ValueError(
+            f"Request {request.url}: only a GET request with no body can be rendered "
+            f"(a browser navigates to the page), not {request.method}"
+        )
+    try:
+        plan = RenderPlan.parse(
+            wait_for=wait_for, actions=actions, screenshot=screenshot, pdf=pdf, timeout=timeout
+        )
+    except ValueError as exc:
+        raise ValueError(f"Request {request.url}: bad render plan: {exc}") from None
+    return plan.to_data()
+
+
 def _cookies(cookies: Mapping[str, str]) -> dict[str, str]:
     if not isinstance(cookies, Mapping):
         raise TypeError(f"Request cookies must be a mapping of names to values, not {type(cookies).__name__}")
@@ -71,10 +110,17 @@ class Request:
     ``Failure`` when the request fails for good: a download error or an HTTP error status, after
     its retries. ``cookies`` are sent with this request and kept in its cookie jar (the crawl's,
     or ``meta["cookiejar"]``'s) for the requests after it.
+
+    ``render=True`` renders the page in headless Chromium (``None``: as the spider's ``render``
+    says; ``False``: never). ``wait_for`` (a CSS selector, or ``"load"``, ``"domcontentloaded"``,
+    ``"networkidle"``), ``actions`` (steps such as ``{"click": "button#more", "repeat": 5}``),
+    ``screenshot``, ``pdf`` and ``render_timeout`` describe the render and imply ``render=True``;
+    they are checked here (``RenderPlan``), and kept as plain data (``render_plan``).
     """
 
     __slots__ = (
         "_fingerprint",
+        "_render",
         "attempt",
         "body",
         "callback",
@@ -109,6 +155,12 @@ class Request:
         depth: int = 0,
         errback: CallbackRef = None,
         cookies: Mapping[str, str] | None = None,
+        render: bool | None = None,
+        wait_for: str | None = None,
+        actions: Sequence[Mapping[str, Any]] | None = None,
+        screenshot: bool = False,
+        pdf: bool = False,
+        render_timeout: float | None = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"Request url must be a str, not {type(url).__name__}")
@@ -132,6 +184,28 @@ class Request:
         self._fingerprint: bytes | None = None
         self.errback = _callback_name(errback) if errback is not None else None
         self.cookies = _cookies(cookies) if cookies else None
+        self._render = _render_field(self, render, wait_for, actions, screenshot, pdf, render_timeout)
+
+    @property
+    def render(self) -> bool | None:
+        """True: rendered in the browser; False: never; None: as the spider's ``render`` says."""
+        value = self._render
+        return value if value is None or value is False else True
+
+    @property
+    def render_plan(self) -> dict[str, Any] | None:
+        """The render's plan as plain data (``RenderPlan.to_data()``) when ``render`` is True."""
+        value = self._render
+        return value if isinstance(value, dict) else None
+
+    def _render_arguments(self) -> dict[str, Any]:
+        value = self._render
+        if not isinstance(value, dict):
+            return {} if value is None else {"render": False}
+        arguments = {"render": True, **value}
+        if "timeout" in arguments:
+            arguments["render_timeout"] = arguments.pop("timeout")
+        return arguments
 
     @property
     def fingerprint(self) -> bytes:
@@ -159,6 +233,10 @@ class Request:
             "errback": self.errback,
             "cookies": self.cookies,
         }
+        if changes.get("render") is False:  # the plan goes with the render it described
+            fields.update(render=False)
+        else:
+            fields.update(self._render_arguments())
         fields.update(changes)
         url = fields.pop("url")
         callback = fields.pop("callback")
@@ -195,17 +273,20 @@ class Request:
                 self.attempt,
                 self._fingerprint,
                 # FormRequest and JsonRequest come back as themselves; a plain Request's pickle
-                # stays as it was, so stored jobs resume alike (and so do errback and cookies,
-                # added at the end only when set).
+                # stays as it was, so stored jobs resume alike (and so do errback, cookies and
+                # the render, added at the end only when set).
                 *self._pickled_extras(),
             ),
         )
 
     def _pickled_extras(self) -> tuple[Any, ...]:
         plain = type(self) is Request
+        cls = None if plain else type(self)
+        if self._render is not None:
+            return (cls, self.errback, self.cookies, self._render)
         if self.errback is None and self.cookies is None:
             return () if plain else (type(self),)
-        return (None if plain else type(self), self.errback, self.cookies)
+        return (cls, self.errback, self.cookies)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -229,10 +310,12 @@ def _rebuild_request(
     cls: type[Request] | None = None,
     errback: str | None = None,
     cookies: dict[str, str] | None = None,
+    render: dict[str, Any] | bool | None = None,
 ) -> Request:
     r = Request.__new__(cls or Request)
     r.errback = errback
     r.cookies = cookies
+    r._render = render
     r.url = url
     r.method = method
     r.headers = headers

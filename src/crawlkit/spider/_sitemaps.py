@@ -162,8 +162,9 @@ def sitemap_requests(spider: Any, response: Response) -> Iterator[Request]:
 
 def sitemap_request(url: str, depth: int = 0) -> Request:
     """A request for a sitemap (or a robots.txt read for its ``Sitemap:`` lines)."""
-    # allow_binary: a .xml.gz is often served as application/x-gzip.
-    return Request(url, SITEMAP_CALLBACK, meta={"sitemap_depth": depth, "allow_binary": True})
+    # allow_binary: a .xml.gz is often served as application/x-gzip. Never rendered: a browser
+    # would hand back its view of the XML, not the file.
+    return Request(url, SITEMAP_CALLBACK, meta={"sitemap_depth": depth, "allow_binary": True}, render=False)
 
 
 def start_sitemap_requests(spider: Any) -> Iterable[Request]:

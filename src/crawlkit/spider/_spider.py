@@ -37,6 +37,10 @@ class Spider:
     (a pydantic model: every item is validated against it in the parser worker; an invalid one is
     logged with the field that failed, counted as ``invalid_item`` and not written).
 
+    ``render = True`` renders every request in headless Chromium, unless it says ``render=False``
+    (sitemaps never are); a request's own ``render=True``, ``wait_for`` or ``actions`` render it
+    in any spider. See docs/rendering.md.
+
     Sitemaps: ``sitemap_urls`` (sitemaps, sitemap indexes, gzip or plain text, or robots.txt
     files whose ``Sitemap:`` lines to read), ``sitemap_follow_robots`` (also read the robots.txt
     of each start URL's site), ``sitemap_callback`` (the callback of the pages they list,
@@ -57,6 +61,7 @@ class Spider:
     sitemap_follow_robots: ClassVar[bool] = False
     sitemap_callback: ClassVar[str] = "parse"
     sitemap_max_depth: ClassVar[int] = 3
+    render: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():

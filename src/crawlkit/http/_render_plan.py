@@ -1,10 +1,11 @@
 """What a render does before the page is read, as plain data, checked up front.
 
-A request that asks for a browser carries its plan as JSON-like data (so that it stays storable in
-every frontier): ``wait_for`` and a list of ``actions``. ``RenderPlan.parse()`` turns that data
-into typed steps and rejects a bad plan at once, with the step's index and what is wrong, rather
-than in the middle of a crawl; ``to_data()`` gives back the same plain data. No browser is needed
-here: the plan is checked where the request is built.
+A request that asks for a browser (``Request(url, render=True, wait_for=..., actions=[...])``)
+carries its plan as JSON-like data, so that it stays storable in every frontier: ``wait_for`` and
+a list of ``actions``. ``RenderPlan.parse()`` turns that data into typed steps and rejects a bad
+plan at once, with the step's index and what is wrong, rather than in the middle of a crawl;
+``to_data()`` gives back the same plain data. No browser is needed here: the plan is checked
+where the request is built.
 """
 
 from __future__ import annotations
