@@ -36,7 +36,7 @@ _SUMMED = (
     "bytes",
     "pages_failed",
 )
-_COUNTERS = ("failures", "filtered", "retry_reasons", "robots", "not_parsed")
+_COUNTERS = ("failures", "filtered", "retry_reasons", "robots", "not_parsed", "cache", "recrawl")
 
 
 @dataclass
@@ -63,6 +63,10 @@ class CrawlStats:
     robots: Counter[str] = field(default_factory=Counter)
     # Responses fetched but not given to a callback, by why (binary: an unrequested binary file).
     not_parsed: Counter[str] = field(default_factory=Counter)
+    # The HTTP cache: hit, miss, stored, not_cached (offline, not stored: also a failure).
+    cache: Counter[str] = field(default_factory=Counter)
+    # A re-crawl's pages: new, changed, unchanged (not_modified: a 304 among them), gone.
+    recrawl: Counter[str] = field(default_factory=Counter)
     # Middlewares and event handlers that raised, by "Class.method": logged, the crawl went on.
     hook_errors: Counter[str] = field(default_factory=Counter)
     # Pages whose callback raised, by callback and exception type ("Shop.parse raised KeyError").
@@ -156,6 +160,8 @@ class CrawlStats:
             "filtered": dict(self.filtered),
             "robots": dict(self.robots),
             "not_parsed": dict(self.not_parsed),
+            "cache": dict(self.cache),
+            "recrawl": dict(self.recrawl),
             "hook_errors": dict(self.hook_errors),
             "callback_errors": dict(self.callback_errors),
             "pauses": self.pauses,
@@ -196,6 +202,10 @@ class CrawlStats:
             rows.append(("responses not parsed", counts(self.not_parsed)))
         if self.robots:
             rows.append(("robots.txt", counts(self.robots)))
+        if self.cache:
+            rows.append(("HTTP cache", counts(self.cache)))
+        if self.recrawl:
+            rows.append(("re-crawl", counts(self.recrawl)))
         if self.hook_errors:
             rows.append(("hooks that raised", counts(self.hook_errors)))
         if self.pauses:
@@ -260,6 +270,8 @@ class JobTotals:
     retry_reasons: Counter[str] = field(default_factory=Counter)
     robots: Counter[str] = field(default_factory=Counter)
     not_parsed: Counter[str] = field(default_factory=Counter)
+    cache: Counter[str] = field(default_factory=Counter)
+    recrawl: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
