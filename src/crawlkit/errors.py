@@ -20,6 +20,7 @@ crawl with the :class:`CrawlControl` family, which is never logged as a failure:
     │   │   ├── ResponseTooLarge
     │   │   ├── HTTPStatusError
     │   │   ├── MiddlewareError         a downloader middleware raised
+    │   │   ├── NotCached               offline, and the HTTP cache has no answer (not retried)
     │   │   └── RetriesExhausted        the last attempt's error is its ``__cause__``
     │   ├── ParseError                  a callback raised
     │   │   ├── BodyTooLarge            the body inflated past max_response_size
@@ -62,6 +63,7 @@ __all__ = [
     "HTTPStatusError",
     "IgnoreRequest",
     "MiddlewareError",
+    "NotCached",
     "NotTextError",
     "ParseError",
     "ParseTimeout",
@@ -213,6 +215,12 @@ class HTTPStatusError(FetchError):
     @property
     def reason(self) -> str:  # type: ignore[override]
         return f"http_{self.status}"
+
+
+class NotCached(FetchError):
+    """``--offline``, and the HTTP cache holds no answer for the request: it fails, not retried."""
+
+    reason = "not_cached"
 
 
 class MiddlewareError(FetchError):

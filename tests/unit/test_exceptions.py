@@ -25,6 +25,7 @@ from crawlkit.errors import (
     HTTPStatusError,
     IgnoreRequest,
     MiddlewareError,
+    NotCached,
     NotTextError,
     ParseError,
     ParserCrashed,
@@ -61,6 +62,7 @@ CASES: list[tuple[BaseException, dict[str, Any]]] = [
     (RenderError("actions[0]: no such element", URL), {"url": URL, "reason": "render"}),
     (ResponseTooLarge("body exceeds 10 bytes", URL), {"url": URL, "reason": "too_large"}),
     (MiddlewareError("middleware A.process_request raised", URL), {"url": URL, "reason": "middleware_error"}),
+    (NotCached("not in the HTTP cache (offline)", URL), {"url": URL, "reason": "not_cached"}),
     (RedirectError("more than 20 redirects", URL), {"url": URL, "reason": "redirects"}),
     (
         RedirectFiltered("redirect not followed", URL, "offsite_redirect", "http://other.test/"),
@@ -192,6 +194,7 @@ def test_raised_and_caught_after_pickling() -> None:
         (HTTPStatusError, FetchError),
         (RetriesExhausted, FetchError),
         (MiddlewareError, FetchError),
+        (NotCached, FetchError),
         (ParseError, CrawlkitError),
         (ParserCrashed, ParseError),
         (ParseTimeout, ParserCrashed),

@@ -24,6 +24,7 @@ from ..exporters import Mode
 from ..guards import excepthook, protect_handlers, redact_text
 from ..settings import Settings, load_settings
 from ..spider import Spider, discover_spiders, load_spider_file
+from ._cache import CACHE_COMMANDS, add_cache_command, run_cache_command
 from ._shared import SHARED_COMMANDS, add_shared_commands, run_shared_command, run_workers
 from ._tools import TOOL_COMMANDS, add_tool_commands, run_tool_command
 
@@ -111,7 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
             "--workers", type=int, metavar="N", help="start N worker processes on one Redis frontier"
         )
         p.add_argument("--job-dir", type=Path, help="where a durable crawl keeps its state")
-        p.add_argument("--fresh", action="store_true", help="discard the job's saved state and start over")
+        p.add_argument(
+            "--fresh",
+            action="store_true",
+            help="discard the job's saved state and start over (its HTTP cache stays)",
+        )
+        p.add_argument(
+            "--cache",
+            action="store_true",
+            default=None,
+            help="keep responses in the job's HTTP cache and answer from it (setting http_cache)",
+        )
+        p.add_argument(
+            "--offline",
+            action="store_true",
+            default=None,
+            help="answer only from the job's HTTP cache, never the network; a miss fails as not_cached",
+        )
+        p.add_argument(
+            "--recrawl",
+            action="store_true",
+            help="visit again what the job's finished crawl fetched, asking only for what changed; "
+            "the output gets the items of new and changed pages (docs/recrawl.md)",
+        )
         p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
         p.add_argument(
             "--format",
@@ -135,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the spiders in the spiders folder")
     add_tool_commands(sub, add_settings_option, add_spider_args_option)
     add_shared_commands(sub)
+    add_cache_command(sub)
     return parser
 
 
@@ -213,6 +237,8 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
         ("max_items_per_file", "max_items_per_file"),
         ("stats_file", "stats_file"),
         ("progress", "progress"),
+        ("cache", "http_cache"),
+        ("offline", "http_cache_offline"),
     ):
         value = getattr(args, option)
         if value is not None:
@@ -232,6 +258,7 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
         mode=_output_mode(args),
         fresh=args.fresh,
         spider_kwargs=dict(args.spider_args),
+        recrawl=args.recrawl,
     ) as engine:
         # While the engine runs, its own handlers take Ctrl-C, SIGTERM and SIGHUP. Before and after, a
         # signal in the last moments (a second Ctrl-C just as a graceful stop ends) must not
@@ -298,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(load_spider_file(args.path), args)
         if args.command in TOOL_COMMANDS:
             return run_tool_command(args, _project_settings, _find_spider)
+        if args.command in CACHE_COMMANDS:
+            return run_cache_command(args)
         if args.command in SHARED_COMMANDS:
             return run_shared_command(args, _project_settings)
     except (ConfigError, SpiderError) as exc:

@@ -14,12 +14,14 @@ from ._closing import STOP_SIGNALS, stop_signals
 from ._stats import CrawlStats
 
 if TYPE_CHECKING:
+    from ._jobs import JobDir
     from ._runner import crawl, prepared_engine, run_engine, spider_name
     from ._shared import export_job, job_status, reset_job
 
 __all__ = [
     "STOP_SIGNALS",
     "CrawlStats",
+    "JobDir",
     "crawl",
     "export_job",
     "job_status",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "JobDir": "_jobs",
     "crawl": "_runner",
     "prepared_engine": "_runner",
     "run_engine": "_runner",

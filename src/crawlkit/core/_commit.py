@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -84,6 +84,9 @@ class CommitStep:
         # Tasks between "items into the exporter" and "request acked": a forced stop lets them
         # finish, since cutting one in half would write items whose request is fetched again.
         self._committing: set[asyncio.Task[Any]] = set()
+        # Awaited before each checkpoint commits (the page store's writes, ``core/_recrawl.py``):
+        # what a checkpoint records as done has its records in the job's cache too.
+        self.before_checkpoint: Callable[[], Awaitable[None]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state_warned = False
         self._tracebacks: dict[str, int] = {}  # callback errors logged, by kind
@@ -186,6 +189,8 @@ class CommitStep:
             async with self._lock:
                 await self._commit_pending()
                 offset = await self._exporter.flush(sync=self._frontier.durable)
+                if self.before_checkpoint is not None:
+                    await self.before_checkpoint()
                 await self._frontier.checkpoint(offset, self._state_json(), seeded)
 
     async def _commit_together(self, page: _PendingCommit) -> None:

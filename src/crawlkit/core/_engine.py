@@ -23,8 +23,9 @@ import functools
 import logging
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -65,9 +66,6 @@ from ._progress import progress_display
 from ._seeding import push_start_requests, start_requests_to_push
 from ._stats import CrawlStats
 from ._verdicts import VerdictActions
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["Engine"]
 
@@ -127,6 +125,7 @@ class Engine:
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
         self._seeding_done = False  # the seeder has ended, one way or another
         self._seeded = False  # start_requests() was exhausted: recorded by checkpoints
+        self.more_start_requests: Iterable[Request] = ()  # after start_requests(): a re-crawl's
         self._stopping = False
         self._wakeup: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
@@ -462,7 +461,11 @@ class Engine:
             return
         try:
             self._seeded = await push_start_requests(
-                self.spider, self._push, resumed=resumed, stopping=lambda: self._stopping
+                self.spider,
+                self._push,
+                resumed=resumed,
+                stopping=lambda: self._stopping,
+                more=self.more_start_requests,
             )
         except StorageError as exc:
             self._output_failed(exc)

@@ -191,13 +191,13 @@ class JobDir:
         except OSError:
             pass  # a full disk: the crawl's state is safe; only the next summary's totals are short
 
-    def clear(self) -> list[str]:
-        """Remove the job's state (``--fresh``); return what was removed."""
+    def clear(self, keep: tuple[str, ...] = ()) -> list[str]:
+        """Remove the job's state (``--fresh``) but the files named in ``keep``; return what was removed."""
         removed: list[str] = []
         if not self.path.exists():
             return removed
         for entry in sorted(self.path.iterdir()):
-            if entry.name == "lock":
+            if entry.name == "lock" or entry.name in keep:
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry)

@@ -18,6 +18,7 @@ from ..spider import Spider
 from ._engine import Engine
 from ._jobs import JobDir, output_key
 from ._preflight import check_job_database, check_output, check_writable_dir
+from ._recrawl import CACHE_FILES, JobCache
 from ._stats import CrawlStats
 
 __all__ = ["crawl", "new_event_loop", "prepared_engine"]
@@ -62,10 +63,12 @@ def prepared_engine(
     fresh: bool = False,
     spider_kwargs: dict[str, Any] | None = None,
     handle_signals: bool = True,
+    recrawl: bool = False,
 ) -> Iterator[Engine]:
     """An engine ready to run, with its job directory locked for as long as the block runs.
 
     ``mode`` None means: refuse an existing non-empty output unless this job wrote it.
+    ``recrawl``: visit again, conditionally, what the job's last crawl fetched (docs/recrawl.md).
     """
     name = spider_name(spider_cls)
 
@@ -76,6 +79,12 @@ def prepared_engine(
     shared: SharedCrawlWorker | None = None
     resuming = False
     kind = frontier_kind(settings.frontier)
+    cache: JobCache | None = None
+    if kind != "sqlite" and (recrawl or settings.http_cache or settings.http_cache_offline):
+        raise ConfigError(
+            "the HTTP cache and --recrawl live in a job directory: they need the sqlite frontier "
+            "(the default), not --frontier " + settings.frontier
+        )
     if kind == "redis":
         from ._shared import shared_worker  # a clear error if redis-py is not installed
 
@@ -91,8 +100,14 @@ def prepared_engine(
         check_output(output)  # before any request: exit code 2, naming the path and the cause
         spec = spec_for(output, settings)
         owned = False  # whether the output file is this job's own, from an earlier run
+        starting_over = fresh
         if job is not None:
-            if fresh:
+            cache = JobCache.prepare(
+                job, settings, recrawl=recrawl, fresh=fresh, resuming=job.frontier_path.exists()
+            )
+            # A re-crawl starts from an empty frontier, as --fresh does, keeping the cache.
+            starting_over = fresh or (cache is not None and cache.new_generation)
+            if starting_over:
                 owned = _job_wrote(job, output)
             else:
                 check_job_database(job.frontier_path, job.info_path, spec.first_file)
@@ -101,9 +116,9 @@ def prepared_engine(
             mode = _default_mode(spec.first_file, resuming or owned)
         if job is not None:
             # Only now, with every check passed: a refused --fresh crawl keeps the state it had.
-            if fresh:
-                removed = job.clear()
-                if removed:
+            if starting_over:
+                removed = job.clear(keep=CACHE_FILES)
+                if removed and fresh:
                     log.warning("--fresh: removed %s", ", ".join(removed))
             if not resuming:
                 job.write_info(name, spec)
@@ -132,10 +147,17 @@ def prepared_engine(
         )
         if job is not None and resuming:
             engine.stats.earlier = job.read_totals()  # the summary and exit code cover the whole job
+        if cache is not None:
+            cache.attach(engine)
         yield engine
         if job is not None and engine.stats.stop_reason != "already finished":
             job.write_totals(engine.stats.job_totals())
+        if cache is not None and job is not None:
+            cache.finish(engine, job)
+            cache = None
     finally:
+        if cache is not None:
+            cache.close()
         if job is not None:
             job.unlock()
 

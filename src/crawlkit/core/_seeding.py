@@ -25,14 +25,16 @@ async def push_start_requests(
     *,
     resumed: bool,
     stopping: Callable[[], bool],
+    more: Iterable[Request] = (),
 ) -> bool:
-    """Push what ``spider.start_requests()`` yields, a chunk at a time.
+    """Push what ``spider.start_requests()`` yields, a chunk at a time, then ``more`` (a
+    re-crawl's pages to visit again).
 
     True once it is exhausted; False when a stop cut it short (a resume runs it again). A
     resumed job sees its start requests deduplicated: what it pushed before is known.
     """
     chunk: list[Request] = []
-    async for request in _aiter(spider.start_requests()):
+    async for request in _chain(_aiter(spider.start_requests()), more):
         if resumed:
             request.dont_filter = False
         if stopping():
@@ -61,6 +63,13 @@ def start_requests_to_push(requests: list[Request], stats: CrawlStats) -> list[R
         else:
             kept.append(request)
     return kept
+
+
+async def _chain(first: AsyncIterator[Request], then: Iterable[Request]) -> AsyncIterator[Request]:
+    async for request in first:
+        yield request
+    for request in then:
+        yield request
 
 
 async def _aiter(source: Iterable[Request] | AsyncIterator[Request]) -> AsyncIterator[Request]:

@@ -36,7 +36,7 @@ _SUMMED = (
     "bytes",
     "pages_failed",
 )
-_COUNTERS = ("failures", "filtered", "retry_reasons", "robots", "not_parsed")
+_COUNTERS = ("failures", "filtered", "retry_reasons", "robots", "not_parsed", "cache", "recrawl")
 
 
 @dataclass
@@ -68,6 +68,10 @@ class CrawlStats:
     renders: int = 0
     render_blocked: Counter[str] = field(default_factory=Counter)
     browser_restarts: Counter[str] = field(default_factory=Counter)
+    # The HTTP cache: hit, miss, stored, not_cached (offline, not stored: also a failure).
+    cache: Counter[str] = field(default_factory=Counter)
+    # A re-crawl's pages: new, changed, unchanged (not_modified: a 304 among them), gone.
+    recrawl: Counter[str] = field(default_factory=Counter)
     # Middlewares and event handlers that raised, by "Class.method": logged, the crawl went on.
     hook_errors: Counter[str] = field(default_factory=Counter)
     # Pages whose callback raised, by callback and exception type ("Shop.parse raised KeyError").
@@ -164,6 +168,8 @@ class CrawlStats:
             "renders": self.renders,
             "render_blocked": dict(self.render_blocked),
             "browser_restarts": dict(self.browser_restarts),
+            "cache": dict(self.cache),
+            "recrawl": dict(self.recrawl),
             "hook_errors": dict(self.hook_errors),
             "callback_errors": dict(self.callback_errors),
             "pauses": self.pauses,
@@ -210,6 +216,10 @@ class CrawlStats:
             causes = counts(self.browser_restarts)
             restarted = f", browser restarts: {restarts} ({causes})" if restarts else ""
             rows.append(("pages rendered", f"{self.renders} (requests blocked: {blocked}{restarted})"))
+        if self.cache:
+            rows.append(("HTTP cache", counts(self.cache)))
+        if self.recrawl:
+            rows.append(("re-crawl", counts(self.recrawl)))
         if self.hook_errors:
             rows.append(("hooks that raised", counts(self.hook_errors)))
         if self.pauses:
@@ -274,6 +284,8 @@ class JobTotals:
     retry_reasons: Counter[str] = field(default_factory=Counter)
     robots: Counter[str] = field(default_factory=Counter)
     not_parsed: Counter[str] = field(default_factory=Counter)
+    cache: Counter[str] = field(default_factory=Counter)
+    recrawl: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:

@@ -5,8 +5,10 @@ the rest: middlewares, the politeness gate, the fetcher with its cookie jars, th
 the retry policy; it answers with a response or a ``Verdict`` (``Ended``, ``Failed``,
 ``Replaced``). The politeness gate (robots.txt, per-host policy and adaptive throttling), the aiohttp client
 (``Fetcher``: timeouts, size limits, redirects hop by hop, the cookie jar), the retry policy and
-the byte budget of bodies in flight; rendering in headless Chromium (``BrowserFetcher``, with
-the optional Playwright: ``crawlkit[browser]``) and the plain-data ``RenderPlan`` a render follows.
+the byte budget of bodies in flight; the job's page store (``PageStore``) and the cache step
+that answers from it or asks conditionally (``HttpCache``); rendering in headless Chromium
+(``BrowserFetcher``, with the optional Playwright: ``crawlkit[browser]``) and the plain-data
+``RenderPlan`` a render follows.
 Built, and wired in a later step: the block classifier (``Classifier``), proxies (``ProxyPool``,
 ``EnvProxies``), sessions (``SessionPool``) and their header profiles, and the browser fetcher.
 ``Fetcher`` is imported on first use: it pulls in aiohttp, which the engine imports in a thread
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..http import RenderPlan
 from ._budget import ByteBudget, Hold
+from ._cache import CacheEntry, CrawlRecord, PageStore, body_digest
+from ._cachestep import HttpCache, request_from_record, request_record
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classification, Classifier, Label, Rule
 from ._downloader import DEFERRED, PAUSED, Downloader, Ended, Failed, Replaced, Verdict
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
@@ -55,9 +59,11 @@ __all__ = [
     "BrowserLauncher",
     "BrowserStats",
     "ByteBudget",
+    "CacheEntry",
     "Classification",
     "Classifier",
     "CrawlHostPolicy",
+    "CrawlRecord",
     "Downloader",
     "Ended",
     "EnvProxies",
@@ -66,10 +72,12 @@ __all__ = [
     "Fetcher",
     "HeaderProfile",
     "Hold",
+    "HttpCache",
     "Label",
     "MiddlewareChain",
     "NoProxyAvailable",
     "NoProxyRules",
+    "PageStore",
     "Pick",
     "Politeness",
     "Proxy",
@@ -84,6 +92,7 @@ __all__ = [
     "Session",
     "SessionPool",
     "Verdict",
+    "body_digest",
     "dump_cookies",
     "honest_profile",
     "load_client",
@@ -92,6 +101,8 @@ __all__ = [
     "parse_proxies",
     "parse_proxy",
     "parse_retry_after",
+    "request_from_record",
+    "request_record",
     "usable_proxies",
 ]
 

@@ -70,6 +70,7 @@ class Fetched:
     latency: float = 0.0  # seconds from sending the last hop to its response headers
     binary: bool = False  # a binary file the request did not ask for: its body was not read
     hold: Hold | None = None  # the body's room in the in-flight byte budget; release after parsing
+    cached: bool = False  # served by the HTTP cache, not the network
 
     def status_error(self) -> HTTPStatusError:
         retry_after = None

@@ -17,7 +17,9 @@ What composes an attempt, in order (each a place to plug in more):
 
 1. ``process_request`` of the middlewares (``_middlewares.py``);
 2. the politeness gate: robots.txt, a ``Crawl-delay`` (``_politeness.py``);
-3. [an HTTP cache would answer here, before the network];
+3. the HTTP cache (``_cachestep.py``): a stored answer ends the attempt here, before the
+   network; offline, a miss fails as ``not_cached``; a re-crawl turns the request into a
+   conditional one, and a 304 or an unchanged body ends it unparsed (``HttpCache.judge``);
 4. the fetcher (``_client.py``: aiohttp, the cookie jars; a session with a proxy goes in its
    place), or for a rendered request (``request.render``, else the spider's ``render``) the
    browser (``_rendering.py``: headless Chromium, started on the first such request, with the
@@ -25,7 +27,8 @@ What composes an attempt, in order (each a place to plug in more):
 5. throttle feedback to the host policy, and the host's slot given back (``frontier.fetched``);
 6. ``process_response`` / ``process_exception`` of the middlewares;
 7. the classifier: a status the spider does not handle is an error; the retry policy
-   (``_retry.py``) says whether and when to try again.
+   (``_retry.py``) says whether and when to try again. A response that passed is kept by the
+   cache (``HttpCache.keep``), if the crawl has one.
 
 The path with no middleware makes no allocation beyond today's loop: a page is the ``Fetched``
 the fetcher returned, and the verdicts that need no data are shared constants.
@@ -41,10 +44,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, FetchError, FetchTimeout, IgnoreRequest, MiddlewareError, RedirectFiltered
+from ..errors import (
+    ConfigError,
+    FetchError,
+    FetchTimeout,
+    IgnoreRequest,
+    MiddlewareError,
+    NotCached,
+    RedirectFiltered,
+)
 from ..guards import PAUSES
 from ..http import Request, Response
 from ._budget import ByteBudget
+from ._cachestep import HttpCache, RobotsThroughCache
 from ._hostpolicy import CrawlHostPolicy
 from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
@@ -104,6 +116,7 @@ DEFERRED = Ended(DEFER)  # handed back to the frontier unstarted
 PAUSED = Ended("paused")
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
+_JUDGED = Ended(None)  # a re-crawl's unchanged or gone page: the cache counted it
 
 
 class Downloader:
@@ -136,6 +149,7 @@ class Downloader:
         self._render_default = render  # the spider's ``render``: for requests that do not say
         self._render_files = render_files  # where screenshots and PDFs go
         self.rendering: RenderRoute | None = None  # made on the first rendered request
+        self.cache: HttpCache | None = None  # set by the crawl's set-up, before the context
 
     def restore_cookie_jars(self, jars: list[tuple[Any, list[dict[str, Any]]]]) -> None:
         """Cookie jars a checkpoint saved (``cookie_jars()``); before the context is entered."""
@@ -158,7 +172,8 @@ class Downloader:
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
-        self.politeness.attach(fetcher)
+        cache = self.cache
+        self.politeness.attach(fetcher if cache is None else RobotsThroughCache(fetcher, cache))
         return self
 
     async def __aexit__(
@@ -197,15 +212,26 @@ class Downloader:
         verdict = await politeness.gate(request)
         if verdict is not None:
             return DEFERRED if verdict == DEFER else Ended(verdict)
+        sent = request
+        if self.cache is not None:
+            cached = self._from_cache(request)
+            if cached is None or isinstance(cached, Request):
+                sent = cached or request
+            elif isinstance(cached, Failed):
+                return cached
+            else:
+                return self._classify(request, cached)
         started = time.monotonic()
         try:
-            fetched = await self._fetch(request)
+            fetched = await self._fetch(sent)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
         except FetchError as exc:
             return self._fetch_error(request, exc, started) or self._failed(request, exc, None)
         self._received(request, fetched, started)
+        if self.cache is not None:
+            return self._classify_and_keep(request, fetched)
         return self._classify(request, fetched)
 
     def _fetch_error(self, request: Request, exc: FetchError, started: float) -> Verdict | None:
@@ -232,6 +258,32 @@ class Downloader:
             self.rendering = rendering
         jar = fetcher.cookie_jar(request.meta.get("cookiejar"))
         return await rendering.fetch(request, request.render_plan or {}, jar, self.politeness.check_hop)
+
+    # -- the HTTP cache (step 3, and the hook where passed responses are kept) ---------------
+
+    def _from_cache(self, request: Request) -> Fetched | Failed | Request | None:
+        """A stored answer (to classify as a fetched one), offline's failure, or the request to send."""
+        assert self.cache is not None
+        found = self.cache.lookup(request)
+        if found is None or isinstance(found, Request):
+            return found
+        if isinstance(found, NotCached):
+            return Failed(found, None)
+        self.frontier.fetched(request)  # the host's slot is free: nothing more is sent for it
+        self.stats.pages += 1
+        self.stats.statuses[found.status] += 1
+        return found
+
+    def _classify_and_keep(self, request: Request, fetched: Fetched) -> Fetched | Verdict:
+        assert self.cache is not None
+        if self.cache.judge(request, fetched) is not None:
+            if fetched.hold is not None:
+                fetched.hold.release()
+            return _JUDGED  # unchanged (304, or the same body) or gone: counted by the cache
+        result = self._classify(request, fetched)
+        if result is fetched:
+            self.cache.keep(request, fetched)
+        return result
 
     def _received(self, request: Request, fetched: Fetched, started: float) -> None:
         # The host's slot is free for its next request; this one stays leased until it is
@@ -298,6 +350,8 @@ class Downloader:
             if fetched.hold is not None:
                 fetched.hold.release()
             return Replaced(result)
+        if self.cache is not None:
+            return self._classify_and_keep(request, result)
         return self._classify(request, result)
 
     async def _fetch_once(self, request: Request) -> Fetched | Verdict | FetchError:
@@ -306,9 +360,18 @@ class Downloader:
         verdict = await politeness.gate(request)
         if verdict is not None:
             return DEFERRED if verdict == DEFER else Ended(verdict)
+        sent = request
+        if self.cache is not None:
+            cached = self._from_cache(request)
+            if isinstance(cached, Failed):
+                return cached.error
+            if cached is None or isinstance(cached, Request):
+                sent = cached or request
+            else:
+                return cached  # through the middlewares' process_response, as a fetched one
         started = time.monotonic()
         try:
-            fetched = await self._fetch(request)
+            fetched = await self._fetch(sent)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)

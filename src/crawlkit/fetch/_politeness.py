@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protego import Protego
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..core import CrawlStats
     from ..frontier import Frontier
     from ..settings import Settings
-    from ._client import Fetched, Fetcher
+    from ._client import Fetched, HopCheck
 
 __all__ = ["DEFER", "DISALLOWED", "Politeness", "robots_token"]
 
@@ -56,6 +56,12 @@ _ROBOTS_ATTEMPTS = 3
 _ROBOTS_MAX_BYTES = 500 * 1024  # Google reads the first 500 KiB; so do we
 _MAX_ORIGINS = 10_000
 _AUTHORITY = re.compile(r"[^/?#]*")
+
+
+class RobotsFetcher(Protocol):
+    """What robots.txt is fetched with: the crawl's ``Fetcher``, or the HTTP cache in front of it."""
+
+    async def fetch(self, request: Request, hop_check: HopCheck | None = None) -> Fetched: ...
 
 
 def robots_token(settings: Settings) -> str:
@@ -97,13 +103,13 @@ class Politeness:
         self._backoff = settings.retry_backoff_base
         self._max_size = settings.max_response_size or (1 << 62)
         self._offsite = OffsiteFilter(allowed_domains)
-        self._fetcher: Fetcher | None = None
+        self._fetcher: RobotsFetcher | None = None
         self._robots: dict[str, _Robots] = {}
         self._pending: dict[str, asyncio.Future[_Robots]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._origins: dict[str, tuple[str, str]] = {}  # "scheme://authority" -> (origin, host)
 
-    def attach(self, fetcher: Fetcher) -> None:
+    def attach(self, fetcher: RobotsFetcher) -> None:
         self._fetcher = fetcher
 
     async def close(self) -> None:

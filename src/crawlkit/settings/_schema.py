@@ -267,6 +267,43 @@ class Settings:
         default="",
         metadata=_doc("Folder for a durable crawl's state (default: .crawlkit/jobs/NAME)."),
     )
+    http_cache: bool = dataclasses.field(
+        default=False,
+        metadata=_doc(
+            "Keep every response that passed (2xx, or a 3xx the spider handles; never a 4xx, a "
+            "5xx or a blocked answer) in the job's cache.sqlite, and answer from it instead of "
+            "the network: a development cache (see docs/recrawl.md)."
+        ),
+    )
+    http_cache_offline: bool = dataclasses.field(
+        default=False,
+        metadata=_doc(
+            "Answer only from the HTTP cache, never the network (--offline); a request not "
+            "stored fails as not_cached."
+        ),
+    )
+    http_cache_max_age: float = dataclasses.field(
+        default=0.0,
+        metadata=_doc(
+            "Seconds a cached response is served and kept; older ones are fetched again and "
+            "evicted when the job opens (0: no limit)."
+        ),
+    )
+    http_cache_max_bytes: int = dataclasses.field(
+        default=2 * 1024**3,
+        metadata=_doc(
+            "Bytes of bodies the HTTP cache holds, as received; past it, the oldest responses "
+            "are evicted (0: no limit)."
+        ),
+    )
+    keep_pages: bool = dataclasses.field(
+        default=False,
+        metadata=_doc(
+            "Keep each page's validators (ETag, Last-Modified) and a digest of its body in the "
+            "job, without the body, so that a later --recrawl asks only what changed "
+            "(http_cache keeps them too)."
+        ),
+    )
     commit_interval: float = dataclasses.field(
         default=1.0,
         metadata=_doc(

@@ -40,6 +40,8 @@ def validate(s: Settings) -> None:
         "max_redirects",
         "dns_cache_ttl",
         "shutdown_timeout",
+        "http_cache_max_age",
+        "http_cache_max_bytes",
     )
     for name in non_negative:
         if getattr(s, name) < 0:

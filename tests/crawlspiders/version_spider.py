@@ -1,0 +1,29 @@
+"""The spider of the HTTP cache and re-crawl tests (``support/versionsite.py``).
+
+``-a base=http://127.0.0.1:PORT``; ``-a extra=1`` also asks for ``/ban`` (403) and ``/err`` (500).
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from crawlkit import Request, Response, Spider
+
+
+class Versioned(Spider):
+    name = "versioned"
+    base = ""
+    extra = ""
+
+    def start_requests(self) -> Iterator[Request]:
+        yield Request(f"{self.base}/")
+        if self.extra:
+            yield Request(f"{self.base}/ban")
+            yield Request(f"{self.base}/err")
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield from response.follow_all(css="a.page", callback=self.parse_page)
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        n = int(response.url.rsplit("/", 1)[1])
+        title = response.css_first("h1").text()
+        yield {"n": n, "title": title, "price": int(response.css_first("span.price").text())}
