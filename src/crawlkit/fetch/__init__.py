@@ -7,8 +7,9 @@ the retry policy; it answers with a response or a ``Verdict`` (``Ended``, ``Fail
 (``Fetcher``: timeouts, size limits, redirects hop by hop, the cookie jar), the retry policy and
 the byte budget of bodies in flight; rendering in headless Chromium (``BrowserFetcher``, with
 the optional Playwright: ``crawlkit[browser]``) and the plain-data ``RenderPlan`` a render follows.
-Built, and wired in a later step: the block classifier (``Classifier``), proxies (``ProxyPool``,
-``EnvProxies``), sessions (``SessionPool``) and their header profiles, and the browser fetcher.
+The identity step (``IdentityStep``): the block classifier (``Classifier``), proxies
+(``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their header profiles, wired into
+every attempt. Built, and wired in a later step: the browser fetcher.
 ``Fetcher`` is imported on first use: it pulls in aiohttp, which the engine imports in a thread
 while the parser workers start; the browser's parts load Playwright only when a browser starts.
 """
@@ -17,9 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from ._budget import ByteBudget, Hold
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classification, Classifier, Label, Rule
-from ._downloader import DEFERRED, PAUSED, Downloader, Ended, Failed, Replaced, Verdict
+from ._downloader import (
+    DEFERRED,
+    PAUSED,
+    CaptchaSolver,
+    Downloader,
+    Ended,
+    Failed,
+    Halt,
+    Replaced,
+    Rotated,
+    Verdict,
+)
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
 from ._identities import BrowserIdentities, HeaderProfile, honest_profile
+from ._identity import CAPTCHA_VENDORS, ROTATIONS_KEY, IdentityStep, Route, is_captcha, parse_block_rules
 from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
 from ._proxies import (
@@ -44,10 +57,12 @@ if TYPE_CHECKING:
     from ._client import Fetched, Fetcher
 
 __all__ = [
+    "CAPTCHA_VENDORS",
     "CHALLENGE_MAX_BYTES",
     "DEFER",
     "DEFERRED",
     "PAUSED",
+    "ROTATIONS_KEY",
     "Attempt",
     "BrowserConfig",
     "BrowserFetcher",
@@ -55,6 +70,7 @@ __all__ = [
     "BrowserLauncher",
     "BrowserStats",
     "ByteBudget",
+    "CaptchaSolver",
     "Classification",
     "Classifier",
     "CrawlHostPolicy",
@@ -64,8 +80,10 @@ __all__ = [
     "Failed",
     "Fetched",
     "Fetcher",
+    "Halt",
     "HeaderProfile",
     "Hold",
+    "IdentityStep",
     "Label",
     "MiddlewareChain",
     "NoProxyAvailable",
@@ -80,14 +98,18 @@ __all__ = [
     "Rendered",
     "Replaced",
     "RetryPolicy",
+    "Rotated",
+    "Route",
     "Rule",
     "Session",
     "SessionPool",
     "Verdict",
     "dump_cookies",
     "honest_profile",
+    "is_captcha",
     "load_client",
     "load_cookies",
+    "parse_block_rules",
     "parse_host_rules",
     "parse_proxies",
     "parse_proxy",
