@@ -214,7 +214,7 @@ class Downloader:
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
-        self.politeness.attach(fetcher)
+        self.politeness.attach(fetcher, self._fetch_robots if self.identities.proxied else None)
         return self
 
     async def __aexit__(
@@ -290,6 +290,25 @@ class Downloader:
         if route.proxy is not None:
             identities.proxy_served()
         return route
+
+    async def _fetch_robots(self, request: Request) -> Fetched:
+        """A robots.txt through the crawl's proxies, as the site's pages go (never directly); a
+        proxy's failure raises ``ProxyError``, which the politeness gate tries again."""
+        assert self.fetcher is not None, "Downloader used outside 'async with'"
+        route = await self.identities.route(request)
+        try:
+            fetched = await self.fetcher.fetch(request, None, route)
+        except FetchError as exc:
+            self.identities.record(route, self.identities.classifier.error(exc))
+            raise
+        verdict = self.identities.classify(fetched, route)
+        self.identities.record(route, verdict)
+        if verdict.label is Label.PROXY_ERROR:
+            if fetched.hold is not None:
+                fetched.hold.release()
+            self.stats.proxy_errors += 1
+            raise ProxyError(f"proxy {route.used} answered HTTP {fetched.status}", request.url)
+        return fetched
 
     def _raised(self, request: Request, exc: FetchError, route: Route) -> Verdict:
         """An attempt with no answer: the proxy's failure goes again elsewhere, for free."""
