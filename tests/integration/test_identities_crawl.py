@@ -9,7 +9,10 @@ any credential that reaches it.
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
+import ssl
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -19,6 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from crawlkit import Request, Response, crawl
 from crawlkit.fetch import Classification
@@ -26,6 +30,7 @@ from crawlspiders.identity_spiders import DefendedShopSpider
 from support import procs
 from support.defendedsite import DefendedSite, defended_site
 from support.forwardproxy import ForwardProxy, down_proxy_url, forward_proxy
+from support.misbehaving import serve
 
 USER, PASSWORD = "crawler", "pr0xy-s3cret"
 PAGES = 60
@@ -178,3 +183,62 @@ def test_a_resumed_crawl_keeps_its_sessions(tmp_path: Path) -> None:
         assert sum(site.seen.values()) > served
     items = read(out)
     assert Counter(item["url"] for item in items) == {site.url(f"/page/{n}"): 1 for n in range(80)}
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def _listing(request: web.Request) -> web.Response:
+    links = "".join(f'<a href="/page/{n}">{n}</a>' for n in range(20))
+    return web.Response(text=f"<title>list</title>{links}", content_type="text/html")
+
+
+async def _page(request: web.Request) -> web.Response:
+    n = request.match_info["n"]
+    return web.Response(text=f"<title>page {n}</title>", content_type="text/html")
+
+
+async def _robots(request: web.Request) -> web.Response:
+    return web.Response(text="User-agent: *\nAllow: /\n")
+
+
+def test_a_failed_connect_tunnel_is_the_proxys_error_and_goes_through_another(
+    proxies: tuple[ForwardProxy, ForwardProxy, ForwardProxy], tls_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    # aiohttp raises ClientHttpProxyError when a CONNECT is answered 502 (or 407): a ProxyError,
+    # gone again through the other proxy, not a ProtocolError that fails the page.
+    auth, _, failing = proxies
+    out = tmp_path / "items.jsonl"
+    routes = [web.get("/list", _listing), web.get("/page/{n}", _page), web.get("/robots.txt", _robots)]
+    with serve(routes, ssl_context=tls_context) as site:
+        stats = crawl(
+            DefendedShopSpider,
+            out,
+            settings=settings([auth.url_with_credentials(USER, PASSWORD), failing.url], verify_tls=False),
+            handle_signals=False,
+            base=site.base,
+        )
+        hits = site.hits()
+    assert Counter(item["url"] for item in read(out)) == {site.url(f"/page/{n}"): 1 for n in range(20)}
+    assert not stats.failures and stats.retry_reasons["proxy_error"] >= 1 and stats.robots == {"parsed": 1}
+    table = {row["proxy"]: row for row in stats.proxies}
+    assert 3 <= table[failing.url]["proxy_errors"] == table[failing.url]["requests"] <= 6
+    # The credentials went in the CONNECT, to the proxy; never inside the tunnel to the site.
+    connects = [seen for seen in auth.seen if seen.method == "CONNECT"]
+    assert connects and all(seen.headers.get("proxy-authorization") for seen in connects)
+    assert not any("Proxy-Authorization" in hit.headers for hit in hits)

@@ -40,6 +40,7 @@ the fetcher returned, and the verdicts that need no data are shared constants.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -292,23 +293,37 @@ class Downloader:
         return route
 
     async def _fetch_robots(self, request: Request) -> Fetched:
-        """A robots.txt through the crawl's proxies, as the site's pages go (never directly); a
-        proxy's failure raises ``ProxyError``, which the politeness gate tries again."""
+        """A robots.txt through the crawl's proxies, as the site's pages go (never directly). A
+        proxy's failure is tried again at once through another (waiting while all rest), a few
+        times; then it raises ``ProxyError``, which the politeness gate retries later."""
         assert self.fetcher is not None, "Downloader used outside 'async with'"
-        route = await self.identities.route(request)
-        try:
-            fetched = await self.fetcher.fetch(request, None, route)
-        except FetchError as exc:
-            self.identities.record(route, self.identities.classifier.error(exc))
-            raise
-        verdict = self.identities.classify(fetched, route)
-        self.identities.record(route, verdict)
-        if verdict.label is Label.PROXY_ERROR:
+        identities = self.identities
+        tries = 3 + (len(identities.pool.proxies) if identities.pool is not None else 0)
+        for _ in range(tries):
+            try:
+                route = await identities.route(request)
+            except NoProxyAvailable:
+                if identities.stop_when_none:
+                    raise
+                await asyncio.sleep(max(identities.next_ready_in(), 0.1))
+                continue
+            try:
+                fetched = await self.fetcher.fetch(request, None, route)
+            except FetchError as exc:
+                verdict = identities.classifier.error(exc)
+                identities.record(route, verdict)
+                if verdict.label is not Label.PROXY_ERROR:
+                    raise
+                self.stats.proxy_errors += 1
+                continue
+            verdict = identities.classify(fetched, route)
+            identities.record(route, verdict)
+            if verdict.label is not Label.PROXY_ERROR:
+                return fetched
             if fetched.hold is not None:
                 fetched.hold.release()
             self.stats.proxy_errors += 1
-            raise ProxyError(f"proxy {route.used} answered HTTP {fetched.status}", request.url)
-        return fetched
+        raise ProxyError(f"no proxy could fetch it in {tries} tries", request.url)
 
     def _raised(self, request: Request, exc: FetchError, route: Route) -> Verdict:
         """An attempt with no answer: the proxy's failure goes again elsewhere, for free."""
