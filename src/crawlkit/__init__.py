@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .core import CrawlStats
 from .errors import (
+    Blocked,
     CloseSpider,
     ConfigError,
     ConnectError,
@@ -36,6 +37,7 @@ from .settings import Settings
 from .spider import Spider
 
 __all__ = [
+    "Blocked",
     "CloseSpider",
     "ConfigError",
     "ConnectError",

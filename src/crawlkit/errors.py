@@ -12,13 +12,15 @@ crawl with the :class:`CrawlControl` family, which is never logged as a failure:
     │   │   │   ├── ConnectError
     │   │   │   ├── FetchTimeout
     │   │   │   │   └── RenderTimeout   a render's deadline passed
-    │   │   │   └── BrowserCrashed      the browser died during a render
+    │   │   │   ├── BrowserCrashed      the browser died during a render
+    │   │   │   └── ProxyError          the proxy failed, not the site (another proxy is tried)
     │   │   ├── RenderError             a render step or a page script failed (not retried)
     │   │   ├── RedirectError
     │   │   ├── RedirectFiltered        a link not followed, not a failure
     │   │   ├── TLSError
     │   │   ├── ResponseTooLarge
     │   │   ├── HTTPStatusError
+    │   │   ├── Blocked                 the site saw through the identity (a challenge, a 403)
     │   │   ├── MiddlewareError         a downloader middleware raised
     │   │   ├── NotCached               offline, and the HTTP cache has no answer (not retried)
     │   │   └── RetriesExhausted        the last attempt's error is its ``__cause__``
@@ -47,6 +49,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "Blocked",
     "BodyTooLarge",
     "BrowserCrashed",
     "CloseSpider",
@@ -69,6 +72,7 @@ __all__ = [
     "ParseTimeout",
     "ParserCrashed",
     "PipelineError",
+    "ProxyError",
     "RedirectError",
     "RedirectFiltered",
     "RenderError",
@@ -140,6 +144,16 @@ class BrowserCrashed(TransportError):
     """The browser (or the page's renderer) died during a render; a new one serves the next."""
 
     reason = "browser_crashed"
+
+
+class ProxyError(TransportError):
+    """The proxy failed, not the site: its port refused, a 407, a failed CONNECT, its own 5xx.
+
+    Counted against the proxy; the request goes again through another proxy, using none of its
+    retries (``docs/identities.md``).
+    """
+
+    reason = "proxy_error"
 
 
 class RenderError(FetchError):
@@ -221,6 +235,23 @@ class NotCached(FetchError):
     """``--offline``, and the HTTP cache holds no answer for the request: it fails, not retried."""
 
     reason = "not_cached"
+
+
+class Blocked(FetchError):
+    """The site answered with a block: a challenge or CAPTCHA page, a 401/403, a vendor's header.
+
+    ``status`` is the answer's status; ``rule`` names what told it (``cloudflare``,
+    ``status_403``, a spider rule's name). A request fails with it once its session rotations
+    (``max_session_rotations``) are used up, or at once when there is no session to rotate.
+    """
+
+    reason = "blocked"
+
+    def __init__(self, message: str, url: str = "", status: int = 0, rule: str = "") -> None:
+        Exception.__init__(self, message, url, status, rule)
+        self.url = url
+        self.status = status
+        self.rule = rule
 
 
 class MiddlewareError(FetchError):

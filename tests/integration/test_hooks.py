@@ -76,8 +76,11 @@ def test_a_scrapy_style_spider_with_a_middleware_and_an_errback_gets_every_produ
 def test_without_the_middleware_the_api_refuses_and_the_errback_says_so(shop: ApiShop, tmp_out: Path) -> None:
     settings = fast_retries(frontier="memory", parse_workers=1)
     crawl(ApiShopSpider, tmp_out, settings=settings, handle_signals=False, base=shop.base)
-    reasons = {item["reason"] for item in read(tmp_out)}
-    assert reasons == {"http_403"}
+    # A 403 is a block: the errback gets it as one, with the answer's status.
+    failures = read(tmp_out)
+    assert {(item["reason"], item["exception"], item["status"]) for item in failures} == {
+        ("blocked", "Blocked", 403)
+    }
 
 
 def test_two_cookie_jars_in_one_crawl_stay_apart(shop: ApiShop, tmp_out: Path) -> None:
@@ -221,7 +224,7 @@ def test_an_extension_hears_every_crawl_event_and_a_handler_that_raises_stops_no
     )
     assert ("item_dropped", f"{shop.base}/echo/drop-me", "dropped") in events
     # Without the session the API answers 401: failed for good, heard, and the errback ran.
-    assert ("request_failed", f"{shop.base}/api/gone/1", "http_401") in events
+    assert ("request_failed", f"{shop.base}/api/gone/1", "blocked") in events  # a 401 is a block
     # Idle twice: the page scheduled at the first kept the crawl going.
     assert events.count(("spider_idle",)) == 2 and shop.hits["/echo/at-idle"] == 1
     assert events[-1] == ("spider_closed", "finished")

@@ -2,10 +2,12 @@
 
 It speaks what aiohttp's ``proxy=`` speaks: an http target comes as an absolute-form request
 (``GET http://host/path``), forwarded with the ``Proxy-*`` headers stripped; an https target comes
-as ``CONNECT host:port``, answered 200 and piped both ways. ``auth=(user, password)`` makes it
-answer 407 to any request without those credentials; ``fail_status=502`` makes it answer that to
-everything, with RFC 9209's ``Proxy-Status`` naming itself, as a proxy's own error page does.
-``seen`` records every request it received (method, target, headers), Proxy-Authorization included.
+as ``CONNECT host:port``, answered 200 and piped both ways. A forwarded request gets a ``Via``
+header naming the proxy (``1.1 NAME``), as RFC 9110 asks of proxies, so a site can tell who sent
+it. ``auth=(user, password)`` makes it answer 407 to any request without those credentials;
+``fail_status=502`` makes it answer that to everything, with RFC 9209's ``Proxy-Status`` naming
+itself, as a proxy's own error page does. ``seen`` records every request it received (method,
+target, headers), Proxy-Authorization included.
 
 ``down_proxy_url()`` is the URL of a port on 127.0.0.1 where nothing listens.
 """
@@ -174,9 +176,10 @@ class ForwardProxy:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        kept = [f"{k}: {v}" for k, v in headers.items() if k not in _HOP_HEADERS]
+        kept = [f"{k}: {v}" for k, v in headers.items() if k not in _HOP_HEADERS and k != "via"]
+        via = f"Via: {', '.join(filter(None, [headers.get('via'), f'1.1 {self.name}']))}"  # RFC 9110 7.6.3
         up_writer.write(f"{method} {path} HTTP/1.1\r\n".encode("latin-1"))
-        up_writer.write(("\r\n".join([*kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1"))
+        up_writer.write(("\r\n".join([*kept, via, "Connection: close"]) + "\r\n\r\n").encode("latin-1"))
         up_writer.write(body)
         await up_writer.drain()
         try:
@@ -216,9 +219,9 @@ async def _pipe_both(
 
 @contextlib.contextmanager
 def forward_proxy(
-    auth: tuple[str, str] | None = None, fail_status: int | None = None
+    auth: tuple[str, str] | None = None, fail_status: int | None = None, name: str = "test-proxy"
 ) -> Iterator[ForwardProxy]:
-    proxy = ForwardProxy(auth, fail_status)
+    proxy = ForwardProxy(auth, fail_status, name)
     proxy.start()
     try:
         yield proxy

@@ -9,6 +9,7 @@ import pytest
 
 from crawlkit import errors
 from crawlkit.errors import (
+    Blocked,
     BodyTooLarge,
     BrowserCrashed,
     CloseSpider,
@@ -31,6 +32,7 @@ from crawlkit.errors import (
     ParserCrashed,
     ParseTimeout,
     PipelineError,
+    ProxyError,
     RedirectError,
     RedirectFiltered,
     RenderError,
@@ -55,6 +57,11 @@ CASES: list[tuple[BaseException, dict[str, Any]]] = [
     (FetchError("fetch failed", URL), {"url": URL, "reason": "fetch"}),
     (FetchError("no url"), {"url": "", "reason": "fetch"}),
     (TransportError("connection reset", URL), {"url": URL, "reason": "transport"}),
+    (ProxyError("proxy refused", URL), {"url": URL, "reason": "proxy_error"}),
+    (
+        Blocked("blocked (cloudflare, HTTP 403)", URL, 403, "cloudflare"),
+        {"url": URL, "reason": "blocked", "status": 403, "rule": "cloudflare"},
+    ),
     (ConnectError("connection refused", URL), {"url": URL, "reason": "connect"}),
     (FetchTimeout("read timeout", url=URL), {"url": URL, "reason": "timeout"}),
     (RenderTimeout("the render passed its deadline of 30 s", URL), {"url": URL, "reason": "render_timeout"}),

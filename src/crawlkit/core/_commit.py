@@ -6,7 +6,8 @@ offset in the frontier, with ``spider.state`` and the cookie jars: the commit lo
 each commit and by each checkpoint, so that a checkpoint's offset covers exactly the items of the
 acks it makes durable.
 
-The cookie jars ride in the checkpoint's state document (under ``COOKIES_KEY``), so they are
+The cookie jars ride in the checkpoint's state document (under ``COOKIES_KEY``, and the sessions
+with their own jars under ``SESSIONS_KEY``), so they are
 recorded in the same transaction as the acks. A response's cookies reach its jar before its
 request can be acked, so a checkpoint that records a login as done records the session it
 opened; a resume redoes only what no checkpoint recorded, with the cookies of the last one.
@@ -34,12 +35,14 @@ from ._stats import CrawlStats
 if TYPE_CHECKING:
     from ._hooks import CrawlSignals
 
-__all__ = ["COOKIES_KEY", "CommitStep"]
+__all__ = ["COOKIES_KEY", "SESSIONS_KEY", "CommitStep"]
 
 log = logging.getLogger("crawlkit.engine")
 
 # Where the checkpoint's state document keeps the cookie jars, beside spider.state's own keys.
 COOKIES_KEY = "__crawlkit_cookie_jars__"
+# And the live sessions (proxy, cookies, header profile), so a resumed crawl is the same visitors.
+SESSIONS_KEY = "__crawlkit_sessions__"
 
 CookieJars = Callable[[], list[tuple[Any, list[dict[str, Any]]]]]
 _FULL_TRACEBACKS = 3  # of each kind of callback error; then one line a page
@@ -69,10 +72,12 @@ class CommitStep:
         *,
         signals: CrawlSignals | None = None,
         cookie_jars: CookieJars | None = None,
+        sessions: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self._frontier = frontier
         self._signals = signals
         self._cookie_jars = cookie_jars
+        self._sessions = sessions
         self._exporter = exporter
         self._pipelines = pipelines
         self._spider = spider
@@ -267,6 +272,9 @@ class CommitStep:
         jars = self._cookie_jars() if self._cookie_jars is not None else None
         if jars:
             state = {**state, COOKIES_KEY: jars}
+        sessions = self._sessions() if self._sessions is not None else None
+        if sessions:
+            state = {**state, SESSIONS_KEY: sessions}
         try:
             return orjson.dumps(state)
         except TypeError as exc:

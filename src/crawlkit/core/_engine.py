@@ -60,8 +60,8 @@ from ..parsing import (
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions, stop_signals
-from ._commit import COOKIES_KEY, CommitStep
-from ._hooks import Crawler, build_component
+from ._commit import COOKIES_KEY, SESSIONS_KEY, CommitStep
+from ._hooks import Crawler, build_component, captcha_solver
 from ._progress import progress_display
 from ._seeding import push_start_requests, start_requests_to_push
 from ._stats import CrawlStats
@@ -120,6 +120,9 @@ class Engine:
             middlewares=[build_component(p, self.crawler, "middleware") for p in settings.middlewares],
             render=spider_cls.render,
             render_files=render_files_dir(output),
+            block_rules=spider_cls.block_rules,
+            handle_blocked=spider_cls.handle_blocked,
+            captcha_solver=captcha_solver(settings, self.crawler, self.spider),
         )
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
@@ -138,9 +141,10 @@ class Engine:
             self.stats,
             signals=self.signals,
             cookie_jars=self.downloader.cookie_jars,
+            sessions=self.downloader.sessions_state,
         )
         self.verdicts = VerdictActions(
-            self.frontier, self.stats, self.commits, self.downloader, self.signals, self._parse
+            self.frontier, self.stats, self.commits, self.downloader, self.signals, self._parse, self.stop
         )
         self._commit_task: asyncio.Task[None] | None = None
         self._resumed = False
@@ -263,6 +267,9 @@ class Engine:
             jars = state.pop(COOKIES_KEY, None)
             if isinstance(jars, list):
                 self.downloader.restore_cookie_jars([(key, cookies) for key, cookies in jars])
+            sessions = state.pop(SESSIONS_KEY, None)
+            if isinstance(sessions, dict):
+                self.downloader.restore_sessions(sessions)
             self.spider.state.update(state)
         self._seeding_done = self._seeded = checkpoint.seeded
         self._resumed = True

@@ -22,19 +22,20 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigError
 from ..guards import running
 from ..spider import import_object
 
 if TYPE_CHECKING:
-    from ..http import Request
+    from ..fetch import CaptchaSolver, Classification
+    from ..http import Request, Response
     from ..settings import Settings
     from ..spider import Spider
     from ._stats import CrawlStats
 
-__all__ = ["EVENTS", "CrawlSignals", "Crawler", "build_component"]
+__all__ = ["EVENTS", "CrawlSignals", "Crawler", "build_component", "captcha_solver"]
 
 log = logging.getLogger("crawlkit.hooks")
 
@@ -135,3 +136,40 @@ def _name(handler: Handler) -> str:
     if owner is not None and "." not in name:
         return f"{type(owner).__name__}.{name}"
     return str(name)
+
+
+def captcha_solver(settings: Settings, crawler: Crawler, spider: Spider) -> CaptchaSolver | None:
+    """The crawl's CAPTCHA solver: the ``captcha_solver`` setting's object (its ``solve``), else
+    the spider's ``solve_captcha`` method, else None. Sync or async; one that raises is logged
+    and counted (``hook_errors``), and the page is handled as a block."""
+    method: Callable[..., Any] | None
+    name: str
+    if settings.captcha_solver:
+        solver = build_component(settings.captcha_solver, crawler, "captcha_solver")
+        method = getattr(solver, "solve", None)
+        if not callable(method):
+            raise ConfigError(
+                f"captcha_solver {settings.captcha_solver!r} has no solve(request, response, verdict) method"
+            )
+        name = f"{type(solver).__name__}.solve"
+    else:
+        method = getattr(spider, "solve_captcha", None)
+        if method is None:
+            return None
+        name = f"{type(spider).__name__}.solve_captcha"
+    stats = crawler.stats
+    solve = method
+
+    async def ask(request: Request, response: Response, verdict: Classification) -> Request | None:
+        try:
+            with running(name):  # the call only: the marker must not span an await
+                answer = solve(request, response, verdict)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except Exception:
+            log.exception("%s raised on %s; handled as a block", name, request.url)
+            stats.hook_errors[name] += 1
+            return None
+        return cast("Request | None", answer)
+
+    return ask

@@ -84,6 +84,13 @@ class CrawlStats:
     paused_s: float = 0.0
     # The hosts whose adaptive delay rose highest, with that delay (seconds): set at the end.
     throttled_hosts: dict[str, float] = field(default_factory=dict)
+    # Blocked answers by what told them (a vendor: cloudflare, datadome; a rule: status_403).
+    blocks: Counter[str] = field(default_factory=Counter)
+    proxy_errors: int = 0  # attempts the proxy failed (gone again through another)
+    captchas_solved: int = 0  # CAPTCHA pages the solver answered with a request
+    # Per proxy (redacted URL, requests, successes, blocks, proxy errors, state): set at the end.
+    proxies: list[dict[str, object]] = field(default_factory=list)
+    sessions: dict[str, Any] = field(default_factory=dict)  # live and retired (by why): at the end
     stop_reason: str = "finished"
     output: str = ""
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
@@ -175,6 +182,11 @@ class CrawlStats:
             "pauses": self.pauses,
             "paused_s": round(self.paused_s, 3),
             "throttled_hosts": dict(self.throttled_hosts),
+            "blocks": dict(self.blocks),
+            "proxy_errors": self.proxy_errors,
+            "captchas_solved": self.captchas_solved,
+            "proxies": [dict(row) for row in self.proxies],
+            "sessions": dict(self.sessions),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
             "start_failures": dict(self.start_failures),
@@ -222,6 +234,14 @@ class CrawlStats:
             rows.append(("re-crawl", counts(self.recrawl)))
         if self.hook_errors:
             rows.append(("hooks that raised", counts(self.hook_errors)))
+        if self.blocks:
+            rows.append(("blocked answers", counts(self.blocks)))
+        if self.proxies:
+            rows.append(("proxies", self._proxies_text()))
+        if self.sessions:
+            retired = self.sessions.get("retired") or {}
+            why = ", ".join(f"{k}: {v}" for k, v in sorted(retired.items()))
+            rows.append(("sessions", f"{self.sessions.get('live', 0)} live, retired: {why or 'none'}"))
         if self.pauses:
             times = "once" if self.pauses == 1 else f"{self.pauses} times"
             rows.append(("process stopped", f"{times}, {self.paused_s:.1f} s in all"))
@@ -243,6 +263,13 @@ class CrawlStats:
             lines.append(f"  {k.ljust(width)}  {first}")
             lines.extend(f"  {''.ljust(width)}  {line}" for line in more)
         return redact_text("\n".join(lines))
+
+    def _proxies_text(self) -> str:
+        return "\n".join(
+            f"{row['proxy']} ({row['state']}): {row['requests']} requests, {row['successes']} ok, "
+            f"{row['blocks']} blocked, {row['proxy_errors']} proxy errors"
+            for row in self.proxies
+        )
 
     def _callback_errors_text(self) -> str:
         kinds = self.callback_errors.most_common()

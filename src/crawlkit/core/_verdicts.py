@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..errors import FetchError
-from ..fetch import DEFER, PAUSED, Downloader, Ended, Failed, Replaced, Verdict
+from ..fetch import DEFER, PAUSED, Downloader, Ended, Failed, Halt, Replaced, Rotated, Verdict
 from ..frontier import Frontier
 from ..http import Failure, Request
 from ..parsing import ParseOutcome, ParseTask, filter_reason
@@ -42,6 +42,7 @@ class VerdictActions:
         downloader: Downloader,
         signals: CrawlSignals,
         parse: Parse,
+        stop: Callable[[str], None] | None = None,
     ) -> None:
         self._frontier = frontier
         self._stats = stats
@@ -49,11 +50,20 @@ class VerdictActions:
         self._downloader = downloader
         self._signals = signals
         self._parse = parse
+        self._stop = stop
 
     async def act_on(self, request: Request, verdict: Verdict) -> ParseOutcome | None:
         """What the verdict asks: the errback's outcome to commit, or None."""
         if verdict is PAUSED:
             await self._retry_after_pause(request)
+            return None
+        if isinstance(verdict, Rotated):
+            await self._rotate(request, verdict)
+            return None
+        if isinstance(verdict, Halt):
+            await self._frontier.release([request])
+            if self._stop is not None:
+                self._stop(verdict.reason)
             return None
         if isinstance(verdict, Failed):
             if verdict.retry_in is not None:
@@ -95,6 +105,13 @@ class VerdictActions:
         stats.retry_reasons[error.reason] += 1
         log.info("retrying %s in %.1f s (attempt %d): %s", request.url, delay, request.attempt + 1, error)
         await self._frontier.retry(request, delay)
+
+    async def _rotate(self, request: Request, verdict: Rotated) -> None:
+        """Again as someone else (a fresh session, another proxy), using none of its retries."""
+        stats = self._stats
+        stats.retries += 1
+        stats.retry_reasons[verdict.error.reason] += 1
+        await self._frontier.retry(request, verdict.delay)
 
     async def _failed_for_good(
         self, request: Request, failure: FetchError, response: Fetched | None

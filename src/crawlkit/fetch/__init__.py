@@ -8,9 +8,9 @@ the retry policy; it answers with a response or a ``Verdict`` (``Ended``, ``Fail
 the byte budget of bodies in flight; the job's page store (``PageStore``) and the cache step
 that answers from it or asks conditionally (``HttpCache``); rendering in headless Chromium
 (``BrowserFetcher``, with the optional Playwright: ``crawlkit[browser]``) and the plain-data
-``RenderPlan`` a render follows.
-Built, and wired in a later step: the block classifier (``Classifier``), proxies (``ProxyPool``,
-``EnvProxies``), sessions (``SessionPool``) and their header profiles, and the browser fetcher.
+``RenderPlan`` a render follows; the identity step (``IdentityStep``): the block classifier
+(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their
+header profiles, wired into every attempt.
 ``Fetcher`` is imported on first use: it pulls in aiohttp, which the engine imports in a thread
 while the parser workers start; the browser's parts load Playwright only when a browser starts.
 """
@@ -22,9 +22,21 @@ from ._budget import ByteBudget, Hold
 from ._cache import CacheEntry, CrawlRecord, PageStore, body_digest
 from ._cachestep import HttpCache, request_from_record, request_record
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classification, Classifier, Label, Rule
-from ._downloader import DEFERRED, PAUSED, Downloader, Ended, Failed, Replaced, Verdict
+from ._downloader import (
+    DEFERRED,
+    PAUSED,
+    CaptchaSolver,
+    Downloader,
+    Ended,
+    Failed,
+    Halt,
+    Replaced,
+    Rotated,
+    Verdict,
+)
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
 from ._identities import BrowserIdentities, HeaderProfile, honest_profile
+from ._identity import CAPTCHA_VENDORS, ROTATIONS_KEY, IdentityStep, Route, is_captcha, parse_block_rules
 from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
 from ._proxies import (
@@ -48,10 +60,12 @@ if TYPE_CHECKING:
     from ._client import Fetched, Fetcher
 
 __all__ = [
+    "CAPTCHA_VENDORS",
     "CHALLENGE_MAX_BYTES",
     "DEFER",
     "DEFERRED",
     "PAUSED",
+    "ROTATIONS_KEY",
     "Attempt",
     "BrowserConfig",
     "BrowserFetcher",
@@ -60,6 +74,7 @@ __all__ = [
     "BrowserStats",
     "ByteBudget",
     "CacheEntry",
+    "CaptchaSolver",
     "Classification",
     "Classifier",
     "CrawlHostPolicy",
@@ -70,9 +85,11 @@ __all__ = [
     "Failed",
     "Fetched",
     "Fetcher",
+    "Halt",
     "HeaderProfile",
     "Hold",
     "HttpCache",
+    "IdentityStep",
     "Label",
     "MiddlewareChain",
     "NoProxyAvailable",
@@ -88,6 +105,8 @@ __all__ = [
     "Rendered",
     "Replaced",
     "RetryPolicy",
+    "Rotated",
+    "Route",
     "Rule",
     "Session",
     "SessionPool",
@@ -95,8 +114,10 @@ __all__ = [
     "body_digest",
     "dump_cookies",
     "honest_profile",
+    "is_captcha",
     "load_client",
     "load_cookies",
+    "parse_block_rules",
     "parse_host_rules",
     "parse_proxies",
     "parse_proxy",

@@ -25,6 +25,7 @@ from ..errors import (
     FetchTimeout,
     HTTPStatusError,
     ProtocolError,
+    ProxyError,
     RedirectError,
     RedirectFiltered,
     ResponseTooLarge,
@@ -43,8 +44,11 @@ from ..http import (
 )
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
+from ._classify import Classification
 from ._cookies import BoundedCookieJar, jar_state, restore_jar
+from ._identity import Route
 from ._retry import parse_retry_after
+from ._sessions import Session
 
 __all__ = ["Fetched", "Fetcher", "HopCheck"]
 
@@ -71,6 +75,8 @@ class Fetched:
     binary: bool = False  # a binary file the request did not ask for: its body was not read
     hold: Hold | None = None  # the body's room in the in-flight byte budget; release after parsing
     cached: bool = False  # served by the HTTP cache, not the network
+    route: Route | None = None  # the proxy and session it came through (None: the plain path)
+    verdict: Classification | None = None  # the classifier's label (None: not from the network)
 
     def status_error(self) -> HTTPStatusError:
         retry_after = None
@@ -96,6 +102,14 @@ class Fetcher:
         # Credential headers from default_headers go with each request, not in the session's
         # defaults: aiohttp would send those to every origin a redirect leads to.
         self._credentials = {k: v for k, v in settings.default_headers.items() if is_secret_header(k)}
+        # crawlkit's sessions: one client for all, no jar of its own (each session brings its
+        # own cookies) and no default headers: a session's profile leads, these fill in after it.
+        self._identities: aiohttp.ClientSession | None = None
+        self._session_defaults = {
+            **{k: v for k, v in settings.default_headers.items() if k not in self._credentials},
+            "Accept-Encoding": accept_encoding(),
+            **self._credentials,
+        }
 
     async def __aenter__(self) -> Fetcher:
         s = self._settings
@@ -111,20 +125,25 @@ class Fetcher:
         restore_jar(self._session.cookie_jar, self._restored.pop(None, []))
         return self
 
-    def _make_session(self, connector: aiohttp.BaseConnector, *, owner: bool) -> aiohttp.ClientSession:
+    def _make_session(
+        self, connector: aiohttp.BaseConnector, *, owner: bool, bare: bool = False
+    ) -> aiohttp.ClientSession:
         s = self._settings
         headers = {
             **{k: v for k, v in s.default_headers.items() if k not in self._credentials},
             "User-Agent": s.user_agent,
             "Accept-Encoding": accept_encoding(),
         }
+        jar: aiohttp.abc.AbstractCookieJar = (
+            aiohttp.DummyCookieJar() if bare else BoundedCookieJar(unsafe=True)
+        )
         return aiohttp.ClientSession(
             connector=connector,
             connector_owner=owner,
-            headers=headers,
+            headers=None if bare else headers,
             # Per host and domain as browsers keep them, and never sent to another site. unsafe:
             # accept cookies from IP-address hosts too (127.0.0.1), as browsers do.
-            cookie_jar=BoundedCookieJar(unsafe=True),
+            cookie_jar=jar,
             timeout=aiohttp.ClientTimeout(
                 total=s.download_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
             ),
@@ -146,6 +165,13 @@ class Fetcher:
         """The jar of ``meta["cookiejar"] = key`` (``None``: the crawl's own): a render uses it too."""
         assert self._session is not None, "Fetcher used outside 'async with'"
         return (self._session if key is None else self._session_for(key)).cookie_jar
+
+    def _identity_client(self) -> aiohttp.ClientSession:
+        client = self._identities
+        if client is None:
+            assert self._session is not None and self._session.connector is not None
+            client = self._identities = self._make_session(self._session.connector, owner=False, bare=True)
+        return client
 
     def cookie_jars(self) -> list[tuple[Any, list[dict[str, Any]]]]:
         """Every cookie jar's cookies, as JSON-ready records: ``[(key, cookies), ...]`` (key
@@ -169,38 +195,59 @@ class Fetcher:
         for session in self._sessions.values():
             await session.close()  # not its connector: the crawl's session owns that
         self._sessions.clear()
+        if self._identities is not None:
+            await self._identities.close()
+            self._identities = None
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def fetch(self, request: Request, hop_check: HopCheck | None = None) -> Fetched:
+    async def fetch(
+        self, request: Request, hop_check: HopCheck | None = None, route: Route | None = None
+    ) -> Fetched:
         """Fetch one request; raise a ``FetchError`` subclass if no usable response came.
 
         Redirects are followed here, one hop at a time, so that each target passes
         ``hop_check`` (offsite, robots.txt, scheme) before it is fetched: a filtered target
         raises ``RedirectFiltered``. A URL met again with no new cookie since is a loop.
         ``meta["dont_redirect"]`` returns a redirect response as it is.
+
+        ``route`` (the identity step's) names the proxy of each hop and the session whose jar
+        and header profile the request uses; the proxy's credentials are placed per hop, for the
+        proxy only, and never enter the headers a redirect carries on.
         """
         assert self._session is not None, "Fetcher used outside 'async with'"
         method, url = request.method, request.url
-        jar_key = request.meta.get("cookiejar")
-        session = self._session if jar_key is None else self._session_for(jar_key)
+        identity = route.session if route is not None else None
+        jar: aiohttp.abc.AbstractCookieJar
+        headers: dict[str, str] | None
+        if identity is not None:  # the session's own jar, whatever meta["cookiejar"] says
+            session = self._identity_client()
+            jar = identity.jar
+            headers = _profile_first(identity, self._session_defaults, request.headers)
+        else:
+            jar_key = request.meta.get("cookiejar")
+            session = self._session if jar_key is None else self._session_for(jar_key)
+            jar = session.cookie_jar
+            headers = _with_defaults(request.headers, self._credentials)
         if request.cookies:
-            session.cookie_jar.update_cookies(request.cookies, URL(url))
+            jar.update_cookies(request.cookies, URL(url))
         body: bytes | None = request.body or None
-        headers = _with_defaults(request.headers, self._credentials)
         follow = not request.meta.get("dont_redirect")
         allow_binary = bool(request.meta.get("allow_binary"))
         visited: dict[str, int] = {}  # URL -> cookies in the jar when it was requested
         try:
             for _ in range(self._settings.max_redirects + 1):
-                visited[url] = len(session.cookie_jar)
+                visited[url] = len(jar)
                 headers = _userinfo_wins(url, headers)
+                sent, via = _hop_headers(url, headers, route, identity)
                 started = time.monotonic()
                 async with session.request(
-                    method, wire_url(url), headers=headers, data=body, allow_redirects=False
+                    method, wire_url(url), headers=sent, data=body, allow_redirects=False, **via
                 ) as resp:
                     latency = time.monotonic() - started
+                    if identity is not None:
+                        identity.store_cookies(resp.headers.getall("Set-Cookie", ()), str(resp.url))
                     redirect = follow and resp.status in REDIRECT_STATUSES
                     location = resp.headers.get("Location") if redirect else None
                     if location is None:
@@ -217,6 +264,7 @@ class Fetcher:
                             latency=latency,
                             binary=binary,
                             hold=hold,
+                            route=route,
                         )
                     try:
                         hop = next_hop(
@@ -233,7 +281,7 @@ class Fetcher:
                         unusable = _foreign(f"unusable redirect: {exc}")
                         raise RedirectError(unusable, request.url) from exc
                     await _drain(resp)
-                if visited.get(hop.url) == len(session.cookie_jar):
+                if visited.get(hop.url) == len(jar):
                     raise RedirectError(_foreign(f"redirect loop: {hop.url} again"), request.url)
                 if hop_check is not None:
                     reason = await hop_check(hop.url)
@@ -251,6 +299,12 @@ class Fetcher:
         except aiohttp.InvalidURL as exc:
             error = FetchError(_foreign(f"invalid URL: {exc}"), request.url)
             raise error from exc
+        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+            # The proxy failed, not the site (a refused port, a 407 or 5xx to CONNECT): the
+            # proxy's error, tried again through another (ClientHttpProxyError is a
+            # ClientResponseError, which would otherwise be an unretried ProtocolError).
+            proxy = route.used if route is not None else None
+            raise ProxyError(_foreign(f"proxy {proxy} failed: {exc}"), request.url) from exc
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
             raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -314,6 +368,45 @@ def _with_defaults(headers: dict[str, str] | None, defaults: dict[str, str]) -> 
     own = {k.lower() for k in headers or ()}
     merged = {k: v for k, v in defaults.items() if k.lower() not in own}
     return {**merged, **headers} if headers else merged
+
+
+_DIRECT: dict[str, Any] = {}
+
+
+def _profile_first(identity: Session, defaults: dict[str, str], own: dict[str, str] | None) -> dict[str, str]:
+    """The session's profile in its order (the request's own headers win by name), then the
+    crawl's defaults the profile does not set (Accept, Accept-Encoding, credentials)."""
+    merged = identity.headers(own)
+    named = {k.lower() for k in merged}
+    for name, value in defaults.items():
+        if name.lower() not in named:
+            merged[name] = value
+    return merged
+
+
+def _hop_headers(
+    url: str, headers: dict[str, str] | None, route: Route | None, identity: Session | None
+) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """One hop's headers and proxy arguments: the session's cookies for ``url``, and the proxy's
+    credentials where this hop needs them (in the CONNECT for https, on the request for http)."""
+    if route is None:
+        return headers, _DIRECT
+    proxy = route.proxy_for(url)
+    sent = headers
+    if identity is not None:
+        cookie = identity.cookie_header(url)
+        if cookie:
+            sent = dict(sent or {})
+            own = next((k for k in sent if k.lower() == "cookie"), None)
+            if own is not None:
+                cookie = f"{sent.pop(own)}; {cookie}"
+            sent["Cookie"] = cookie
+    if proxy is None:
+        return sent, _DIRECT
+    args = proxy.for_request(url)
+    if args.headers:
+        sent = {**(sent or {}), **args.headers}
+    return sent, {"proxy": args.proxy, "proxy_headers": args.proxy_headers or None}
 
 
 def _userinfo_wins(url: str, headers: dict[str, str] | None) -> dict[str, str] | None:

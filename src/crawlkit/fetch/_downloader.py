@@ -10,8 +10,13 @@ callback may see, and answers with one value:
 * ``Failed(error, retry_in, response)``: the attempt failed; ``retry_in`` seconds until the next
   attempt, or ``None`` when the request has failed for good with ``error`` (``response``: the
   error response, if there was one);
-* ``Replaced(request)``: a middleware asked for another request instead, to be scheduled;
-* ``PAUSED``: it timed out while the process was stopped, and goes again at once, for free.
+* ``Replaced(request)``: a middleware (or a CAPTCHA solver) asked for another request instead;
+* ``PAUSED``: it timed out while the process was stopped, and goes again at once, for free;
+* ``Rotated(error, delay)``: it goes again in ``delay`` seconds as someone else (a blocked
+  answer: a fresh session; a proxy's failure: another proxy; every proxy resting: when the first
+  is back), using none of its retries;
+* ``Halt(reason)``: it goes back to the frontier unstarted and the crawl stops
+  (``on_no_proxy = "stop"``).
 
 What composes an attempt, in order (each a place to plug in more):
 
@@ -20,15 +25,19 @@ What composes an attempt, in order (each a place to plug in more):
 3. the HTTP cache (``_cachestep.py``): a stored answer ends the attempt here, before the
    network; offline, a miss fails as ``not_cached``; a re-crawl turns the request into a
    conditional one, and a 304 or an unchanged body ends it unparsed (``HttpCache.judge``);
-4. the fetcher (``_client.py``: aiohttp, the cookie jars; a session with a proxy goes in its
-   place), or for a rendered request (``request.render``, else the spider's ``render``) the
-   browser (``_rendering.py``: headless Chromium, started on the first such request, with the
-   same jars), each answering a ``Fetched`` or a ``FetchError``;
-5. throttle feedback to the host policy, and the host's slot given back (``frontier.fetched``);
+4. the identity step (``_identity.py``): the request's proxy and session (``Route``); then the
+   fetcher (``_client.py``: aiohttp, the cookie jars or the session's, the proxy per hop), or for
+   a rendered request (``request.render``, else the spider's ``render``) the browser
+   (``_rendering.py``: headless Chromium, started on the first such request, with the same jars),
+   each answering a ``Fetched`` or a ``FetchError``;
+5. the classifier labels the answer (``_classify.py``); unless the proxy failed: throttle
+   feedback to the host policy, and the host's slot given back (``frontier.fetched``);
 6. ``process_response`` / ``process_exception`` of the middlewares;
-7. the classifier: a status the spider does not handle is an error; the retry policy
+7. what the label does: ``proxy_error`` rests the proxy and rotates; ``blocked`` retires the
+   session and rotates (the CAPTCHA solver asked first), within ``max_session_rotations``, then
+   fails as ``blocked``; a status the spider does not handle is an error, and the retry policy
    (``_retry.py``) says whether and when to try again. A response that passed is kept by the
-   cache (``HttpCache.keep``), if the crawl has one.
+   cache (``HttpCache.keep``), if the crawl has one; a blocked one never is.
 
 The path with no middleware makes no allocation beyond today's loop: a page is the ``Fetched``
 the fetcher returned, and the verdicts that need no data are shared constants.
@@ -36,30 +45,36 @@ the fetcher returned, and the verdicts that need no data are shared constants.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
+    Blocked,
     ConfigError,
     FetchError,
     FetchTimeout,
     IgnoreRequest,
     MiddlewareError,
     NotCached,
+    ProxyError,
     RedirectFiltered,
 )
 from ..guards import PAUSES
 from ..http import Request, Response
 from ._budget import ByteBudget
 from ._cachestep import HttpCache, RobotsThroughCache
+from ._classify import Classification, Label, Rule
 from ._hostpolicy import CrawlHostPolicy
+from ._identity import ROTATIONS_KEY, IdentityStep, Route, is_captcha
 from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
+from ._proxies import NoProxyAvailable
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -69,7 +84,18 @@ if TYPE_CHECKING:
     from ._client import Fetched, Fetcher
     from ._rendering import RenderRoute
 
-__all__ = ["DEFERRED", "PAUSED", "Downloader", "Ended", "Failed", "Replaced", "Verdict"]
+__all__ = [
+    "DEFERRED",
+    "PAUSED",
+    "CaptchaSolver",
+    "Downloader",
+    "Ended",
+    "Failed",
+    "Halt",
+    "Replaced",
+    "Rotated",
+    "Verdict",
+]
 
 log = logging.getLogger("crawlkit.fetch")
 
@@ -110,6 +136,28 @@ class Replaced(Verdict):
         self.request = request
 
 
+class Rotated(Verdict):
+    """Go again in ``delay`` seconds as someone else, using none of the request's retries."""
+
+    __slots__ = ("delay", "error")
+
+    def __init__(self, error: FetchError, delay: float) -> None:
+        self.error = error
+        self.delay = delay
+
+
+class Halt(Verdict):
+    """The request goes back to the frontier unstarted, and the crawl stops for ``reason``."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+# Asked about each CAPTCHA page seen: a request to send instead (with the answer), or None.
+CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request | None]]
+
 DEFERRED = Ended(DEFER)  # handed back to the frontier unstarted
 # Timed out while the process was stopped (SIGSTOP, a debugger): no fault of the host's or the
 # request's, so it goes again at once, using none of its retries (``guards/_pauses.py``).
@@ -135,6 +183,9 @@ class Downloader:
         middlewares: list[Any] | None = None,
         render: bool = False,
         render_files: Path | None = None,
+        block_rules: Iterable[Rule | Mapping[str, Any]] = (),
+        handle_blocked: bool = False,
+        captcha_solver: CaptchaSolver | None = None,
     ) -> None:
         self.settings = settings
         self.frontier = frontier
@@ -144,6 +195,10 @@ class Downloader:
         self.retry_policy = RetryPolicy(settings)
         self.middlewares = MiddlewareChain(middlewares or [], settings.max_response_size)
         self._handled = frozenset(handled_statuses)
+        self.identities = IdentityStep(settings, block_rules)
+        self._handle_blocked = handle_blocked
+        self._solver = captcha_solver
+        self._sessions_state: dict[str, Any] | None = None
         self._cookie_jars: list[tuple[Any, list[dict[str, Any]]]] = []
         self.fetcher: Fetcher | None = None
         self._render_default = render  # the spider's ``render``: for requests that do not say
@@ -159,6 +214,18 @@ class Downloader:
         """Every cookie jar's cookies, JSON-ready, for a checkpoint to save."""
         return self.fetcher.cookie_jars() if self.fetcher is not None else self._cookie_jars
 
+    def restore_sessions(self, state: Mapping[str, Any]) -> None:
+        """Sessions a checkpoint saved (``sessions_state()``)."""
+        self.identities.restore(state)
+
+    def sessions_state(self) -> dict[str, Any] | None:
+        """The live sessions, cookies included, JSON-ready, for a checkpoint (None: none)."""
+        return self.identities.state()
+
+    def proxy_table(self) -> list[dict[str, object]]:
+        """Per proxy, for the summary: redacted URL, requests, successes, blocks, errors, state."""
+        return self.identities.proxy_table()
+
     async def __aenter__(self) -> Downloader:
         from ._client import Fetcher  # aiohttp: the engine imports it in a thread beforehand
 
@@ -173,7 +240,10 @@ class Downloader:
         await fetcher.__aenter__()
         self.fetcher = fetcher
         cache = self.cache
-        self.politeness.attach(fetcher if cache is None else RobotsThroughCache(fetcher, cache))
+        if cache is not None:
+            self.politeness.attach(RobotsThroughCache(fetcher, cache))
+        else:
+            self.politeness.attach(fetcher, self._fetch_robots if self.identities.proxied else None)
         return self
 
     async def __aexit__(
@@ -185,6 +255,8 @@ class Downloader:
         await self.politeness.close()
         if self.rendering is not None:
             await self.rendering.close()  # the browser's cookies are in the jars already
+        self.stats.proxies = self.identities.proxy_table()
+        self.stats.sessions = self.identities.session_stats() or {}
         if self.fetcher is not None:
             self._cookie_jars = self.fetcher.cookie_jars()  # the final checkpoint comes after
             await self.fetcher.__aexit__(exc_type, exc, tb)
@@ -221,18 +293,145 @@ class Downloader:
                 return cached
             else:
                 return self._classify(request, cached)
+        route = await self._route(request)
+        if isinstance(route, Verdict):
+            return route
         started = time.monotonic()
         try:
-            fetched = await self._fetch(sent)
+            fetched = await self._fetch(sent, route)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
         except FetchError as exc:
-            return self._fetch_error(request, exc, started) or self._failed(request, exc, None)
-        self._received(request, fetched, started)
+            return self._fetch_error(request, exc, started) or self._raised(request, exc, route)
+        answered = self._answer(request, fetched, route, started)
+        if answered is not None:
+            return answered
+        if fetched.verdict is not None and fetched.verdict.label is Label.BLOCKED:
+            blocked = await self._on_blocked(request, fetched)
+            if blocked is not None:
+                return blocked
         if self.cache is not None:
             return self._classify_and_keep(request, fetched)
         return self._classify(request, fetched)
+
+    # -- the identity step ------------------------------------------------------------------
+
+    async def _route(self, request: Request) -> Route | Verdict:
+        """The request's proxy and session; when every proxy rests, wait or stop."""
+        identities = self.identities
+        try:
+            route = await identities.route(request)
+        except NoProxyAvailable as exc:
+            if identities.stop_when_none:
+                log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
+                return Halt("no proxy available")
+            return Rotated(exc, max(identities.next_ready_in(), 0.1))
+        if route.proxy is not None:
+            identities.proxy_served()
+        return route
+
+    async def _fetch_robots(self, request: Request) -> Fetched:
+        """A robots.txt through the crawl's proxies, as the site's pages go (never directly). A
+        proxy's failure is tried again at once through another (waiting while all rest), a few
+        times; then it raises ``ProxyError``, which the politeness gate retries later."""
+        assert self.fetcher is not None, "Downloader used outside 'async with'"
+        identities = self.identities
+        tries = 3 + (len(identities.pool.proxies) if identities.pool is not None else 0)
+        for _ in range(tries):
+            try:
+                route = await identities.route(request)
+            except NoProxyAvailable:
+                if identities.stop_when_none:
+                    raise
+                await asyncio.sleep(max(identities.next_ready_in(), 0.1))
+                continue
+            try:
+                fetched = await self.fetcher.fetch(request, None, route)
+            except FetchError as exc:
+                verdict = identities.classifier.error(exc)
+                identities.record(route, verdict)
+                if verdict.label is not Label.PROXY_ERROR:
+                    raise
+                self.stats.proxy_errors += 1
+                continue
+            verdict = identities.classify(fetched, route)
+            identities.record(route, verdict)
+            if verdict.label is not Label.PROXY_ERROR:
+                return fetched
+            if fetched.hold is not None:
+                fetched.hold.release()
+            self.stats.proxy_errors += 1
+        raise ProxyError(f"no proxy could fetch it in {tries} tries", request.url)
+
+    def _raised(self, request: Request, exc: FetchError, route: Route) -> Verdict:
+        """An attempt with no answer: the proxy's failure goes again elsewhere, for free."""
+        verdict = self.identities.classifier.error(exc)
+        self.identities.record(route, verdict)
+        if verdict.label is Label.PROXY_ERROR:
+            return self._proxy_failed(
+                request, exc if isinstance(exc, ProxyError) else ProxyError(str(exc), request.url)
+            )
+        return self._failed(request, exc, None)
+
+    def _proxy_failed(self, request: Request, error: ProxyError) -> Verdict:
+        self.stats.proxy_errors += 1
+        log.info("%s: %s; going again through another proxy", request.url, error)
+        return Rotated(error, 0.0)
+
+    def _answer(self, request: Request, fetched: Fetched, route: Route, started: float) -> Verdict | None:
+        """Label an answer, count it against its session and proxy; a proxy's own answer (a 407,
+        its 502) goes again through another proxy and tells the host policy nothing."""
+        identities = self.identities
+        verdict = fetched.verdict = identities.classify(fetched, route)
+        identities.record(route, verdict)
+        if verdict.label is Label.PROXY_ERROR:
+            if fetched.hold is not None:
+                fetched.hold.release()
+            message = f"proxy {route.used} answered HTTP {fetched.status} ({verdict.reason})"
+            return self._proxy_failed(request, ProxyError(message, request.url))
+        self._received(request, fetched, started)
+        if verdict.label is Label.BLOCKED:
+            self.stats.blocks[verdict.reason] += 1
+        return None
+
+    async def _on_blocked(self, request: Request, fetched: Fetched) -> Verdict | None:
+        """What a blocked answer does (None: it is not one, or the spider asked to see it): the
+        solver is asked about a CAPTCHA; else it goes again on a fresh session, within
+        ``max_session_rotations``, then fails as ``blocked``."""
+        verdict = fetched.verdict
+        if verdict is None or verdict.label is not Label.BLOCKED:
+            return None
+        if self._shows_blocked(request, fetched, verdict):
+            return None
+        if fetched.hold is not None:
+            fetched.hold.release()
+        if is_captcha(verdict) and self._solver is not None:
+            answer = await self._solver(request, self.response_of(request, fetched), verdict)
+            if answer is not None:
+                self.stats.captchas_solved += 1
+                return Replaced(answer)
+        error = Blocked(
+            f"blocked ({verdict.reason}, HTTP {fetched.status})", request.url, fetched.status, verdict.reason
+        )
+        identities = self.identities
+        rotations = int(request.meta.get(ROTATIONS_KEY, 0))
+        route = fetched.route
+        if route is not None and identities.can_rotate(route) and rotations < identities.max_rotations:
+            request.meta[ROTATIONS_KEY] = rotations + 1
+            log.info("%s: blocked (%s); going again as someone else", request.url, verdict.reason)
+            return Rotated(error, 0.0)
+        return Failed(error, None, fetched)
+
+    def _shows_blocked(self, request: Request, fetched: Fetched, verdict: Classification) -> bool:
+        """Whether the spider asked to see this blocked answer in its callback: ``handle_blocked``
+        (the spider's or ``meta``'s), or a 401/403 with no vendor's page, whose status it handles."""
+        meta = request.meta
+        if self._handle_blocked or meta.get("handle_blocked"):
+            return True
+        if not verdict.reason.startswith("status_"):
+            return False
+        return fetched.status in self._handled or bool(meta.get("handle_httpstatus_all"))
 
     def _fetch_error(self, request: Request, exc: FetchError, started: float) -> Verdict | None:
         """``PAUSED`` for a timeout across a stop of the whole process; else None, after telling
@@ -243,13 +442,13 @@ class Downloader:
             self.politeness.observe(request, started, time.monotonic() - started, None)
         return None
 
-    async def _fetch(self, request: Request) -> Fetched:
+    async def _fetch(self, request: Request, route: Route) -> Fetched:
         """The fetch itself: through the browser for a rendered request, else the HTTP client."""
         fetcher = self.fetcher
         assert fetcher is not None, "Downloader used outside 'async with'"
         render = request.render
         if render is False or (render is None and not self._render_default):
-            return await fetcher.fetch(request, self.politeness.check_hop)
+            return await fetcher.fetch(request, self.politeness.check_hop, route)
         rendering = self.rendering
         if rendering is None:
             from ._rendering import RenderRoute
@@ -281,8 +480,9 @@ class Downloader:
                 fetched.hold.release()
             return _JUDGED  # unchanged (304, or the same body) or gone: counted by the cache
         result = self._classify(request, fetched)
-        if result is fetched:
-            self.cache.keep(request, fetched)
+        verdict = fetched.verdict
+        if result is fetched and (verdict is None or verdict.label is not Label.BLOCKED):
+            self.cache.keep(request, fetched)  # a blocked page the spider asked to see: never
         return result
 
     def _received(self, request: Request, fetched: Fetched, started: float) -> None:
@@ -350,6 +550,11 @@ class Downloader:
             if fetched.hold is not None:
                 fetched.hold.release()
             return Replaced(result)
+        # After the middlewares, which may have answered a block themselves; a response a
+        # middleware made has no label, and only its status is checked.
+        blocked = await self._on_blocked(request, result)
+        if blocked is not None:
+            return blocked
         if self.cache is not None:
             return self._classify_and_keep(request, result)
         return self._classify(request, result)
@@ -369,13 +574,20 @@ class Downloader:
                 sent = cached or request
             else:
                 return cached  # through the middlewares' process_response, as a fetched one
+        route = await self._route(request)
+        if isinstance(route, Verdict):
+            return route
         started = time.monotonic()
         try:
-            fetched = await self._fetch(sent)
+            fetched = await self._fetch(sent, route)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
         except FetchError as exc:
-            return self._fetch_error(request, exc, started) or exc
-        self._received(request, fetched, started)
-        return fetched
+            early = self._fetch_error(request, exc, started)
+            if early is not None:
+                return early
+            outcome = self._raised(request, exc, route)
+            return exc if isinstance(outcome, Failed) else outcome
+        answered = self._answer(request, fetched, route, started)
+        return fetched if answered is None else answered

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -104,13 +104,19 @@ class Politeness:
         self._max_size = settings.max_response_size or (1 << 62)
         self._offsite = OffsiteFilter(allowed_domains)
         self._fetcher: RobotsFetcher | None = None
+        self._fetch: Callable[[Request], Awaitable[Fetched]] | None = None
         self._robots: dict[str, _Robots] = {}
         self._pending: dict[str, asyncio.Future[_Robots]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._origins: dict[str, tuple[str, str]] = {}  # "scheme://authority" -> (origin, host)
 
-    def attach(self, fetcher: RobotsFetcher) -> None:
+    def attach(
+        self, fetcher: RobotsFetcher, fetch: Callable[[Request], Awaitable[Fetched]] | None = None
+    ) -> None:
+        """Fetch robots.txt files with ``fetch`` (the downloader's: through the crawl's proxies),
+        else with ``fetcher`` directly."""
         self._fetcher = fetcher
+        self._fetch = fetch
 
     async def close(self) -> None:
         """Cancel robots.txt fetches still running (a stop); their waiters are allowed through."""
@@ -206,9 +212,11 @@ class Politeness:
             if attempt:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
             try:
-                fetched = await self._fetcher.fetch(
-                    Request(url, dont_filter=True, meta={"allow_binary": True})
-                )
+                robots_request = Request(url, dont_filter=True, meta={"allow_binary": True})
+                if self._fetch is not None:
+                    fetched = await self._fetch(robots_request)
+                else:
+                    fetched = await self._fetcher.fetch(robots_request)
             except RedirectError as exc:
                 log.info("robots.txt of %s: %s; allowing everything", origin, exc)
                 self._stats.robots["redirects"] += 1

@@ -67,8 +67,9 @@ def _coerce(key: str, value: Any, source: str, from_text: bool) -> Any:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where} must be a list, got {value!r}")
+        item_cls = typing.get_origin(item_tp) or item_tp  # list[dict[str, Any]] checks as dict
         for item in value:
-            if not isinstance(item, item_tp) or isinstance(item, bool):
+            if not isinstance(item, item_cls) or isinstance(item, bool):
                 raise ConfigError(f"{where} must be a list of {_type_name(item_tp)}, got {value!r}")
         return list(value)
     if origin is dict:

@@ -162,6 +162,79 @@ class Settings:
         ),
     )
     dns_cache_ttl: int = dataclasses.field(default=300, metadata=_doc("Seconds a DNS answer is reused."))
+    proxies: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc(
+            "Proxies to crawl through, as URLs (`http://user:pass@host:port`), or `@file.txt` naming "
+            "a file with one a line; their credentials go to the proxy only (docs/identities.md)."
+        ),
+    )
+    proxy_from_env: bool = dataclasses.field(
+        default=True,
+        metadata=_doc(
+            "When `proxies` is empty, use HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY from the "
+            "environment, as curl, requests and Scrapy do."
+        ),
+    )
+    sessions: str = dataclasses.field(
+        default="auto",
+        metadata=_doc(
+            "Sessions (a proxy, a cookie jar and a header profile kept together, retired when "
+            "blocked): 'on', 'off', or 'auto' (on when `proxies` is set)."
+        ),
+    )
+    session_pool_size: int = dataclasses.field(
+        default=0,
+        metadata=_doc("Live sessions at once (0: two for each proxy, at least two)."),
+    )
+    session_max_uses: int = dataclasses.field(
+        default=0, metadata=_doc("Requests a session sends before it is retired (0: no limit).")
+    )
+    session_max_age: float = dataclasses.field(
+        default=0.0, metadata=_doc("Seconds a session lives before it is retired (0: no limit).")
+    )
+    session_max_score: float = dataclasses.field(
+        default=1.0,
+        metadata=_doc(
+            "Error score that retires a session: a block adds 1, an ok answer takes 0.25 off "
+            "(1: the first block retires it)."
+        ),
+    )
+    max_session_rotations: int = dataclasses.field(
+        default=5,
+        metadata=_doc(
+            "Times a blocked request is sent again on a fresh session before it fails as "
+            "`blocked`; apart from max_retries."
+        ),
+    )
+    identities: str = dataclasses.field(
+        default="honest",
+        metadata=_doc(
+            "Headers a session sends: 'honest' (user_agent and default_headers) or 'browser' "
+            "(a real browser's, one per session: needs crawlkit[identities])."
+        ),
+    )
+    block_rules: list[dict[str, Any]] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc(
+            "The site's own block rules, tried before the built-in ones: tables of `label`, "
+            "`statuses`, `pattern`, `selector`, `name` (also a spider attribute; docs/identities.md)."
+        ),
+    )
+    on_no_proxy: str = dataclasses.field(
+        default="wait",
+        metadata=_doc(
+            "When every proxy is resting: 'wait' (requests wait for the first back) or 'stop' "
+            "(the crawl stops, resumable)."
+        ),
+    )
+    captcha_solver: str = dataclasses.field(
+        default="",
+        metadata=_doc(
+            "A CAPTCHA solver, as an import path (module:Name), asked about each CAPTCHA page "
+            "seen (empty: none; docs/identities.md)."
+        ),
+    )
     pipelines: list[str] = dataclasses.field(
         default_factory=list,
         metadata=_doc("Item pipelines, as import paths (module:Name), run in this order."),

@@ -66,6 +66,34 @@ def validate(s: Settings) -> None:
             raise ConfigError(f"setting 'retry_http_codes' holds {code}, not an HTTP status")
     _check_politeness_settings(s)
     _check_browser_settings(s)
+    _check_identity_settings(s)
+
+
+_CHOICES = {
+    "sessions": ("auto", "on", "off"),
+    "identities": ("honest", "browser"),
+    "on_no_proxy": ("wait", "stop"),
+}
+
+
+def _check_identity_settings(s: Settings) -> None:
+    for name, choices in _CHOICES.items():
+        if getattr(s, name) not in choices:
+            raise ConfigError(
+                f"setting {name!r} must be one of {', '.join(choices)}, got {getattr(s, name)!r}"
+            )
+    for name in ("session_pool_size", "session_max_uses", "session_max_age", "max_session_rotations"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"setting {name!r} must not be negative, got {getattr(s, name)}")
+    if s.session_max_score <= 0:
+        raise ConfigError(f"setting 'session_max_score' must be greater than 0, got {s.session_max_score}")
+    from ..fetch import parse_block_rules  # here: as for host rules
+
+    parse_block_rules(s.block_rules)
+    if s.captcha_solver and ":" not in s.captcha_solver:
+        raise ConfigError(
+            f"setting 'captcha_solver' must be an import path module:Name, got {s.captcha_solver!r}"
+        )
 
 
 def _check_browser_settings(s: Settings) -> None:

@@ -49,6 +49,12 @@ class Spider:
     Keyword arguments (``crawlkit crawl NAME -a key=value``) become instance attributes.
 
     ``self.logger`` is a ``logging.Logger`` named after the spider, in every process.
+
+    Blocks (docs/identities.md): ``block_rules`` (the site's own, tried before the built-in
+    rules: ``crawlkit.fetch.Rule`` objects or tables as in the ``block_rules`` setting),
+    ``handle_blocked`` (pass blocked answers to callbacks instead of rotating the session), and
+    ``solve_captcha(request, response, verdict)``, a coroutine run in the main process for each
+    CAPTCHA page seen, which may return a request to send instead.
     """
 
     name: ClassVar[str] = ""
@@ -62,6 +68,8 @@ class Spider:
     sitemap_callback: ClassVar[str] = "parse"
     sitemap_max_depth: ClassVar[int] = 3
     render: ClassVar[bool] = False
+    block_rules: ClassVar[list[Any]] = []
+    handle_blocked: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():
