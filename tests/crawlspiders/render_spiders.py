@@ -99,3 +99,19 @@ class SlowRenderShopSpider(RenderShopSpider):
         "download_delay": 0.1,
         "commit_interval": 0.2,
     }
+
+
+class ProxiedProductSpider(Spider):
+    """Three product pages rendered in the browser, for a crawl whose sessions go through a proxy."""
+
+    name = "proxied_products"
+    render = True
+    base = ""
+    custom_settings = {"parse_workers": 1, "browser_concurrency": 1, "concurrency": 2}
+
+    def start_requests(self) -> Iterator[Request]:
+        for pid in range(3):
+            yield Request(f"{self.base}/product/{pid}", self.parse_product, wait_for="h1")
+
+    def parse_product(self, response: Response) -> Iterator[dict[str, object]]:
+        yield {"url": response.url, "name": response.css("h1::text").get()}

@@ -19,8 +19,9 @@ import pytest
 
 from crawlkit import crawl
 from crawlkit.fetch._chromium_guard import OWNER_FLAG, _descendants
-from crawlspiders.render_spiders import RenderShopSpider
+from crawlspiders.render_spiders import ProxiedProductSpider, RenderShopSpider
 from support.browser import alive, require_browser
+from support.forwardproxy import ForwardProxy
 from support.procs import CRAWLKIT_EXE, TESTS_DIR, finish, subprocess_env, wait_for, wait_for_lines
 from support.rendershop import PER_PAGE, PRODUCTS, RenderShop, product
 
@@ -166,3 +167,30 @@ def test_fetch_and_shell_show_what_the_browser_saw(shop: RenderShop, tmp_path: P
     # Without --render the page is the server's HTML: an empty h1 that only a script fills.
     plain = subprocess.run([str(CRAWLKIT_EXE), "fetch", page], capture_output=True, text=True, timeout=60)
     assert "<h1></h1>" in plain.stdout
+
+
+def test_a_render_goes_through_its_sessions_proxy_with_the_credentials_kept_from_the_site(
+    shop: RenderShop, tmp_path: Path
+) -> None:
+    # The same identity over HTTP and in the browser: with proxies set, sessions are on, and a
+    # rendered page goes out through its session's proxy, which alone gets the credentials.
+    proxy = ForwardProxy(auth=("alice", "s3cret"))
+    proxy.start()
+    try:
+        shop.log.clear()
+        shop.header_names.clear()
+        out = tmp_path / "items.jsonl"
+        settings = {
+            "job_dir": str(tmp_path / "job"),
+            "proxies": [proxy.url_with_credentials("alice", "s3cret")],
+            "obey_robots": False,
+        }
+        stats = crawl(ProxiedProductSpider, out, base=shop.base, settings=settings)
+    finally:
+        proxy.stop()
+    items = read_items(out)
+    assert sorted(str(item["name"]) for item in items) == [f"Product {i}" for i in range(3)]
+    assert stats.renders == 3
+    through = {seen.target for seen in proxy.seen}
+    assert {f"{shop.base}/product/{i}" for i in range(3)} <= through  # the documents, proxied
+    assert shop.header_names and not any("proxy-authorization" in names for names in shop.header_names)

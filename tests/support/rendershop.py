@@ -105,10 +105,12 @@ def product(pid: int) -> dict[str, object]:
     return {"id": pid, "name": f"Product {pid}", "price": f"{pid * 3 + 0.99:.2f}"}
 
 
-def make_app(log: list[str]) -> web.Application:
+def make_app(log: list[str], header_names: list[set[str]] | None = None) -> web.Application:
     @web.middleware
     async def record(request: web.Request, handler):  # type: ignore[no-untyped-def]
         log.append(request.path_qs)
+        if header_names is not None:
+            header_names.append({name.lower() for name in request.headers})
         return await handler(request)
 
     async def html(text: str) -> web.Response:
@@ -169,12 +171,13 @@ class RenderShop(ServerThread):
     def __init__(self) -> None:
         super().__init__(what="the render shop", thread_name="rendershop")
         self.log: list[str] = []
+        self.header_names: list[set[str]] = []  # of every request, lower-case
 
     def url(self, path: str) -> str:
         return self.base + path
 
     def make_app(self) -> web.Application:
-        return make_app(self.log)
+        return make_app(self.log, self.header_names)
 
 
 class Proxy(ServerThread):

@@ -455,8 +455,19 @@ class Downloader:
 
             rendering = RenderRoute(self.settings, self.budget, self.stats, self._render_files)
             self.rendering = rendering
-        jar = fetcher.cookie_jar(request.meta.get("cookiejar"))
-        return await rendering.fetch(request, request.render_plan or {}, jar, self.politeness.check_hop)
+        # The same identity over HTTP and in the browser: the session's jar, profile and proxy.
+        session = route.session
+        jar = session.jar if session is not None else fetcher.cookie_jar(request.meta.get("cookiejar"))
+        proxy = route.proxy_for(request.url)
+        return await rendering.fetch(
+            request,
+            request.render_plan or {},
+            jar,
+            self.politeness.check_hop,
+            proxy=None if proxy is None else proxy.url_with_credentials,
+            session=None if session is None else f"session:{session.id}",
+            identity_headers=None if session is None else session.headers(),
+        )
 
     # -- the HTTP cache (step 3, and the hook where passed responses are kept) ---------------
 

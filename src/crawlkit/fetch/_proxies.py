@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import tenacity
 
@@ -88,6 +88,15 @@ class Proxy:
         """For aiohttp's ``proxy=``: no credentials in it."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def url_with_credentials(self) -> str:
+        """For a browser context, which takes the credentials with the proxy's address."""
+        if self.username is None:
+            return self.url
+        user = quote(self.username, safe="")
+        password = quote(self.password or "", safe="")
+        return self.url.replace("://", f"://{user}:{password}@", 1)
 
     @property
     def credentials(self) -> dict[str, str]:

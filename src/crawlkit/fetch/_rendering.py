@@ -89,9 +89,20 @@ class RenderRoute:
             await self.browser.close()
 
     async def fetch(
-        self, request: Request, plan_data: Mapping[str, Any], jar: AbstractCookieJar, hop_check: HopCheck
+        self,
+        request: Request,
+        plan_data: Mapping[str, Any],
+        jar: AbstractCookieJar,
+        hop_check: HopCheck,
+        *,
+        proxy: str | None = None,
+        session: str | None = None,
+        identity_headers: Mapping[str, str] | None = None,
     ) -> Fetched:
-        """Render ``request``; raise a ``FetchError`` (``RenderTimeout``, ...) if no page came."""
+        """Render ``request``; raise a ``FetchError`` (``RenderTimeout``, ...) if no page came.
+
+        ``proxy``, ``session`` and ``identity_headers`` are the request's session's, when it has
+        one: the browser context is then that session's, its cookies those of ``jar``."""
         from ._client import Fetched
 
         url = request.url
@@ -100,15 +111,18 @@ class RenderRoute:
             jar.update_cookies(request.cookies, URL(url))
         sent = {name: morsel.value for name, morsel in jar.filter_cookies(URL(url)).items()}
         own = {k: v for k, v in (request.headers or {}).items() if not is_secret_header(k)}
-        headers = {**self._headers, **own}
+        headers = {**self._headers, **(identity_headers or {}), **own}
         jar_key = request.meta.get("cookiejar")
+        if session is None and jar_key is not None:
+            session = f"cookiejar:{jar_key!r}"
         try:
             rendered = await self._browser().render(
                 url,
                 plan,
                 headers=headers or None,
                 cookies=sent or None,
-                session=None if jar_key is None else f"cookiejar:{jar_key!r}",
+                proxy=proxy,
+                session=session,
                 want_cookies=True,
             )
         except ConfigError as exc:
