@@ -14,20 +14,27 @@ from ._closing import STOP_SIGNALS, stop_signals
 from ._stats import CrawlStats
 
 if TYPE_CHECKING:
+    from ._report import charts_html, render_report, write_report
     from ._runner import crawl, prepared_engine, run_engine, spider_name
+    from ._series import SeriesData, load_series
     from ._shared import export_job, job_status, reset_job
 
 __all__ = [
     "STOP_SIGNALS",
     "CrawlStats",
+    "SeriesData",
+    "charts_html",
     "crawl",
     "export_job",
     "job_status",
+    "load_series",
     "prepared_engine",
+    "render_report",
     "reset_job",
     "run_engine",
     "spider_name",
     "stop_signals",
+    "write_report",
 ]
 
 _LAZY = {
@@ -38,6 +45,11 @@ _LAZY = {
     "export_job": "_shared",
     "job_status": "_shared",
     "reset_job": "_shared",
+    "SeriesData": "_series",
+    "load_series": "_series",
+    "charts_html": "_report",
+    "render_report": "_report",
+    "write_report": "_report",
 }
 
 
