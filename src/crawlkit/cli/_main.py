@@ -25,6 +25,7 @@ from ..guards import excepthook, protect_handlers, redact_text
 from ..settings import Settings, load_settings
 from ..spider import Spider, discover_spiders, load_spider_file
 from ._report import add_report_command, run_report
+from ._serve import add_serve_command, run_serve
 from ._shared import SHARED_COMMANDS, add_shared_commands, run_shared_command, run_workers
 from ._tools import TOOL_COMMANDS, add_tool_commands, run_tool_command
 
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tool_commands(sub, add_settings_option, add_spider_args_option)
     add_shared_commands(sub)
     add_report_command(sub)
+    add_serve_command(sub)
     return parser
 
 
@@ -312,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_shared_command(args, _project_settings)
         if args.command == "report":
             return run_report(args)
+        if args.command == "serve":
+            return run_serve(args, _project_settings)
     except (ConfigError, SpiderError) as exc:
         print(f"crawlkit: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from ..core import CrawlStats
     from ..frontier import Frontier
     from ..settings import Settings
-    from ._client import Fetched, Fetcher
+    from ._client import Fetched, Fetcher, HopCheck
 
 __all__ = ["DEFERRED", "PAUSED", "Downloader", "Ended", "Failed", "Replaced", "Verdict"]
 
@@ -115,12 +115,20 @@ class Downloader:
         allowed_domains: Iterable[str] | str = (),
         handled_statuses: Iterable[int] = (),
         middlewares: list[Any] | None = None,
+        resolver: Any = None,
+        hop_check: HopCheck | None = None,
     ) -> None:
         self.settings = settings
+        self._resolver = resolver  # for the Fetcher's connections (see Fetcher)
         self.frontier = frontier
         self.stats = stats
         self.budget = budget
         self.politeness = Politeness(settings, host_policy, frontier, stats, allowed_domains)
+        # Each redirect hop passes the politeness check, and then ``hop_check`` if one was given
+        # (the fetch API refuses private addresses at every hop).
+        self._check_hop: HopCheck = self.politeness.check_hop
+        if hop_check is not None:
+            self._check_hop = _both(hop_check, self.politeness.check_hop)
         self.retry_policy = RetryPolicy(settings)
         self.middlewares = MiddlewareChain(middlewares or [], settings.max_response_size)
         self._handled = frozenset(handled_statuses)
@@ -138,7 +146,7 @@ class Downloader:
     async def __aenter__(self) -> Downloader:
         from ._client import Fetcher  # aiohttp: the engine imports it in a thread beforehand
 
-        fetcher = Fetcher(self.settings, self.budget)
+        fetcher = Fetcher(self.settings, self.budget, self._resolver)
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
@@ -179,7 +187,7 @@ class Downloader:
         assert fetcher is not None, "Downloader used outside 'async with'"
         started = time.monotonic()
         try:
-            fetched = await fetcher.fetch(request, politeness.check_hop)
+            fetched = await fetcher.fetch(request, self._check_hop)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
@@ -268,7 +276,7 @@ class Downloader:
         assert self.fetcher is not None, "Downloader used outside 'async with'"
         started = time.monotonic()
         try:
-            fetched = await self.fetcher.fetch(request, politeness.check_hop)
+            fetched = await self.fetcher.fetch(request, self._check_hop)
         except RedirectFiltered as exc:
             log.info("%s: %s", request.url, exc)
             return Ended(exc.reason)
@@ -280,3 +288,10 @@ class Downloader:
             return exc
         self._received(request, fetched, started)
         return fetched
+
+
+def _both(first: HopCheck, then: HopCheck) -> HopCheck:
+    async def check(url: str) -> str | None:
+        return await first(url) or await then(url)
+
+    return check
