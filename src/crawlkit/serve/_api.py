@@ -144,6 +144,8 @@ def _tail_items(path: Path, count: int) -> tuple[list[Any], int]:
 
 async def items(request: web.Request) -> web.Response:
     path = request.app[BOOK].output_path(request.match_info["name"])
+    if not path.exists():
+        return json_response({"items": [], "offset": 0, "next_offset": 0})
     if "tail" in request.query:
         found, end = await asyncio.to_thread(_tail_items, path, _int(request, "tail", 20, 1, _MAX_PAGE))
         return json_response({"items": found, "next_offset": end})

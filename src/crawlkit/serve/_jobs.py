@@ -208,9 +208,9 @@ class JobBook:
         if not output:
             raise JobError(f"job {name!r} has no output yet", 404)
         path = Path(str(output))
-        if path.suffix != ".jsonl" or not path.is_file():
+        if path.suffix != ".jsonl" or (path.exists() and not path.is_file()):
             raise JobError(f"job {name!r} writes {path.name}, not a JSONL file to page through", 409)
-        return path
+        return path  # perhaps not there yet: a crawl that has only begun
 
     # -- starting and stopping ---------------------------------------------------------------
 

@@ -13,7 +13,7 @@ __all__ = ["DASHBOARD_HTML", "DASHBOARD_JS"]
 
 DASHBOARD_HTML = (
     """<!doctype html><html lang=en><head><meta charset=utf-8>
-<title>crawlkit</title><style>"""
+<title>crawlkit</title><link rel="icon" href="data:,"><style>"""
     + STYLE
     + """
 .layout{display:grid;grid-template-columns:300px 1fr;gap:24px}
