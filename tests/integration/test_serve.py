@@ -87,6 +87,7 @@ def test_a_post_must_be_json_from_the_dashboard_itself(server: Server) -> None:
         ({"spider": "paths", "settings": {"middlewares": ["x:Y"]}}, "middlewares"),
         ({"spider": "paths", "settings": {"extensions": ["x:Y"]}}, "extensions"),
         ({"spider": "paths", "settings": {"job_dir": "/tmp/x"}}, "job_dir"),
+        ({"spider": "paths", "settings": {"output_format": "csv"}}, "output_format"),
         ({"spider": "paths", "settings": {"no_such_setting": 1}}, "no_such_setting"),
         ({"spider": "paths", "settings": {"concurrency": 0}}, "concurrency"),
         ({"spider": "paths", "job": "../escape"}, "job must be a name"),

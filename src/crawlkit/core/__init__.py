@@ -14,12 +14,13 @@ from ._closing import STOP_SIGNALS, stop_signals
 from ._stats import CrawlStats
 
 if TYPE_CHECKING:
-    from ._report import charts_html, render_report, write_report
+    from ._report import REPORT_STYLE, charts_html, render_report, write_report
     from ._runner import crawl, prepared_engine, run_engine, spider_name
     from ._series import SeriesData, load_series
     from ._shared import export_job, job_status, reset_job
 
 __all__ = [
+    "REPORT_STYLE",
     "STOP_SIGNALS",
     "CrawlStats",
     "SeriesData",
@@ -48,6 +49,7 @@ _LAZY = {
     "SeriesData": "_series",
     "load_series": "_series",
     "charts_html": "_report",
+    "REPORT_STYLE": "_report",
     "render_report": "_report",
     "write_report": "_report",
 }

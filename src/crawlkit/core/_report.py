@@ -18,13 +18,13 @@ import orjson
 from ._charts import CHARTS, bar_rows, line_chart
 from ._series import SeriesData
 
-__all__ = ["charts_html", "render_report", "write_report"]
+__all__ = ["REPORT_STYLE", "charts_html", "render_report", "write_report"]
 
 # Statuses that say the site pushed back: refused (403), rate-limited (429), overloaded (503).
 _BLOCK_STATUSES = ("403", "429", "503")
 _HOSTS_SHOWN = 10
 
-STYLE = """
+REPORT_STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1120px;padding:16px 20px;color:#1f2937}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #e5e7eb}
 .sub{color:#6b7280;margin:0 0 12px}
@@ -127,7 +127,7 @@ def render_report(data: SeriesData) -> str:
     state = "running" if stats.get("running") else "ended"
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        f"<title>crawl report: {escape(data.name)}</title><style>{STYLE}</style></head><body>",
+        f"<title>crawl report: {escape(data.name)}</title><style>{REPORT_STYLE}</style></head><body>",
         f"<h1>Crawl report: {escape(data.name)}</h1>",
         f'<p class="sub">spider {escape(spider)}; started {escape(when)}; {state}; '
         f"output {escape(str(stats.get('output', '-')))}</p>",

@@ -31,10 +31,22 @@ __all__ = ["JobBook", "JobError", "LaunchSpec"]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ARG = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-# Settings that import code, or that would write files where the server does not decide: never
-# from the API (a POST must not be a way to run code or to write anywhere).
+# Settings that import code, or that would write files where (or as) the server does not decide:
+# never from the API (a POST must not be a way to run code or to write anywhere).
 REFUSED_SETTINGS = frozenset(
-    {"pipelines", "middlewares", "extensions", "job_dir", "spiders_dir", "stats_file", "report", "job_name"}
+    {
+        "pipelines",
+        "middlewares",
+        "extensions",
+        "job_dir",
+        "job_name",
+        "spiders_dir",
+        "stats_file",
+        "report",
+        "output_format",
+        "output_gzip",
+        "max_items_per_file",
+    }
 )
 _LOG_TAIL_BYTES = 64 * 1024
 

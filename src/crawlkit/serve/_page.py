@@ -7,14 +7,14 @@ file of its own so that the page's Content-Security-Policy can forbid inline scr
 
 from __future__ import annotations
 
-from ..core._report import STYLE
+from ..core import REPORT_STYLE
 
 __all__ = ["DASHBOARD_HTML", "DASHBOARD_JS"]
 
 DASHBOARD_HTML = (
     """<!doctype html><html lang=en><head><meta charset=utf-8>
 <title>crawlkit</title><link rel="icon" href="data:,"><style>"""
-    + STYLE
+    + REPORT_STYLE
     + """
 .layout{display:grid;grid-template-columns:300px 1fr;gap:24px}
 figure.chart{flex:1 1 300px;max-width:400px}
