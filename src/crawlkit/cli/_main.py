@@ -25,6 +25,8 @@ from ..guards import excepthook, protect_handlers, redact_text
 from ..settings import Settings, load_settings
 from ..spider import Spider, discover_spiders, load_spider_file
 from ._cache import CACHE_COMMANDS, add_cache_command, run_cache_command
+from ._report import add_report_command, run_report
+from ._serve import add_serve_command, run_serve
 from ._shared import SHARED_COMMANDS, add_shared_commands, run_shared_command, run_workers
 from ._tools import TOOL_COMMANDS, add_tool_commands, run_tool_command
 
@@ -148,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--stats-file", type=Path, metavar="PATH", help="write the crawl's figures as JSON")
         p.add_argument("--progress", choices=["auto", "rich", "log", "off"], help="live progress display")
+        p.add_argument(
+            "--report",
+            type=Path,
+            metavar="PATH",
+            help="write the crawl report (one HTML file) here at the end; a durable crawl also "
+            "writes one in its job folder",
+        )
 
     crawl = sub.add_parser("crawl", help="run a spider from the spiders folder by name")
     crawl.add_argument("name", help="the spider's name (see 'crawlkit list')")
@@ -159,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_tool_commands(sub, add_settings_option, add_spider_args_option)
     add_shared_commands(sub)
     add_cache_command(sub)
+    add_report_command(sub)
+    add_serve_command(sub)
     return parser
 
 
@@ -239,6 +250,7 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
         ("progress", "progress"),
         ("cache", "http_cache"),
         ("offline", "http_cache_offline"),
+        ("report", "report"),
     ):
         value = getattr(args, option)
         if value is not None:
@@ -329,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_cache_command(args)
         if args.command in SHARED_COMMANDS:
             return run_shared_command(args, _project_settings)
+        if args.command == "report":
+            return run_report(args)
+        if args.command == "serve":
+            return run_serve(args, _project_settings)
     except (ConfigError, SpiderError) as exc:
         print(f"crawlkit: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -15,21 +15,29 @@ from ._stats import CrawlStats
 
 if TYPE_CHECKING:
     from ._jobs import JobDir
+    from ._report import REPORT_STYLE, charts_html, render_report, write_report
     from ._runner import crawl, prepared_engine, run_engine, spider_name
+    from ._series import SeriesData, load_series
     from ._shared import export_job, job_status, reset_job
 
 __all__ = [
+    "REPORT_STYLE",
     "STOP_SIGNALS",
     "CrawlStats",
     "JobDir",
+    "SeriesData",
+    "charts_html",
     "crawl",
     "export_job",
     "job_status",
+    "load_series",
     "prepared_engine",
+    "render_report",
     "reset_job",
     "run_engine",
     "spider_name",
     "stop_signals",
+    "write_report",
 ]
 
 _LAZY = {
@@ -41,6 +49,12 @@ _LAZY = {
     "export_job": "_shared",
     "job_status": "_shared",
     "reset_job": "_shared",
+    "SeriesData": "_series",
+    "load_series": "_series",
+    "charts_html": "_report",
+    "REPORT_STYLE": "_report",
+    "render_report": "_report",
+    "write_report": "_report",
 }
 
 

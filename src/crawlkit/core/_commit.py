@@ -111,7 +111,7 @@ class CommitStep:
         stats = self._stats
         error = outcome.error
         if error is not None:
-            stats.fail_page(error.reason)  # callback_error, parser_crashed, parse_timeout
+            stats.fail_page(error.reason, request.url)  # callback_error, parser_crashed, parse_timeout
             self._log_error(error)
         count_outcome(stats, outcome)
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)

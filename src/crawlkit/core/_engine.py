@@ -25,7 +25,7 @@ import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -66,6 +66,9 @@ from ._progress import progress_display
 from ._seeding import push_start_requests, start_requests_to_push
 from ._stats import CrawlStats
 from ._verdicts import VerdictActions
+
+if TYPE_CHECKING:
+    from ._series import SeriesRecorder
 
 __all__ = ["Engine"]
 
@@ -125,6 +128,8 @@ class Engine:
             captcha_solver=captcha_solver(settings, self.crawler, self.spider),
         )
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
+        # The crawl's time series (the report's charts), when the runner asks for one.
+        self.series: SeriesRecorder | None = None
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
         self._seeding_done = False  # the seeder has ended, one way or another
         self._seeded = False  # start_requests() was exhausted: recorded by checkpoints
@@ -234,7 +239,9 @@ class Engine:
                 tune_malloc()
                 await asyncio.shield(starting)  # a cancelled crawl still lets a launch finish
                 async with (
-                    progress_display(s, self.stats, self.frontier, lambda: self._in_flight),
+                    progress_display(
+                        s, self.stats, self.frontier, lambda: self._in_flight, series=self.series
+                    ),
                     crawl_guards(
                         s,
                         parser=parser,
@@ -333,6 +340,7 @@ class Engine:
         self.stats.pauses = PAUSES.count - self._pauses_before[0]
         self.stats.paused_s = PAUSES.total - self._pauses_before[1]
         self.stats.throttled_hosts = self.host_policy.throttled_hosts(_THROTTLED_HOSTS_KEPT)
+        self.stats.slow_hosts = self.host_policy.slowest_hosts(_THROTTLED_HOSTS_KEPT)
         self.stats.finished = time.monotonic()
         if self._storage_error is not None:
             raise self._storage_error

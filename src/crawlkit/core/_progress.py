@@ -25,10 +25,13 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings
 from ._stats import CrawlStats
+
+if TYPE_CHECKING:
+    from ._series import SeriesRecorder
 
 __all__ = ["ProgressSampler", "Snapshot", "progress_display"]
 
@@ -153,22 +156,37 @@ def _mode(settings: Settings) -> str:
 
 @contextlib.asynccontextmanager
 async def progress_display(
-    settings: Settings, stats: CrawlStats, frontier: Any, in_flight: Callable[[], int]
+    settings: Settings,
+    stats: CrawlStats,
+    frontier: Any,
+    in_flight: Callable[[], int],
+    series: SeriesRecorder | None = None,
 ) -> AsyncIterator[None]:
-    """Show progress (as ``settings.progress`` says) while the block runs."""
+    """Show progress (as ``settings.progress`` says) and record ``series`` while the block runs.
+
+    The display and the series share one sampler: it hands out the busiest hosts of each window
+    once, so two samplers would each see half of them.
+    """
     mode = _mode(settings)
-    if mode == "off":
+    if mode == "off" and series is None:
         yield
         return
     sampler = ProgressSampler(stats, frontier, in_flight)
-    runner = _rich if mode == "rich" else _log_lines
-    task = asyncio.create_task(runner(sampler, settings.progress_interval), name="progress")
+    tasks = []
+    if mode != "off":
+        runner = _rich if mode == "rich" else _log_lines
+        tasks.append(asyncio.create_task(runner(sampler, settings.progress_interval), name="progress"))
+    if series is not None:
+        series.begin(stats)
+        tasks.append(asyncio.create_task(series.run(sampler), name="series"))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if series is not None:
+            series.record(sampler.sample())  # the crawl's last figures, however short it was
 
 
 async def _log_lines(sampler: ProgressSampler, interval: float) -> None:

@@ -19,6 +19,8 @@ from ._engine import Engine
 from ._jobs import JobDir, output_key
 from ._preflight import check_job_database, check_output, check_writable_dir
 from ._recrawl import CACHE_FILES, JobCache
+from ._report import write_report
+from ._series import SeriesRecorder
 from ._stats import CrawlStats
 
 __all__ = ["crawl", "new_event_loop", "prepared_engine"]
@@ -145,6 +147,14 @@ def prepared_engine(
             handle_signals=handle_signals,
             host_policy=host_limits,
         )
+        if job is not None or settings.report:
+            engine.series = SeriesRecorder(
+                settings,
+                name=job.path.name if job is not None else name,
+                spider=name,
+                job_path=job.path if job is not None else None,
+                host_policy=host_limits,
+            )
         if job is not None and resuming:
             engine.stats.earlier = job.read_totals()  # the summary and exit code cover the whole job
         if cache is not None:
@@ -190,6 +200,23 @@ def run_engine(engine: Engine) -> CrawlStats:
         if engine.settings.stats_file:
             # Written whatever the ending (finished, stopped, output error): it is the record.
             engine.stats.write_json(Path(engine.settings.stats_file))
+        if engine.series is not None:
+            _write_reports(engine.series, engine.stats)
+
+
+def _write_reports(series: SeriesRecorder, stats: CrawlStats) -> None:
+    """The final figures and the report: in the job folder, and at ``settings.report``."""
+    if not series.begun:
+        return  # it never crawled ("already finished"): the report it has stays as it was
+    series.write_stats(stats)
+    paths = [Path(series.settings.report)] if series.settings.report else []
+    if series.job_path is not None:
+        paths.append(series.job_path / "report.html")
+    for path in paths:
+        try:
+            write_report(series.data, path)
+        except OSError as exc:
+            log.warning("cannot write the crawl report to %s: %s", path, exc.strerror or exc)
 
 
 def crawl(

@@ -20,6 +20,8 @@ __all__ = ["CrawlStats", "JobTotals"]
 
 
 _START_FAILURES_KEPT = 100
+_EXAMPLES_KEPT = 3  # example URLs kept per failure reason, for the report
+_REASONS_WITH_EXAMPLES = 50  # bounded: a crawl with endless distinct reasons keeps no more
 _START_FAILURES_SHOWN = 5
 _CALLBACK_KINDS_SHOWN = 5
 
@@ -96,6 +98,10 @@ class CrawlStats:
     # Start URLs that could not be fetched, with why: the first thing to check when a crawl
     # yields nothing. Bounded: a spider with a million start URLs must not keep a million errors.
     start_failures: dict[str, str] = field(default_factory=dict)
+    # A few URLs for each failure reason, so a report shows what failed, not only how often.
+    failure_examples: dict[str, list[str]] = field(default_factory=dict)
+    # The hosts with the highest smoothed response time (seconds), from the host policy.
+    slow_hosts: dict[str, float] = field(default_factory=dict)
     # A resumed durable job: its earlier runs' figures, summed (None for a job's first run).
     earlier: JobTotals | None = None
 
@@ -125,9 +131,17 @@ class CrawlStats:
         """True when no page and no item failed."""
         return not self.pages_failed and not self.items_failed
 
-    def fail_page(self, reason: str) -> None:
+    def fail_page(self, reason: str, url: str = "") -> None:
         self.pages_failed += 1
         self.failures[reason] += 1
+        if url:
+            examples = self.failure_examples.get(reason)
+            if examples is None:
+                if len(self.failure_examples) >= _REASONS_WITH_EXAMPLES:
+                    return
+                examples = self.failure_examples[reason] = []
+            if len(examples) < _EXAMPLES_KEPT:
+                examples.append(redact_text(url))  # shown in reports and written to files
 
     def fail_item(self, reason: str, count: int = 1) -> None:
         self.items_failed += count
@@ -190,6 +204,8 @@ class CrawlStats:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "output": self.output,
             "start_failures": dict(self.start_failures),
+            "failure_examples": {k: list(v) for k, v in self.failure_examples.items()},
+            "slow_hosts": dict(self.slow_hosts),
             **({"job": self.job_totals().as_dict()} if self.earlier is not None else {}),
         }
 

@@ -120,7 +120,7 @@ class VerdictActions:
         as a callback's, which acks the request), else fail the request in the frontier."""
         log.warning("failed %s: %s", request.url, failure)
         stats = self._stats
-        stats.fail_page(failure.reason)
+        stats.fail_page(failure.reason, request.url)
         if request.depth == 0:
             stats.start_failed(request.url, f"{failure.reason}: {failure}")
         if self._signals.has("request_failed"):

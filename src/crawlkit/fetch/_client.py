@@ -90,8 +90,16 @@ class Fetched:
 class Fetcher:
     """Fetches requests over one ``aiohttp.ClientSession``; use as an async context manager."""
 
-    def __init__(self, settings: Settings, budget: ByteBudget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        budget: ByteBudget | None = None,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+    ) -> None:
         self._settings = settings
+        # A resolver of the caller's (the fetch API's, which answers only vetted addresses, so the
+        # connection goes to the address that was checked); None: aiohttp's own.
+        self._resolver = resolver
         self.budget = budget if budget is not None else ByteBudget(settings.max_inflight_bytes)
         self._session: aiohttp.ClientSession | None = None  # with the crawl's own cookie jar
         # meta["cookiejar"] -> a session of its own jar, on the same connections (made on first use).
@@ -120,6 +128,7 @@ class Fetcher:
             ttl_dns_cache=s.dns_cache_ttl,
             enable_cleanup_closed=True,
             ssl=s.verify_tls,  # True: verify certificates; False: do not
+            resolver=self._resolver,
         )
         self._session = self._make_session(connector, owner=True)
         restore_jar(self._session.cookie_jar, self._restored.pop(None, []))
@@ -172,6 +181,12 @@ class Fetcher:
             assert self._session is not None and self._session.connector is not None
             client = self._identities = self._make_session(self._session.connector, owner=False, bare=True)
         return client
+
+    async def drop_jar(self, key: Any) -> None:
+        """Forget the jar of ``meta["cookiejar"] = key`` (the fetch API makes one per fetch)."""
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            await session.close()  # not its connector: the shared session owns that
 
     def cookie_jars(self) -> list[tuple[Any, list[dict[str, Any]]]]:
         """Every cookie jar's cookies, as JSON-ready records: ``[(key, cookies), ...]`` (key

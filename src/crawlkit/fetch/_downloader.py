@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from ..core import CrawlStats
     from ..frontier import Frontier
     from ..settings import Settings
-    from ._client import Fetched, Fetcher
+    from ._client import Fetched, Fetcher, HopCheck
     from ._rendering import RenderRoute
 
 __all__ = [
@@ -186,12 +186,20 @@ class Downloader:
         block_rules: Iterable[Rule | Mapping[str, Any]] = (),
         handle_blocked: bool = False,
         captcha_solver: CaptchaSolver | None = None,
+        resolver: Any = None,
+        hop_check: HopCheck | None = None,
     ) -> None:
         self.settings = settings
+        self._resolver = resolver  # for the Fetcher's connections (see Fetcher)
         self.frontier = frontier
         self.stats = stats
         self.budget = budget
         self.politeness = Politeness(settings, host_policy, frontier, stats, allowed_domains)
+        # Each redirect hop passes the politeness check, and then ``hop_check`` if one was given
+        # (the fetch API refuses private addresses at every hop).
+        self._check_hop: HopCheck = self.politeness.check_hop
+        if hop_check is not None:
+            self._check_hop = _both(hop_check, self.politeness.check_hop)
         self.retry_policy = RetryPolicy(settings)
         self.middlewares = MiddlewareChain(middlewares or [], settings.max_response_size)
         self._handled = frozenset(handled_statuses)
@@ -235,7 +243,7 @@ class Downloader:
                 "this spider renders its pages (render = True): pip install 'crawlkit[browser]'"
             )
 
-        fetcher = Fetcher(self.settings, self.budget)
+        fetcher = Fetcher(self.settings, self.budget, self._resolver)
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
@@ -448,7 +456,7 @@ class Downloader:
         assert fetcher is not None, "Downloader used outside 'async with'"
         render = request.render
         if render is False or (render is None and not self._render_default):
-            return await fetcher.fetch(request, self.politeness.check_hop, route)
+            return await fetcher.fetch(request, self._check_hop, route)
         rendering = self.rendering
         if rendering is None:
             from ._rendering import RenderRoute
@@ -463,7 +471,7 @@ class Downloader:
             request,
             request.render_plan or {},
             jar,
-            self.politeness.check_hop,
+            self._check_hop,
             proxy=None if proxy is None else proxy.url_with_credentials,
             session=None if session is None else f"session:{session.id}",
             identity_headers=None if session is None else session.headers(),
@@ -602,3 +610,10 @@ class Downloader:
             return exc if isinstance(outcome, Failed) else outcome
         answered = self._answer(request, fetched, route, started)
         return fetched if answered is None else answered
+
+
+def _both(first: HopCheck, then: HopCheck) -> HopCheck:
+    async def check(url: str) -> str | None:
+        return await first(url) or await then(url)
+
+    return check

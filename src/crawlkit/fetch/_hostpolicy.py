@@ -248,6 +248,14 @@ class CrawlHostPolicy:
         peaks = ((host, t.peak) for host, t in self._throttle.items() if t.peak > 0)
         return {host: round(peak, 3) for host, peak in heapq.nlargest(n, peaks, key=lambda p: p[1])}
 
+    def slowest_hosts(self, n: int) -> dict[str, float]:
+        """The ``n`` hosts with the highest smoothed latency, seconds (for the crawl report).
+
+        Known only with ``autothrottle`` on: the latency is measured for the throttle.
+        """
+        slow = ((host, t.latency) for host, t in self._throttle.items() if t.latency is not None)
+        return {host: round(lat, 3) for host, lat in heapq.nlargest(n, slow, key=lambda p: p[1])}
+
     def throttle_delay(self, host: str) -> float:
         """The adaptive part of a host's delay (for tests and the docs' examples)."""
         throttle = self._throttle.get(host)

@@ -454,6 +454,20 @@ class Settings:
     progress_interval: float = dataclasses.field(
         default=10.0, metadata=_doc("Seconds between two progress lines in 'log' mode.")
     )
+    report: str = dataclasses.field(
+        default="",
+        metadata=_doc(
+            "Write the crawl report (one self-contained HTML file) here at the end; a durable "
+            "crawl also writes report.html in its job folder. Empty: the job folder's only."
+        ),
+    )
+    series_interval: float = dataclasses.field(
+        default=2.0,
+        metadata=_doc(
+            "Seconds between two points of the crawl's time series (the report's charts), "
+            "recorded in the job folder of a durable crawl."
+        ),
+    )
 
     def __post_init__(self) -> None:
         validate(self)

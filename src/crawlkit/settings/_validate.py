@@ -139,6 +139,8 @@ def _check_output_settings(s: Settings) -> None:
         raise ConfigError(f"setting 'progress' must be auto, rich, log or off, got {s.progress!r}")
     if s.progress_interval <= 0:
         raise ConfigError(f"setting 'progress_interval' must be greater than 0, got {s.progress_interval}")
+    if s.series_interval <= 0:
+        raise ConfigError(f"setting 'series_interval' must be greater than 0, got {s.series_interval}")
 
 
 def _check_safety_settings(s: Settings) -> None:
