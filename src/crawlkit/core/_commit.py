@@ -10,6 +10,9 @@ The cookie jars ride in the checkpoint's state document (under ``COOKIES_KEY``),
 recorded in the same transaction as the acks. A response's cookies reach its jar before its
 request can be acked, so a checkpoint that records a login as done records the session it
 opened; a resume redoes only what no checkpoint recorded, with the cookies of the last one.
+With several feeds, every feed's offset rides there too (under ``FEED_OFFSETS_KEY``): the
+frontier's checkpoint has room for one, and this way all of them are recorded with the acks
+they cover, in one transaction, in every frontier alike.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from ._stats import CrawlStats
 if TYPE_CHECKING:
     from ._hooks import CrawlSignals
 
-__all__ = ["COOKIES_KEY", "CommitStep"]
+__all__ = ["COOKIES_KEY", "FEED_OFFSETS_KEY", "CommitStep"]
 
 log = logging.getLogger("crawlkit.engine")
 
 # Where the checkpoint's state document keeps the cookie jars, beside spider.state's own keys.
 COOKIES_KEY = "__crawlkit_cookie_jars__"
+# And each feed's offset, by the feed's path, when a crawl writes several.
+FEED_OFFSETS_KEY = "__crawlkit_feed_offsets__"
 
 CookieJars = Callable[[], list[tuple[Any, list[dict[str, Any]]]]]
 _FULL_TRACEBACKS = 3  # of each kind of callback error; then one line a page
@@ -69,10 +74,12 @@ class CommitStep:
         *,
         signals: CrawlSignals | None = None,
         cookie_jars: CookieJars | None = None,
+        feed_offsets: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self._frontier = frontier
         self._signals = signals
         self._cookie_jars = cookie_jars
+        self._feed_offsets = feed_offsets
         self._exporter = exporter
         self._pipelines = pipelines
         self._spider = spider
@@ -262,10 +269,15 @@ class CommitStep:
         jars = self._cookie_jars() if self._cookie_jars is not None else None
         if jars:
             state = {**state, COOKIES_KEY: jars}
+        if self._feed_offsets is not None:
+            # Read under the commit lock, after the flush of every feed: see exporters/_feeds.py.
+            state = {**state, FEED_OFFSETS_KEY: self._feed_offsets()}
         try:
             return orjson.dumps(state)
         except TypeError as exc:
             if not self._state_warned:
                 log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
                 self._state_warned = True
-            return b"{}"
+            # The feeds' offsets are not the spider's to lose: without them there is no resume.
+            kept = {key: state[key] for key in (COOKIES_KEY, FEED_OFFSETS_KEY) if key in state}
+            return orjson.dumps(kept)
