@@ -152,9 +152,11 @@ def crawlkit_command(
     ]
 
 
-def _crawlkit(frontier: str, *settings: str) -> Callable[[Run], tuple[list[str], dict[str, str]]]:
+def _crawlkit(
+    frontier: str, *settings: str, spider_file: str = "crawlkit_spider.py"
+) -> Callable[[Run], tuple[list[str], dict[str, str]]]:
     def argv(run: Run) -> tuple[list[str], dict[str, str]]:
-        spider = CONTENDERS_DIR / "crawlkit_spider.py"
+        spider = CONTENDERS_DIR / spider_file
         command = crawlkit_command(
             spider, run.out, run.start_url, run.concurrency, frontier, run.tmp / "job", list(settings)
         )
@@ -220,6 +222,13 @@ CONTENDERS = {
             None,
             "crawlkit, memory frontier, parse_workers=0: callbacks on the event loop (a diagnostic)",
             _crawlkit("memory", "parse_workers=0"),
+        ),
+        Contender(
+            "crawlkit-xpath",
+            None,
+            "crawlkit-sqlite with every selection by response.xpath (parsel over lxml, as Scrapy's)",
+            _crawlkit("sqlite", spider_file="crawlkit_xpath_spider.py"),
+            _sqlite_frontier_missing,
         ),
         Contender("scrapy", "venv-scrapy", "Scrapy runspider, CSS selectors, jsonlines feed", _scrapy),
         Contender("baseline", "venv-base", "hand-written aiohttp + selectolax + orjson, one core", _baseline),

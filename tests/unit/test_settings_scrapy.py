@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
+import orjson
 import pytest
 
 from crawlkit.errors import ConfigError
@@ -99,20 +101,20 @@ def test_downloader_middlewares_and_extensions_become_ordered_lists() -> None:
 def test_pyproject_and_environment(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "pyproject.toml"
     path.write_text("[tool.crawlkit]\nCONCURRENT_REQUESTS = 12\n", encoding="utf-8")
-    env = {"CRAWLKIT_CONCURRENT_REQUESTS_PER_DOMAIN": "3", "CRAWLKIT_FEEDS": "{}"}
+    env = {"CRAWLKIT_CONCURRENT_REQUESTS_PER_DOMAIN": "3", "CRAWLKIT_FEED_URI": "x.jsonl"}
     with caplog.at_level(logging.WARNING, logger="crawlkit.settings"):
         s = load_settings(pyproject=path, environ=env)
     assert (s.concurrency, s.concurrency_per_host) == (12, 3)
     assert f"CONCURRENT_REQUESTS is Scrapy's name (from [tool.crawlkit] in {path})" in caplog.text
     assert "CRAWLKIT_CONCURRENT_REQUESTS_PER_DOMAIN is Scrapy's name" in caplog.text
     # The environment stays lenient: a Scrapy name with no equivalent is skipped with the advice.
-    assert "ignoring CRAWLKIT_FEEDS" in caplog.text and "-o PATH" in caplog.text
+    assert "ignoring CRAWLKIT_FEED_URI" in caplog.text and "-o PATH" in caplog.text
 
 
 @pytest.mark.parametrize(
     ("name", "advice"),
     [
-        ("FEEDS", "-o PATH"),
+        ("FEED_URI", "-o PATH"),
         ("HTTPERROR_ALLOWED_CODES", "handle_httpstatus_list"),
         ("CONCURRENT_REQUESTS_PER_IP", "host_rules"),
         ("RETRY_ENABLED", "max_retries = 0"),
@@ -145,3 +147,57 @@ def test_one_warning_per_habit(caplog: pytest.LogCaptureFixture) -> None:
         for _ in range(3):
             load_settings(environ={}, overrides={"CONCURRENT_REQUESTS": "31"})
     assert caplog.text.count("using concurrency=31") == 1
+
+
+def test_feeds_become_crawlkit_feeds_with_the_options_both_have(caplog: pytest.LogCaptureFixture) -> None:
+    feeds = {
+        "items.jsonl": {"format": "jsonlines", "encoding": "utf8", "overwrite": True},
+        "file:///tmp/out/items.csv": {"format": "csv", "fields": ["url", "title"], "encoding": "UTF-8"},
+        "parts/items-%(batch_id)d.json": {"format": "json", "batch_item_count": 100, "overwrite": False},
+    }
+    with caplog.at_level(logging.WARNING, logger="crawlkit.settings"):
+        s = load_settings(environ={}, spider_settings={"FEEDS": feeds})
+    assert s.feeds == {
+        "items.jsonl": {"format": "jsonl", "overwrite": True},
+        "/tmp/out/items.csv": {"format": "csv", "fields": ["url", "title"]},
+        "parts/items.json": {"format": "json", "max_items_per_file": 100, "overwrite": False},
+    }
+    assert "FEEDS is Scrapy's name (from the spider's custom_settings): using feeds=" in caplog.text
+    # From the command line, as JSON text.
+    s = load_settings(environ={}, overrides={"FEEDS": '{"a.csv": {"fields": ["url"]}}'})
+    assert s.feeds == {"a.csv": {"fields": ["url"]}}
+
+
+@pytest.mark.parametrize(
+    ("feeds", "message"),
+    [
+        ({"s3://bucket/items.jsonl": {}}, "not a local file"),
+        ({"items-%(name)s.jsonl": {}}, "has a placeholder"),
+        ({"items.jsonl": {"encoding": "latin-1"}}, "crawlkit writes UTF-8"),
+        ({"items.jsonl": {"indent": 2}}, "has option 'indent', which crawlkit has not"),
+        ({"items.jsonl": {"format": "xml"}}, "crawlkit writes jsonl, json and csv"),
+        ({"items-%(batch_id)d.jsonl": {}}, "names a batch but has no batch_item_count"),
+    ],
+)
+def test_feeds_crawlkit_cannot_write_are_refused_naming_the_feed(
+    feeds: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(environ={}, spider_settings={"FEEDS": feeds})
+
+
+@pytest.mark.parametrize(
+    ("feeds", "message"),
+    [
+        ({"a.csv": {"columns": ["url"]}}, "feed 'a.csv': unknown option 'columns'"),
+        ({"a.csv": {"format": "xml"}}, "feed 'a.csv': option 'format' must be jsonl, csv or json"),
+        ({"a.csv": {"max_items_per_file": -1}}, "option 'max_items_per_file' must be an integer, 0 or more"),
+        ({"a.csv": {"fields": "url"}}, "option 'fields' must be a list of field names"),
+        ({"a.csv": {"overwrite": "yes"}}, "option 'overwrite' must be true or false"),
+    ],
+)
+def test_crawlkit_feeds_are_checked_when_the_settings_are_built(
+    feeds: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(environ={}, overrides={"feeds": orjson.dumps(feeds).decode()})

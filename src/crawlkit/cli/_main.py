@@ -260,8 +260,12 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
     if args.workers is not None:
         job = settings.job_name or spider_name(spider_cls)
         return run_workers(args.argv, args.workers, settings, job, fresh=args.fresh)
-    output: Path = args.output or Path(f"{spider_name(spider_cls)}.{settings.output_format or 'jsonl'}")
-    if args.output is None and "://" in settings.frontier:
+    output: Path | None = args.output or Path(
+        f"{spider_name(spider_cls)}.{settings.output_format or 'jsonl'}"
+    )
+    if args.output is None and settings.feeds:
+        output = None  # the feeds are the outputs; -o would be one more
+    elif args.output is None and "://" in settings.frontier:
         output = Path(f"{spider_name(spider_cls)}-parts")  # a shared crawl writes a folder of parts
     with prepared_engine(
         spider_cls,

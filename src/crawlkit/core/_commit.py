@@ -11,6 +11,9 @@ with their own jars under ``SESSIONS_KEY``), so they are
 recorded in the same transaction as the acks. A response's cookies reach its jar before its
 request can be acked, so a checkpoint that records a login as done records the session it
 opened; a resume redoes only what no checkpoint recorded, with the cookies of the last one.
+With several feeds, every feed's offset rides there too (under ``FEED_OFFSETS_KEY``): the
+frontier's checkpoint has room for one, and this way all of them are recorded with the acks
+they cover, in one transaction, in every frontier alike.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ._stats import CrawlStats
 if TYPE_CHECKING:
     from ._hooks import CrawlSignals
 
-__all__ = ["COOKIES_KEY", "SESSIONS_KEY", "CommitStep"]
+__all__ = ["COOKIES_KEY", "FEED_OFFSETS_KEY", "SESSIONS_KEY", "CommitStep"]
 
 log = logging.getLogger("crawlkit.engine")
 
@@ -43,6 +46,8 @@ log = logging.getLogger("crawlkit.engine")
 COOKIES_KEY = "__crawlkit_cookie_jars__"
 # And the live sessions (proxy, cookies, header profile), so a resumed crawl is the same visitors.
 SESSIONS_KEY = "__crawlkit_sessions__"
+# And each feed's offset, by the feed's path, when a crawl writes several.
+FEED_OFFSETS_KEY = "__crawlkit_feed_offsets__"
 
 CookieJars = Callable[[], list[tuple[Any, list[dict[str, Any]]]]]
 _FULL_TRACEBACKS = 3  # of each kind of callback error; then one line a page
@@ -73,11 +78,13 @@ class CommitStep:
         signals: CrawlSignals | None = None,
         cookie_jars: CookieJars | None = None,
         sessions: Callable[[], dict[str, Any] | None] | None = None,
+        feed_offsets: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self._frontier = frontier
         self._signals = signals
         self._cookie_jars = cookie_jars
         self._sessions = sessions
+        self._feed_offsets = feed_offsets
         self._exporter = exporter
         self._pipelines = pipelines
         self._spider = spider
@@ -275,10 +282,15 @@ class CommitStep:
         sessions = self._sessions() if self._sessions is not None else None
         if sessions:
             state = {**state, SESSIONS_KEY: sessions}
+        if self._feed_offsets is not None:
+            # Read under the commit lock, after the flush of every feed: see exporters/_feeds.py.
+            state = {**state, FEED_OFFSETS_KEY: self._feed_offsets()}
         try:
             return orjson.dumps(state)
         except TypeError as exc:
             if not self._state_warned:
                 log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
                 self._state_warned = True
-            return b"{}"
+            # The feeds' offsets are not the spider's to lose: without them there is no resume.
+            kept = {key: state[key] for key in (COOKIES_KEY, FEED_OFFSETS_KEY) if key in state}
+            return orjson.dumps(kept)

@@ -23,7 +23,7 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +32,12 @@ import orjson
 from ..errors import StorageError
 from ..exporters import (
     Exporter,
+    FeedSet,
     Mode,
+    OutputSpec,
     PipelineChain,
+    exporter_for,
     load_pipelines,
-    make_exporter,
     render_files_dir,
     spec_for,
 )
@@ -60,7 +62,7 @@ from ..parsing import (
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions, stop_signals
-from ._commit import COOKIES_KEY, SESSIONS_KEY, CommitStep
+from ._commit import COOKIES_KEY, FEED_OFFSETS_KEY, SESSIONS_KEY, CommitStep
 from ._hooks import Crawler, build_component, captcha_solver
 from ._progress import progress_display
 from ._seeding import push_start_requests, start_requests_to_push
@@ -85,9 +87,10 @@ class Engine:
         self,
         spider_cls: type[Spider],
         settings: Settings,
-        output: Path,
+        output: Path | None,
         *,
         output_mode: Mode = "overwrite",
+        feeds: Sequence[tuple[OutputSpec, Mode]] = (),
         spider_kwargs: dict[str, Any] | None = None,
         frontier: Frontier,
         handle_signals: bool = True,
@@ -97,12 +100,14 @@ class Engine:
         self.spider_cls = spider_cls
         self.spider_kwargs = dict(spider_kwargs or {})
         self.spider = spider_cls(**self.spider_kwargs)
-        self.stats = CrawlStats(output=spec_for(output, settings).label)
+        # ``output`` (-o) is one more feed, the first; each feed is written with its own mode.
+        outputs = [*([(spec_for(output, settings), output_mode)] if output is not None else []), *feeds]
+        self.stats = CrawlStats(output=", ".join(spec.label for spec, _ in outputs))
         # The frontier asks it for limits and delays; the politeness gate feeds it responses.
         self.host_policy = host_policy or CrawlHostPolicy.from_settings(settings)
         self.frontier = frontier  # made by open_frontier(); the engine opens and closes it
         self._close = CloseConditions(settings)
-        self.exporter: Exporter = make_exporter(output, output_mode, settings)
+        self.exporter: Exporter = exporter_for(outputs)
         self.pipelines = PipelineChain(load_pipelines(settings.pipelines), self.spider)
         self._handle_signals = handle_signals
         # What middlewares and extensions are built with; they subscribe to crawl events on it.
@@ -122,7 +127,7 @@ class Engine:
             handled_statuses=spider_cls.handle_httpstatus_list,
             middlewares=[build_component(p, self.crawler, "middleware") for p in settings.middlewares],
             render=spider_cls.render,
-            render_files=render_files_dir(output),
+            render_files=render_files_dir(outputs[0][0].path),  # beside the first output
             block_rules=spider_cls.block_rules,
             handle_blocked=spider_cls.handle_blocked,
             captcha_solver=captcha_solver(settings, self.crawler, self.spider),
@@ -147,6 +152,7 @@ class Engine:
             signals=self.signals,
             cookie_jars=self.downloader.cookie_jars,
             sessions=self.downloader.sessions_state,
+            feed_offsets=self.exporter.offsets if isinstance(self.exporter, FeedSet) else None,
         )
         self.verdicts = VerdictActions(
             self.frontier, self.stats, self.commits, self.downloader, self.signals, self._parse, self.stop
@@ -265,11 +271,15 @@ class Engine:
         if checkpoint is None:
             await self.exporter.open()
             return
-        await self.exporter.open(resume_offset=checkpoint.output_offset)
         try:
             state = orjson.loads(checkpoint.state) if checkpoint.state else {}
         except orjson.JSONDecodeError:
             state = {}
+        offsets = state.pop(FEED_OFFSETS_KEY, None) if isinstance(state, dict) else None
+        if isinstance(self.exporter, FeedSet):  # each feed cut back to its own offset
+            await self.exporter.open(checkpoint.output_offset, offsets)
+        else:
+            await self.exporter.open(resume_offset=checkpoint.output_offset)
         if isinstance(state, dict):
             jars = state.pop(COOKIES_KEY, None)
             if isinstance(jars, list):

@@ -1,8 +1,9 @@
 """Job directories: where a durable crawl keeps its state between runs.
 
 A job directory holds the SQLite frontier, a ``job.json`` that says which spider and which
-output it belongs to (the file and every option that shapes it: format, gzip, parts, CSV columns),
-and a lock file that keeps a second crawl out while one runs.
+output it belongs to (the file and every option that shapes it: format, gzip, parts, CSV columns;
+with several feeds, each feed and its options), and a lock file that keeps a second crawl out
+while one runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 
 from .._version import __version__
 from ..errors import ConfigError
-from ..exporters import OutputSpec, is_stream
+from ..exporters import OutputSpec, output_key
 from ._stats import JobTotals
 
 __all__ = ["JobDir", "output_key"]
@@ -28,16 +29,7 @@ _FORMAT = 1
 
 # The output options a job records, with how the command line sets each: resuming with another
 # value would cut back or continue files that the committed offset does not describe.
-_OUTPUT_OPTIONS = ("format", "gzip", "max_items_per_file", "csv_fields")
-
-
-def output_key(path: Path) -> str:
-    """How job.json names an output: its real path, but a stream as it was given.
-
-    ``/dev/stdout`` resolves to ``/proc/PID/fd/pipe:[N]``, a name that changes with every process,
-    so a crawl written to ``-o -`` could never be resumed with the same command.
-    """
-    return str(path.absolute()) if is_stream(path) else str(path.resolve())
+_OUTPUT_OPTIONS = ("format", "gzip", "max_items_per_file", "csv_fields", "fields")
 
 
 def _output_options(spec: OutputSpec) -> dict[str, object]:
@@ -46,6 +38,7 @@ def _output_options(spec: OutputSpec) -> dict[str, object]:
         "gzip": spec.gzip,
         "max_items_per_file": spec.max_items_per_file,
         "csv_fields": list(spec.csv_fields),
+        "fields": list(spec.fields),
     }
 
 
@@ -124,9 +117,12 @@ class JobDir:
             raise ConfigError(f"{self.info_path} is corrupt; move the job directory away or use --fresh")
         return info
 
-    def check(self, spider_name: str, spec: OutputSpec) -> bool:
-        """Check that the job belongs to this spider and output; True if it has state to resume."""
-        output = spec.path
+    def check(self, spider_name: str, outputs: list[OutputSpec], *, feeds: bool = False) -> bool:
+        """Check that the job belongs to this spider and outputs; True if it has state to resume.
+
+        ``feeds``: the outputs come from the ``feeds`` setting (and -o, if given): a refusal
+        names the feed and its option, not a command-line option.
+        """
         info = self.read_info()
         if info is None:
             return False
@@ -140,8 +136,12 @@ class JobDir:
                 f"job directory {self.path} belongs to spider {info.get('spider')!r}, not {spider_name!r}; "
                 "use another --job-dir, or --fresh to discard it"
             )
+        if feeds or "feeds" in info:
+            self._check_feeds(info, outputs)
+            return self.frontier_path.exists()
+        spec = outputs[0]
         recorded = str(info.get("output"))
-        if recorded != output_key(output):
+        if recorded != output_key(spec.path):
             raise ConfigError(
                 f"job directory {self.path} writes to {recorded}; resume with -o {recorded}, "
                 "or use --fresh to start again"
@@ -159,14 +159,53 @@ class JobDir:
                     )
         return self.frontier_path.exists()
 
-    def write_info(self, spider_name: str, spec: OutputSpec) -> None:
-        info = {
+    def _check_feeds(self, info: dict[str, object], outputs: list[OutputSpec]) -> None:
+        """Several outputs: the same feeds, each with the same options, in any order.
+
+        Each feed's committed offset is recorded by its path, so the order does not matter; a
+        feed added or dropped, or one with other options, has no offset that describes it.
+        """
+        recorded: dict[str, object] = {str(info.get("output")): info.get("output_options")}
+        feeds = info.get("feeds")
+        if isinstance(feeds, dict):
+            recorded.update(feeds)
+        wanted = {output_key(spec.path): _output_options(spec) for spec in outputs}
+        again = (
+            f"resume it with the feeds it started with ({', '.join(recorded)}), or add --fresh to start over"
+        )
+        for key in wanted:
+            if key not in recorded:
+                raise ConfigError(f"job directory {self.path} was started without feed {key}; {again}")
+        for key in recorded:
+            if key not in wanted:
+                raise ConfigError(
+                    f"job directory {self.path} was started with feed {key}, which this crawl lacks; {again}"
+                )
+        for key, now in wanted.items():
+            was = recorded[key]
+            if not isinstance(was, dict):
+                continue  # written by an older version: nothing to compare
+            for option in _OUTPUT_OPTIONS:
+                before, after = was.get(option), now[option]
+                if before is not None and before != after:
+                    name = "fields" if option == "csv_fields" else option  # a feed's name for it
+                    raise ConfigError(
+                        f"job directory {self.path} was started with feed {key} at {name} = "
+                        f"{before!r}, but this crawl has {name} = {after!r}; resume it with the "
+                        "feed's options as they were, or add --fresh to start over"
+                    )
+
+    def write_info(self, spider_name: str, outputs: list[OutputSpec], *, feeds: bool = False) -> None:
+        first, *others = outputs
+        info: dict[str, object] = {
             "format": _FORMAT,
             "crawlkit": __version__,
             "spider": spider_name,
-            "output": output_key(spec.path),
-            "output_options": _output_options(spec),
+            "output": output_key(first.path),
+            "output_options": _output_options(first),
         }
+        if feeds:
+            info["feeds"] = {output_key(spec.path): _output_options(spec) for spec in others}
         tmp = self.info_path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
         os.replace(tmp, self.info_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..exporters import Mode, is_stream, spec_for
+from ..exporters import Feed, Mode, OutputSpec, feeds_from_settings, is_stream, spec_for
 from ..fetch import CrawlHostPolicy
 from ..frontier import SharedCrawlWorker, frontier_kind, open_frontier
 from ..settings import Settings, load_settings
@@ -59,7 +59,7 @@ def spider_name(spider_cls: type[Spider]) -> str:
 def prepared_engine(
     spider_cls: type[Spider],
     settings: Settings,
-    output: Path,
+    output: Path | None,
     *,
     mode: Mode | None = None,
     fresh: bool = False,
@@ -69,10 +69,15 @@ def prepared_engine(
 ) -> Iterator[Engine]:
     """An engine ready to run, with its job directory locked for as long as the block runs.
 
-    ``mode`` None means: refuse an existing non-empty output unless this job wrote it.
+    ``output`` is written along with the ``feeds`` setting's outputs (None: those only).
+    ``mode`` None means: refuse an existing non-empty output unless this job wrote it; a feed's
+    own ``overwrite`` option comes first.
     ``recrawl``: visit again, conditionally, what the job's last crawl fetched (docs/recrawl.md).
     """
     name = spider_name(spider_cls)
+    feeds = feeds_from_settings(settings)
+    if output is None and not feeds:
+        raise ConfigError("no output: give -o PATH, or the feeds setting")
 
     # One policy for the frontier (limits, delays) and the engine (latency, 429s, Crawl-delay).
     host_limits = CrawlHostPolicy.from_settings(settings)
@@ -90,6 +95,11 @@ def prepared_engine(
     if kind == "redis":
         from ._shared import shared_worker  # a clear error if redis-py is not installed
 
+        if feeds or output is None:
+            raise ConfigError(
+                "a shared (Redis) crawl writes one folder of JSON lines parts (-o FOLDER): drop the "
+                "feeds setting, and convert the merged export instead"
+            )
         shared = shared_worker(settings, name, output, mode=mode, fresh=fresh)
         output = shared.part
         resuming = True  # the part belongs to this worker id; Redis holds its committed offset
@@ -99,9 +109,12 @@ def prepared_engine(
         check_writable_dir(job.path, "job directory", mode=0o700)
         job.lock()
     try:
-        check_output(output)  # before any request: exit code 2, naming the path and the cause
-        spec = spec_for(output, settings)
-        owned = False  # whether the output file is this job's own, from an earlier run
+        outputs = ([Feed(spec_for(output, settings))] if output is not None else []) + feeds
+        specs = [feed.spec for feed in outputs]
+        _refuse_twice(specs)
+        for spec in specs:
+            check_output(spec.path)  # before any request: exit code 2, naming the path and the cause
+        owned: set[str] = set()  # outputs that are this job's own, from an earlier run
         starting_over = fresh
         if job is not None:
             cache = JobCache.prepare(
@@ -110,12 +123,16 @@ def prepared_engine(
             # A re-crawl starts from an empty frontier, as --fresh does, keeping the cache.
             starting_over = fresh or (cache is not None and cache.new_generation)
             if starting_over:
-                owned = _job_wrote(job, output)
+                owned = _job_wrote(job)
             else:
-                check_job_database(job.frontier_path, job.info_path, spec.first_file)
-                resuming = job.check(name, spec)
-        if mode is None:
-            mode = _default_mode(spec.first_file, resuming or owned)
+                check_job_database(job.frontier_path, job.info_path, specs[0].first_file)
+                resuming = job.check(name, specs, feeds=bool(feeds))
+        modes = [
+            feed.mode
+            or mode
+            or _default_mode(feed.spec.first_file, resuming or output_key(feed.spec.path) in owned)
+            for feed in outputs
+        ]
         if job is not None:
             # Only now, with every check passed: a refused --fresh crawl keeps the state it had.
             if starting_over:
@@ -123,7 +140,7 @@ def prepared_engine(
                 if removed and fresh:
                     log.warning("--fresh: removed %s", ", ".join(removed))
             if not resuming:
-                job.write_info(name, spec)
+                job.write_info(name, specs, feeds=bool(feeds))
         frontier = open_frontier(
             settings,
             host_limits,
@@ -131,17 +148,18 @@ def prepared_engine(
             database=job.frontier_path if job is not None else None,
             shared=shared,
         )
-        if is_stream(output) and settings.frontier != "memory":
-            log.warning(
-                "output %s is a device or a pipe: it cannot be synced or cut back, so a resumed "
-                "crawl may write again the items written after the last commit (not exactly once)",
-                output,
-            )
+        for spec in specs:
+            if is_stream(spec.path) and settings.frontier != "memory":
+                log.warning(
+                    "output %s is a device or a pipe: it cannot be synced or cut back, so a resumed "
+                    "crawl may write again the items written after the last commit (not exactly once)",
+                    spec.path,
+                )
         engine = Engine(
             spider_cls,
             settings,
-            output,
-            output_mode=mode,
+            None,
+            feeds=list(zip(specs, modes, strict=True)),
             spider_kwargs=spider_kwargs,
             frontier=frontier,
             handle_signals=handle_signals,
@@ -172,13 +190,26 @@ def prepared_engine(
             job.unlock()
 
 
-def _job_wrote(job: JobDir, output: Path) -> bool:
-    """Whether the job being discarded (--fresh) wrote this output: then it may be replaced."""
+def _job_wrote(job: JobDir) -> set[str]:
+    """The outputs the job being discarded (--fresh) wrote, by key: they may be replaced."""
     try:
         info = job.read_info()
     except ConfigError:
-        return False  # a corrupt job.json proves nothing about the file
-    return info is not None and info.get("output") == output_key(output)
+        return set()  # a corrupt job.json proves nothing about the files
+    if info is None:
+        return set()
+    feeds = info.get("feeds")
+    return {str(info.get("output")), *(feeds if isinstance(feeds, dict) else ())}
+
+
+def _refuse_twice(specs: list[OutputSpec]) -> None:
+    """Two feeds (or -o and a feed) naming one file would write every item twice into it."""
+    seen: set[str] = set()
+    for spec in specs:
+        key = output_key(spec.path)
+        if key in seen:
+            raise ConfigError(f"output {spec.path} is given twice (with -o and in feeds, or twice in feeds)")
+        seen.add(key)
 
 
 def _default_mode(output: Path, owned: bool) -> Mode:
@@ -221,7 +252,7 @@ def _write_reports(series: SeriesRecorder, stats: CrawlStats) -> None:
 
 def crawl(
     spider_cls: type[Spider],
-    output: str | Path,
+    output: str | Path | None = None,
     *,
     settings: Settings | Mapping[str, Any] | None = None,
     mode: Mode = "overwrite",
@@ -230,6 +261,9 @@ def crawl(
     **spider_kwargs: Any,
 ) -> CrawlStats:
     """Crawl with ``spider_cls`` and write its items to ``output`` (JSONL, CSV or JSON, by its name).
+
+    With the ``feeds`` setting, every item goes to each feed as well (``output`` None: to the
+    feeds only).
 
     ``settings`` is a :class:`Settings` or a mapping of overrides (applied above pyproject,
     the spider's ``custom_settings`` and the environment). Keyword arguments become spider
@@ -240,7 +274,7 @@ def crawl(
     with prepared_engine(
         spider_cls,
         resolved,
-        Path(output),
+        None if output is None else Path(output),
         mode=mode,
         fresh=fresh,
         spider_kwargs=spider_kwargs,

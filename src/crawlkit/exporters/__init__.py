@@ -2,7 +2,7 @@
 
 ``make_exporter`` picks one from the settings and the output file's name. Plain JSONL in one file
 keeps the lean :class:`~JsonLinesExporter`; everything else goes through
-:class:`FeedExporter`.
+:class:`FeedExporter`. Several outputs (the ``feeds`` setting) are written as one :class:`FeedSet`.
 """
 
 from __future__ import annotations
@@ -10,24 +10,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..settings import Settings
-from ._base import Exporter, Mode, OutputSpec, is_stream, output_spec
+from ._base import Exporter, Mode, OutputSpec, is_stream, output_key, output_spec
 from ._feed import FeedExporter
+from ._feeds import Feed, FeedSet, exporter_for, feeds_from_settings, output_exporter
 from ._jsonl import JsonLinesExporter
 from ._pipelines import ItemPipeline, PipelineChain, load_pipelines
 from ._sink import os_cause
 
 __all__ = [
     "Exporter",
+    "Feed",
     "FeedExporter",
+    "FeedSet",
     "ItemPipeline",
     "JsonLinesExporter",
     "Mode",
     "OutputSpec",
     "PipelineChain",
+    "exporter_for",
+    "feeds_from_settings",
     "is_stream",
     "load_pipelines",
     "make_exporter",
     "os_cause",
+    "output_exporter",
+    "output_key",
     "render_files_dir",
     "spec_for",
 ]
@@ -58,7 +65,4 @@ def render_files_dir(output: Path) -> Path:
 
 def make_exporter(output: Path, mode: Mode, settings: Settings) -> Exporter:
     """The exporter for ``output``: see the module docs."""
-    spec = spec_for(output, settings)
-    if spec.format == "jsonl" and not spec.gzip and not spec.max_items_per_file:
-        return JsonLinesExporter(output, mode)
-    return FeedExporter(spec, mode)
+    return output_exporter(spec_for(output, settings), mode)

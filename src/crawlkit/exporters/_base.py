@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-__all__ = ["Exporter", "Mode", "OutputSpec", "is_stream", "output_spec"]
+__all__ = ["Exporter", "Mode", "OutputSpec", "is_stream", "output_key", "output_spec"]
 
 Mode = Literal["overwrite", "append"]
 
@@ -26,6 +26,15 @@ def is_stream(path: Path) -> bool:
     except OSError:
         return False
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def output_key(path: Path) -> str:
+    """How job.json and a checkpoint name an output: its real path, but a stream as it was given.
+
+    ``/dev/stdout`` resolves to ``/proc/PID/fd/pipe:[N]``, a name that changes with every process,
+    so a crawl written to ``-o -`` could never be resumed with the same command.
+    """
+    return str(path.absolute()) if is_stream(path) else str(path.resolve())
 
 
 class Exporter(Protocol):
@@ -66,6 +75,8 @@ class OutputSpec:
     gzip: bool = False
     max_items_per_file: int = 0
     csv_fields: list[str] = field(default_factory=list)
+    # The fields a JSON or JSONL output keeps, in this order (a feed's ``fields``); empty: all.
+    fields: list[str] = field(default_factory=list)
 
     @property
     def _stem_and_suffix(self) -> tuple[str, str]:
@@ -110,11 +121,17 @@ def output_spec(
     gzip: bool = False,
     max_items_per_file: int = 0,
     csv_fields: list[str] | None = None,
+    fields: list[str] | None = None,
 ) -> OutputSpec:
-    """The output's format from ``output_format`` or else the file's extension (``.gz`` aside)."""
+    """The output's format from ``output_format`` or else the file's extension (``.gz`` aside).
+
+    ``fields`` are a feed's: the columns of a CSV feed, or the fields a JSON feed keeps.
+    """
     name = path.name.lower()
     compressed = gzip or name.endswith(".gz")
     if name.endswith(".gz"):
         name = name[:-3]
     fmt = output_format.lower() or _EXTENSIONS.get(Path(name).suffix, "jsonl")
-    return OutputSpec(path, fmt, compressed, max_items_per_file, list(csv_fields or []))
+    if fields and fmt == "csv":
+        csv_fields, fields = fields, None
+    return OutputSpec(path, fmt, compressed, max_items_per_file, list(csv_fields or []), list(fields or []))

@@ -13,6 +13,8 @@ import logging
 import re
 from pathlib import Path
 
+import orjson
+
 from ..errors import ExportError
 from ._base import Mode, OutputSpec
 from ._formats import CsvFormat, Format, format_for
@@ -163,6 +165,8 @@ class FeedExporter:
         """Queue whole JSON lines; ``flush()`` writes them."""
         if self._error is not None:
             raise self._error
+        if self.spec.fields and self.format.name != "csv":
+            lines = [_kept(line, self.spec.fields) for line in lines]
         self._pending.extend(lines)
         self._pending_bytes += sum(map(len, lines))
         self.items += len(lines)
@@ -243,6 +247,14 @@ class FeedExporter:
             if self._sink is not None:
                 await self._sink.close()
                 self._sink = None
+
+
+def _kept(line: bytes, fields: list[str]) -> bytes:
+    """A JSON line with only ``fields``, in that order; a field the item lacks is left out."""
+    record = orjson.loads(line)
+    if not isinstance(record, dict):
+        return line
+    return orjson.dumps({name: record[name] for name in fields if name in record}) + b"\n"
 
 
 def _read_tail(path: Path, n: int) -> bytes:

@@ -122,7 +122,7 @@ class CsvFormat:
                 self._warned |= extra
                 log.warning(
                     "CSV output: field(s) %s are not columns (%s) and are left out; set csv_fields "
-                    "to choose the columns",
+                    "(a feed's fields) to choose the columns",
                     ", ".join(sorted(extra)),
                     ", ".join(self.fields),
                 )

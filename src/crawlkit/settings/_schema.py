@@ -440,6 +440,16 @@ class Settings:
         default_factory=list,
         metadata=_doc("CSV columns, in order; empty: the fields of the first item."),
     )
+    feeds: dict[str, dict[str, Any]] = dataclasses.field(
+        default_factory=dict,
+        metadata=_doc(
+            'More outputs, each written with every item, exactly once: {"items.jsonl": {}, '
+            '"items.csv": {"fields": ["url", "title"]}, "all.json.gz": {"max_items_per_file": '
+            "1000}}. A feed's options: format, gzip, max_items_per_file, fields (CSV columns, or "
+            "the fields a JSON feed keeps) and overwrite (true replaces the file, false adds to "
+            "it). With -o, that output is one more feed."
+        ),
+    )
     stats_file: str = dataclasses.field(
         default="",
         metadata=_doc("Write the crawl's figures as JSON to this file at the end (empty: none)."),

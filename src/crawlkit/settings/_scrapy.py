@@ -12,6 +12,7 @@ warning: they change nothing about the crawl. Names equal to crawlkit's (``DOWNL
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,63 @@ def _as_is(value: Any, where: str) -> Any:
     return value
 
 
+# Scrapy's feed options that have a crawlkit equivalent: name -> crawlkit's option.
+_FEED_OPTIONS = {"format": "format", "fields": "fields", "overwrite": "overwrite"}
+# Scrapy names a batch's file with a placeholder; crawlkit numbers parts NAME-0001.EXT.
+_BATCH_PLACEHOLDER = re.compile(r"[-_.]?%\((?:batch_id|batch_time)\)[-+ #0-9]*[a-zA-Z]")
+
+
+def _feeds(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """Scrapy's ``FEEDS`` as crawlkit's ``feeds``: local files, with the options both have."""
+    value = _structured(value, where)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must map feed paths to their options, got {value!r}")
+    feeds: dict[str, dict[str, Any]] = {}
+    for uri, options in value.items():
+        path, batched = _feed_path(str(uri), where)
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"{where}: the options of feed {uri!r} must be a dict, got {options!r}")
+        feed: dict[str, Any] = {}
+        for name, option in options.items():
+            if name in _FEED_OPTIONS:
+                feed[_FEED_OPTIONS[name]] = _feed_format(option, where) if name == "format" else option
+            elif name == "batch_item_count":
+                feed["max_items_per_file"] = option
+            elif name == "encoding":
+                if str(option).replace("-", "").lower() != "utf8":
+                    raise ConfigError(
+                        f"{where}: feed {uri!r} asks for encoding {option!r}; crawlkit writes UTF-8"
+                    )
+            else:
+                raise ConfigError(
+                    f"{where}: feed {uri!r} has option {name!r}, which crawlkit has not; {_FEED_ADVICE}"
+                )
+        if batched and not feed.get("max_items_per_file"):
+            raise ConfigError(f"{where}: feed {uri!r} names a batch but has no batch_item_count")
+        feeds[path] = feed
+    return feeds
+
+
+_FEED_ADVICE = (
+    "a crawlkit feed takes format, fields, overwrite, batch_item_count (max_items_per_file) and "
+    "encoding utf-8; a name ending in .gz is gzipped"
+)
+
+
+def _feed_path(uri: str, where: str) -> tuple[str, bool]:
+    """A local path from a feed's URI, and whether it named a batch (crawlkit numbers its parts)."""
+    path = uri.removeprefix("file://")
+    if "://" in path:
+        raise ConfigError(f"{where}: feed {uri!r} is not a local file; crawlkit writes local files only")
+    unbatched = _BATCH_PLACEHOLDER.sub("", path)
+    if "%(" in unbatched:
+        raise ConfigError(
+            f"{where}: feed {uri!r} has a placeholder; crawlkit writes to the path as given "
+            "(name the spider in it)"
+        )
+    return unbatched, unbatched != path
+
+
 # Scrapy name -> (crawlkit name, conversion). Values keep Scrapy's meaning after the conversion.
 SCRAPY_RENAMES: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "CONCURRENT_REQUESTS": ("concurrency", _as_is),
@@ -92,6 +150,7 @@ SCRAPY_RENAMES: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "FEED_FORMAT": ("output_format", _feed_format),
     "FEED_EXPORT_FIELDS": ("csv_fields", _as_is),
     "FEED_EXPORT_BATCH_ITEM_COUNT": ("max_items_per_file", _as_is),
+    "FEEDS": ("feeds", _feeds),
     "JOBDIR": ("job_dir", _as_is),
     "DNSCACHE_EXPIRATION": ("dns_cache_ttl", _as_is),
     # Lower numbers nearer the engine, as pipelines: the order they are listed in.
@@ -121,8 +180,6 @@ _IGNORED = {
 
 # Scrapy names crawlkit has nothing for: what to do instead.
 _REFUSED = {
-    "FEEDS": "give the output with -o PATH (its extension picks jsonl, json or csv; .gz to "
-    "compress); csv_fields and max_items_per_file hold the feed options",
     "FEED_URI": "give the output with -o PATH",
     "CONCURRENT_REQUESTS_PER_IP": "use concurrency_per_host, or host_rules for chosen hosts",
     "DOWNLOAD_DELAY_PER_DOMAIN": "use host_rules",

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ._feeds import check_feeds
 
 if TYPE_CHECKING:
     from ._schema import Settings
@@ -135,6 +136,7 @@ def _check_output_settings(s: Settings) -> None:
         raise ConfigError(f"setting 'output_format' must be jsonl, csv or json, got {s.output_format!r}")
     if s.max_items_per_file < 0:
         raise ConfigError(f"setting 'max_items_per_file' must not be negative, got {s.max_items_per_file}")
+    check_feeds(s.feeds)
     if s.progress not in ("auto", "rich", "log", "off"):
         raise ConfigError(f"setting 'progress' must be auto, rich, log or off, got {s.progress!r}")
     if s.progress_interval <= 0:
