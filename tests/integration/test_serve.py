@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from conftest import Site
@@ -138,6 +139,9 @@ def test_start_watch_stop_resume_and_page_through_a_crawl(site: Site, server: Se
     assert sorted(item["i"] for item in page["items"]) == list(range(40))  # none lost, none twice
     status, tail, _ = server.call("/api/jobs/slowjob/items?tail=5")
     assert tail["items"] == page["items"][-5:]
+    status, text, headers = server.call("/api/jobs/slowjob/output")
+    assert status == 200 and "attachment" in headers.get("Content-Disposition", "")
+    assert sorted(orjson.loads(line)["i"] for line in str(text).splitlines()) == list(range(40))
     status, charts, _ = server.call("/api/jobs/slowjob/charts")
     assert charts.count("<polyline") >= 5
     status, report, _ = server.call("/jobs/slowjob/report")

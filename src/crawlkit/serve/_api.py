@@ -155,6 +155,21 @@ async def items(request: web.Request) -> web.Response:
     return json_response({"items": found, "offset": offset, "next_offset": end})
 
 
+async def output(request: web.Request) -> web.StreamResponse:
+    """The job's output file, to download: what is on disk now, the last line perhaps partial
+    while the crawl runs (the items API reads whole lines only)."""
+    path = request.app[BOOK].output_path(request.match_info["name"])
+    if not path.is_file():
+        raise JobError(f"job {request.match_info['name']!r} has written no output yet", 404)
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "application/x-ndjson",
+            "Content-Disposition": f'attachment; filename="{path.name}"',
+        },
+    )
+
+
 async def log(request: web.Request) -> web.Response:
     lines = request.app[BOOK].log_tail(request.match_info["name"], _int(request, "tail", 50, 1, 1000))
     errors = [line for line in lines if " WARNING " in line or " ERROR " in line or "Traceback" in line]
@@ -209,6 +224,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/jobs/{name}/resume", resume_job)
     app.router.add_get("/api/jobs/{name}/events", events)
     app.router.add_get("/api/jobs/{name}/items", items)
+    app.router.add_get("/api/jobs/{name}/output", output)
     app.router.add_get("/api/jobs/{name}/log", log)
     app.router.add_get("/api/jobs/{name}/charts", charts)
     app.router.add_get("/jobs/{name}/report", report)

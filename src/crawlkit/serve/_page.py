@@ -43,7 +43,8 @@ pre{font-size:12px;background:#f9fafb;padding:8px;max-height:260px;overflow:auto
 <div>pages<b id="page-count">0</b></div><div>items<b id="item-count">0</b></div>
 <div>failed<b id="failed-count">0</b></div><div>retries<b id="retry-count">0</b></div></div>
 <p><button id="stop">Stop</button><button id="resume">Resume</button>
-<a id="report-link" target="_blank">report</a> · output <code id="output"></code></p>
+<a id="report-link" target="_blank">report</a> · <a id="output-link">download the output</a>
+<code id="output"></code></p>
 <div id="charts"></div>
 <div class="cols"><div><h2>Last items</h2><pre id="items"></pre></div>
 <div><h2>Last errors</h2><pre id="errors" class="err"></pre></div></div>
@@ -128,6 +129,7 @@ function show(name) {
   current = name;
   $("job").hidden = false;
   $("report-link").href = `/jobs/${encodeURIComponent(name)}/report`;
+  $("output-link").href = `/api/jobs/${encodeURIComponent(name)}/output`;
   if (stream) stream.close();
   stream = new EventSource(`/api/jobs/${encodeURIComponent(name)}/events`);
   stream.addEventListener("update", (event) => {
