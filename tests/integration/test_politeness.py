@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,43 @@ def test_a_429_storm_backs_off_and_every_page_arrives(tmp_out: Path) -> None:
     # Then the rate comes back gradually: each gap a quarter closer to none, not all at once.
     recovering = gaps[5:]
     assert recovering and all(0.6 * a <= b <= a + 0.02 for a, b in itertools.pairwise(gaps[4:])), gaps
+
+
+def test_a_retry_after_costs_the_host_what_it_asked_not_a_minute(tmp_out: Path) -> None:
+    # Two hosts: a fast one, and a slow one (0.2 s a page, one request at a time) whose first
+    # five paths each answer 429 with "Retry-After: 2" once. What the rules allow on the slow
+    # host: 25 pages x 0.2 s + 5 rests x 2 s = 15 s. Raising the adaptive delay on each 429
+    # as well, wave after wave, took that host's delay to 16 s, and the crawl about 80 s.
+    answered: set[str] = set()
+
+    async def slow(request: web.Request) -> web.Response:
+        n = request.match_info["n"]
+        if int(n) < 5 and n not in answered:
+            answered.add(n)
+            return web.Response(status=429, text="slow down", headers={"Retry-After": "2"})
+        await asyncio.sleep(0.2)
+        return page(n)
+
+    with serve([web.get("/s/{n}", slow)], address="127.0.0.2") as slow_host, serve(pages(*"abcde")) as fast:
+        urls = [slow_host.url(f"/s/{i}") for i in range(25)] + [fast.url(f"/{n}") for n in "abcde"]
+        started = time.monotonic()
+        stats, items = run(
+            UrlsSpider,
+            tmp_out,
+            {"concurrency": 4, "host_rules": {"127.0.0.2": {"concurrency": 1}}, "obey_robots": False},
+            urls=" ".join(urls),
+        )
+        took = time.monotonic() - started
+        hits = slow_host.hits()
+    assert len(items) == 30 and stats.ok and stats.retry_reasons == {"http_429": 5}
+    # Each rest is what the server asked: nothing of the host starts within 2 s of a 429.
+    limited = [i for i, hit in enumerate(hits) if hit.path_qs in {f"/s/{n}" for n in range(5)}][:5]
+    assert len(limited) == 5
+    for i in limited:
+        assert hits[i + 1].time - hits[i].time >= 1.9, (hits[i], hits[i + 1])
+    # The one bound on time in these tests, and a generous one (the rules allow 15 s; a shared
+    # machine may take longer): what it guards against is a crawl that idles for a minute.
+    assert took < 40, took
 
 
 def test_autothrottle_off_does_not_rest_the_host(site: Site, tmp_out: Path) -> None:

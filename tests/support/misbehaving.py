@@ -2,8 +2,9 @@
 
 The shared test site answers the same way for every test; robots.txt, sitemaps and TLS tests
 need a server whose robots.txt (or certificate) is what that one test says. ``serve(routes)``
-runs an aiohttp app on 127.0.0.1 in a thread and records every request that reached it
-(``hits``: arrival time on ``time.monotonic()``, Host header, path with query, headers).
+runs an aiohttp app on 127.0.0.1 (or another loopback address: 127.0.0.2 is another host to a
+crawl) in a thread and records every request that reached it (``hits``: arrival time on
+``time.monotonic()``, Host header, path with query, headers).
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ class Hit:
 class Server:
     """A running server: ``base`` (``http://127.0.0.1:PORT``), ``url(path)``, ``hits``."""
 
-    def __init__(self, routes: Sequence[web.RouteDef], ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        routes: Sequence[web.RouteDef],
+        ssl_context: ssl.SSLContext | None = None,
+        address: str = "127.0.0.1",
+    ) -> None:
         self._routes = routes
+        self.address = address
         self._ssl = ssl_context
         self.port = 0
         self._lock = threading.Lock()
@@ -48,11 +55,11 @@ class Server:
 
     @property
     def base(self) -> str:
-        return f"{'https' if self._ssl else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self._ssl else 'http'}://{self.address}:{self.port}"
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
+    def url(self, path: str, host: str | None = None) -> str:
         scheme = "https" if self._ssl else "http"
-        return f"{scheme}://{host}:{self.port}{path}"
+        return f"{scheme}://{host or self.address}:{self.port}{path}"
 
     def hits(self, path: str | None = None) -> list[Hit]:
         """Requests that arrived, in order; only those whose path (without query) is ``path``."""
@@ -81,7 +88,7 @@ class Server:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl)
+            site = web.TCPSite(runner, self.address, 0, ssl_context=self._ssl)
             await site.start()
             self.port = int(runner.addresses[0][1])
             self._ready.set()
@@ -101,8 +108,11 @@ class Server:
 
 
 @contextmanager
-def serve(routes: Sequence[web.RouteDef], ssl_context: ssl.SSLContext | None = None) -> Iterator[Server]:
-    server = Server(routes, ssl_context)
+def serve(
+    routes: Sequence[web.RouteDef], ssl_context: ssl.SSLContext | None = None, address: str = "127.0.0.1"
+) -> Iterator[Server]:
+    """Serve ``routes`` on ``address`` (another loopback address, 127.0.0.2, is another host)."""
+    server = Server(routes, ssl_context, address)
     server.start()
     try:
         yield server

@@ -142,6 +142,59 @@ def test_429_and_503_rest_the_host_and_raise_its_delay_once_per_wave() -> None:
     assert policy.throttle_delay("b.test") == 0.0 and policy.delay("b.test") == 0.0
 
 
+def test_a_retry_after_rests_the_host_that_long_and_leaves_its_delay_alone() -> None:
+    clock = Clock()
+    policy = CrawlHostPolicy(concurrency=1, delay=0.0, clock=clock)
+    for _ in range(5):
+        policy.observe("a.test", started=clock(), latency=0.2, status=200)
+    # Five 429s in a row, each to a request started after the last: each asks for 2 s.
+    for _ in range(5):
+        clock.now += 2.0
+        assert policy.observe("a.test", started=clock(), latency=0.0, status=429, retry_after=2.0) == 2.0
+    assert policy.throttle_delay("a.test") == 0.0 and policy.delay("a.test") == 0.0
+    assert policy.throttled_hosts(10) == {}
+    # A 503 with Retry-After alike.
+    assert policy.observe("a.test", started=clock(), latency=0.0, status=503, retry_after=3.0) == 3.0
+    assert policy.delay("a.test") == 0.0
+
+
+def test_a_penalty_never_doubles_the_latency_part_of_the_delay() -> None:
+    clock = Clock()
+    policy = CrawlHostPolicy(concurrency=1, delay=0.0, clock=clock)
+    for _ in range(5):
+        policy.observe("a.test", started=clock(), latency=0.5, status=200)
+    for _ in range(10):  # the server slows to 3 s a page: a latency part of about 3 s
+        policy.observe("a.test", started=clock(), latency=3.0, status=200)
+    latency_part = policy.throttle_delay("a.test")
+    assert latency_part == pytest.approx(3.0, rel=0.1)
+    rests = []
+    for _ in range(4):  # four waves of 429s without Retry-After
+        clock.now += 1.0
+        rests.append(policy.observe("a.test", started=clock(), latency=None, status=429))
+    # The penalty doubles itself (1, 2, 4, 8); the delay is the larger of the two parts, not
+    # the latency part doubled four times (48 s).
+    assert rests == [1.0, 2.0, 4.0, 8.0]
+    assert policy.throttle_delay("a.test") == 8.0
+    # Good answers take a quarter of the penalty off each, down to the latency part.
+    for _ in range(20):
+        clock.now += 1.0
+        policy.observe("a.test", started=clock(), latency=3.0, status=200)
+    assert policy.throttle_delay("a.test") == pytest.approx(latency_part, rel=0.1)
+
+
+def test_answers_in_flight_at_a_429_do_not_lower_the_penalty() -> None:
+    clock = Clock()
+    policy = CrawlHostPolicy(concurrency=8, delay=0.0, clock=clock)
+    started = clock()
+    clock.now += 0.1
+    assert policy.observe("a.test", started=started, latency=None, status=429) == 1.0
+    for _ in range(7):  # the rest of the wave, started with the 429'd request, answer 200
+        policy.observe("a.test", started=started, latency=0.1, status=200)
+    assert policy.throttle_delay("a.test") == 1.0
+    policy.observe("a.test", started=clock(), latency=0.1, status=200)
+    assert policy.throttle_delay("a.test") == 0.75
+
+
 def test_autothrottle_off_keeps_only_the_configured_delay() -> None:
     policy = CrawlHostPolicy(concurrency=4, delay=0.0, autothrottle=False)
     assert policy.observe("a.test", started=0.0, latency=5.0, status=429) is None

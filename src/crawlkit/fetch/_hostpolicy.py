@@ -12,12 +12,25 @@ The delay of a host, at each lease, is the largest of:
 * its configured delay (``host_rules`` or ``download_delay``), times a random factor in
   0.5-1.5, so that requests to a host do not tick like a clock;
 * its robots.txt ``Crawl-delay`` (or ``Request-rate``), never shortened by jitter;
-* the adaptive delay. While a host answers about as fast as it ever did, it is none: the
-  concurrency limit already says how hard the host may be hit, and pacing a healthy host at its
-  own rate would only cost throughput. Once its smoothed latency is more than twice its best,
-  the host is straining and the delay becomes that latency divided by the target concurrency.
-  It rises at once and falls by a quarter of the gap per good response; a 429 or 503 doubles it
-  (at least to one second) and it then comes back down the same gradual way.
+* the adaptive delay, the larger of two parts kept apart:
+
+  - the latency part. While a host answers about as fast as it ever did, it is none: the
+    concurrency limit already says how hard the host may be hit, and pacing a healthy host at
+    its own rate would only cost throughput. Once its smoothed latency is more than twice its
+    best, the host is straining and this part becomes that latency divided by the target
+    concurrency. It rises at once and falls by a quarter of the gap per good response.
+  - the penalty part, for a 429 or 503 that did not say when to come back (no
+    ``Retry-After``): it doubles (to at least one second), once per wave of such answers, and
+    each good response takes a quarter of it off.
+
+  The two are never multiplied: a slow host that complains is spaced by the larger of its
+  latency and its complaints, not by a complaint doubled on top of its latency, wave after
+  wave, up to ``autothrottle_max_delay``.
+
+A 429 or 503 *with* a ``Retry-After`` rests the host for exactly that long (at most
+``retry_after_max``) and leaves the adaptive delay as it was: the server said how long it needs,
+and adding a raised delay on top would make a two-second rest cost the host a minute of slow
+requests afterwards.
 
 A latency measured across a pause of the whole process (SIGSTOP, a debugger: see
 ``guards/_pauses.py``) is the pause's, not the host's: it is not fed to the adaptive delay, and
@@ -47,6 +60,7 @@ _RULE_KEYS = frozenset({"concurrency", "delay"})
 _THROTTLE_STATUSES = frozenset({429, 503})
 _PENALTY_FLOOR = 1.0  # seconds: the least delay after a 429 or 503
 _RECOVERY = 0.25  # the share of the gap to the target delay closed by one good response
+_FORGOTTEN = 0.01  # seconds: a penalty this small is gone
 _STRAIN = 2.0  # latency over this many times a host's best: the host is straining
 _MAX_TRACKED = 65_536  # hosts with throttle state; the oldest are forgotten beyond that
 
@@ -93,11 +107,16 @@ def parse_host_rules(raw: Mapping[str, Any]) -> list[HostRule]:
 
 @dataclass(slots=True)
 class _Throttle:
-    delay: float = 0.0  # the adaptive delay, seconds
+    delay: float = 0.0  # the latency part of the adaptive delay, seconds
+    penalty: float = 0.0  # the part raised by a 429/503 without Retry-After, seconds
     latency: float | None = None  # smoothed latency of good responses, seconds
     best: float = float("inf")  # the lowest smoothed latency seen: the host at ease
-    penalized_at: float = float("-inf")  # monotonic time of the last 429/503 that raised the delay
+    penalized_at: float = float("-inf")  # monotonic time of the last 429/503 that raised the penalty
     peak: float = 0.0  # the highest adaptive delay the host had
+
+    @property
+    def adaptive(self) -> float:
+        return self.delay if self.delay > self.penalty else self.penalty
 
 
 class CrawlHostPolicy:
@@ -172,8 +191,10 @@ class CrawlHostPolicy:
         if floor is not None and floor > delay:
             delay = floor
         throttle = self._throttle.get(host)
-        if throttle is not None and throttle.delay > delay:
-            delay = throttle.delay
+        if throttle is not None:
+            adaptive = throttle.adaptive
+            if adaptive > delay:
+                delay = adaptive
         return delay
 
     # -- what the crawl tells it ------------------------------------------------------------
@@ -204,7 +225,7 @@ class CrawlHostPolicy:
         ``started`` is when the request started (monotonic), ``latency`` the seconds until its
         response headers came (``None`` if none came), ``status`` its status (``None``: no
         response, a timeout). A 429 or 503 returns a cooldown: its ``Retry-After`` (capped by
-        ``retry_after_max``) or else the raised delay.
+        ``retry_after_max``), which leaves the adaptive delay alone, or else the raised penalty.
         """
         if not self._autothrottle:
             return None
@@ -214,14 +235,17 @@ class CrawlHostPolicy:
                 self._throttle.pop(next(iter(self._throttle)))
             throttle = self._throttle[host] = _Throttle()
         if status in _THROTTLE_STATUSES:
+            if retry_after is not None:
+                # The server said how long it needs; the rest is that, and no more.
+                return min(max(retry_after, 0.0), self._retry_after_max)
             # Requests already in flight when the host first complained say nothing new: only
-            # one started after the last raise may raise the delay again.
+            # one started after the last raise may raise the penalty again. The penalty doubles
+            # itself, never the latency part: the two would compound into the ceiling.
             if started >= throttle.penalized_at:
-                throttle.delay = min(max(throttle.delay * 2, _PENALTY_FLOOR), self._max_delay)
+                throttle.penalty = min(max(throttle.penalty * 2, _PENALTY_FLOOR), self._max_delay)
                 throttle.penalized_at = self._clock()
-            throttle.peak = max(throttle.peak, throttle.delay)
-            rest = retry_after if retry_after is not None else throttle.delay
-            return min(max(rest, 0.0), self._retry_after_max)
+            throttle.peak = max(throttle.peak, throttle.adaptive)
+            return min(throttle.penalty, self._retry_after_max)
         if latency is None or self._pauses.spanned(started):
             return None  # no latency, or the process was stopped meanwhile: the host is not slow
         smoothed = throttle.latency
@@ -232,11 +256,16 @@ class CrawlHostPolicy:
             target = smoothed / (self._target or self.limits(host).concurrency)
         else:
             target = 0.0
+        good = status is not None and 200 <= status < 300
+        # Only a request started after the last complaint says the host is at ease again.
+        if good and throttle.penalty and started >= throttle.penalized_at:
+            penalty = throttle.penalty * (1 - _RECOVERY)
+            throttle.penalty = penalty if penalty >= _FORGOTTEN else 0.0
         if target >= throttle.delay:
             new = target  # a slower host is given room at once
         else:
             new = throttle.delay - (throttle.delay - target) * _RECOVERY
-            if status is None or not 200 <= status < 300:
+            if not good:
                 return None  # error pages come fast: they must not speed the host up
         throttle.delay = min(new, self._max_delay)
         if throttle.delay > throttle.peak:
@@ -259,4 +288,4 @@ class CrawlHostPolicy:
     def throttle_delay(self, host: str) -> float:
         """The adaptive part of a host's delay (for tests and the docs' examples)."""
         throttle = self._throttle.get(host)
-        return throttle.delay if throttle is not None else 0.0
+        return throttle.adaptive if throttle is not None else 0.0
