@@ -6,14 +6,8 @@ offset in the frontier, with ``spider.state`` and the cookie jars: the commit lo
 each commit and by each checkpoint, so that a checkpoint's offset covers exactly the items of the
 acks it makes durable.
 
-The cookie jars ride in the checkpoint's state document (under ``COOKIES_KEY``, and the sessions
-with their own jars under ``SESSIONS_KEY``), so they are
-recorded in the same transaction as the acks. A response's cookies reach its jar before its
-request can be acked, so a checkpoint that records a login as done records the session it
-opened; a resume redoes only what no checkpoint recorded, with the cookies of the last one.
-With several feeds, every feed's offset rides there too (under ``FEED_OFFSETS_KEY``): the
-frontier's checkpoint has room for one, and this way all of them are recorded with the acks
-they cover, in one transaction, in every frontier alike.
+What rides with ``spider.state`` in the checkpoint's state document (cookie jars, sessions, the
+feeds' offsets) is told in ``_statedoc.py``.
 """
 
 from __future__ import annotations
@@ -33,21 +27,16 @@ from ..http import Request
 from ..parsing import ParseOutcome, item_to_json
 from ..spider import Spider
 from ._parts import OpenPages, count_outcome
+from ._statedoc import CrawlState, dump_state
 from ._stats import CrawlStats
 
 if TYPE_CHECKING:
     from ._hooks import CrawlSignals
 
-__all__ = ["COOKIES_KEY", "FEED_OFFSETS_KEY", "SESSIONS_KEY", "CommitStep"]
+__all__ = ["CommitStep"]
 
 log = logging.getLogger("crawlkit.engine")
 
-# Where the checkpoint's state document keeps the cookie jars, beside spider.state's own keys.
-COOKIES_KEY = "__crawlkit_cookie_jars__"
-# And the live sessions (proxy, cookies, header profile), so a resumed crawl is the same visitors.
-SESSIONS_KEY = "__crawlkit_sessions__"
-# And each feed's offset, by the feed's path, when a crawl writes several.
-FEED_OFFSETS_KEY = "__crawlkit_feed_offsets__"
 
 CookieJars = Callable[[], list[tuple[Any, list[dict[str, Any]]]]]
 _FULL_TRACEBACKS = 3  # of each kind of callback error; then one line a page
@@ -275,22 +264,18 @@ class CommitStep:
             await self._signals.send("item_scraped", orjson.loads(line))
 
     def _state_json(self) -> bytes:
-        state: dict[str, Any] = self._spider.state
-        jars = self._cookie_jars() if self._cookie_jars is not None else None
-        if jars:
-            state = {**state, COOKIES_KEY: jars}
-        sessions = self._sessions() if self._sessions is not None else None
-        if sessions:
-            state = {**state, SESSIONS_KEY: sessions}
-        if self._feed_offsets is not None:
-            # Read under the commit lock, after the flush of every feed: see exporters/_feeds.py.
-            state = {**state, FEED_OFFSETS_KEY: self._feed_offsets()}
-        try:
-            return orjson.dumps(state)
-        except TypeError as exc:
-            if not self._state_warned:
-                log.error("spider.state cannot be saved as JSON (%s); it will not survive a restart", exc)
-                self._state_warned = True
-            # The feeds' offsets are not the spider's to lose: without them there is no resume.
-            kept = {key: state[key] for key in (COOKIES_KEY, FEED_OFFSETS_KEY) if key in state}
-            return orjson.dumps(kept)
+        document, why_left_out = dump_state(
+            CrawlState(
+                spider=self._spider.state,
+                cookie_jars=self._cookie_jars() if self._cookie_jars is not None else None,
+                sessions=self._sessions() if self._sessions is not None else None,
+                # Read under the commit lock, after the flush of every feed: see exporters/_feeds.py.
+                feed_offsets=self._feed_offsets() if self._feed_offsets is not None else None,
+            )
+        )
+        if why_left_out is not None and not self._state_warned:
+            log.error(
+                "spider.state cannot be saved as JSON (%s); it will not survive a restart", why_left_out
+            )
+            self._state_warned = True
+        return document

@@ -27,8 +27,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from ..errors import StorageError
 from ..exporters import (
     Exporter,
@@ -62,10 +60,11 @@ from ..parsing import (
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions, stop_signals
-from ._commit import COOKIES_KEY, FEED_OFFSETS_KEY, SESSIONS_KEY, CommitStep
+from ._commit import CommitStep
 from ._hooks import Crawler, build_component, captcha_solver
 from ._progress import progress_display
 from ._seeding import push_start_requests, start_requests_to_push
+from ._statedoc import load_state
 from ._stats import CrawlStats
 from ._verdicts import VerdictActions
 
@@ -271,23 +270,16 @@ class Engine:
         if checkpoint is None:
             await self.exporter.open()
             return
-        try:
-            state = orjson.loads(checkpoint.state) if checkpoint.state else {}
-        except orjson.JSONDecodeError:
-            state = {}
-        offsets = state.pop(FEED_OFFSETS_KEY, None) if isinstance(state, dict) else None
+        state = load_state(checkpoint.state)
         if isinstance(self.exporter, FeedSet):  # each feed cut back to its own offset
-            await self.exporter.open(checkpoint.output_offset, offsets)
+            await self.exporter.open(checkpoint.output_offset, state.feed_offsets)
         else:
             await self.exporter.open(resume_offset=checkpoint.output_offset)
-        if isinstance(state, dict):
-            jars = state.pop(COOKIES_KEY, None)
-            if isinstance(jars, list):
-                self.downloader.restore_cookie_jars([(key, cookies) for key, cookies in jars])
-            sessions = state.pop(SESSIONS_KEY, None)
-            if isinstance(sessions, dict):
-                self.downloader.restore_sessions(sessions)
-            self.spider.state.update(state)
+        if state.cookie_jars is not None:
+            self.downloader.restore_cookie_jars(state.cookie_jars)
+        if state.sessions is not None:
+            self.downloader.restore_sessions(state.sessions)
+        self.spider.state.update(state.spider)
         self._seeding_done = self._seeded = checkpoint.seeded
         self._resumed = True
         log.info(

@@ -22,18 +22,7 @@ from ._budget import ByteBudget, Hold
 from ._cache import CacheEntry, CrawlRecord, PageStore, body_digest
 from ._cachestep import HttpCache, request_from_record, request_record
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classification, Classifier, Label, Rule
-from ._downloader import (
-    DEFERRED,
-    PAUSED,
-    CaptchaSolver,
-    Downloader,
-    Ended,
-    Failed,
-    Halt,
-    Replaced,
-    Rotated,
-    Verdict,
-)
+from ._downloader import CaptchaSolver, Downloader
 from ._hostpolicy import CrawlHostPolicy, parse_host_rules
 from ._identities import BrowserIdentities, HeaderProfile, honest_profile
 from ._identity import CAPTCHA_VENDORS, ROTATIONS_KEY, IdentityStep, Route, is_captcha, parse_block_rules
@@ -53,6 +42,7 @@ from ._proxies import (
 )
 from ._retry import RetryPolicy, parse_retry_after
 from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
+from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
     from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered

@@ -76,6 +76,7 @@ from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
 from ._proxies import NoProxyAvailable
 from ._retry import RetryPolicy
+from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
     from ..core import CrawlStats
@@ -84,84 +85,14 @@ if TYPE_CHECKING:
     from ._client import Fetched, Fetcher, HopCheck
     from ._rendering import RenderRoute
 
-__all__ = [
-    "DEFERRED",
-    "PAUSED",
-    "CaptchaSolver",
-    "Downloader",
-    "Ended",
-    "Failed",
-    "Halt",
-    "Replaced",
-    "Rotated",
-    "Verdict",
-]
+__all__ = ["CaptchaSolver", "Downloader"]
 
 log = logging.getLogger("crawlkit.fetch")
-
-
-class Verdict:
-    """An attempt that produced no page for the parser; the engine acts on its kind."""
-
-    __slots__ = ()
-
-
-class Ended(Verdict):
-    """The request ends with no callback, and is no failure; ``reason`` is counted as filtered
-    (``None``: counted by the downloader already, as a binary file is)."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str | None) -> None:
-        self.reason = reason
-
-
-class Failed(Verdict):
-    """A failed attempt: retry in ``retry_in`` seconds, or (``None``) fail for good with ``error``."""
-
-    __slots__ = ("error", "response", "retry_in")
-
-    def __init__(self, error: FetchError, retry_in: float | None, response: Fetched | None = None) -> None:
-        self.error = error
-        self.retry_in = retry_in
-        self.response = response
-
-
-class Replaced(Verdict):
-    """A middleware returned ``request``: it is scheduled instead, and this one ends."""
-
-    __slots__ = ("request",)
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-
-
-class Rotated(Verdict):
-    """Go again in ``delay`` seconds as someone else, using none of the request's retries."""
-
-    __slots__ = ("delay", "error")
-
-    def __init__(self, error: FetchError, delay: float) -> None:
-        self.error = error
-        self.delay = delay
-
-
-class Halt(Verdict):
-    """The request goes back to the frontier unstarted, and the crawl stops for ``reason``."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
 
 
 # Asked about each CAPTCHA page seen: a request to send instead (with the answer), or None.
 CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request | None]]
 
-DEFERRED = Ended(DEFER)  # handed back to the frontier unstarted
-# Timed out while the process was stopped (SIGSTOP, a debugger): no fault of the host's or the
-# request's, so it goes again at once, using none of its retries (``guards/_pauses.py``).
-PAUSED = Ended("paused")
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
 _JUDGED = Ended(None)  # a re-crawl's unchanged or gone page: the cache counted it
