@@ -9,10 +9,8 @@ any credential that reaches it.
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
 import ssl
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -185,24 +183,6 @@ def test_a_resumed_crawl_keeps_its_sessions(tmp_path: Path) -> None:
         assert sum(site.seen.values()) > served
     items = read(out)
     assert Counter(item["url"] for item in items) == {site.url(f"/page/{n}"): 1 for n in range(80)}
-
-
-@pytest.fixture(scope="module")
-def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command to make a self-signed certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 async def _listing(request: web.Request) -> web.Response:

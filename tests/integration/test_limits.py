@@ -7,7 +7,6 @@ failure is counted by reason, and the items that could be written are all writte
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socketserver
 import ssl
 import subprocess
@@ -200,24 +199,6 @@ def test_and_back_the_other_way(site: Site, tmp_out: Path) -> None:
     _, items = run(CookieSpider, tmp_out, base=f"http://localhost:{site.port}", other=site.base)
     cookies = {item["url"].split("h=")[1]: item["cookie"] for item in items}
     assert cookies == {"same": "session=s3cret", "other": None}
-
-
-@pytest.fixture(scope="module")
-def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command to make a self-signed certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 async def _hello(request: web.Request) -> web.Response:
