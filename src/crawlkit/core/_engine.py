@@ -49,14 +49,7 @@ from ..fetch import (
 from ..frontier import Checkpoint, Frontier
 from ..guards import PAUSES, crawl_guards, redact_headers, tune_gc, tune_malloc
 from ..http import Request
-from ..parsing import (
-    InlineParser,
-    ParseOutcome,
-    Parser,
-    ParserPool,
-    ParseTask,
-    WorkerConfig,
-)
+from ..parsing import ParseOutcome, Parser, ParseTask, WorkerConfig, make_parser
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._closing import CloseConditions, stop_signals
@@ -180,18 +173,7 @@ class Engine:
             log_level=s.log_level,
             depth_limit=s.depth_limit,
         )
-        workers = s.effective_parse_workers
-        parser: Parser = (
-            ParserPool(
-                config,
-                workers,
-                s.parse_batch_size,
-                max_tasks=s.parse_worker_max_tasks,
-                timeout=s.parse_timeout,
-            )
-            if workers
-            else InlineParser(config)
-        )
+        parser = make_parser(config, s)
         self.parser = parser
         # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
         loop = self._loop = asyncio.get_running_loop()

@@ -14,7 +14,7 @@ from ._callbacks import (
     item_to_json,
     run_callback_as_worker,
 )
-from ._pool import InlineParser, Parser, ParserPool
+from ._pool import InlineParser, Parser, ParserPool, make_parser
 from ._worker import WorkerConfig
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "WorkerConfig",
     "filter_reason",
     "item_to_json",
+    "make_parser",
     "run_callback_as_worker",
 ]

@@ -35,7 +35,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ParseError, ParserCrashed, ParseTimeout
 from ._callbacks import CallbackRunner, ParseOutcome, ParseTask
@@ -43,7 +43,10 @@ from ._taskclock import TaskClock
 from ._wire import HEADER, encode
 from ._worker import WorkerConfig, make_runner
 
-__all__ = ["InlineParser", "OnPart", "Parser", "ParserPool", "PoolStatistics"]
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["InlineParser", "OnPart", "Parser", "ParserPool", "PoolStatistics", "make_parser"]
 
 # Takes a part of a page's output (a callback that yields more than a part's worth): the pool
 # reads nothing more from that worker until it returns, which holds the callback back.
@@ -534,3 +537,17 @@ def _sendable(batch: list[_Job]) -> list[_Job]:
 
 def _failed(task: ParseTask, why: str, kind: type[ParseError] = ParseError) -> ParseOutcome:
     return ParseOutcome([], False, [], kind(why, task.url))
+
+
+def make_parser(config: WorkerConfig, settings: Settings) -> Parser:
+    """The crawl's parser: a pool of ``parse_workers`` processes, or callbacks inline (0)."""
+    workers = settings.effective_parse_workers
+    if not workers:
+        return InlineParser(config)
+    return ParserPool(
+        config,
+        workers,
+        settings.parse_batch_size,
+        max_tasks=settings.parse_worker_max_tasks,
+        timeout=settings.parse_timeout,
+    )
