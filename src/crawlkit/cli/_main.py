@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="visit again what the job's finished crawl fetched, asking only for what changed; "
             "the output gets the items of new and changed pages (docs/recrawl.md)",
         )
+        p.add_argument(
+            "--recrawl-output",
+            choices=["changed", "all"],
+            help="what a re-crawl writes: the items of new and changed pages (default), or all "
+            "(the unchanged pages' from what was stored) (setting recrawl_output)",
+        )
         p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
         p.add_argument(
             "--format",
@@ -250,6 +256,7 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
         ("progress", "progress"),
         ("cache", "http_cache"),
         ("offline", "http_cache_offline"),
+        ("recrawl_output", "recrawl_output"),
         ("report", "report"),
     ):
         value = getattr(args, option)

@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -39,6 +39,16 @@ log = logging.getLogger("crawlkit.engine")
 
 
 CookieJars = Callable[[], list[tuple[Any, list[dict[str, Any]]]]]
+
+
+class ItemKeeper(Protocol):
+    """Told each committed page's items (the job's page store keeps them: ``fetch.HttpCache``)."""
+
+    def items_part(self, request: Request, lines: list[bytes]) -> None: ...
+
+    def items_committed(self, request: Request, lines: list[bytes], failed: bool) -> None: ...
+
+
 _FULL_TRACEBACKS = 3  # of each kind of callback error; then one line a page
 
 
@@ -88,6 +98,9 @@ class CommitStep:
         # Awaited before each checkpoint commits (the page store's writes, ``core/_recrawl.py``):
         # what a checkpoint records as done has its records in the job's cache too.
         self.before_checkpoint: Callable[[], Awaitable[None]] | None = None
+        # Told each page's items before it is acked; what it queues is awaited by the checkpoint
+        # (before_checkpoint) that records the ack.
+        self.item_keeper: ItemKeeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state_warned = False
         self._tracebacks: dict[str, int] = {}  # callback errors logged, by kind
@@ -113,6 +126,8 @@ class CommitStep:
         lines = outcome.items if outcome.items_are_json else await self._through_pipelines(outcome.items)
         if lines and self._signals is not None and self._signals.has("item_scraped"):
             await self._items_scraped(lines)
+        if self.item_keeper is not None:
+            self.item_keeper.items_committed(request, lines, error is not None)
         # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
         loop = self._loop
         if loop is None:
@@ -165,6 +180,8 @@ class CommitStep:
         lines = part.items if part.items_are_json else await self._through_pipelines(part.items)
         if lines and self._signals is not None and self._signals.has("item_scraped"):
             await self._items_scraped(lines)
+        if lines and self.item_keeper is not None:
+            self.item_keeper.items_part(request, lines)
         if lines:
             await self.open_pages.open(request)
             self._exporter.add(lines)

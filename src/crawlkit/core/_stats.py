@@ -38,7 +38,16 @@ _SUMMED = (
     "bytes",
     "pages_failed",
 )
-_COUNTERS = ("failures", "filtered", "retry_reasons", "robots", "not_parsed", "cache", "recrawl")
+_COUNTERS = (
+    "failures",
+    "filtered",
+    "retry_reasons",
+    "robots",
+    "not_parsed",
+    "cache",
+    "recrawl",
+    "recrawl_skipped",
+)
 
 
 @dataclass
@@ -74,6 +83,8 @@ class CrawlStats:
     cache: Counter[str] = field(default_factory=Counter)
     # A re-crawl's pages: new, changed, unchanged (not_modified: a 304 among them), gone.
     recrawl: Counter[str] = field(default_factory=Counter)
+    # A re-crawl's stored pages treated as unchanged without a request, by rule: pattern, after, lastmod.
+    recrawl_skipped: Counter[str] = field(default_factory=Counter)
     # Middlewares and event handlers that raised, by "Class.method": logged, the crawl went on.
     hook_errors: Counter[str] = field(default_factory=Counter)
     # Pages whose callback raised, by callback and exception type ("Shop.parse raised KeyError").
@@ -191,6 +202,7 @@ class CrawlStats:
             "browser_restarts": dict(self.browser_restarts),
             "cache": dict(self.cache),
             "recrawl": dict(self.recrawl),
+            "recrawl_skipped": dict(self.recrawl_skipped),
             "hook_errors": dict(self.hook_errors),
             "callback_errors": dict(self.callback_errors),
             "pauses": self.pauses,
@@ -248,6 +260,8 @@ class CrawlStats:
             rows.append(("HTTP cache", counts(self.cache)))
         if self.recrawl:
             rows.append(("re-crawl", counts(self.recrawl)))
+        if self.recrawl_skipped:
+            rows.append(("re-crawl skipped", counts(self.recrawl_skipped)))
         if self.hook_errors:
             rows.append(("hooks that raised", counts(self.hook_errors)))
         if self.blocks:
@@ -329,6 +343,7 @@ class JobTotals:
     not_parsed: Counter[str] = field(default_factory=Counter)
     cache: Counter[str] = field(default_factory=Counter)
     recrawl: Counter[str] = field(default_factory=Counter)
+    recrawl_skipped: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:

@@ -1,6 +1,7 @@
 """What the engine does with a downloader's verdict, when an attempt gave no page to parse.
 
-A request ends unparsed (robots.txt, a filtered redirect, a binary file: no failure), goes back
+A request ends unparsed (robots.txt, a filtered redirect, a binary file: no failure; a
+re-crawl's unchanged page, whose stored items are committed as a callback's would be), goes back
 to the frontier to be tried again, or fails for good: counted, announced to ``request_failed``
 listeners, and handed to its errback, whose outcome is committed as a callback's would be.
 """
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..errors import FetchError
-from ..fetch import DEFER, PAUSED, Downloader, Ended, Failed, Halt, Replaced, Rotated, Verdict
+from ..fetch import DEFER, PAUSED, Downloader, Ended, Failed, Halt, Replaced, Rotated, Unchanged, Verdict
 from ..frontier import Frontier
 from ..http import Failure, Request
 from ..parsing import ParseOutcome, ParseTask, filter_reason
@@ -53,7 +54,8 @@ class VerdictActions:
         self._stop = stop
 
     async def act_on(self, request: Request, verdict: Verdict) -> ParseOutcome | None:
-        """What the verdict asks: the errback's outcome to commit, or None."""
+        """What the verdict asks: the outcome to commit (an errback's, or an unchanged page's stored
+        items), or None."""
         if verdict is PAUSED:
             await self._retry_after_pause(request)
             return None
@@ -70,6 +72,9 @@ class VerdictActions:
                 await self._retry(request, verdict.error, verdict.retry_in)
                 return None
             return await self._failed_for_good(request, verdict.error, verdict.response)
+        if isinstance(verdict, Unchanged):
+            # Written as they were stored: after the pipelines, which they passed then.
+            return ParseOutcome(verdict.lines, True, [])
         if isinstance(verdict, Ended):
             await self.end_unparsed(request, verdict.reason)
         elif isinstance(verdict, Replaced):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..http import RenderPlan
 from ._budget import ByteBudget, Hold
 from ._cache import CacheEntry, CrawlRecord, PageStore, body_digest
+from ._cacheitems import PageItems, record_crawl_options, refresh_unchanged
 from ._cachestep import HttpCache, request_from_record, request_record
 from ._classify import CHALLENGE_MAX_BYTES, Attempt, Classification, Classifier, Label, Rule
 from ._downloader import CaptchaSolver, Downloader
@@ -40,9 +41,10 @@ from ._proxies import (
     parse_proxy,
     usable_proxies,
 )
+from ._recrawlrules import LASTMOD_KEY, RecrawlRules, url_patterns
 from ._retry import RetryPolicy, parse_retry_after
 from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
-from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
+from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Unchanged, Verdict
 
 if TYPE_CHECKING:
     from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered
@@ -54,6 +56,7 @@ __all__ = [
     "CHALLENGE_MAX_BYTES",
     "DEFER",
     "DEFERRED",
+    "LASTMOD_KEY",
     "PAUSED",
     "ROTATIONS_KEY",
     "Attempt",
@@ -84,6 +87,7 @@ __all__ = [
     "MiddlewareChain",
     "NoProxyAvailable",
     "NoProxyRules",
+    "PageItems",
     "PageStore",
     "Pick",
     "Politeness",
@@ -91,6 +95,7 @@ __all__ = [
     "ProxyArgs",
     "ProxyPool",
     "ProxyState",
+    "RecrawlRules",
     "RenderPlan",
     "Rendered",
     "Replaced",
@@ -100,6 +105,7 @@ __all__ = [
     "Rule",
     "Session",
     "SessionPool",
+    "Unchanged",
     "Verdict",
     "body_digest",
     "dump_cookies",
@@ -112,8 +118,11 @@ __all__ = [
     "parse_proxies",
     "parse_proxy",
     "parse_retry_after",
+    "record_crawl_options",
+    "refresh_unchanged",
     "request_from_record",
     "request_record",
+    "url_patterns",
     "usable_proxies",
 ]
 

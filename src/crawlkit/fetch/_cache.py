@@ -174,6 +174,8 @@ class PageStore:
         self._writer: threading.Thread | None = None
         self._size = 0  # bytes of stored bodies: kept by the writer thread
         self._error: BaseException | None = None
+        # More of what finish() folds in, in its transaction: (db, gen) -> None (_cacheitems.py).
+        self.folds: list[Callable[[sqlite3.Connection, int], None]] = []
 
     # -- life -------------------------------------------------------------------------------
 
@@ -275,6 +277,8 @@ class PageStore:
                 "DELETE FROM responses WHERE gen < "
                 "(SELECT max(gen) FROM responses r WHERE r.key = responses.key)"
             )
+            for fold in self.folds:
+                fold(db, gen)
             db.execute("DELETE FROM seen WHERE gen < ?", (gen,))
             db.execute(
                 "UPDATE crawls SET ended = ?, counts = ? WHERE gen = ?",
@@ -397,6 +401,10 @@ class PageStore:
                 (key, gen, verdict, url),
             )
 
+        self._writes.put(write)
+
+    def queue_write(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        """Queue one more write for the writer thread, committed with its batch."""
         self._writes.put(write)
 
     async def flush(self) -> None:

@@ -11,6 +11,11 @@
 * ``record`` (``keep_pages``): nothing is served; each page's validators and body digest are
   kept, without the body, so that a later ``--recrawl`` can ask whether it changed.
 
+With ``keep_items``, the items each stored page wrote are kept too (``_cacheitems.py``), given
+by the commit step (``items_committed``); a re-crawl with ``recrawl_output = "all"`` then ends an
+unchanged page with ``Unchanged(lines)``: its stored items, written as its output. A re-crawl's
+rules (``_recrawlrules.py``) end a stored page as unchanged before any request.
+
 A response is keyed by its request's fingerprint (method, canonical URL, a digest of the body).
 The ``Vary`` headers it named are kept with the request's values for them: a request that sends
 other values is a miss. One variant is kept per request.
@@ -27,6 +32,9 @@ import orjson
 from ..errors import NotCached
 from ..http import Request, accept_encoding
 from ._cache import CacheEntry, PageStore, body_digest
+from ._cacheitems import PageItems
+from ._recrawlrules import RecrawlRules
+from ._verdicts import Ended, Unchanged, Verdict
 
 if TYPE_CHECKING:
     from ..core import CrawlStats
@@ -38,6 +46,7 @@ __all__ = ["HttpCache", "RobotsThroughCache"]
 log = logging.getLogger("crawlkit.cache")
 
 GONE_STATUSES = (404, 410)
+_JUDGED = Ended(None)  # a re-crawl's unchanged or gone page, nothing to write: the cache counted it
 
 
 class HttpCache:
@@ -53,12 +62,21 @@ class HttpCache:
         offline: bool,
         revalidate: bool,
         bodies: bool,
+        items: PageItems | None = None,
+        output_all: bool = False,
+        rules: RecrawlRules | None = None,
     ) -> None:
         self.store = store
         self.serve = serve or offline
         self.offline = offline
         self.revalidate = revalidate
         self.bodies = bodies
+        self.items = items  # keep_items: each stored page's items are kept at its commit
+        self.output_all = output_all and revalidate
+        self.rules = rules or RecrawlRules(lastmod=False)
+        # Pages stored (or served) whose items the commit step is to keep; their parts so far.
+        self._awaiting: set[bytes] = set()
+        self._parts: dict[bytes, list[bytes]] = {}
         self.max_age = settings.http_cache_max_age
         self._stats = stats
         self._defaults = {k.lower(): v for k, v in settings.default_headers.items()}
@@ -67,12 +85,15 @@ class HttpCache:
 
     # -- step 3: before the network ---------------------------------------------------------
 
-    def lookup(self, request: Request) -> Fetched | NotCached | Request | None:
-        """A stored answer; ``NotCached`` (offline, none); a conditional request to send instead; or None."""
+    def lookup(self, request: Request) -> Fetched | NotCached | Request | Verdict | None:
+        """A stored answer; ``NotCached`` (offline, none); a conditional request to send instead;
+        a re-crawl's verdict on a page its rules skip; or None."""
         if self.serve:
             entry = self.store.newest(request.fingerprint)
             if entry is not None and self._servable(request, entry):
                 self._stats.cache["hit"] += 1
+                if self.items is not None:
+                    self._awaiting.add(entry.key)  # parsed again: its items are kept afresh
                 return _as_fetched(entry)
             if self.offline:
                 self._stats.cache["not_cached"] += 1
@@ -81,7 +102,17 @@ class HttpCache:
             return None
         if self.revalidate:
             base = self.store.baseline(request.fingerprint)
-            if base is not None and (base.etag or base.last_modified):
+            if base is None or self.rules.always_parsed(request):
+                return None  # new, or a sitemap: fetched whole and parsed
+            stored = self._stored_items(base) if self.output_all else None
+            if self.output_all and stored is None:
+                return None  # no items to write for it unparsed: fetched whole and parsed
+            reason = self.rules.skip_reason(request, base.stored_at, time.time())
+            if reason is not None:
+                self._stats.recrawl_skipped[reason] += 1
+                self.store.see(base.key, request.url, f"skipped_{reason}")
+                return self._unchanged(stored)
+            if base.etag or base.last_modified:
                 headers = dict(request.headers or {})
                 if base.etag:
                     headers["If-None-Match"] = base.etag
@@ -111,8 +142,8 @@ class HttpCache:
 
     # -- after the network: what a re-crawl learns -------------------------------------------
 
-    def judge(self, request: Request, fetched: Fetched) -> str | None:
-        """For a re-crawl: ``unchanged`` or ``gone`` (the request ends unparsed), else None."""
+    def judge(self, request: Request, fetched: Fetched) -> Verdict | None:
+        """For a re-crawl: how an unchanged or gone page ends, unparsed; else None (parse it)."""
         if not self.revalidate or fetched.cached:
             return None
         status = fetched.status
@@ -123,18 +154,59 @@ class HttpCache:
         if base is None:
             return None
         stats = self._stats
-        if status == 304:
-            stats.recrawl["not_modified"] += 1
-            verdict = "unchanged"
-        elif status in GONE_STATUSES:
+        stored: list[bytes] | None = None
+        if status in GONE_STATUSES:
             verdict = "gone"  # its URL goes to JOB/gone.txt when the re-crawl ends
-        elif body_digest(fetched.body) == base.digest:
+        elif self.rules.always_parsed(request):
+            return None
+        elif status == 304 or body_digest(fetched.body) == base.digest:
+            if self.output_all:
+                stored = self._stored_items(base)
+                # Asked whole (no items stored): the same body is parsed again for its items.
+                if stored is None and status != 304:
+                    return None
+            if status == 304:
+                stats.recrawl["not_modified"] += 1
             verdict = "unchanged"
         else:
             return None
         stats.recrawl[verdict] += 1
         self.store.see(key, request.url, verdict)
-        return verdict
+        return self._unchanged(stored) if verdict == "unchanged" else _JUDGED
+
+    def _stored_items(self, base: CacheEntry) -> list[bytes] | None:
+        if self.items is None:
+            return None
+        return self.items.stored(base.key, base.gen, self.store.gen)
+
+    def _unchanged(self, stored: list[bytes] | None) -> Verdict:
+        if stored is None:
+            return _JUDGED
+        self._stats.recrawl["items_from_store"] += len(stored)
+        return Unchanged(stored)
+
+    # -- the commit step's hooks: the items of the pages kept ---------------------------------
+
+    def items_part(self, request: Request, lines: list[bytes]) -> None:
+        """A part of a page's items, written while its callback runs on (``CommitStep.take_part``)."""
+        key = request.fingerprint
+        if key in self._awaiting:
+            self._parts.setdefault(key, []).extend(lines)
+
+    def items_committed(self, request: Request, lines: list[bytes], failed: bool) -> None:
+        """A page is committed with ``lines``: kept with its record, if it was stored or served.
+
+        A page whose callback failed keeps nothing: its older items go when the generation
+        folds in (they describe another version), and the next re-crawl parses it again.
+        """
+        key = request.fingerprint
+        if key not in self._awaiting:
+            return
+        self._awaiting.discard(key)
+        parts = self._parts.pop(key, None)
+        if failed or self.items is None:
+            return
+        self.items.keep(key, self.store.gen, parts + lines if parts else lines)
 
     # -- the hook: a response that passed the classifier --------------------------------------
 
@@ -143,13 +215,24 @@ class HttpCache:
         if fetched.cached or fetched.binary or fetched.status >= 400:
             return
         key = request.fingerprint
+        entry = self.entry(key, request, fetched)
         if self.revalidate:
-            verdict = "changed" if self.store.baseline(key) is not None else "new"
+            base = self.store.baseline(key)
+            if base is None:
+                verdict = "new"
+            elif base.digest == entry.digest:
+                verdict = "unchanged"
+                if not self.rules.always_parsed(request):
+                    self._stats.recrawl["parsed_for_items"] += 1  # none were stored to write
+            else:
+                verdict = "changed"
             self._stats.recrawl[verdict] += 1
             self.store.see(key, request.url, verdict)
         else:
             self.store.see(key, request.url, "new")  # the job's history counts what each crawl stored
-        self.store.store(self.entry(key, request, fetched), compress=self.bodies)
+        if self.items is not None:
+            self._awaiting.add(key)
+        self.store.store(entry, compress=self.bodies)
         self._stats.cache["stored"] += 1
 
     def entry(self, key: bytes, request: Request, fetched: Fetched) -> CacheEntry:

@@ -95,7 +95,6 @@ CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request 
 
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
-_JUDGED = Ended(None)  # a re-crawl's unchanged or gone page: the cache counted it
 
 
 class Downloader:
@@ -228,8 +227,8 @@ class Downloader:
             cached = self._from_cache(request)
             if cached is None or isinstance(cached, Request):
                 sent = cached or request
-            elif isinstance(cached, Failed):
-                return cached
+            elif isinstance(cached, Verdict):
+                return cached  # offline's miss, or a page a re-crawl's rules skip
             else:
                 return self._classify(request, cached)
         route = await self._route(request)
@@ -410,11 +409,12 @@ class Downloader:
 
     # -- the HTTP cache (step 3, and the hook where passed responses are kept) ---------------
 
-    def _from_cache(self, request: Request) -> Fetched | Failed | Request | None:
-        """A stored answer (to classify as a fetched one), offline's failure, or the request to send."""
+    def _from_cache(self, request: Request) -> Fetched | Verdict | Request | None:
+        """A stored answer (to classify as a fetched one), offline's failure, a re-crawl's verdict
+        on a page it skips, or the request to send."""
         assert self.cache is not None
         found = self.cache.lookup(request)
-        if found is None or isinstance(found, Request):
+        if found is None or isinstance(found, Request | Verdict):
             return found
         if isinstance(found, NotCached):
             return Failed(found, None)
@@ -425,10 +425,11 @@ class Downloader:
 
     def _classify_and_keep(self, request: Request, fetched: Fetched) -> Fetched | Verdict:
         assert self.cache is not None
-        if self.cache.judge(request, fetched) is not None:
+        judged = self.cache.judge(request, fetched)
+        if judged is not None:
             if fetched.hold is not None:
                 fetched.hold.release()
-            return _JUDGED  # unchanged (304, or the same body) or gone: counted by the cache
+            return judged  # unchanged (304, or the same body) or gone: counted by the cache
         result = self._classify(request, fetched)
         verdict = fetched.verdict
         if result is fetched and (verdict is None or verdict.label is not Label.BLOCKED):
@@ -520,6 +521,8 @@ class Downloader:
             cached = self._from_cache(request)
             if isinstance(cached, Failed):
                 return cached.error
+            if isinstance(cached, Verdict):
+                return cached  # a page a re-crawl's rules skip
             if cached is None or isinstance(cached, Request):
                 sent = cached or request
             else:

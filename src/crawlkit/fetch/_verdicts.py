@@ -1,7 +1,8 @@
 """What the downloader answers when an attempt gave no page for the parser: a verdict.
 
 The engine acts on its kind (``core/_verdicts.py``): ``Ended`` (no callback, no failure: counted as
-filtered, or ``DEFERRED`` back to the frontier unstarted), ``Failed`` (retry, or fail for good),
+filtered, or ``DEFERRED`` back to the frontier unstarted), ``Unchanged`` (a re-crawl's unchanged
+page: its stored items are committed as its output), ``Failed`` (retry, or fail for good),
 ``Replaced`` (a middleware's request instead), ``Rotated`` (again as someone else, for free),
 ``Halt`` (stop the crawl), ``PAUSED`` (again at once: it timed out while the process was stopped).
 """
@@ -17,7 +18,7 @@ from ._politeness import DEFER
 if TYPE_CHECKING:
     from ._client import Fetched
 
-__all__ = ["DEFERRED", "PAUSED", "Ended", "Failed", "Halt", "Replaced", "Rotated", "Verdict"]
+__all__ = ["DEFERRED", "PAUSED", "Ended", "Failed", "Halt", "Replaced", "Rotated", "Unchanged", "Verdict"]
 
 
 class Verdict:
@@ -34,6 +35,16 @@ class Ended(Verdict):
 
     def __init__(self, reason: str | None) -> None:
         self.reason = reason
+
+
+class Unchanged(Verdict):
+    """A re-crawl's unchanged page (``recrawl_output = "all"``): no callback; ``lines``, the JSON
+    lines it wrote when last parsed, are committed as its output."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
 
 
 class Failed(Verdict):

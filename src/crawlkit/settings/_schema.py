@@ -377,6 +377,50 @@ class Settings:
             "(http_cache keeps them too)."
         ),
     )
+    keep_items: bool = dataclasses.field(
+        default=True,
+        metadata=_doc(
+            "When the job keeps page records (http_cache, keep_pages, a re-crawl), keep each "
+            "page's items with them too (as written, compressed), so that --recrawl-output all "
+            "writes an unchanged page's items without parsing it (see docs/recrawl.md)."
+        ),
+    )
+    recrawl_output: str = dataclasses.field(
+        default="changed",
+        metadata=_doc(
+            "What a re-crawl writes: 'changed' (the items of new and changed pages) or 'all' "
+            "(every page's items: the unchanged ones' from what was stored) (--recrawl-output)."
+        ),
+    )
+    recrawl_match: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc(
+            "A re-crawl visits again only the stored pages whose URL matches one of these "
+            "patterns (a glob on the whole URL, or re:REGEX searched in it); the others are "
+            "treated as unchanged without a request. Empty: every page."
+        ),
+    )
+    recrawl_skip: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata=_doc(
+            "A re-crawl does not visit again the stored pages whose URL matches one of these "
+            "patterns (globs, or re:REGEX): they are treated as unchanged without a request."
+        ),
+    )
+    recrawl_after: float = dataclasses.field(
+        default=0.0,
+        metadata=_doc(
+            "Seconds: a re-crawl treats a page fetched (or found unchanged) more recently than "
+            "this as unchanged, without a request (0: every page is asked)."
+        ),
+    )
+    recrawl_sitemap_lastmod: bool = dataclasses.field(
+        default=True,
+        metadata=_doc(
+            "A re-crawl does not fetch again a page a sitemap lists with a <lastmod> no newer "
+            "than when the page was fetched (or found unchanged) last."
+        ),
+    )
     commit_interval: float = dataclasses.field(
         default=1.0,
         metadata=_doc(

@@ -43,6 +43,7 @@ def validate(s: Settings) -> None:
         "shutdown_timeout",
         "http_cache_max_age",
         "http_cache_max_bytes",
+        "recrawl_after",
     )
     for name in non_negative:
         if getattr(s, name) < 0:
@@ -66,6 +67,7 @@ def validate(s: Settings) -> None:
         if not 100 <= code <= 599:
             raise ConfigError(f"setting 'retry_http_codes' holds {code}, not an HTTP status")
     _check_politeness_settings(s)
+    _check_recrawl_settings(s)
     _check_browser_settings(s)
     _check_identity_settings(s)
 
@@ -95,6 +97,15 @@ def _check_identity_settings(s: Settings) -> None:
         raise ConfigError(
             f"setting 'captcha_solver' must be an import path module:Name, got {s.captcha_solver!r}"
         )
+
+
+def _check_recrawl_settings(s: Settings) -> None:
+    if s.recrawl_output not in ("changed", "all"):
+        raise ConfigError(f"setting 'recrawl_output' must be changed or all, got {s.recrawl_output!r}")
+    from ..fetch import url_patterns  # here: as for host rules
+
+    for name in ("recrawl_match", "recrawl_skip"):
+        url_patterns(name, getattr(s, name))
 
 
 def _check_browser_settings(s: Settings) -> None:

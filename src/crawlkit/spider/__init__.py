@@ -7,9 +7,11 @@ worker, beside the callback.
 
 from ._items import ItemValidator, unknown_callback
 from ._loader import SpiderRef, discover_spiders, import_object, load_spider_file, ref_for_class
+from ._sitemaps import SITEMAP_CALLBACK
 from ._spider import Spider, detach_state
 
 __all__ = [
+    "SITEMAP_CALLBACK",
     "ItemValidator",
     "Spider",
     "SpiderRef",
