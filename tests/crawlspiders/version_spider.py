@@ -1,6 +1,7 @@
 """The spider of the HTTP cache and re-crawl tests (``support/versionsite.py``).
 
-``-a base=http://127.0.0.1:PORT``; ``-a extra=1`` also asks for ``/ban`` (403) and ``/err`` (500).
+``-a base=http://127.0.0.1:PORT``; ``-a extra=1`` also asks for ``/ban`` (403) and ``/err`` (500);
+``-a tag=T`` adds ``"tag": T`` to each item (tells an item parsed now from one stored before).
 """
 
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ class Versioned(Spider):
     name = "versioned"
     base = ""
     extra = ""
+    tag = ""
 
     def start_requests(self) -> Iterator[Request]:
         yield Request(f"{self.base}/")
@@ -26,4 +28,7 @@ class Versioned(Spider):
     def parse_page(self, response: Response) -> Iterator[Any]:
         n = int(response.url.rsplit("/", 1)[1])
         title = response.css_first("h1").text()
-        yield {"n": n, "title": title, "price": int(response.css_first("span.price").text())}
+        item: dict[str, Any] = {"n": n, "title": title, "price": int(response.css_first("span.price").text())}
+        if self.tag:
+            item["tag"] = self.tag
+        yield item

@@ -19,9 +19,8 @@ import pytest
 
 from crawlkit.fetch import PageStore
 from support import procs
+from support.versioncrawl import by_n, command, crawl, items
 from support.versionsite import CHANGED, GONE, NEW, PAGES, VersionSite, item_of
-
-SPIDER = Path(__file__).parent.parent / "crawlspiders" / "version_spider.py"
 
 
 @pytest.fixture
@@ -32,34 +31,6 @@ def vsite() -> Iterator[VersionSite]:
         yield server
     finally:
         server.stop()
-
-
-def command(site: VersionSite, job: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "crawlkit", "runspider", str(SPIDER), "-o", str(out),
-        "--job-dir", str(job), "-a", f"base={site.base}", "-s", "parse_workers=1",
-        "-s", "max_retries=0", "-s", "commit_interval=0.1", "--progress", "off",
-        "--log-level", "WARNING", *extra,
-    ]  # fmt: skip
-
-
-def crawl(site: VersionSite, job: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command(site, job, out, *extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=procs.subprocess_env(),
-        cwd=job.parent,
-    )
-
-
-def items(out: Path) -> list[dict[str, object]]:
-    return [orjson.loads(line) for line in out.read_bytes().splitlines()]
-
-
-def by_n(rows: list[dict[str, object]]) -> dict[object, dict[str, object]]:
-    return {row["n"]: row for row in rows}
 
 
 def test_recrawl_asks_only_what_changed_and_writes_only_new_and_changed_items(

@@ -7,12 +7,18 @@ n % 3 == 2, and answers a matching ``If-None-Match`` / ``If-Modified-Since`` wit
 server should. ``switch()`` moves to version 2: ``CHANGED`` pages change, ``GONE`` pages answer
 404, ``NEW`` pages appear (and the index lists them). ``/ban`` answers 403, ``/err`` 500.
 
+``/sitemap.xml`` lists the current version's pages, each with a ``<lastmod>`` (its version's
+date; the changed and new pages of version 2: when ``switch()`` was called), except the pages
+``n % 5 == 0`` (``NO_LASTMOD``), listed without one.
+
 Every request is recorded (path, headers, status, body bytes sent): ``requests``, ``sent_bytes``.
 """
 
 from __future__ import annotations
 
+import datetime
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
@@ -24,6 +30,7 @@ PAGES = 30
 CHANGED = (6, 7, 8, 12)
 GONE = (3, 4, 5)
 NEW = (30, 31, 32)
+NO_LASTMOD = 5  # pages n % NO_LASTMOD == 0 are listed in the sitemap without a <lastmod>
 _PADDING = "<p>" + "lorem ipsum dolor sit amet " * 200 + "</p>"
 _V1_DATE = "Wed, 01 Jan 2025 00:00:00 GMT"
 _V2_DATE = "Thu, 01 May 2025 00:00:00 GMT"
@@ -40,6 +47,7 @@ class Hit:
 @dataclass
 class VersionState:
     version: int = 1
+    switched_at: float = 0.0
     requests: list[Hit] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,6 +85,7 @@ class VersionSite(ServerThread):
         self.state = VersionState()
 
     def switch(self) -> None:
+        self.state.switched_at = time.time()
         self.state.version = 2
 
     def make_app(self) -> web.Application:
@@ -119,6 +128,23 @@ class VersionSite(ServerThread):
             )
             return record(request, web.Response(text=html, content_type="text/html", headers=headers))
 
+        async def sitemap(request: web.Request) -> web.Response:
+            switched = datetime.datetime.fromtimestamp(state.switched_at, datetime.UTC).isoformat()
+            entries = []
+            for n in state.pages():
+                fresh = state.version == 2 and (n in CHANGED or n in NEW)
+                lastmod = (
+                    "" if n % NO_LASTMOD == 0 else f"<lastmod>{switched if fresh else '2025-01-01'}</lastmod>"
+                )
+                entries.append(f"<url><loc>{request.url.origin()}/p/{n}</loc>{lastmod}</url>")
+            xml = (
+                '<?xml version="1.0" encoding="UTF-8"?>'
+                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                + "".join(entries)
+                + "</urlset>"
+            )
+            return record(request, web.Response(text=xml, content_type="application/xml"))
+
         async def ban(request: web.Request) -> web.Response:
             return record(
                 request, web.Response(status=403, text="<html>blocked</html>", content_type="text/html")
@@ -135,6 +161,7 @@ class VersionSite(ServerThread):
         app = web.Application()
         app.router.add_get("/", index)
         app.router.add_get("/p/{n}", page)
+        app.router.add_get("/sitemap.xml", sitemap)
         app.router.add_get("/ban", ban)
         app.router.add_get("/err", err)
         app.router.add_get("/robots.txt", robots)
