@@ -23,8 +23,10 @@ What composes an attempt, in order (each a place to plug in more):
 1. ``process_request`` of the middlewares (``_middlewares.py``);
 2. the politeness gate: robots.txt, a ``Crawl-delay`` (``_politeness.py``);
 3. the HTTP cache (``_cachestep.py``): a stored answer ends the attempt here, before the
-   network; offline, a miss fails as ``not_cached``; a re-crawl turns the request into a
-   conditional one, and a 304 or an unchanged body ends it unparsed (``HttpCache.judge``);
+   network; offline, a miss fails as ``not_cached``; a re-crawl's rules end a stored page here
+   as unchanged; a re-crawl turns the request into a conditional one, and a 304 or an
+   unchanged body ends it unparsed (``HttpCache.judge``), or with ``Unchanged(lines)``: its
+   stored items, for ``recrawl_output = "all"``;
 4. the identity step (``_identity.py``): the request's proxy and session (``Route``); then the
    fetcher (``_client.py``: aiohttp, the cookie jars or the session's, the proxy per hop), or for
    a rendered request (``request.render``, else the spider's ``render``) the browser
