@@ -58,6 +58,8 @@ def test_a_changed_page_whose_callback_failed_keeps_no_items(tmp_path: Path) -> 
     assert stored(path, b"a") is None
     with PageStore(path) as store:
         assert PageItems(store).pages_without_items(before_gen=99) == 1
+        # Folded away, not only left unread: the store does not grow with stale items.
+        assert store.db.execute("SELECT count(*) FROM items").fetchone()[0] == 0
 
 
 def test_gone_pages_items_go(tmp_path: Path) -> None:
