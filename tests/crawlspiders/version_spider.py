@@ -32,3 +32,10 @@ class Versioned(Spider):
         if self.tag:
             item["tag"] = self.tag
         yield item
+
+
+class StampRun:
+    """A pipeline: ``"piped": TAG`` on each item, the tag of the run whose pipelines it passed."""
+
+    def process_item(self, item: dict[str, Any], spider: Spider) -> dict[str, Any]:
+        return {**item, "piped": getattr(spider, "tag", "")}

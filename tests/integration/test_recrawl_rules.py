@@ -90,6 +90,33 @@ def test_recrawl_output_all_writes_unchanged_pages_items_from_storage(
     assert by_n(items(tmp_path / "again.jsonl")) == by_n(rows)
 
 
+def test_stored_items_are_written_as_they_left_the_pipelines_then(vsite: VersionSite, tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    pipeline = ("-s", "pipelines=crawlspiders.version_spider:StampRun")
+    assert crawl(vsite, job, tmp_path / "a.jsonl", "--cache", "-a", "tag=first", *pipeline).returncode == 0
+    vsite.switch()
+    second = crawl(
+        vsite,
+        job,
+        tmp_path / "b.jsonl",
+        "--recrawl",
+        "--recrawl-output",
+        "all",
+        "-a",
+        "tag=second",
+        *pipeline,
+    )
+    assert second.returncode == 0, second.stderr
+    rows = by_n(items(tmp_path / "b.jsonl"))
+    unchanged = [n for n in range(PAGES) if n not in CHANGED and n not in GONE]
+    assert {n: rows[n] for n in unchanged} == {
+        n: {**tagged(n, 1, "first"), "piped": "first"} for n in unchanged
+    }
+    assert {n: rows[n] for n in CHANGED} == {
+        n: {**tagged(n, 2, "second"), "piped": "second"} for n in CHANGED
+    }
+
+
 def test_recrawl_output_all_refused_without_keep_items(vsite: VersionSite, tmp_path: Path) -> None:
     job = tmp_path / "job"
     assert crawl(vsite, job, tmp_path / "a.jsonl", "--cache").returncode == 0
