@@ -135,7 +135,8 @@ class JobCache:
             skip=url_patterns("recrawl_skip", s.recrawl_skip),
             after=s.recrawl_after,
             lastmod=s.recrawl_sitemap_lastmod,
-            always_parse=frozenset({SITEMAP_CALLBACK}),
+            # A sitemap's <lastmod>s are what the rule reads: it is never answered with a 304.
+            always_parse=frozenset({SITEMAP_CALLBACK}) if s.recrawl_sitemap_lastmod else frozenset(),
         )
         cache = HttpCache(
             self.store,
@@ -176,7 +177,7 @@ class JobCache:
         ``hold_listed``: not the pages a sitemap listed with a ``<lastmod>`` (the sitemap queues
         them again with today's); ``only_listed``: only those, without their old ``<lastmod>``.
         """
-        for record in self.store.requests_to_revisit():
+        for record in self.store.requests_to_revisit(containing=LASTMOD_KEY if only_listed else None):
             record.pop("__stored_at", None)
             meta = record.get("meta")
             listed = isinstance(meta, dict) and LASTMOD_KEY in meta

@@ -319,13 +319,15 @@ class PageStore:
         ).fetchone()
         return row[0] if row else None
 
-    def requests_to_revisit(self) -> Iterator[dict[str, Any]]:
-        """The requests of every page earlier generations stored, as JSON records, oldest first."""
+    def requests_to_revisit(self, containing: str | None = None) -> Iterator[dict[str, Any]]:
+        """The requests of every page earlier generations stored, as JSON records, oldest first
+        (``containing``: only those whose JSON holds that text, sifted by SQLite)."""
         rows = self.db.execute(
             # A row with no request is robots.txt's: not a page.
             "SELECT request, stored_at FROM responses WHERE request IS NOT NULL AND gen < ? AND gen = "
-            "(SELECT max(gen) FROM responses r WHERE r.key = responses.key AND r.gen < ?) ORDER BY stored_at",
-            (self.gen, self.gen),
+            "(SELECT max(gen) FROM responses r WHERE r.key = responses.key AND r.gen < ?) "
+            "AND (? IS NULL OR instr(request, ?) > 0) ORDER BY stored_at",
+            (self.gen, self.gen, containing, containing),
         )
         for request, stored_at in rows:
             record = orjson.loads(request)

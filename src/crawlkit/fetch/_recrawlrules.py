@@ -104,10 +104,6 @@ class RecrawlRules:
     # Callbacks whose pages are always fetched and parsed (sitemaps: their <lastmod>s are read).
     always_parse: frozenset[str] = frozenset()
 
-    @property
-    def any(self) -> bool:
-        return bool(self.match or self.skip or self.after > 0 or self.lastmod)
-
     def always_parsed(self, request: Request) -> bool:
         return request.callback in self.always_parse
 
