@@ -125,6 +125,9 @@ def test_recrawl_output_all_refused_without_keep_items(vsite: VersionSite, tmp_p
     )
     assert refused.returncode == 2
     assert "it needs keep_items = true" in refused.stderr
+    alone = crawl(vsite, job, tmp_path / "c.jsonl", "--recrawl-output", "all")
+    assert alone.returncode == 2
+    assert "give --recrawl too" in alone.stderr
 
 
 @pytest.mark.slow

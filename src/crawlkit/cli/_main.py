@@ -243,6 +243,9 @@ def _run(spider_cls: type[Spider], args: argparse.Namespace) -> int:
     if args.output == Path("-"):
         # Items on stdout, as Unix tools do; logs and the summary stay on stderr.
         args.output = Path("/dev/stdout")
+    if args.recrawl_output is not None and not args.recrawl:
+        # Without --recrawl the flag would do nothing; saying so beats a silent full output.
+        raise ConfigError("--recrawl-output applies to a re-crawl: give --recrawl too")
     overrides: dict[str, Any] = dict(args.settings)
     for option, key in (
         ("concurrency", "concurrency"),
