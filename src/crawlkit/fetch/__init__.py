@@ -40,12 +40,13 @@ from ._proxies import (
     parse_proxy,
     usable_proxies,
 )
+from ._rendering import RenderSetup
 from ._retry import RetryPolicy, parse_retry_after
 from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
 from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
-    from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered
+    from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered, RequestCheck
     from ._browser_launch import BrowserLauncher
     from ._client import Fetched, Fetcher
 
@@ -92,8 +93,10 @@ __all__ = [
     "ProxyPool",
     "ProxyState",
     "RenderPlan",
+    "RenderSetup",
     "Rendered",
     "Replaced",
+    "RequestCheck",
     "RetryPolicy",
     "Rotated",
     "Route",
@@ -128,7 +131,7 @@ def __getattr__(name: str) -> Any:
         from . import _client
 
         return getattr(_client, name)
-    if name in ("BrowserConfig", "BrowserFetcher", "BrowserStats", "Rendered"):
+    if name in ("BrowserConfig", "BrowserFetcher", "BrowserStats", "Rendered", "RequestCheck"):
         from . import _browser
 
         return getattr(_browser, name)
