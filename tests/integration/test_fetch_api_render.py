@@ -35,6 +35,11 @@ fetch("/api/data").then((r) => r.json()).then((d) => {
 });
 </script></body></html>"""
 
+SHOW_COOKIES = """<!doctype html><html><body><script>
+const p = document.createElement("p"); p.id = "cookies"; p.textContent = "[" + document.cookie + "]";
+document.body.appendChild(p); document.cookie = "set_by_page=yes; path=/";
+</script></body></html>"""
+
 # Every way a page can make the browser reach an address: script, frame, image, a redirect of
 # its own origin's, a WebSocket, a name that resolves to loopback. #done appears when all settled.
 LEAKY = """<!doctype html><html><head><title>leaky</title></head><body>
@@ -96,6 +101,20 @@ class Sites:
         async def to_secret(request: web.Request) -> web.Response:
             raise web.HTTPFound(f"{secret}/redirected")
 
+        async def set_cookie(request: web.Request) -> web.Response:
+            response = web.Response(text="set")
+            response.set_cookie("visitor", request.query["who"], path="/")
+            return response
+
+        async def show_cookies(request: web.Request) -> web.Response:
+            return web.Response(text=SHOW_COOKIES, content_type="text/html")
+
+        async def cookie_header(request: web.Request) -> web.Response:
+            return web.Response(text=f"[{request.headers.get('Cookie', '')}]")
+
+        app.router.add_get("/cookies", cookie_header)
+        app.router.add_get("/set", set_cookie)
+        app.router.add_get("/show", show_cookies)
         app.router.add_get("/built", built)
         app.router.add_get("/api/data", data)
         app.router.add_get("/leaky", leaky)
@@ -235,3 +254,21 @@ def test_render_options_are_checked(api: Api, sites: Sites) -> None:
     ]:
         status, data = api.fetch(url, **params)
         assert status == 400 and words in data["error"], (params, data)
+
+
+def test_a_session_is_one_visitor_over_http_and_in_the_browser(api: Api, sites: Sites) -> None:
+    base = sites.public.base
+    assert api.fetch(base + "/set?who=ann", session="ann")[0] == 200  # over HTTP
+    assert api.fetch(base + "/set?who=ben", session="ben")[0] == 200
+    status, data = api.fetch(base + "/show", render="1", wait_for="#cookies", session="ann")
+    assert status == 200 and data["session"] == "ann" and data["session_new"] is False, data
+    assert '<p id="cookies">[visitor=ann]</p>' in data["body"]
+    status, data = api.fetch(base + "/show", render="1", wait_for="#cookies", session="ben")
+    assert '<p id="cookies">[visitor=ben]</p>' in data["body"]
+    status, data = api.fetch(base + "/show", render="1", wait_for="#cookies")  # no session: no cookie
+    assert '<p id="cookies">[]</p>' in data["body"]
+    # What the page set in the browser is the session's over HTTP too, and only that session's.
+    status, data = api.fetch(base + "/cookies", session="ann")
+    assert status == 200 and "set_by_page=yes" in data["body"] and "visitor=ann" in data["body"], data
+    status, data = api.fetch(base + "/cookies", session="ben")
+    assert "visitor=ben" in data["body"] and "visitor=ann" not in data["body"], data
