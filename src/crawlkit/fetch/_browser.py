@@ -147,7 +147,7 @@ class BrowserFetcher:
     """Renders pages in one headless Chromium; use as an async context manager.
 
     ``launcher`` shares a running browser (the fetcher then leaves it open at ``close()``);
-    without one, the fetcher launches its own on the first render.
+    without one, the fetcher launches its own on the first render, with ``launch_args``.
     """
 
     def __init__(
@@ -157,12 +157,13 @@ class BrowserFetcher:
         *,
         request_check: RequestCheck | None = None,
         via: str | None = None,
+        launch_args: tuple[str, ...] = (),
     ) -> None:
         self.config = config or BrowserConfig()
         self._request_check = request_check
         self._via = via
         self._owns_launcher = launcher is None
-        self.launcher = launcher or BrowserLauncher(self.config.executable)
+        self.launcher = launcher or BrowserLauncher(self.config.executable, args=launch_args)
         self.stats = BrowserStats()
         self._slots = asyncio.Semaphore(self.config.concurrency)
         self._contexts: dict[tuple[str | None, str | None], _Context] = {}

@@ -64,6 +64,7 @@ class RenderSetup:
     request_check: RequestCheck | None = None
     via: str | None = None
     files_inline: bool = False
+    launch_args: tuple[str, ...] = ()  # Chromium's flags, for a browser of its own
 
 
 class RenderRoute:
@@ -99,7 +100,11 @@ class RenderRoute:
             config = BrowserConfig.from_settings(self.settings, user_agent=self.settings.user_agent)
             setup = self.setup
             browser = self.browser = BrowserFetcher(
-                config, setup.launcher, request_check=setup.request_check, via=setup.via
+                config,
+                setup.launcher,
+                request_check=setup.request_check,
+                via=setup.via,
+                launch_args=setup.launch_args,
             )
             # The summary reads the browser's own counters: nothing is counted twice.
             self.stats.render_blocked = browser.stats.blocked

@@ -71,6 +71,8 @@ if TYPE_CHECKING:
 __all__ = ["FETCHER", "FetchService"]
 
 _RETRY_AFTER = "2"
+# WebRTC's UDP would go around the proxy, to any address a page names: only through the proxy.
+_GUARDED_CHROMIUM = ("--force-webrtc-ip-handling-policy=disable_non_proxied_udp",)
 _MAX_REFUSED_SHOWN = 50
 
 
@@ -119,7 +121,13 @@ class FetchService:
         if not self.guard.allow_private:
             self._forwarder = VettedForwarder(self.guard)
             via = await self._forwarder.start()
-            setup = RenderSetup(self._launcher, self.guard.browser_check, via, files_inline=True)
+            setup = RenderSetup(
+                self._launcher,
+                self.guard.browser_check,
+                via,
+                files_inline=True,
+                launch_args=_GUARDED_CHROMIUM,
+            )
         downloader = Downloader(
             self.settings,
             frontier=frontier,
