@@ -8,8 +8,11 @@ site stands there, and a private one on 127.0.0.1 holds the secrets a page must 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
+import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from aiohttp import web
 
 from crawlkit.serve import NetGuard, ServeConfig, make_app
 from support.browser import BrowserSession
+from support.forwardproxy import ForwardProxy, forward_proxy
 from support.serverthread import ServerThread
 
 PUBLIC_HOST = "127.0.0.2"
@@ -34,6 +38,8 @@ fetch("/api/data").then((r) => r.json()).then((d) => {
     document.getElementById("out").replaceWith(p);
 });
 </script></body></html>"""
+
+HANG = '<!doctype html><html><body><h1>never loads</h1><script src="/never.js"></script></body></html>'
 
 SHOW_COOKIES = """<!doctype html><html><body><script>
 const p = document.createElement("p"); p.id = "cookies"; p.textContent = "[" + document.cookie + "]";
@@ -112,6 +118,19 @@ class Sites:
         async def cookie_header(request: web.Request) -> web.Response:
             return web.Response(text=f"[{request.headers.get('Cookie', '')}]")
 
+        async def hang(request: web.Request) -> web.Response:
+            return web.Response(text=HANG, content_type="text/html")
+
+        async def never(request: web.Request) -> web.Response:
+            await asyncio.sleep(60)
+            return web.Response(text="", content_type="text/javascript")
+
+        async def headers(request: web.Request) -> web.Response:
+            return web.json_response({k.lower(): v for k, v in request.headers.items()})
+
+        app.router.add_get("/headers", headers)
+        app.router.add_get("/hang", hang)
+        app.router.add_get("/never.js", never)
         app.router.add_get("/cookies", cookie_header)
         app.router.add_get("/set", set_cookie)
         app.router.add_get("/show", show_cookies)
@@ -186,6 +205,28 @@ class Api:
 def api(browser_session: BrowserSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     project = tmp_path_factory.mktemp("fetch-render")
     (project / "spiders").mkdir()
+    made = Api(browser_session, project)
+    browser_session.run(made.start())
+    try:
+        yield made
+    finally:
+        browser_session.run(made.runner.cleanup())
+
+
+@pytest.fixture(scope="module")
+def proxy() -> Iterator[ForwardProxy]:
+    with forward_proxy(auth=("renderer", "pr0xy-pass"), name="render-proxy") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def proxied_api(
+    browser_session: BrowserSession, tmp_path_factory: pytest.TempPathFactory, proxy: ForwardProxy
+) -> Iterator[Api]:
+    project = tmp_path_factory.mktemp("fetch-render-proxied")
+    (project / "spiders").mkdir()
+    proxies = orjson.dumps([proxy.url_with_credentials("renderer", "pr0xy-pass")]).decode()
+    (project / "pyproject.toml").write_text(f"[tool.crawlkit]\nproxies = {proxies}\n")
     made = Api(browser_session, project)
     browser_session.run(made.start())
     try:
@@ -272,3 +313,38 @@ def test_a_session_is_one_visitor_over_http_and_in_the_browser(api: Api, sites: 
     assert status == 200 and "set_by_page=yes" in data["body"] and "visitor=ann" in data["body"], data
     status, data = api.fetch(base + "/cookies", session="ben")
     assert "visitor=ben" in data["body"] and "visitor=ann" not in data["body"], data
+
+
+def test_a_render_keeps_the_deadline_and_a_client_that_leaves_ends_it(api: Api, sites: Sites) -> None:
+    url = sites.public.base + "/hang"
+    started = time.monotonic()
+    status, data = api.fetch(url, render="1", timeout="4")
+    assert time.monotonic() - started < 4  # the client, waiting 4 s, got its answer
+    assert status in (502, 504) and ("render_timeout" in str(data) or "deadline" in data["error"]), data
+
+    path = f"/api/fetch?url={quote(url, safe='')}&render=1&timeout=60"
+    client = socket.create_connection(("127.0.0.1", int(api.base.rsplit(":", 1)[1])), timeout=10)
+    client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    _wait(lambda: api.status()["running"] == 1)
+    client.close()  # the client goes away: its render ends, its slot is free
+    _wait(lambda: api.status()["running"] == 0)
+
+
+def _wait(check: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_render_through_the_pool_keeps_the_credentials_with_the_proxy(
+    proxied_api: Api, proxy: ForwardProxy, sites: Sites
+) -> None:
+    url = sites.public.base + "/headers"
+    status, data = proxied_api.fetch(url, render="1", proxy="auto")
+    assert status == 200 and data["rendered"] is True, data
+    assert any(s.target == url and "proxy-authorization" in s.headers for s in proxy.seen)
+    seen_by_site = data["body"].lower()
+    assert "render-proxy" in seen_by_site  # the proxy's Via: the page came through it
+    assert "proxy-authorization" not in seen_by_site and "pr0xy-pass" not in seen_by_site
+    assert data["proxy"] is not None and "pr0xy-pass" not in data["proxy"]
