@@ -26,7 +26,9 @@ class _Site(ServerThread):
     def make_app(self) -> web.Application:
         async def page(request: web.Request) -> web.Response:
             self.paths.append(request.path)
-            return web.Response(text=f"page {request.path} conn={request.headers.get('Connection')}")
+            body = await request.read()
+            conn = request.headers.get("Connection")
+            return web.Response(text=f"page {request.path} conn={conn} body={len(body)}")
 
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", page)
@@ -99,3 +101,14 @@ def test_connect_tunnels_to_public_addresses_only(sites: tuple[_Site, _Site]) ->
     answers, count = _run(sites, [tunnel, refused])
     assert answers[0].startswith(b"HTTP/1.1 200 Connection established") and b"page /inside" in answers[0]
     assert answers[1].startswith(b"HTTP/1.1 403") and count == 1 and private.paths == []
+
+
+def test_a_request_body_goes_on_in_pieces_and_a_chunked_one_is_refused(sites: tuple[_Site, _Site]) -> None:
+    public, _ = sites
+    body = b"x" * 200_000
+    head = f"POST http://{public.netloc}/form HTTP/1.1\r\nHost: {public.netloc}\r\n"
+    posted = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    chunked = (head + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").encode()
+    answers, _ = _run(sites, [posted, chunked])
+    assert answers[0].startswith(b"HTTP/1.1 200") and b"page /form conn=close body=200000" in answers[0]
+    assert answers[1].startswith(b"HTTP/1.1 501")

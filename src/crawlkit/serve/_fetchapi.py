@@ -30,6 +30,7 @@ import base64
 import contextlib
 import importlib.util
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -412,7 +413,7 @@ def _request(url: str, options: FetchOptions, settings: Settings) -> Request:
         raise BadOption(str(exc)) from None
 
 
-def _profiles(settings: Settings) -> Any:
+def _profiles(settings: Settings) -> Callable[[], HeaderProfile]:
     """The header profile of each new named session, as a crawl's sessions get theirs."""
     if settings.identities == "browser":
         return BrowserIdentities()

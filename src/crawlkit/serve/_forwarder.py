@@ -32,7 +32,8 @@ __all__ = ["VettedForwarder"]
 log = logging.getLogger("crawlkit.serve")
 
 _HEAD_LIMIT = 64 * 1024
-_HEAD_TIMEOUT = 30.0
+_HEAD_TIMEOUT = 30.0  # for the browser's request head
+_ANSWER_TIMEOUT = 120.0  # for the site's answer head: a render may wait this long (MAX_TIMEOUT)
 _CONNECT_TIMEOUT = 10.0
 _HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"}
@@ -107,11 +108,14 @@ class VettedForwarder:
             kept = [f"{n.strip()}:{v}" for n, v in headers if n.strip().lower() not in _HOP_HEADERS]
             up_writer.write(f"{method} {path} HTTP/1.1\r\n".encode("latin-1"))
             up_writer.write("\r\n".join([*kept, "Connection: close", "", ""]).encode("latin-1"))
-            length = int(names.get("content-length", "0") or 0)
-            if length:
-                up_writer.write(await reader.readexactly(length))
+            left = int(names.get("content-length", "0") or 0)
+            while left > 0:  # the body in pieces: an upload is not held whole in memory
+                piece = await reader.readexactly(min(left, 65536))
+                up_writer.write(piece)
+                await up_writer.drain()
+                left -= len(piece)
             await up_writer.drain()
-            answer = await asyncio.wait_for(up_reader.readuntil(b"\r\n\r\n"), _HEAD_TIMEOUT)
+            answer = await asyncio.wait_for(up_reader.readuntil(b"\r\n\r\n"), _ANSWER_TIMEOUT)
             status, *answer_fields = answer.decode("latin-1").split("\r\n")[:-2]
             answer_kept = [f for f in answer_fields if f.split(":", 1)[0].strip().lower() not in _HOP_HEADERS]
             writer.write("\r\n".join([status, *answer_kept, "Connection: close", "", ""]).encode("latin-1"))
