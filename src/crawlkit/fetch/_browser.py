@@ -325,14 +325,17 @@ class BrowserFetcher:
         async with self._context_lock:
             generation = self.launcher.generation
             ctx = self._contexts.get(key)
+            fresh = ctx is None or ctx.generation != generation
             if ctx is None or ctx.generation != generation:
                 ctx = _Context(key, await self._new_context(browser, proxy), generation)
                 self._contexts[key] = ctx
                 self.stats.contexts += 1
-                await self._trim_contexts()
             ctx.in_flight += 1
             ctx.served += 1
             ctx.last_used = time.monotonic()
+            if fresh:
+                # After the lease is counted: the new context is in use, never the one trimmed.
+                await self._trim_contexts()
             if ctx.served >= self.config.context_pages:
                 # Its last page: the next render of this key gets a fresh context.
                 ctx.retired = True
