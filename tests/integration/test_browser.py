@@ -170,6 +170,17 @@ def test_a_crashed_browser_fails_its_render_and_the_next_one_works(
     assert f.stats.failures["browser_crashed"] == 1
 
 
+def test_a_new_context_beyond_max_contexts_closes_an_idle_one_not_itself(
+    browser_session: BrowserSession, shop: RenderShop
+) -> None:
+    f = fetcher(browser_session, max_contexts=2)
+    plan = RenderPlan.parse(wait_for="h1.ready")
+    pages = [browser_session.run(f.render(shop.url("/product/1"), plan, session=f"s{i}")) for i in range(4)]
+    browser_session.run(f.close())
+    assert all(b"Product 1" in page.body for page in pages)
+    assert f.stats.contexts == 4 and not f.stats.failures
+
+
 def test_headers_cookies_and_a_proxy_per_render(browser_session: BrowserSession, shop: RenderShop) -> None:
     proxy = Proxy()
     proxy.start()

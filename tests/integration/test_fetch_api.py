@@ -153,11 +153,6 @@ def test_retries_and_redirects_are_the_crawls(open_server: Server, site: Site) -
     assert data["status"] == 404 and data["classification"] == "target_error"
 
 
-def test_unsupported_options_are_refused_not_ignored(open_server: Server, site: Site) -> None:
-    status, data, _ = open_server.call(f"/api/fetch?url={_quote(site.url('/ok'))}&render=1")
-    assert status == 400 and "render" in data["error"]
-
-
 def test_the_deadline_answers_before_the_clients_timeout(open_server: Server, site: Site) -> None:
     started = time.monotonic()
     status, data, _ = open_server.call(f"/api/fetch?url={_quote(site.url('/slow?delay=20'))}&timeout=3")

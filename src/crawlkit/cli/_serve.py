@@ -38,6 +38,20 @@ def add_serve_command(sub: Any) -> None:
         "--fetch-queue", type=int, default=32, metavar="N", help="fetch API requests waiting at most"
     )
     serve.add_argument(
+        "--fetch-sessions",
+        type=int,
+        default=256,
+        metavar="N",
+        help="named sessions of the fetch API kept at most (session=NAME; default: 256)",
+    )
+    serve.add_argument(
+        "--fetch-session-idle",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="a named session unused this long is dropped (default: 600)",
+    )
+    serve.add_argument(
         "--fetch-concurrency", type=int, default=8, metavar="N", help="fetch API requests run at once"
     )
 
@@ -68,6 +82,10 @@ def run_serve(args: argparse.Namespace, settings_for: SettingsFor) -> int:
         )
     if args.fetch_queue < 1 or args.fetch_concurrency < 1:
         raise ConfigError("--fetch-queue and --fetch-concurrency must be at least 1")
+    if args.fetch_sessions < 1:
+        raise ConfigError("--fetch-sessions must be at least 1")
+    if not 1 <= args.fetch_session_idle <= 7 * 24 * 3600:
+        raise ConfigError("--fetch-session-idle must be within 1..604800 seconds (a week)")
     settings = settings_for({})
     config = ServeConfig(
         host=args.host,
@@ -78,5 +96,7 @@ def run_serve(args: argparse.Namespace, settings_for: SettingsFor) -> int:
         spiders_dir=Path(settings.spiders_dir),
         fetch_queue=args.fetch_queue,
         fetch_concurrency=args.fetch_concurrency,
+        fetch_sessions=args.fetch_sessions,
+        fetch_session_idle=args.fetch_session_idle,
     )
     return run_server(config)

@@ -42,12 +42,13 @@ from ._proxies import (
     usable_proxies,
 )
 from ._recrawlrules import LASTMOD_KEY, RecrawlRules, url_patterns
+from ._rendering import RenderSetup
 from ._retry import RetryPolicy, parse_retry_after
 from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
 from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Unchanged, Verdict
 
 if TYPE_CHECKING:
-    from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered
+    from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered, RequestCheck
     from ._browser_launch import BrowserLauncher
     from ._client import Fetched, Fetcher
 
@@ -97,8 +98,10 @@ __all__ = [
     "ProxyState",
     "RecrawlRules",
     "RenderPlan",
+    "RenderSetup",
     "Rendered",
     "Replaced",
+    "RequestCheck",
     "RetryPolicy",
     "Rotated",
     "Route",
@@ -137,7 +140,7 @@ def __getattr__(name: str) -> Any:
         from . import _client
 
         return getattr(_client, name)
-    if name in ("BrowserConfig", "BrowserFetcher", "BrowserStats", "Rendered"):
+    if name in ("BrowserConfig", "BrowserFetcher", "BrowserStats", "Rendered", "RequestCheck"):
         from . import _browser
 
         return getattr(_browser, name)

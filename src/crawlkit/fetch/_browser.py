@@ -15,6 +15,11 @@ its steps and reads the rendered DOM. Safe by default:
 
 Proxy, cookies and headers are parameters of a render: pages with the same proxy and ``session``
 share a context (its cookie jar, as tabs of one profile do); headers are set on the page alone.
+
+A caller that must keep the browser away from some addresses (the fetch API of ``crawlkit
+serve``) gives ``request_check``, asked about every request and WebSocket a page makes (a refused
+one is aborted, its URL in ``Rendered.refused``), and ``via``, the proxy every context without a
+proxy of its own goes through (where the connections are checked).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -45,11 +50,14 @@ from ._browser_launch import BrowserLauncher
 from ._browser_steps import NetworkWatch, run_steps
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page, Route
+    from playwright.async_api import Browser, BrowserContext, Page, Route, WebSocketRoute
 
     from ..settings import Settings
 
-__all__ = ["RESOURCE_TYPES", "BrowserConfig", "BrowserFetcher", "BrowserStats", "Rendered"]
+__all__ = ["RESOURCE_TYPES", "BrowserConfig", "BrowserFetcher", "BrowserStats", "Rendered", "RequestCheck"]
+
+# Why a page may not request a URL, or None: asked about each request and WebSocket of a page.
+RequestCheck = Callable[[str], Awaitable[str | None]]
 
 log = logging.getLogger("crawlkit.browser")
 
@@ -107,6 +115,7 @@ class Rendered:
     screenshot: bytes | None = None  # PNG of the full page, when the plan asked for it
     pdf: bytes | None = None
     blocked: int = 0  # requests of this page not made (browser_block_resources)
+    refused: list[str] = field(default_factory=list)  # URLs the request check refused
     # The context's cookies for the page's first and last URL, as Playwright records them, when
     # render() was asked for them (``want_cookies``): what the page set goes back to a crawl's jar.
     cookies: list[dict[str, Any]] = field(default_factory=list)
@@ -118,6 +127,7 @@ class BrowserStats:
     renders: int = 0  # pages rendered and read
     failures: Counter[str] = field(default_factory=Counter)  # by FetchError.reason
     blocked: Counter[str] = field(default_factory=Counter)  # requests not made, by resource type
+    refused: int = 0  # requests and WebSockets the request check refused
     contexts: int = 0  # contexts opened
     restarts: Counter[str] = field(default_factory=Counter)  # browser restarts, by cause
 
@@ -137,13 +147,23 @@ class BrowserFetcher:
     """Renders pages in one headless Chromium; use as an async context manager.
 
     ``launcher`` shares a running browser (the fetcher then leaves it open at ``close()``);
-    without one, the fetcher launches its own on the first render.
+    without one, the fetcher launches its own on the first render, with ``launch_args``.
     """
 
-    def __init__(self, config: BrowserConfig | None = None, launcher: BrowserLauncher | None = None) -> None:
+    def __init__(
+        self,
+        config: BrowserConfig | None = None,
+        launcher: BrowserLauncher | None = None,
+        *,
+        request_check: RequestCheck | None = None,
+        via: str | None = None,
+        launch_args: tuple[str, ...] = (),
+    ) -> None:
         self.config = config or BrowserConfig()
+        self._request_check = request_check
+        self._via = via
         self._owns_launcher = launcher is None
-        self.launcher = launcher or BrowserLauncher(self.config.executable)
+        self.launcher = launcher or BrowserLauncher(self.config.executable, args=launch_args)
         self.stats = BrowserStats()
         self._slots = asyncio.Semaphore(self.config.concurrency)
         self._contexts: dict[tuple[str | None, str | None], _Context] = {}
@@ -156,6 +176,7 @@ class BrowserFetcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._page_blocked: dict[Page, int] = {}
+        self._page_refused: dict[Page, list[str]] = {}
 
     async def __aenter__(self) -> BrowserFetcher:
         await self.launcher.start()
@@ -240,6 +261,8 @@ class BrowserFetcher:
             await ctx.context.add_cookies([{"name": k, "value": v, "url": url} for k, v in cookies.items()])
         page = await ctx.context.new_page()
         self._page_blocked[page] = 0
+        refused: list[str] = []
+        self._page_refused[page] = refused
         try:
             # Playwright's own timeouts stay under the render's deadline, which asyncio enforces.
             page.set_default_timeout((plan.timeout or self.config.render_timeout) * 1000)
@@ -265,11 +288,13 @@ class BrowserFetcher:
             if plan.pdf:
                 rendered.pdf = await page.pdf()
             rendered.blocked = self._page_blocked.get(page, 0)
+            rendered.refused = refused
             if want_cookies:
                 rendered.cookies = [dict(c) for c in await ctx.context.cookies(list({url, page.url}))]
             return rendered
         finally:
             self._page_blocked.pop(page, None)
+            self._page_refused.pop(page, None)
             await self._close_page(ctx, page)
 
     def _failure(self, exc: BaseException, url: str, timeout: float) -> FetchError:
@@ -300,14 +325,17 @@ class BrowserFetcher:
         async with self._context_lock:
             generation = self.launcher.generation
             ctx = self._contexts.get(key)
+            fresh = ctx is None or ctx.generation != generation
             if ctx is None or ctx.generation != generation:
                 ctx = _Context(key, await self._new_context(browser, proxy), generation)
                 self._contexts[key] = ctx
                 self.stats.contexts += 1
-                await self._trim_contexts()
             ctx.in_flight += 1
             ctx.served += 1
             ctx.last_used = time.monotonic()
+            if fresh:
+                # After the lease is counted: the new context is in use, never the one trimmed.
+                await self._trim_contexts()
             if ctx.served >= self.config.context_pages:
                 # Its last page: the next render of this key gets a fresh context.
                 ctx.retired = True
@@ -319,6 +347,7 @@ class BrowserFetcher:
 
     async def _new_context(self, browser: Browser, proxy: str | None) -> BrowserContext:
         width, height = self.config.viewport
+        proxy = proxy or self._via
         context = await browser.new_context(
             proxy=_proxy_settings(proxy) if proxy else None,  # type: ignore[arg-type]
             user_agent=self.config.user_agent,
@@ -327,8 +356,10 @@ class BrowserFetcher:
             service_workers="block",
             accept_downloads=False,
         )
-        if self.config.block_resources:
+        if self.config.block_resources or self._request_check is not None:
             await context.route("**/*", self._route)
+        if self._request_check is not None:
+            await context.route_web_socket("**/*", self._route_web_socket)
         return context
 
     async def _route(self, route: Route) -> None:
@@ -342,8 +373,29 @@ class BrowserFetcher:
                     if page in self._page_blocked:
                         self._page_blocked[page] += 1
                 await route.abort("blockedbyclient")
+                return
+            check = self._request_check
+            why = None if check is None else await check(request.url)
+            if why is not None:
+                self.stats.refused += 1
+                with contextlib.suppress(Exception):  # a worker's request has no page
+                    self._page_refused.get(request.frame.page, []).append(request.url)
+                log.info("browser: refused %s (%s)", request.url, why)
+                await route.abort("addressunreachable")
             else:
                 await route.continue_()
+
+    async def _route_web_socket(self, socket: WebSocketRoute) -> None:
+        check = self._request_check
+        assert check is not None
+        why = await check(socket.url)
+        if why is None:
+            socket.connect_to_server()
+            return
+        self.stats.refused += 1
+        log.info("browser: refused the WebSocket %s (%s)", socket.url, why)
+        with contextlib.suppress(Exception):
+            await socket.close(code=1008, reason="refused")
 
     async def _trim_contexts(self) -> None:
         """Close the least recently used idle contexts beyond ``max_contexts``."""

@@ -85,7 +85,7 @@ if TYPE_CHECKING:
     from ..frontier import Frontier
     from ..settings import Settings
     from ._client import Fetched, Fetcher, HopCheck
-    from ._rendering import RenderRoute
+    from ._rendering import RenderRoute, RenderSetup
 
 __all__ = ["CaptchaSolver", "Downloader"]
 
@@ -120,6 +120,7 @@ class Downloader:
         captcha_solver: CaptchaSolver | None = None,
         resolver: Any = None,
         hop_check: HopCheck | None = None,
+        render_setup: RenderSetup | None = None,
     ) -> None:
         self.settings = settings
         self._resolver = resolver  # for the Fetcher's connections (see Fetcher)
@@ -143,6 +144,7 @@ class Downloader:
         self.fetcher: Fetcher | None = None
         self._render_default = render  # the spider's ``render``: for requests that do not say
         self._render_files = render_files  # where screenshots and PDFs go
+        self._render_setup = render_setup
         self.rendering: RenderRoute | None = None  # made on the first rendered request
         self.cache: HttpCache | None = None  # set by the crawl's set-up, before the context
 
@@ -216,10 +218,13 @@ class Downloader:
 
     # -- one attempt ------------------------------------------------------------------------
 
-    async def download(self, request: Request) -> Fetched | Verdict:
-        """One attempt at ``request``: a response for the parser, or a verdict to act on."""
+    async def download(self, request: Request, route: Route | None = None) -> Fetched | Verdict:
+        """One attempt at ``request``: a response for the parser, or a verdict to act on.
+
+        ``route`` is the proxy and session it goes through, for a caller that chose them (the
+        fetch API); by default the identity step chooses."""
         if self.middlewares:
-            return await self._download_through_middlewares(request)
+            return await self._download_through_middlewares(request, route)
         politeness = self.politeness
         verdict = await politeness.gate(request)
         if verdict is not None:
@@ -233,9 +238,11 @@ class Downloader:
                 return cached  # offline's miss, or a page a re-crawl's rules skip
             else:
                 return self._classify(request, cached)
-        route = await self._route(request)
-        if isinstance(route, Verdict):
-            return route
+        if route is None:
+            chosen = await self._route(request)
+            if isinstance(chosen, Verdict):
+                return chosen
+            route = chosen
         started = time.monotonic()
         try:
             fetched = await self._fetch(sent, route)
@@ -393,7 +400,9 @@ class Downloader:
         if rendering is None:
             from ._rendering import RenderRoute
 
-            rendering = RenderRoute(self.settings, self.budget, self.stats, self._render_files)
+            rendering = RenderRoute(
+                self.settings, self.budget, self.stats, self._render_files, self._render_setup
+            )
             self.rendering = rendering
         # The same identity over HTTP and in the browser: the session's jar, profile and proxy.
         session = route.session
@@ -470,7 +479,7 @@ class Downloader:
             return Failed(error, delay)
         return Failed(policy.final_error(request, error), None, response)
 
-    async def _download_through_middlewares(self, request: Request) -> Fetched | Verdict:
+    async def _download_through_middlewares(self, request: Request, route: Route | None) -> Fetched | Verdict:
         chain = self.middlewares
         fetched: Fetched | None = None
         try:
@@ -480,7 +489,7 @@ class Downloader:
             if isinstance(early, Response):
                 fetched = chain.as_fetched(early)
             else:
-                got = await self._fetch_once(request)
+                got = await self._fetch_once(request, route)
                 if isinstance(got, Verdict):
                     return got
                 if isinstance(got, FetchError):
@@ -512,7 +521,7 @@ class Downloader:
             return self._classify_and_keep(request, result)
         return self._classify(request, result)
 
-    async def _fetch_once(self, request: Request) -> Fetched | Verdict | FetchError:
+    async def _fetch_once(self, request: Request, route: Route | None) -> Fetched | Verdict | FetchError:
         """The politeness gate and the fetch, with a fetch error as a value (for the middlewares)."""
         politeness = self.politeness
         verdict = await politeness.gate(request)
@@ -529,9 +538,11 @@ class Downloader:
                 sent = cached or request
             else:
                 return cached  # through the middlewares' process_response, as a fetched one
-        route = await self._route(request)
-        if isinstance(route, Verdict):
-            return route
+        if route is None:
+            chosen = await self._route(request)
+            if isinstance(chosen, Verdict):
+                return chosen
+            route = chosen
         started = time.monotonic()
         try:
             fetched = await self._fetch(sent, route)

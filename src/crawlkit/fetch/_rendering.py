@@ -17,6 +17,11 @@ after it are the same for both. What it adds:
   crash writes the same file again), their paths in ``meta["screenshot"]`` and ``meta["pdf"]``;
 - a page that ended somewhere else (a redirect, a script's navigation) passes the same check as a
   redirect hop (offsite, robots.txt): if it fails, the request ends unparsed.
+
+``RenderSetup`` is for a caller other than a crawl (the fetch API of ``crawlkit serve``): a
+running browser to share, a check on every request a page makes and the proxy its contexts go
+through (``BrowserFetcher``'s ``request_check`` and ``via``), and screenshots kept in memory
+(``meta["screenshot_data"]``, ``meta["pdf_data"]``) rather than written.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import asyncio
 import email.utils
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.cookies import Morsel
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,20 +47,38 @@ if TYPE_CHECKING:
 
     from ..core import CrawlStats
     from ..settings import Settings
-    from ._browser import BrowserFetcher
+    from ._browser import BrowserFetcher, RequestCheck
+    from ._browser_launch import BrowserLauncher
     from ._client import Fetched, HopCheck
 
-__all__ = ["RenderRoute"]
+__all__ = ["RenderRoute", "RenderSetup"]
 
 log = logging.getLogger("crawlkit.browser")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSetup:
+    """How a downloader's browser is made, beyond the settings (see the module's docs)."""
+
+    launcher: BrowserLauncher | None = None  # a running browser to share; None: its own
+    request_check: RequestCheck | None = None
+    via: str | None = None
+    files_inline: bool = False
+    launch_args: tuple[str, ...] = ()  # Chromium's flags, for a browser of its own
 
 
 class RenderRoute:
     """Renders requests in one crawl's browser; ``close()`` ends the browser if one started."""
 
     def __init__(
-        self, settings: Settings, budget: ByteBudget, stats: CrawlStats, files_dir: Path | None
+        self,
+        settings: Settings,
+        budget: ByteBudget,
+        stats: CrawlStats,
+        files_dir: Path | None,
+        setup: RenderSetup | None = None,
     ) -> None:
+        self.setup = setup or RenderSetup()
         self.settings = settings
         self.budget = budget
         self.stats = stats
@@ -74,7 +98,14 @@ class RenderRoute:
             from ._browser import BrowserConfig, BrowserFetcher  # Playwright loads on first render
 
             config = BrowserConfig.from_settings(self.settings, user_agent=self.settings.user_agent)
-            browser = self.browser = BrowserFetcher(config)
+            setup = self.setup
+            browser = self.browser = BrowserFetcher(
+                config,
+                setup.launcher,
+                request_check=setup.request_check,
+                via=setup.via,
+                launch_args=setup.launch_args,
+            )
             # The summary reads the browser's own counters: nothing is counted twice.
             self.stats.render_blocked = browser.stats.blocked
             self.stats.browser_restarts = browser.stats.restarts
@@ -143,8 +174,12 @@ class RenderRoute:
                 message = f"the page ended at {target}, not followed ({reason})"
                 raise RedirectFiltered(message, url, reason, target)
         meta: dict[str, Any] = {**request.meta, "render": rendered.results}
+        if rendered.refused:
+            meta["render_refused"] = rendered.refused
         for kind, data, suffix in (("screenshot", rendered.screenshot, "png"), ("pdf", rendered.pdf, "pdf")):
-            if data is not None and self.files_dir is not None:
+            if data is not None and self.setup.files_inline:
+                meta[f"{kind}_data"] = data
+            elif data is not None and self.files_dir is not None:
                 path = self.files_dir / f"{request.fingerprint.hex()}.{suffix}"
                 await asyncio.to_thread(_write, path, data)
                 meta[kind] = str(path)

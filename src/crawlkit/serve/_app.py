@@ -20,6 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from yarl import URL
@@ -30,6 +31,9 @@ from ._fetchapi import FETCHER, FetchService
 from ._jobs import JobBook, JobError
 from ._netguard import NetGuard
 from ._page import DASHBOARD_HTML, DASHBOARD_JS
+
+if TYPE_CHECKING:
+    from ..fetch import BrowserLauncher
 
 __all__ = ["ServeConfig", "is_loopback_host", "make_app", "run_server"]
 
@@ -52,6 +56,8 @@ class ServeConfig:
     spiders_dir: Path = Path("spiders")
     fetch_queue: int = 32
     fetch_concurrency: int = 8
+    fetch_sessions: int = 256
+    fetch_session_idle: float = 600.0
 
 
 CONFIG = web.AppKey("config", ServeConfig)
@@ -129,16 +135,25 @@ async def _fetch(request: web.Request) -> web.Response:
     return await request.app[FETCHER].handle(request)
 
 
-def make_app(config: ServeConfig) -> web.Application:
+def make_app(
+    config: ServeConfig, *, net_guard: NetGuard | None = None, browser_launcher: BrowserLauncher | None = None
+) -> web.Application:
+    """The application. ``net_guard`` and ``browser_launcher`` are for tests: a guard that takes a
+    loopback address as public, the session's running browser."""
     app = web.Application(middlewares=[guard], client_max_size=1024 * 1024)
     settings = load_settings(pyproject=config.project / "pyproject.toml")
     app[CONFIG] = config
     app[SETTINGS] = settings
     app[SPIDERS_DIR] = (config.project / config.spiders_dir).resolve()
     app[BOOK] = JobBook(config.project.resolve())
-    guard_ = NetGuard(allow_private=config.allow_private)
     app[FETCHER] = FetchService(
-        settings, guard_, queue=config.fetch_queue, concurrency=config.fetch_concurrency
+        settings,
+        net_guard or NetGuard(allow_private=config.allow_private),
+        queue=config.fetch_queue,
+        concurrency=config.fetch_concurrency,
+        sessions=config.fetch_sessions,
+        session_idle=config.fetch_session_idle,
+        browser_launcher=browser_launcher,
     )
     app.router.add_get("/", _dashboard)
     app.router.add_get("/dashboard.js", _dashboard_js)
