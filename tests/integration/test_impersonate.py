@@ -26,6 +26,7 @@ from crawlkit import CrawlStats, Request, Spider, crawl
 from crawlkit.errors import FetchError
 from crawlkit.fetch import HeaderProfile, ImpersonateFetcher, Route, Session
 from crawlkit.settings import Settings
+from crawlkit.testing import fetch_response
 from crawlspiders.identity_spiders import DefendedShopSpider
 from crawlspiders.polite_spiders import TrustingUrlsSpider, UrlsSpider
 from crawlspiders.spiders import GraphSpider, UrlListSpider
@@ -80,20 +81,30 @@ def test_the_per_host_limit_holds(site: Site, tmp_out: Path) -> None:
     assert site.log.max_in_flight("/slow") == 3  # as many as allowed at once, and no more
 
 
+async def _hello(request: web.Request) -> web.Response:
+    return page("hello")
+
+
 @pytest.mark.parametrize("fetcher", FETCHERS)
-def test_limits_fail_under_the_same_reasons(fetcher: str, site: Site, tmp_out: Path) -> None:
-    urls = [
-        site.url("/big?size=200000"),  # declared too large
-        site.url("/big?size=200000&chunked=1"),  # found too large while streaming
-        site.url("/redirect-loop/a"),
-        site.url("/redirect/3"),
-        down_proxy_url() + "/",  # nothing listens there
-        site.url("/encoded/gzip"),
-    ]
-    settings = {"fetcher": fetcher, "max_response_size": 100_000, "max_retries": 1}
-    stats, items = run(UrlsSpider, tmp_out, settings, urls=" ".join(urls))
-    assert stats.failures == {"too_large": 2, "redirects": 1, "connect": 1}
+def test_limits_fail_under_the_same_reasons(
+    fetcher: str, site: Site, tls_context: ssl.SSLContext, tmp_out: Path
+) -> None:
+    with serve([web.get("/", _hello)], ssl_context=tls_context) as self_signed:
+        urls = [
+            site.url("/big?size=200000"),  # declared too large
+            site.url("/big?size=200000&chunked=1"),  # found too large while streaming
+            site.url("/redirect-loop/a"),
+            site.url("/redirect/3"),
+            down_proxy_url() + "/",  # nothing listens there
+            site.url("/drip?chunks=3&interval=2.5"),  # nothing for longer than read_timeout
+            self_signed.url("/"),  # a certificate that does not verify
+            site.url("/encoded/gzip"),
+        ]
+        settings = {"fetcher": fetcher, "max_response_size": 100_000, "max_retries": 0, "read_timeout": 1.0}
+        stats, items = run(UrlsSpider, tmp_out, settings, urls=" ".join(urls))
+    assert stats.failures == {"too_large": 2, "redirects": 1, "connect": 1, "timeout": 1, "tls": 1}
     by_request = {item["request_url"]: item for item in items}
+    assert set(by_request) == {site.url("/redirect/3"), site.url("/encoded/gzip")}
     assert by_request[site.url("/redirect/3")]["url"] == site.url("/ok")
     assert by_request[site.url("/encoded/gzip")]["title"]  # inflated by the parser worker
 
@@ -273,3 +284,9 @@ def test_each_session_keeps_its_cookies_and_its_browsers_handshake(site: Site) -
     chrome_hello, firefox_hello = hellos
     assert GREASE & set(chrome_hello["ciphers"]) and not GREASE & set(firefox_hello["ciphers"])
     assert chrome_hello["extensions"] != firefox_hello["extensions"]
+
+
+def test_fetch_response_uses_the_fetcher_setting() -> None:
+    with hello_catcher() as (url, hellos), pytest.raises(FetchError):
+        fetch_response(url, settings={"fetcher": "impersonate", "impersonate": "chrome"})
+    assert GREASE & set(hellos[0]["ciphers"]) and "h2" in hellos[0]["alpn"]
