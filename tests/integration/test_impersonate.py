@@ -28,7 +28,7 @@ from crawlkit.fetch import HeaderProfile, ImpersonateFetcher, Route, Session
 from crawlkit.settings import Settings
 from crawlkit.testing import fetch_response
 from crawlspiders.identity_spiders import DefendedShopSpider
-from crawlspiders.polite_spiders import TrustingUrlsSpider, UrlsSpider
+from crawlspiders.polite_spiders import CookieSpider, PostRedirectSpider, TrustingUrlsSpider, UrlsSpider
 from crawlspiders.spiders import GraphSpider, UrlListSpider
 from support.defendedsite import defended_site
 from support.forwardproxy import down_proxy_url, forward_proxy
@@ -107,6 +107,24 @@ def test_limits_fail_under_the_same_reasons(
     assert set(by_request) == {site.url("/redirect/3"), site.url("/encoded/gzip")}
     assert by_request[site.url("/redirect/3")]["url"] == site.url("/ok")
     assert by_request[site.url("/encoded/gzip")]["title"]  # inflated by the parser worker
+
+
+def test_the_crawls_jar_keeps_a_cookie_to_its_host(site: Site, tmp_out: Path) -> None:
+    other = f"http://localhost:{site.port}"
+    _, items = run(CookieSpider, tmp_out, {"fetcher": "impersonate"}, base=site.base, other=other)
+    cookies = {item["url"].split("h=")[1]: item["cookie"] for item in items}
+    assert cookies == {"same": "session=s3cret", "other": None}
+
+
+def test_a_posted_body_follows_redirects_as_with_aiohttp(site: Site, tmp_path: Path) -> None:
+    seen = {}
+    for fetcher in FETCHERS:
+        _, items = run(
+            PostRedirectSpider, tmp_path / f"{fetcher}.jsonl", {"fetcher": fetcher}, base=site.base
+        )
+        seen[fetcher] = sorted((item["code"], item["method"], item["body"]) for item in items)
+    assert seen["impersonate"] == seen["aiohttp"]
+    assert (307, "POST", "payload=1") in seen["impersonate"] and (303, "GET", "") in seen["impersonate"]
 
 
 async def _echo_cookie(request: web.Request) -> web.Response:

@@ -120,8 +120,7 @@ class ImpersonateFetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for key in list(self._jars):
-            self._restored.pop(key, None)
+        # The jars outlive the client: the crawl's last checkpoint reads them after this.
         if self._client is not None:
             await self._client.close()
             self._client = None
