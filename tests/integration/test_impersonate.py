@@ -8,8 +8,10 @@ reads the real ClientHello each client sends to a raw TCP socket on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -33,6 +35,7 @@ from crawlspiders.spiders import GraphSpider, UrlListSpider
 from support.defendedsite import defended_site
 from support.forwardproxy import down_proxy_url, forward_proxy
 from support.misbehaving import page, serve
+from support.procs import wait_for
 
 pytest.importorskip("curl_cffi", reason="the impersonating fetcher needs crawlkit[impersonate] (curl_cffi)")
 
@@ -62,6 +65,8 @@ def test_a_crawl_gives_the_same_items_through_either_fetcher(site: Site, tmp_pat
         assert len(robots) == 1
         agents = {entry.headers.get("User-Agent") for entry in site.log.entries("/graph")}
         assert agents == {robots[0].headers.get("User-Agent")}
+        # plain http is HTTP/1.1, as browsers send it: no offer to upgrade to h2c
+        assert not any("Upgrade" in entry.headers for entry in site.log.entries("/"))
     assert results["impersonate"] == results["aiohttp"] and len(results["aiohttp"]) > 50
 
 
@@ -308,3 +313,69 @@ def test_fetch_response_uses_the_fetcher_setting() -> None:
     with hello_catcher() as (url, hellos), pytest.raises(FetchError):
         fetch_response(url, settings={"fetcher": "impersonate", "impersonate": "chrome"})
     assert GREASE & set(hellos[0]["ciphers"]) and "h2" in hellos[0]["alpn"]
+
+
+_NGINX_CONF = """
+daemon off;
+master_process off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    log_format proto '$server_protocol $request_uri';
+    access_log {folder}/access.log proto;
+    client_body_temp_path {folder}; proxy_temp_path {folder}; fastcgi_temp_path {folder};
+    uwsgi_temp_path {folder}; scgi_temp_path {folder};
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        ssl_certificate {folder}/cert.pem;
+        ssl_certificate_key {folder}/key.pem;
+        location / {{ default_type text/html; return 200 "<title>h2</title>"; }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx_h2(folder: Path) -> Iterator[str]:
+    """nginx on 127.0.0.1 with TLS (a self-signed certificate) and HTTP/2 offered by ALPN."""
+    nginx, openssl = shutil.which("nginx") or "/usr/sbin/nginx", shutil.which("openssl")
+    if not Path(nginx).is_file() or openssl is None:
+        pytest.skip("needs nginx and openssl")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", str(folder / "key.pem"),
+         "-out", str(folder / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (folder / "nginx.conf").write_text(_NGINX_CONF.format(folder=folder, port=port))
+    command = [nginx, "-p", str(folder), "-c", str(folder / "nginx.conf")]
+    with (folder / "stderr.log").open("wb") as stderr:
+        proc = subprocess.Popen(command, stderr=stderr)
+    try:
+        wait_for(lambda: _listening(port) or proc.poll() is not None, 10, "nginx to listen")
+        assert proc.poll() is None, (folder / "stderr.log").read_text()
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_http2_is_used_where_the_server_offers_it(tmp_path: Path) -> None:
+    with nginx_h2(tmp_path) as base:
+        for fetcher in FETCHERS:
+            out = tmp_path / f"{fetcher}.jsonl"
+            urls = f"{base}/{fetcher}"
+            stats, items = run(TrustingUrlsSpider, out, {"fetcher": fetcher}, urls=urls)
+            assert stats.ok and [item["title"] for item in items] == ["h2"]
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert "HTTP/2.0 /impersonate" in lines and "HTTP/1.1 /aiohttp" in lines
+    assert "HTTP/2.0 /robots.txt" in lines  # robots.txt too, through the same client
