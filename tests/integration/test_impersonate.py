@@ -25,8 +25,20 @@ from aiohttp import web
 
 from conftest import Site
 from crawlkit import CrawlStats, Request, Spider, crawl
+from crawlkit.core import CrawlStats as Stats
 from crawlkit.errors import FetchError
-from crawlkit.fetch import HeaderProfile, ImpersonateFetcher, Route, Session
+from crawlkit.fetch import (
+    ByteBudget,
+    CrawlHostPolicy,
+    Downloader,
+    Fetcher,
+    HeaderProfile,
+    ImpersonateFetcher,
+    Route,
+    Session,
+)
+from crawlkit.frontier import open_frontier
+from crawlkit.serve import NetGuard
 from crawlkit.settings import Settings
 from crawlkit.testing import fetch_response
 from crawlspiders.identity_spiders import DefendedShopSpider
@@ -130,6 +142,31 @@ def test_a_posted_body_follows_redirects_as_with_aiohttp(site: Site, tmp_path: P
         seen[fetcher] = sorted((item["code"], item["method"], item["body"]) for item in items)
     assert seen["impersonate"] == seen["aiohttp"]
     assert (307, "POST", "payload=1") in seen["impersonate"] and (303, "GET", "") in seen["impersonate"]
+
+
+def test_cookie_jars_are_saved_and_restored_as_the_aiohttp_clients_are(site: Site) -> None:
+    """What a checkpoint saves (``cookie_jars()``) comes back in a new client (a resumed crawl)."""
+
+    async def visit() -> tuple[list[Any], str | None, str | None]:
+        settings = Settings(fetcher="impersonate")
+        async with ImpersonateFetcher(settings) as first:
+            url = site.url("/set-cookie?name=cart&value=42")
+            await first.fetch(Request(url, meta={"cookiejar": "shop"}))
+            saved = first.cookie_jars()
+        again = ImpersonateFetcher(settings)
+        again.restore_cookie_jars(saved)
+        async with again:
+            mine = await again.fetch(Request(site.url("/echo"), meta={"cookiejar": "shop"}))
+            other = await again.fetch(Request(site.url("/echo")))
+        return (
+            saved,
+            orjson.loads(mine.body)["headers"].get("Cookie"),
+            orjson.loads(other.body)["headers"].get("Cookie"),
+        )
+
+    saved, mine, other = asyncio.run(visit())
+    assert [key for key, _ in saved] == ["shop"]
+    assert mine == "cart=42" and other is None
 
 
 async def _echo_cookie(request: web.Request) -> web.Response:
@@ -379,3 +416,35 @@ def test_http2_is_used_where_the_server_offers_it(tmp_path: Path) -> None:
     lines = (tmp_path / "access.log").read_text().splitlines()
     assert "HTTP/2.0 /impersonate" in lines and "HTTP/1.1 /aiohttp" in lines
     assert "HTTP/2.0 /robots.txt" in lines  # robots.txt too, through the same client
+
+
+def test_the_fetch_apis_vetted_resolver_keeps_aiohttp(caplog: pytest.LogCaptureFixture) -> None:
+    """A caller's resolver (the fetch API's, which pins connections to vetted addresses) is
+    aiohttp's: the setting gives way to it, and says so, rather than go around the check."""
+
+    async def run_both() -> tuple[type, type]:
+        settings = Settings(frontier="memory", fetcher="impersonate")
+        policy = CrawlHostPolicy.from_settings(settings)
+        kinds = []
+        guard = NetGuard(allow_private=False)
+        for resolver in (None, guard.resolver):
+            frontier = open_frontier(settings, policy)
+            await frontier.open()
+            budget = ByteBudget(settings.max_inflight_bytes)
+            downloader = Downloader(
+                settings,
+                frontier=frontier,
+                stats=Stats(),
+                host_policy=policy,
+                budget=budget,
+                resolver=resolver,
+            )
+            async with downloader:
+                kinds.append(type(downloader.fetcher))
+            await frontier.close()
+        await guard.close()
+        return kinds[0], kinds[1]
+
+    plain, guarded = asyncio.run(run_both())
+    assert plain is ImpersonateFetcher and guarded is Fetcher
+    assert 'fetcher = "impersonate" ignored here' in caplog.text
