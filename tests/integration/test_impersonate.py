@@ -82,6 +82,15 @@ def test_a_crawl_gives_the_same_items_through_either_fetcher(site: Site, tmp_pat
     assert results["impersonate"] == results["aiohttp"] and len(results["aiohttp"]) > 50
 
 
+def test_browser_identities_crawl_with_their_own_handshakes(site: Site, tmp_out: Path) -> None:
+    pytest.importorskip("browserforge", reason="identities = 'browser' needs crawlkit[identities]")
+    settings = {"fetcher": "impersonate", "sessions": "on", "identities": "browser", "session_pool_size": 4}
+    stats, items = run(GraphSpider, tmp_out, settings, base=site.base, size=60)
+    assert stats.ok and not stats.failures and len(items) > 20
+    agents = {entry.headers.get("User-Agent", "") for entry in site.log.entries("/graph")}
+    assert agents and all(agent.startswith("Mozilla/5.0") for agent in agents)
+
+
 def test_a_503_is_retried(site: Site, tmp_out: Path) -> None:
     settings = {"fetcher": "impersonate"}
     stats, items = run(UrlListSpider, tmp_out, settings, base=site.base, paths="/flaky/imp?fail=2")
@@ -115,11 +124,13 @@ def test_limits_fail_under_the_same_reasons(
             down_proxy_url() + "/",  # nothing listens there
             site.url("/drip?chunks=3&interval=2.5"),  # nothing for longer than read_timeout
             self_signed.url("/"),  # a certificate that does not verify
+            site.url("/binary"),  # an image nobody asked for: its body not read
             site.url("/encoded/gzip"),
         ]
         settings = {"fetcher": fetcher, "max_response_size": 100_000, "max_retries": 0, "read_timeout": 1.0}
         stats, items = run(UrlsSpider, tmp_out, settings, urls=" ".join(urls))
     assert stats.failures == {"too_large": 2, "redirects": 1, "connect": 1, "timeout": 1, "tls": 1}
+    assert stats.not_parsed == {"binary": 1}
     by_request = {item["request_url"]: item for item in items}
     assert set(by_request) == {site.url("/redirect/3"), site.url("/encoded/gzip")}
     assert by_request[site.url("/redirect/3")]["url"] == site.url("/ok")

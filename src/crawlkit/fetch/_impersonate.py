@@ -104,7 +104,8 @@ class ImpersonateFetcher:
             curl_options={
                 CurlOpt.CONNECTTIMEOUT_MS: int(s.connect_timeout * 1000),
                 CurlOpt.TIMEOUT_MS: int(s.download_timeout * 1000),
-                # No byte for read_timeout seconds: curl measures it as a speed below 1 B/s.
+                # No byte for read_timeout seconds: curl measures it as a speed below 1 B/s,
+                # over whole seconds.
                 CurlOpt.LOW_SPEED_LIMIT: 1,
                 CurlOpt.LOW_SPEED_TIME: max(1, round(s.read_timeout)),
                 # Applied after impersonation, which asks for HTTP/2 on plain http too (h2c).
