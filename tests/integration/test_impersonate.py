@@ -72,7 +72,7 @@ def test_a_crawl_gives_the_same_items_through_either_fetcher(site: Site, tmp_pat
         stats, items = run(GraphSpider, out, {"fetcher": fetcher}, base=site.base, size=150)
         assert stats.ok and stats.failures == {}
         results[fetcher] = sorted(item["n"] for item in items)  # (a node has links of several forms)
-        # robots.txt was asked for once, by the same client as the pages
+        # robots.txt was asked for once (that it goes through curl: the HTTP/2 and handshake tests)
         robots = site.log.entries("/robots.txt")
         assert len(robots) == 1
         agents = {entry.headers.get("User-Agent") for entry in site.log.entries("/graph")}
@@ -178,6 +178,23 @@ def test_cookie_jars_are_saved_and_restored_as_the_aiohttp_clients_are(site: Sit
     saved, mine, other = asyncio.run(visit())
     assert [key for key, _ in saved] == ["shop"]
     assert mine == "cart=42" and other is None
+
+
+def test_a_default_credential_stays_with_its_origin_through_redirects(site: Site) -> None:
+    settings = Settings(
+        fetcher="impersonate", default_headers={"Authorization": "Bearer t0ken", "Accept": "*/*"}
+    )
+    other = f"http://localhost:{site.port}/echo"
+
+    async def visit() -> tuple[dict[str, str], dict[str, str]]:
+        async with ImpersonateFetcher(settings) as fetcher:
+            same = await fetcher.fetch(Request(site.url("/redirect-to?url=/echo")))
+            away = await fetcher.fetch(Request(site.url(f"/redirect-to?url={other}")))
+        return orjson.loads(same.body)["headers"], orjson.loads(away.body)["headers"]
+
+    same, away = asyncio.run(visit())
+    assert same.get("Authorization") == "Bearer t0ken" and same.get("Accept") == "*/*"
+    assert "Authorization" not in away and away.get("Accept") == "*/*"
 
 
 async def _echo_cookie(request: web.Request) -> web.Response:
