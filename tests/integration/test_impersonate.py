@@ -25,7 +25,6 @@ from aiohttp import web
 
 from conftest import Site
 from crawlkit import CrawlStats, Request, Spider, crawl
-from crawlkit.core import CrawlStats as Stats
 from crawlkit.errors import FetchError
 from crawlkit.fetch import (
     ByteBudget,
@@ -33,7 +32,6 @@ from crawlkit.fetch import (
     Downloader,
     Fetcher,
     HeaderProfile,
-    ImpersonateFetcher,
     Route,
     Session,
 )
@@ -50,6 +48,8 @@ from support.misbehaving import page, serve
 from support.procs import wait_for
 
 pytest.importorskip("curl_cffi", reason="the impersonating fetcher needs crawlkit[impersonate] (curl_cffi)")
+
+from crawlkit.fetch import ImpersonateFetcher
 
 FETCHERS = ["aiohttp", "impersonate"]
 FAST = {"retry_backoff_base": 0.05, "retry_backoff_max": 0.2}
@@ -462,7 +462,7 @@ def test_the_fetch_apis_vetted_resolver_keeps_aiohttp(caplog: pytest.LogCaptureF
             downloader = Downloader(
                 settings,
                 frontier=frontier,
-                stats=Stats(),
+                stats=CrawlStats(),
                 host_policy=policy,
                 budget=budget,
                 resolver=resolver,

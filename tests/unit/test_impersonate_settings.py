@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,10 @@ from crawlkit.errors import ConfigError
 from crawlkit.fetch import HeaderProfile, target_for
 from crawlkit.settings import Settings
 
-pytest.importorskip("curl_cffi", reason="the impersonating fetcher needs crawlkit[impersonate] (curl_cffi)")
+needs_curl_cffi = pytest.mark.skipif(
+    importlib.util.find_spec("curl_cffi") is None,
+    reason="the impersonating fetcher needs crawlkit[impersonate] (curl_cffi)",
+)
 
 
 def profile(agent: str) -> HeaderProfile:
@@ -23,6 +27,7 @@ WIN = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"
 WEBKIT = "AppleWebKit/537.36 (KHTML, like Gecko)"
 
 
+@needs_curl_cffi
 @pytest.mark.parametrize(
     ("agent", "target"),
     [
@@ -42,6 +47,7 @@ def test_a_browser_profile_gets_the_nearest_handshake_of_its_family(agent: str, 
     assert target_for(profile(agent), "chrome") == target
 
 
+@needs_curl_cffi
 def test_without_a_browser_profile_the_setting_chooses() -> None:
     assert target_for(None, "firefox") == "firefox"
     honest = HeaderProfile("crawlkit", (("User-Agent", "crawlkit/1.0"),))
@@ -49,6 +55,7 @@ def test_without_a_browser_profile_the_setting_chooses() -> None:
     assert target_for(profile("Opera/9.80 (Windows NT 6.1) Presto/2.12.388"), "safari") == "safari"
 
 
+@needs_curl_cffi
 def test_the_settings_are_checked_with_clear_messages() -> None:
     assert Settings(fetcher="impersonate", impersonate="firefox135").impersonate == "firefox135"
     with pytest.raises(ConfigError, match="'fetcher' must be one of aiohttp, impersonate, got 'curl'"):
