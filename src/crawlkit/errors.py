@@ -155,6 +155,12 @@ class ProxyError(TransportError):
 
     reason = "proxy_error"
 
+    def __init__(self, message: str, url: str = "", detail: str = "proxy_connect") -> None:
+        super().__init__(message, url)
+        # The classifier's reason (proxy_connect, proxy_407, proxy_502, ...) when no aiohttp
+        # exception under it says which.
+        self.detail = detail
+
 
 class RenderError(FetchError):
     """A render could not be done: a step failed, a page script threw, the page is a download.

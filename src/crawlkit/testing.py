@@ -164,14 +164,15 @@ async def fetch_response_async(
     Chromium (launched for it, and closed), as a crawl renders it: the response is the rendered
     DOM, ``response.meta["render"]`` the results of its ``evaluate`` steps.
     """
-    from .fetch import Fetcher
+    from .fetch import Fetcher, ImpersonateFetcher
 
     resolved = settings if isinstance(settings, Settings) else load_settings(overrides=settings)
     # Read even a binary body (an image, a PDF): a test or `crawlkit fetch` wants to see it.
     request = request or Request(url, meta={"allow_binary": True})
     if request.render:
         return await _render_response(request, resolved)
-    async with Fetcher(resolved) as fetcher:
+    client = ImpersonateFetcher if resolved.fetcher == "impersonate" else Fetcher
+    async with client(resolved) as fetcher:
         fetched = await fetcher.fetch(request)
     if fetched.hold is not None:
         fetched.hold.release()

@@ -5,8 +5,10 @@ the rest: middlewares, the politeness gate, the fetcher with its cookie jars, th
 the retry policy; it answers with a response or a ``Verdict`` (``Ended``, ``Failed``,
 ``Replaced``). The politeness gate (robots.txt, per-host policy and adaptive throttling), the aiohttp client
 (``Fetcher``: timeouts, size limits, redirects hop by hop, the cookie jar), the retry policy and
-the byte budget of bodies in flight; the job's page store (``PageStore``) and the cache step
-that answers from it or asks conditionally (``HttpCache``); rendering in headless Chromium
+the byte budget of bodies in flight; the impersonating client (``ImpersonateFetcher``, with the
+optional curl_cffi: ``crawlkit[impersonate]``), whose TLS and HTTP/2 handshake is a browser's;
+the job's page store (``PageStore``) and the cache step that answers from it or asks
+conditionally (``HttpCache``); rendering in headless Chromium
 (``BrowserFetcher``, with the optional Playwright: ``crawlkit[browser]``) and the plain-data
 ``RenderPlan`` a render follows; the identity step (``IdentityStep``): the block classifier
 (``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their
@@ -45,12 +47,14 @@ from ._recrawlrules import LASTMOD_KEY, RecrawlRules, url_patterns
 from ._rendering import RenderSetup
 from ._retry import RetryPolicy, parse_retry_after
 from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
+from ._targets import check_target, target_for
 from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Unchanged, Verdict
 
 if TYPE_CHECKING:
     from ._browser import BrowserConfig, BrowserFetcher, BrowserStats, Rendered, RequestCheck
     from ._browser_launch import BrowserLauncher
     from ._client import Fetched, Fetcher
+    from ._impersonate import ImpersonateFetcher
 
 __all__ = [
     "CAPTCHA_VENDORS",
@@ -84,6 +88,7 @@ __all__ = [
     "Hold",
     "HttpCache",
     "IdentityStep",
+    "ImpersonateFetcher",
     "Label",
     "MiddlewareChain",
     "NoProxyAvailable",
@@ -111,6 +116,7 @@ __all__ = [
     "Unchanged",
     "Verdict",
     "body_digest",
+    "check_target",
     "dump_cookies",
     "honest_profile",
     "is_captcha",
@@ -125,6 +131,7 @@ __all__ = [
     "refresh_unchanged",
     "request_from_record",
     "request_record",
+    "target_for",
     "url_patterns",
     "usable_proxies",
 ]
@@ -144,6 +151,10 @@ def __getattr__(name: str) -> Any:
         from . import _browser
 
         return getattr(_browser, name)
+    if name == "ImpersonateFetcher":
+        from . import _impersonate  # curl_cffi: imported only by crawls that use it
+
+        return _impersonate.ImpersonateFetcher
     if name == "BrowserLauncher":
         from . import _browser_launch
 

@@ -39,7 +39,8 @@ from ._verdicts import Ended, Unchanged, Verdict
 if TYPE_CHECKING:
     from ..core import CrawlStats
     from ..settings import Settings
-    from ._client import Fetched, Fetcher, HopCheck
+    from ._client import Fetched, HopCheck
+    from ._politeness import RobotsFetcher
 
 __all__ = ["HttpCache", "RobotsThroughCache"]
 
@@ -279,7 +280,7 @@ class RobotsThroughCache:
     stored: any answer but 429 and 5xx, since a 404 means "no rules" as much as a 200 does.
     """
 
-    def __init__(self, fetcher: Fetcher, cache: HttpCache) -> None:
+    def __init__(self, fetcher: RobotsFetcher, cache: HttpCache) -> None:
         self._fetcher = fetcher
         self._cache = cache
 

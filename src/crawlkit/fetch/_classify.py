@@ -56,7 +56,7 @@ from typing import cast
 
 import aiohttp
 
-from ..errors import FetchError
+from ..errors import FetchError, ProxyError
 from ._retry import parse_retry_after
 
 # ISA-L inflates an 8 KB prefix in a third of zlib's time (about 17 against 56 µs here: zlib's
@@ -393,6 +393,8 @@ class Classifier:
                     Label.PROXY_ERROR, f"proxy_{cause.status}" if cause.status else "proxy_tunnel"
                 )
             cause = cause.__cause__
+        if isinstance(exc, ProxyError):  # the impersonating fetcher's: curl's errors are not aiohttp's
+            return Classification(Label.PROXY_ERROR, exc.detail)
         reason = exc.reason if isinstance(exc, FetchError) else type(exc).__name__
         return Classification(Label.NETWORK_ERROR, reason)
 

@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     from ..frontier import Frontier
     from ..settings import Settings
     from ._client import Fetched, Fetcher, HopCheck
+    from ._impersonate import ImpersonateFetcher
     from ._rendering import RenderRoute, RenderSetup
 
 __all__ = ["CaptchaSolver", "Downloader"]
@@ -141,7 +142,7 @@ class Downloader:
         self._solver = captcha_solver
         self._sessions_state: dict[str, Any] | None = None
         self._cookie_jars: list[tuple[Any, list[dict[str, Any]]]] = []
-        self.fetcher: Fetcher | None = None
+        self.fetcher: Fetcher | ImpersonateFetcher | None = None
         self._render_default = render  # the spider's ``render``: for requests that do not say
         self._render_files = render_files  # where screenshots and PDFs go
         self._render_setup = render_setup
@@ -169,15 +170,13 @@ class Downloader:
         return self.identities.proxy_table()
 
     async def __aenter__(self) -> Downloader:
-        from ._client import Fetcher  # aiohttp: the engine imports it in a thread beforehand
-
         if self._render_default and importlib.util.find_spec("playwright") is None:
             # Found, not imported: Playwright loads with the first render.
             raise ConfigError(
                 "this spider renders its pages (render = True): pip install 'crawlkit[browser]'"
             )
 
-        fetcher = Fetcher(self.settings, self.budget, self._resolver)
+        fetcher = self._make_fetcher()
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
@@ -187,6 +186,19 @@ class Downloader:
         else:
             self.politeness.attach(fetcher, self._fetch_robots if self.identities.proxied else None)
         return self
+
+    def _make_fetcher(self) -> Fetcher | ImpersonateFetcher:
+        from ._client import Fetcher  # aiohttp: the engine imports it in a thread beforehand
+
+        if self.settings.fetcher == "impersonate":
+            if self._resolver is None:
+                from ._impersonate import ImpersonateFetcher  # curl_cffi: only for this fetcher
+
+                return ImpersonateFetcher(self.settings, self.budget)
+            # The caller's resolver pins each connection to a vetted address (the fetch API's
+            # guard against rebinding); only aiohttp takes one, so safety wins over the handshake.
+            log.warning('fetcher = "impersonate" ignored here: this fetcher needs its own resolver')
+        return Fetcher(self.settings, self.budget, self._resolver)
 
     async def __aexit__(
         self,

@@ -214,6 +214,21 @@ class Settings:
             "(a real browser's, one per session: needs crawlkit[identities])."
         ),
     )
+    fetcher: str = dataclasses.field(
+        default="aiohttp",
+        metadata=_doc(
+            "The HTTP client: 'aiohttp', or 'impersonate' (curl_cffi: a real browser's TLS and "
+            "HTTP/2 handshake; needs crawlkit[impersonate]; docs/identities.md)."
+        ),
+    )
+    impersonate: str = dataclasses.field(
+        default="chrome",
+        metadata=_doc(
+            "With fetcher = 'impersonate', the browser whose handshake is sent when the session "
+            "has no browser profile: a curl_cffi target ('chrome', 'firefox', 'safari', "
+            "'chrome131', ...). With identities = 'browser' each session's profile chooses."
+        ),
+    )
     block_rules: list[dict[str, Any]] = dataclasses.field(
         default_factory=list,
         metadata=_doc(

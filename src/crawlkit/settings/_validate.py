@@ -76,6 +76,7 @@ _CHOICES = {
     "sessions": ("auto", "on", "off"),
     "identities": ("honest", "browser"),
     "on_no_proxy": ("wait", "stop"),
+    "fetcher": ("aiohttp", "impersonate"),
 }
 
 
@@ -93,6 +94,10 @@ def _check_identity_settings(s: Settings) -> None:
     from ..fetch import parse_block_rules  # here: as for host rules
 
     parse_block_rules(s.block_rules)
+    if s.fetcher == "impersonate":
+        from ..fetch import check_target  # curl_cffi: imported only for this fetcher
+
+        check_target(s.impersonate)
     if s.captcha_solver and ":" not in s.captcha_solver:
         raise ConfigError(
             f"setting 'captcha_solver' must be an import path module:Name, got {s.captcha_solver!r}"
