@@ -80,7 +80,7 @@ class HttpCache:
             self._stats.cache["miss"] += 1
             return None
         if self.revalidate:
-            base = self.store.baseline(request.fingerprint)
+            base = self.store.validators(request.fingerprint)
             if base is not None and (base.etag or base.last_modified):
                 headers = dict(request.headers or {})
                 if base.etag:
@@ -119,7 +119,7 @@ class HttpCache:
         if status != 304 and status not in GONE_STATUSES and not 200 <= status < 300:
             return None
         key = request.fingerprint
-        base = self.store.baseline(key)
+        base = self.store.validators(key)
         if base is None:
             return None
         stats = self._stats
@@ -144,15 +144,19 @@ class HttpCache:
             return
         key = request.fingerprint
         if self.revalidate:
-            verdict = "changed" if self.store.baseline(key) is not None else "new"
+            verdict = "changed" if self.store.validators(key) is not None else "new"
             self._stats.recrawl[verdict] += 1
             self.store.see(key, request.url, verdict)
         else:
             self.store.see(key, request.url, "new")  # the job's history counts what each crawl stored
-        self.store.store(self.entry(key, request, fetched), compress=self.bodies)
+        # The digest is taken by the writer thread: hashing lets go of the GIL, and on the
+        # loop's thread each page would then wait to take it back.
+        entry = self.entry(key, request, fetched, digest=False)
+        self.store.store(entry, compress=self.bodies, digest_of=fetched.body)
         self._stats.cache["stored"] += 1
 
-    def entry(self, key: bytes, request: Request, fetched: Fetched) -> CacheEntry:
+    def entry(self, key: bytes, request: Request, fetched: Fetched, *, digest: bool = True) -> CacheEntry:
+        """``fetched`` as a record (``digest=False``: its digest left for ``PageStore.store``)."""
         etag = last_modified = None
         vary: dict[str, str] | None = None
         for name, value in fetched.headers:
@@ -182,7 +186,7 @@ class HttpCache:
             stored_at=time.time(),
             etag=etag,
             last_modified=last_modified,
-            digest=body_digest(fetched.body),
+            digest=body_digest(fetched.body) if digest else b"",
             request=request_record(request),
         )
 
