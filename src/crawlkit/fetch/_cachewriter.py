@@ -2,13 +2,13 @@
 
 A response a crawl keeps is a row of ``responses`` and a row of ``seen``. Handed to the writer
 thread one by one, each woke the thread, which took the GIL from the event loop, committed a
-transaction of a row or two and slept again: on the 10,000-product bench shop, filling the cache
-cost the main process 2.5 times the CPU per page of a crawl without it. So rows wait on the
-loop's side in a batch, handed over when it holds ``BATCH_ROWS`` responses or ``BATCH_BYTES`` of
-bodies, or ``LINGER`` seconds after its first row. The thread deflates the bodies that need it and
-hashes them (both let go of the GIL while they work), and inserts the batch with ``executemany``
-in one transaction; a batch that fails is written again row by row, so that one bad row costs
-only itself. ``CacheWriter.flush()`` hands the open batch over and resolves once it is committed.
+transaction of a row or two and slept again: a wake-up, a GIL hand-over and a commit per page.
+So rows wait on the loop's side in a batch, handed over when it holds ``BATCH_ROWS`` responses
+or ``BATCH_BYTES`` of bodies, or ``LINGER`` seconds after its first row. The thread deflates the
+bodies that need it and hashes them (both let go of the GIL while they work), and inserts the
+batch with ``executemany`` in one transaction; a batch that fails is written again row by row,
+so that one bad row costs only itself. ``CacheWriter.flush()`` hands the open batch over and
+resolves once it is committed.
 """
 
 from __future__ import annotations
