@@ -128,7 +128,8 @@ class CacheWriter:
                 done.set_result(None)
 
         def committed() -> None:
-            loop.call_soon_threadsafe(resolve)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(resolve)
 
         self.hand_over(then=committed)
         await done
