@@ -37,7 +37,7 @@ def stored(path: Path, key: bytes) -> list[bytes] | None:
     with PageStore(path) as store:
         items = PageItems(store)
         store.begin("recrawl")  # a generation after every one stored
-        base = store.baseline(key)
+        base = store.validators(key)
         return None if base is None else items.stored(key, base.gen, store.gen)
 
 

@@ -31,7 +31,7 @@ import orjson
 
 from ..errors import NotCached
 from ..http import Request, accept_encoding
-from ._cache import CacheEntry, PageStore, body_digest
+from ._cache import CacheEntry, PageStore, Validators, body_digest
 from ._cacheitems import PageItems
 from ._recrawlrules import RecrawlRules
 from ._verdicts import Ended, Unchanged, Verdict
@@ -102,7 +102,7 @@ class HttpCache:
             self._stats.cache["miss"] += 1
             return None
         if self.revalidate:
-            base = self.store.baseline(request.fingerprint)
+            base = self.store.validators(request.fingerprint)
             if base is None or self.rules.always_parsed(request):
                 return None  # new, or a sitemap: fetched whole and parsed
             stored = self._stored_items(base) if self.output_all else None
@@ -151,7 +151,7 @@ class HttpCache:
         if status != 304 and status not in GONE_STATUSES and not 200 <= status < 300:
             return None
         key = request.fingerprint
-        base = self.store.baseline(key)
+        base = self.store.validators(key)
         if base is None:
             return None
         stats = self._stats
@@ -175,7 +175,7 @@ class HttpCache:
         self.store.see(key, request.url, verdict)
         return self._unchanged(stored) if verdict == "unchanged" else _JUDGED
 
-    def _stored_items(self, base: CacheEntry) -> list[bytes] | None:
+    def _stored_items(self, base: Validators) -> list[bytes] | None:
         if self.items is None:
             return None
         return self.items.stored(base.key, base.gen, self.store.gen)
@@ -216,12 +216,12 @@ class HttpCache:
         if fetched.cached or fetched.binary or fetched.status >= 400:
             return
         key = request.fingerprint
-        entry = self.entry(key, request, fetched)
+        entry = self.entry(key, request, fetched, digest=False)
         if self.revalidate:
-            base = self.store.baseline(key)
+            base = self.store.validators(key)
             if base is None:
                 verdict = "new"
-            elif base.digest == entry.digest:
+            elif base.digest == body_digest(fetched.body):
                 verdict = "unchanged"
                 if not self.rules.always_parsed(request):
                     self._stats.recrawl["parsed_for_items"] += 1  # none were stored to write
@@ -233,10 +233,13 @@ class HttpCache:
             self.store.see(key, request.url, "new")  # the job's history counts what each crawl stored
         if self.items is not None:
             self._awaiting.add(key)
-        self.store.store(entry, compress=self.bodies)
+        # The digest is taken by the writer thread: hashing lets go of the GIL, and on the
+        # loop's thread each page would then wait to take it back.
+        self.store.store(entry, compress=self.bodies, digest_of=fetched.body)
         self._stats.cache["stored"] += 1
 
-    def entry(self, key: bytes, request: Request, fetched: Fetched) -> CacheEntry:
+    def entry(self, key: bytes, request: Request, fetched: Fetched, *, digest: bool = True) -> CacheEntry:
+        """``fetched`` as a record (``digest=False``: its digest left for ``PageStore.store``)."""
         etag = last_modified = None
         vary: dict[str, str] | None = None
         for name, value in fetched.headers:
@@ -266,7 +269,7 @@ class HttpCache:
             stored_at=time.time(),
             etag=etag,
             last_modified=last_modified,
-            digest=body_digest(fetched.body),
+            digest=body_digest(fetched.body) if digest else b"",
             request=request_record(request),
         )
 
