@@ -167,14 +167,16 @@ def test_binary_responses_are_not_parsed_unless_asked_for(site: Site, tmp_out: P
 def test_misbehaving_bodies_are_cut_and_counted(site: Site, tmp_out: Path) -> None:
     urls = [
         site.url("/gzip-bomb"),
-        site.url("/drip?chunks=4&interval=1.5"),
+        site.url("/drip?chunks=4&interval=5"),
         site.url("/big?size=3000000&chunked=1"),
         site.url("/ok"),
     ]
     stats, items = run(
         UrlsSpider,
         tmp_out,
-        {"read_timeout": 1.0, "max_response_size": 2_000_000, "max_retries": 0},
+        # read_timeout well clear of both sides: the drip pauses 5 s, while the other pages must
+        # not stall 2 s between reads even on a loaded machine.
+        {"read_timeout": 2.0, "max_response_size": 2_000_000, "max_retries": 0},
         urls=" ".join(urls),
     )
     assert [item["request_url"] for item in items] == [site.url("/ok")]

@@ -163,7 +163,7 @@ def test_host_rules_limit_one_host_by_glob(site: Site, tmp_out: Path) -> None:
 
 
 def test_delay_spaces_starts_but_does_not_serialise(site: Site, tmp_out: Path) -> None:
-    urls = [site.url(f"/slow?delay=0.8&i={i}") for i in range(6)]
+    urls = [site.url(f"/slow?delay=2&i={i}") for i in range(6)]
     stats, items = run(
         UrlsSpider,
         tmp_out,
@@ -174,7 +174,8 @@ def test_delay_spaces_starts_but_does_not_serialise(site: Site, tmp_out: Path) -
     times = sorted(site.log.times("/slow"))
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.045  # 0.5x of the delay, at the least
-    assert max(gaps) <= 0.4  # not one at a time: a response takes 0.8 s
+    # Not one at a time: a response takes 2 s; a loaded machine may stall a start by a second.
+    assert max(gaps) <= 1.0
     assert site.log.max_in_flight("/slow") >= 3
 
 
