@@ -150,10 +150,14 @@ class ProxyError(TransportError):
     """The proxy failed, not the site: its port refused, a 407, a failed CONNECT, its own 5xx.
 
     Counted against the proxy; the request goes again through another proxy, using none of its
-    retries (``docs/identities.md``).
+    retries (``docs/identities.md``). ``detail`` says what failed (``socks_auth``...), when known.
     """
 
     reason = "proxy_error"
+
+    def __init__(self, message: str, url: str = "", *, detail: str = "") -> None:
+        super().__init__(message, url)
+        self.detail = detail
 
 
 class RenderError(FetchError):
