@@ -73,10 +73,10 @@ from ._classify import Classification, Label, Rule
 from ._hostpolicy import CrawlHostPolicy
 from ._identity import ROTATIONS_KEY, IdentityStep, Route, is_captcha
 from ._middlewares import MiddlewareChain
-from ._politeness import DEFER, Politeness
+from ._politeness import DEFER, NO_PROXY, Politeness
 from ._proxies import NoProxyAvailable
 from ._retry import RetryPolicy
-from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
+from ._verdicts import DEFERRED, NO_PROXY_STOP, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
     from ..core import CrawlStats
@@ -96,6 +96,7 @@ CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request 
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
 _JUDGED = Ended(None)  # a re-crawl's unchanged or gone page: the cache counted it
+_NO_PROXY_HALT = Halt(NO_PROXY_STOP)
 
 
 class Downloader:
@@ -178,11 +179,15 @@ class Downloader:
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
+        # Behind proxies, or as sessions, robots.txt goes out as the pages do: through a proxy
+        # (never directly, with a cache too) and as one of the sessions (never with other headers).
+        identities = self.identities
+        through = self._fetch_robots if identities.proxied or identities.sessions is not None else None
         cache = self.cache
         if cache is not None:
-            self.politeness.attach(RobotsThroughCache(fetcher, cache))
+            self.politeness.attach(RobotsThroughCache(fetcher, cache, through))
         else:
-            self.politeness.attach(fetcher, self._fetch_robots if self.identities.proxied else None)
+            self.politeness.attach(fetcher, through)
         return self
 
     async def __aexit__(
@@ -222,7 +227,7 @@ class Downloader:
         politeness = self.politeness
         verdict = await politeness.gate(request)
         if verdict is not None:
-            return DEFERRED if verdict == DEFER else Ended(verdict)
+            return self._gated(verdict)
         sent = request
         if self.cache is not None:
             cached = self._from_cache(request)
@@ -254,6 +259,15 @@ class Downloader:
             return self._classify_and_keep(request, fetched)
         return self._classify(request, fetched)
 
+    def _gated(self, verdict: str) -> Verdict:
+        """What the politeness gate's refusal means for the request."""
+        if verdict == DEFER:
+            return DEFERRED
+        if verdict == NO_PROXY:  # robots.txt could not be asked for: every proxy rests
+            log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
+            return _NO_PROXY_HALT
+        return Ended(verdict)
+
     # -- the identity step ------------------------------------------------------------------
 
     async def _route(self, request: Request) -> Route | Verdict:
@@ -264,7 +278,7 @@ class Downloader:
         except NoProxyAvailable as exc:
             if identities.stop_when_none:
                 log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
-                return Halt("no proxy available")
+                return _NO_PROXY_HALT
             return Rotated(exc, max(identities.next_ready_in(), 0.1))
         if route.proxy is not None:
             identities.proxy_served()
@@ -514,7 +528,7 @@ class Downloader:
         politeness = self.politeness
         verdict = await politeness.gate(request)
         if verdict is not None:
-            return DEFERRED if verdict == DEFER else Ended(verdict)
+            return self._gated(verdict)
         sent = request
         if self.cache is not None:
             cached = self._from_cache(request)
