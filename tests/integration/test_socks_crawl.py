@@ -139,6 +139,20 @@ def test_https_through_socks_and_who_resolves_the_name(tls_context: ssl.SSLConte
     assert not any("Proxy-Authorization" in hit.headers for hit in hits)
 
 
+def test_a_certificate_that_does_not_verify_through_socks_is_the_sites_tls_failure(
+    tls_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    # The TLS handshake with the site runs inside the SOCKS connector, whose errors aiohttp does
+    # not wrap: still the site's "tls" failure, not retried, and nothing against the proxy.
+    with socks_proxy(source="127.0.0.2") as proxy, serve(ROUTES, ssl_context=tls_context) as site:
+        more = settings([proxy.url("socks5h")], obey_robots=False)
+        stats = crawl(
+            DefendedShopSpider, tmp_path / "none.jsonl", settings=more, handle_signals=False, base=site.base
+        )
+    assert stats.failures == {"tls": 1} and not stats.retry_reasons
+    assert stats.proxies[0]["proxy_errors"] == 0 and stats.proxies[0]["state"] == "ready"
+
+
 def test_a_socks_reply_is_the_proxys_failure_or_the_sites_as_it_says(tmp_path: Path) -> None:
     out = tmp_path / "items.jsonl"
     # "General SOCKS server failure": the proxy's; the page goes through the other one.

@@ -103,6 +103,14 @@ def test_socks_proxies_are_usable_with_credentials_the_handshake_can_carry() -> 
         assert "x" * 256 not in str(caught.value)  # the password is not shown
 
 
+def test_the_browser_takes_socks_proxies_by_the_schemes_it_knows_and_never_with_credentials() -> None:
+    assert parse_proxy("http://u:p@h:1").for_browser == "http://u:p@h:1"
+    assert parse_proxy("socks5h://h:1080").for_browser == "socks5://h:1080"  # resolves at the proxy
+    assert parse_proxy("socks5://h:1080").for_browser == "socks5://h:1080"
+    assert parse_proxy("socks4a://h").for_browser == "socks4://h:1080"
+    assert parse_proxy("socks5://u:p@h:1080").for_browser is None
+
+
 def test_without_aiohttp_socks_a_socks_proxy_is_refused_naming_the_extra() -> None:
     # A real interpreter where aiohttp-socks cannot be imported (as where the extra is missing).
     code = (

@@ -342,8 +342,7 @@ class Fetcher:
             raise ProxyError(_foreign(f"proxy {proxy} failed: {exc}"), request.url) from exc
         except self._socks.errors as exc:  # () until the first SOCKS connector is made
             raise socks_failure(exc, route.used if route is not None else None, request.url) from exc
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            # (aiohttp wraps TLS errors of its own connections; a SOCKS connector's come bare.)
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
             raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(_foreign(f"cannot connect: {exc}"), request.url) from exc
@@ -356,6 +355,8 @@ class Fetcher:
             message = _foreign(f"unreadable response: {exc.message or type(exc).__name__}")
             raise ProtocolError(message, request.url) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            if _socks_handshake_tls(exc, route):
+                raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
             raise TransportError(_foreign(f"{type(exc).__name__}: {exc}"), request.url) from exc
 
     async def _read_held(self, resp: aiohttp.ClientResponse, url: str) -> tuple[bytes, Hold]:
@@ -448,6 +449,14 @@ def _hop_headers(
     if args.headers:
         sent = {**(sent or {}), **args.headers}
     return sent, {"proxy": args.proxy, "proxy_headers": args.proxy_headers or None}, None
+
+
+def _socks_handshake_tls(exc: BaseException, route: Route | None) -> bool:
+    """Whether ``exc`` is the TLS handshake with the site, made inside a SOCKS connector: aiohttp
+    tells its own handshakes' errors apart, but a connector's come as a bare ``OSError``."""
+    if route is None or route.used is None or not route.used.is_socks:
+        return False
+    return isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError)
 
 
 def _userinfo_wins(url: str, headers: dict[str, str] | None) -> dict[str, str] | None:

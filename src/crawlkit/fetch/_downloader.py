@@ -64,6 +64,7 @@ from ..errors import (
     NotCached,
     ProxyError,
     RedirectFiltered,
+    RenderError,
 )
 from ..guards import PAUSES
 from ..http import Request, Response
@@ -175,6 +176,14 @@ class Downloader:
                 "this spider renders its pages (render = True): pip install 'crawlkit[browser]'"
             )
 
+        pool = self.identities.pool
+        unusable = [p for p in pool.proxies if p.for_browser is None] if pool is not None else []
+        if self._render_default and unusable:
+            raise ConfigError(
+                f"this spider renders its pages, and Chromium cannot authenticate to a SOCKS proxy "
+                f"({', '.join(str(p) for p in unusable[:3])}): use SOCKS proxies without "
+                "credentials, or http:// proxies"
+            )
         fetcher = Fetcher(self.settings, self.budget, self._resolver)
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
@@ -412,12 +421,19 @@ class Downloader:
         session = route.session
         jar = session.jar if session is not None else fetcher.cookie_jar(request.meta.get("cookiejar"))
         proxy = route.proxy_for(request.url)
+        browser_proxy = None if proxy is None else proxy.for_browser
+        if proxy is not None and browser_proxy is None:
+            raise RenderError(
+                f"cannot render through {proxy}: Chromium cannot authenticate to a SOCKS proxy "
+                "(use one without credentials, or an http:// proxy, for rendered requests)",
+                request.url,
+            )
         return await rendering.fetch(
             request,
             request.render_plan or {},
             jar,
             self._check_hop,
-            proxy=None if proxy is None else proxy.url_with_credentials,
+            proxy=browser_proxy,
             session=None if session is None else f"session:{session.id}",
             identity_headers=None if session is None else session.headers(),
         )

@@ -99,6 +99,19 @@ class Proxy:
         return self.url.replace("://", f"://{user}:{password}@", 1)
 
     @property
+    def for_browser(self) -> str | None:
+        """The proxy as headless Chromium takes it, or None where it cannot use it.
+
+        Chromium resolves names at a SOCKS proxy whatever the scheme says (``socks5h`` is not a
+        scheme it knows), and cannot authenticate to one (Playwright refuses the credentials).
+        """
+        if not self.is_socks:
+            return self.url_with_credentials
+        if self.username is not None:
+            return None
+        return self.url.replace(self.scheme, "socks5" if self.scheme.startswith("socks5") else "socks4", 1)
+
+    @property
     def credentials(self) -> dict[str, str]:
         """``Proxy-Authorization`` for this proxy (empty without credentials)."""
         if self.username is None:
