@@ -139,6 +139,23 @@ def test_https_through_socks_and_who_resolves_the_name(tls_context: ssl.SSLConte
     assert not any("Proxy-Authorization" in hit.headers for hit in hits)
 
 
+def test_all_proxy_in_the_environment_may_name_a_socks_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As curl reads it: ALL_PROXY=socks5h://... carries every http and https URL.
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "items.jsonl"
+    with socks_proxy(auth=(USER, PASSWORD), source="127.0.0.2") as proxy, serve(ROUTES) as site:
+        monkeypatch.setenv("ALL_PROXY", proxy.url_with_credentials(USER, PASSWORD, "socks5h"))
+        stats = crawl(DefendedShopSpider, out, settings=settings([]), handle_signals=False, base=site.base)
+        hits = site.hits()
+    assert Counter(item["url"] for item in read(out)) == {site.url(f"/page/{n}"): 1 for n in range(20)}
+    assert not stats.failures and stats.robots == {"parsed": 1}
+    assert {hit.remote for hit in hits} == {"127.0.0.2"} and len(proxy.seen) >= 1
+    assert all(h.user == USER for h in proxy.seen)
+
+
 def test_a_certificate_that_does_not_verify_through_socks_is_the_sites_tls_failure(
     tls_context: ssl.SSLContext, tmp_path: Path
 ) -> None:
