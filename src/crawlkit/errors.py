@@ -150,15 +150,15 @@ class ProxyError(TransportError):
     """The proxy failed, not the site: its port refused, a 407, a failed CONNECT, its own 5xx.
 
     Counted against the proxy; the request goes again through another proxy, using none of its
-    retries (``docs/identities.md``).
+    retries (``docs/identities.md``). ``detail`` says what failed (``socks_auth``...), when known.
     """
 
     reason = "proxy_error"
 
-    def __init__(self, message: str, url: str = "", detail: str = "proxy_connect") -> None:
+    def __init__(self, message: str, url: str = "", *, detail: str = "proxy_connect") -> None:
         super().__init__(message, url)
-        # The classifier's reason (proxy_connect, proxy_407, proxy_502, ...) when no aiohttp
-        # exception under it says which.
+        # The classifier's reason (proxy_connect, proxy_407, proxy_socks, ...) when no aiohttp
+        # exception under it says which: the impersonating fetcher's and SOCKS failures.
         self.detail = detail
 
 

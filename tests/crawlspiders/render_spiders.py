@@ -111,7 +111,7 @@ class ProxiedProductSpider(Spider):
 
     def start_requests(self) -> Iterator[Request]:
         for pid in range(3):
-            yield Request(f"{self.base}/product/{pid}", self.parse_product, wait_for="h1")
+            yield Request(f"{self.base}/product/{pid}", self.parse_product, wait_for="h1.ready")
 
     def parse_product(self, response: Response) -> Iterator[dict[str, object]]:
         yield {"url": response.url, "name": response.css("h1::text").get()}

@@ -18,12 +18,14 @@ import orjson
 import pytest
 
 from crawlkit import crawl
+from crawlkit.errors import ConfigError
 from crawlkit.fetch._chromium_guard import OWNER_FLAG, _descendants
 from crawlspiders.render_spiders import ProxiedProductSpider, RenderShopSpider
 from support.browser import alive, require_browser
 from support.forwardproxy import ForwardProxy
 from support.procs import CRAWLKIT_EXE, TESTS_DIR, finish, subprocess_env, wait_for, wait_for_lines
 from support.rendershop import PER_PAGE, PRODUCTS, RenderShop, product
+from support.socksproxy import socks_proxy
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +196,28 @@ def test_a_render_goes_through_its_sessions_proxy_with_the_credentials_kept_from
     through = {seen.target for seen in proxy.seen}
     assert {f"{shop.base}/product/{i}" for i in range(3)} <= through  # the documents, proxied
     assert shop.header_names and not any("proxy-authorization" in names for names in shop.header_names)
+
+
+def test_a_render_goes_through_a_socks_proxy_but_not_one_with_credentials(
+    shop: RenderShop, tmp_path: Path
+) -> None:
+    # socks5h:// is no scheme Chromium knows: it gets socks5://, which it resolves at the proxy.
+    settings = {"job_dir": str(tmp_path / "job"), "obey_robots": False}
+    with socks_proxy(source="127.0.0.2") as proxy:
+        out = tmp_path / "items.jsonl"
+        more = {**settings, "proxies": [proxy.url("socks5h")]}
+        stats = crawl(ProxiedProductSpider, out, base=shop.base, settings=more)
+        seen = proxy.seen
+    items = read_items(out)
+    assert sorted(str(item["name"]) for item in items) == [f"Product {i}" for i in range(3)]
+    assert stats.renders == 3 and seen and all(h.allowed and h.port == shop.port for h in seen)
+    # Chromium cannot authenticate to a SOCKS proxy: said before the crawl starts.
+    with socks_proxy(auth=("alice", "s3cret")) as proxy:
+        more = {
+            **settings,
+            "job_dir": str(tmp_path / "job2"),
+            "proxies": [proxy.url_with_credentials("alice", "s3cret")],
+        }
+        with pytest.raises(ConfigError, match="Chromium cannot authenticate to a SOCKS proxy") as caught:
+            crawl(ProxiedProductSpider, tmp_path / "none.jsonl", base=shop.base, settings=more)
+    assert "s3cret" not in str(caught.value)

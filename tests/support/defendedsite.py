@@ -1,6 +1,9 @@
 """A site that defends itself, for the crawls of proxies and sessions (a real server on 127.0.0.1).
 
 * It refuses a request that did not come through a proxy (no ``Via`` header): 403, counted.
+  With ``by_address=True`` a proxy is told by the address a request comes from instead (a SOCKS
+  proxy adds no header; the test's SOCKS proxies connect from 127.0.0.2, 127.0.0.3...), and a
+  request from 127.0.0.1 is direct.
 * A visitor is a cookie (``visitor``) seen through one proxy (the ``Via`` header): after
   ``ban_after`` pages, that (proxy, cookie) pair is banned, and every later request of it gets a
   Cloudflare challenge page under a 403.
@@ -31,8 +34,11 @@ CAPTCHA = (_CHALLENGES / "recaptcha_sorry.html").read_text()
 
 
 class DefendedSite:
-    def __init__(self, pages: int, ban_after: int | None = 6, captcha_every: int | None = 7) -> None:
+    def __init__(
+        self, pages: int, ban_after: int | None = 6, captcha_every: int | None = 7, by_address: bool = False
+    ) -> None:
         self.pages = pages
+        self.by_address = by_address
         self.ban_after = ban_after
         self.captcha_every = captcha_every
         self._lock = threading.Lock()
@@ -44,7 +50,9 @@ class DefendedSite:
         self.banned: set[tuple[str, str]] = set()
         self.challenges = 0
         self.captchas = 0
-        self.by_proxy: Counter[str] = Counter()  # pages served, by the proxy they came through
+        self.by_proxy: Counter[str] = (
+            Counter()
+        )  # pages served, by the proxy (Via, or address) they came through
         self.issued: list[str] = []  # visitor cookies handed out, in order
         self.server: Server | None = None
 
@@ -58,6 +66,8 @@ class DefendedSite:
             if "Proxy-Authorization" in headers or "Authorization" in headers:
                 self.leaked.append(dict(headers))
             via = headers.get("Via")
+            if self.by_address:
+                via = request.remote if request.remote != "127.0.0.1" else None
             if via is None:
                 self.direct += 1
                 return web.Response(status=403, text="direct access refused\n")
@@ -98,9 +108,9 @@ class DefendedSite:
 
 @contextmanager
 def defended_site(
-    pages: int, ban_after: int | None = 6, captcha_every: int | None = 7
+    pages: int, ban_after: int | None = 6, captcha_every: int | None = 7, by_address: bool = False
 ) -> Iterator[DefendedSite]:
-    site = DefendedSite(pages, ban_after, captcha_every)
+    site = DefendedSite(pages, ban_after, captcha_every, by_address)
     routes = [web.get(path, site.handle) for path in ("/list", "/robots.txt", "/page/{n}")]
     with serve(routes) as server:
         site.server = server

@@ -30,6 +30,7 @@ class Hit:
     host: str
     path_qs: str
     headers: dict[str, str]
+    remote: str = ""  # the address the request came from
 
 
 class Server:
@@ -70,7 +71,15 @@ class Server:
     @web.middleware
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         with self._lock:
-            self._hits.append(Hit(time.monotonic(), request.host, request.path_qs, dict(request.headers)))
+            self._hits.append(
+                Hit(
+                    time.monotonic(),
+                    request.host,
+                    request.path_qs,
+                    dict(request.headers),
+                    request.remote or "",
+                )
+            )
         return await handler(request)
 
     def _run(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,12 +93,41 @@ def test_a_proxy_list_from_settings_and_files(tmp_path: Path) -> None:
         parse_proxies(["@missing.txt"], base_dir=tmp_path)
 
 
-def test_socks_is_parsed_and_refused_with_the_reason() -> None:
-    proxies = [parse_proxy("http://a.example:1"), parse_proxy("socks5://u:secret@s.example")]
-    with pytest.raises(ConfigError, match=r"SOCKS proxies are not supported yet \(socks5://\*\*\*@s.example"):
-        usable_proxies(proxies)
-    with pytest.raises(ConfigError, match="SOCKS"):
-        ProxyPool(proxies)
+def test_socks_proxies_are_usable_with_credentials_the_handshake_can_carry() -> None:
+    proxies = [parse_proxy("http://a.example:1"), parse_proxy("socks5h://u:secret@s.example")]
+    assert usable_proxies(proxies) == proxies
+    assert ProxyPool(proxies).proxies == proxies
+    for bad in ("socks5://us\u00e9r:p@s.example", f"socks5://u:{'x' * 256}@s.example"):
+        with pytest.raises(ConfigError, match=r"a SOCKS (user name|password) must be ASCII") as caught:
+            usable_proxies([parse_proxy(bad)])
+        assert "x" * 256 not in str(caught.value)  # the password is not shown
+
+
+def test_the_browser_takes_socks_proxies_by_the_schemes_it_knows_and_never_with_credentials() -> None:
+    assert parse_proxy("http://u:p@h:1").for_browser == "http://u:p@h:1"
+    assert parse_proxy("socks5h://h:1080").for_browser == "socks5://h:1080"  # resolves at the proxy
+    assert parse_proxy("socks5://h:1080").for_browser == "socks5://h:1080"
+    assert parse_proxy("socks4a://h").for_browser == "socks4://h:1080"
+    assert parse_proxy("socks5://u:p@h:1080").for_browser is None
+
+
+def test_without_aiohttp_socks_a_socks_proxy_is_refused_naming_the_extra() -> None:
+    # A real interpreter where aiohttp-socks cannot be imported (as where the extra is missing).
+    code = (
+        "import sys; sys.modules['aiohttp_socks'] = None\n"
+        "from crawlkit.errors import ConfigError\n"
+        "from crawlkit.fetch import parse_proxy, usable_proxies\n"
+        "assert usable_proxies([parse_proxy('http://a.example:1')])\n"
+        "try:\n"
+        "    usable_proxies([parse_proxy('socks5://u:secret@s.example:1080')])\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "SOCKS proxies (socks5://***@s.example:1080) need aiohttp-socks: pip install 'crawlkit[socks]'"
+    )
 
 
 NO_PROXY = [

@@ -157,6 +157,15 @@ def test_browser_identities_are_real_and_consistent() -> None:
         assert profile.name.startswith("browser: ")
 
 
+def test_browser_identities_never_name_a_crawler() -> None:
+    # browserforge's data holds a crawler's user agent dressed as Chrome's (about one in 30).
+    pytest.importorskip("browserforge")
+    make = BrowserIdentities()
+    for _ in range(300):
+        agent = (make().get("User-Agent") or "").lower()
+        assert "compatible;" not in agent and "bot" not in agent and "crawl" not in agent, agent
+
+
 def test_pool_state_round_trips_through_json_with_cookies_and_without_passwords() -> None:
     asyncio.run(_round_trip())
 

@@ -327,7 +327,8 @@ def _exit_code(stats: CrawlStats, *, forced: bool) -> int:
     if forced:
         return EXIT_FORCED
     stopped_by_signal = stats.stop_reason in {sig.name for sig in STOP_SIGNALS}
-    if stopped_by_signal or stats.stop_reason.startswith("memory limit"):
+    # Every proxy resting with on_no_proxy = "stop" (fetch.NO_PROXY_STOP) stops as a signal does.
+    if stopped_by_signal or stats.stop_reason.startswith(("memory limit", "no proxy available")):
         return EXIT_STOPPED
     if stats.earlier is not None and stats.stop_reason != "already finished":
         # A resumed job: a failure in an earlier run is still the crawl's failure.

@@ -11,7 +11,8 @@ the job's page store (``PageStore``) and the cache step that answers from it or 
 conditionally (``HttpCache``); rendering in headless Chromium
 (``BrowserFetcher``, with the optional Playwright: ``crawlkit[browser]``) and the plain-data
 ``RenderPlan`` a render follows; the identity step (``IdentityStep``): the block classifier
-(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their
+(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``; SOCKS ones through aiohttp-socks,
+``crawlkit[socks]``, loaded on the first SOCKS request), sessions (``SessionPool``) and their
 header profiles, wired into every attempt.
 ``Fetcher`` is imported on first use: it pulls in aiohttp, which the engine imports in a thread
 while the parser workers start; the browser's parts load Playwright only when a browser starts.

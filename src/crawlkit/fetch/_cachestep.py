@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -283,9 +284,15 @@ class RobotsThroughCache:
     stored: any answer but 429 and 5xx, since a 404 means "no rules" as much as a 200 does.
     """
 
-    def __init__(self, fetcher: RobotsFetcher, cache: HttpCache) -> None:
+    def __init__(
+        self,
+        fetcher: RobotsFetcher,
+        cache: HttpCache,
+        through: Callable[[Request], Awaitable[Fetched]] | None = None,
+    ) -> None:
         self._fetcher = fetcher
         self._cache = cache
+        self._through = through  # the downloader's way through the crawl's proxies, if it has them
 
     async def fetch(self, request: Request, hop_check: HopCheck | None = None) -> Fetched:
         cache = self._cache
@@ -295,7 +302,10 @@ class RobotsThroughCache:
                 return _as_fetched(entry)
             if cache.offline:
                 raise NotCached("robots.txt not in the HTTP cache (offline)", request.url)
-        fetched = await self._fetcher.fetch(request, hop_check)
+        if self._through is not None:
+            fetched = await self._through(request)
+        else:
+            fetched = await self._fetcher.fetch(request, hop_check)
         if cache.bodies and fetched.status != 429 and fetched.status < 500:
             entry = cache.entry(request.fingerprint, request, fetched)
             entry.request = None  # not a page: a re-crawl does not visit it as one

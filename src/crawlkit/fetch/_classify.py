@@ -16,7 +16,8 @@ The rules, in order (the first that decides wins):
 
 1. An exception: a proxy-side failure (aiohttp's ``ClientProxyConnectionError`` or
    ``ClientHttpProxyError``, found on the exception or its ``__cause__`` chain, as crawlkit's
-   fetcher wraps them) is ``proxy_error``; anything else is ``network_error``.
+   fetcher wraps them, or a ``ProxyError`` the fetcher made itself, as for a SOCKS proxy's
+   failure) is ``proxy_error``; anything else is ``network_error``.
 2. Through a proxy, a 407, or a 502/503/504 that the proxy says it made itself
    (:data:`PROXY_ERROR_HEADERS`), is ``proxy_error``. RFC 9209's ``Proxy-Status`` names the
    error: one about the destination (DNS, refused, timeout) is the site's ``network_error``.
@@ -393,8 +394,8 @@ class Classifier:
                     Label.PROXY_ERROR, f"proxy_{cause.status}" if cause.status else "proxy_tunnel"
                 )
             cause = cause.__cause__
-        if isinstance(exc, ProxyError):  # the impersonating fetcher's: curl's errors are not aiohttp's
-            return Classification(Label.PROXY_ERROR, exc.detail)
+        if isinstance(exc, ProxyError):  # the fetcher's own judgement: curl's, a SOCKS proxy's
+            return Classification(Label.PROXY_ERROR, exc.detail or "proxy")
         reason = exc.reason if isinstance(exc, FetchError) else type(exc).__name__
         return Classification(Label.NETWORK_ERROR, reason)
 

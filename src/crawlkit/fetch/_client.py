@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,8 +48,10 @@ from ._budget import ByteBudget, Hold
 from ._classify import Classification
 from ._cookies import BoundedCookieJar, jar_state, restore_jar
 from ._identity import Route
+from ._proxies import Proxy
 from ._retry import parse_retry_after
 from ._sessions import Session
+from ._socks import SocksClients, socks_failure
 
 __all__ = ["Fetched", "Fetcher", "HopCheck"]
 
@@ -118,6 +121,10 @@ class Fetcher:
             "Accept-Encoding": accept_encoding(),
             **self._credentials,
         }
+        # SOCKS proxies: a connector each, and client sessions on them (made on first use).
+        self._socks = SocksClients(
+            limit=settings.concurrency, verify_tls=settings.verify_tls, make_client=self._socks_client
+        )
 
     async def __aenter__(self) -> Fetcher:
         s = self._settings
@@ -135,7 +142,12 @@ class Fetcher:
         return self
 
     def _make_session(
-        self, connector: aiohttp.BaseConnector, *, owner: bool, bare: bool = False
+        self,
+        connector: aiohttp.BaseConnector,
+        *,
+        owner: bool,
+        bare: bool = False,
+        jar: aiohttp.abc.AbstractCookieJar | None = None,
     ) -> aiohttp.ClientSession:
         s = self._settings
         headers = {
@@ -143,9 +155,8 @@ class Fetcher:
             "User-Agent": s.user_agent,
             "Accept-Encoding": accept_encoding(),
         }
-        jar: aiohttp.abc.AbstractCookieJar = (
-            aiohttp.DummyCookieJar() if bare else BoundedCookieJar(unsafe=True)
-        )
+        if jar is None:
+            jar = aiohttp.DummyCookieJar() if bare else BoundedCookieJar(unsafe=True)
         return aiohttp.ClientSession(
             connector=connector,
             connector_owner=owner,
@@ -160,6 +171,12 @@ class Fetcher:
             max_line_size=16 * 1024,
             max_field_size=16 * 1024,
         )
+
+    def _socks_client(
+        self, connector: aiohttp.BaseConnector, like: aiohttp.ClientSession
+    ) -> aiohttp.ClientSession:
+        """A client on a SOCKS proxy's connector that stands for ``like``: its jar, its defaults."""
+        return self._make_session(connector, owner=False, bare=like is self._identities, jar=like.cookie_jar)
 
     def _session_for(self, key: Any) -> aiohttp.ClientSession:
         """The session of ``meta["cookiejar"] = key``: a jar of its own, the shared connections."""
@@ -186,6 +203,7 @@ class Fetcher:
         """Forget the jar of ``meta["cookiejar"] = key`` (the fetch API makes one per fetch)."""
         session = self._sessions.pop(key, None)
         if session is not None:
+            await self._socks.forget(session)
             await session.close()  # not its connector: the shared session owns that
 
     def cookie_jars(self) -> list[tuple[Any, list[dict[str, Any]]]]:
@@ -210,6 +228,7 @@ class Fetcher:
         for session in self._sessions.values():
             await session.close()  # not its connector: the crawl's session owns that
         self._sessions.clear()
+        await self._socks.close()
         if self._identities is not None:
             await self._identities.close()
             self._identities = None
@@ -255,9 +274,10 @@ class Fetcher:
             for _ in range(self._settings.max_redirects + 1):
                 visited[url] = len(jar)
                 headers = _userinfo_wins(url, headers)
-                sent, via = _hop_headers(url, headers, route, identity)
+                sent, via, socks = _hop_headers(url, headers, route, identity)
+                client = session if socks is None else self._socks.client(socks, session)
                 started = time.monotonic()
-                async with session.request(
+                async with client.request(
                     method, wire_url(url), headers=sent, data=body, allow_redirects=False, **via
                 ) as resp:
                     latency = time.monotonic() - started
@@ -320,6 +340,8 @@ class Fetcher:
             # ClientResponseError, which would otherwise be an unretried ProtocolError).
             proxy = route.used if route is not None else None
             raise ProxyError(_foreign(f"proxy {proxy} failed: {exc}"), request.url) from exc
+        except self._socks.errors as exc:  # () until the first SOCKS connector is made
+            raise socks_failure(exc, route.used if route is not None else None, request.url) from exc
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
             raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -333,6 +355,8 @@ class Fetcher:
             message = _foreign(f"unreadable response: {exc.message or type(exc).__name__}")
             raise ProtocolError(message, request.url) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            if _socks_handshake_tls(exc, route):
+                raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
             raise TransportError(_foreign(f"{type(exc).__name__}: {exc}"), request.url) from exc
 
     async def _read_held(self, resp: aiohttp.ClientResponse, url: str) -> tuple[bytes, Hold]:
@@ -401,11 +425,12 @@ def _profile_first(identity: Session, defaults: dict[str, str], own: dict[str, s
 
 def _hop_headers(
     url: str, headers: dict[str, str] | None, route: Route | None, identity: Session | None
-) -> tuple[dict[str, str] | None, dict[str, Any]]:
+) -> tuple[dict[str, str] | None, dict[str, Any], Proxy | None]:
     """One hop's headers and proxy arguments: the session's cookies for ``url``, and the proxy's
-    credentials where this hop needs them (in the CONNECT for https, on the request for http)."""
+    credentials where this hop needs them (in the CONNECT for https, on the request for http).
+    A SOCKS proxy comes back third: its connector carries the hop, its credentials in the handshake."""
     if route is None:
-        return headers, _DIRECT
+        return headers, _DIRECT, None
     proxy = route.proxy_for(url)
     sent = headers
     if identity is not None:
@@ -417,11 +442,21 @@ def _hop_headers(
                 cookie = f"{sent.pop(own)}; {cookie}"
             sent["Cookie"] = cookie
     if proxy is None:
-        return sent, _DIRECT
+        return sent, _DIRECT, None
+    if proxy.is_socks:
+        return sent, _DIRECT, proxy
     args = proxy.for_request(url)
     if args.headers:
         sent = {**(sent or {}), **args.headers}
-    return sent, {"proxy": args.proxy, "proxy_headers": args.proxy_headers or None}
+    return sent, {"proxy": args.proxy, "proxy_headers": args.proxy_headers or None}, None
+
+
+def _socks_handshake_tls(exc: BaseException, route: Route | None) -> bool:
+    """Whether ``exc`` is the TLS handshake with the site, made inside a SOCKS connector: aiohttp
+    tells its own handshakes' errors apart, but a connector's come as a bare ``OSError``."""
+    if route is None or route.used is None or not route.used.is_socks:
+        return False
+    return isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError)
 
 
 def _userinfo_wins(url: str, headers: dict[str, str] | None) -> dict[str, str] | None:

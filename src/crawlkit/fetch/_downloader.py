@@ -66,6 +66,7 @@ from ..errors import (
     NotCached,
     ProxyError,
     RedirectFiltered,
+    RenderError,
 )
 from ..guards import PAUSES
 from ..http import Request, Response
@@ -75,10 +76,10 @@ from ._classify import Classification, Label, Rule
 from ._hostpolicy import CrawlHostPolicy
 from ._identity import ROTATIONS_KEY, IdentityStep, Route, is_captcha
 from ._middlewares import MiddlewareChain
-from ._politeness import DEFER, Politeness
+from ._politeness import DEFER, NO_PROXY, Politeness
 from ._proxies import NoProxyAvailable
 from ._retry import RetryPolicy
-from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
+from ._verdicts import DEFERRED, NO_PROXY_STOP, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
     from ..core import CrawlStats
@@ -98,6 +99,7 @@ CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request 
 
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
+_NO_PROXY_HALT = Halt(NO_PROXY_STOP)
 
 
 class Downloader:
@@ -176,15 +178,27 @@ class Downloader:
                 "this spider renders its pages (render = True): pip install 'crawlkit[browser]'"
             )
 
+        pool = self.identities.pool
+        unusable = [p for p in pool.proxies if p.for_browser is None] if pool is not None else []
+        if self._render_default and unusable:
+            raise ConfigError(
+                f"this spider renders its pages, and Chromium cannot authenticate to a SOCKS proxy "
+                f"({', '.join(str(p) for p in unusable[:3])}): use SOCKS proxies without "
+                "credentials, or http:// proxies"
+            )
         fetcher = self._make_fetcher()
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
+        # Behind proxies, or as sessions, robots.txt goes out as the pages do: through a proxy
+        # (never directly, with a cache too) and as one of the sessions (never with other headers).
+        identities = self.identities
+        through = self._fetch_robots if identities.proxied or identities.sessions is not None else None
         cache = self.cache
         if cache is not None:
-            self.politeness.attach(RobotsThroughCache(fetcher, cache))
+            self.politeness.attach(RobotsThroughCache(fetcher, cache, through))
         else:
-            self.politeness.attach(fetcher, self._fetch_robots if self.identities.proxied else None)
+            self.politeness.attach(fetcher, through)
         return self
 
     def _make_fetcher(self) -> Fetcher | ImpersonateFetcher:
@@ -240,7 +254,7 @@ class Downloader:
         politeness = self.politeness
         verdict = await politeness.gate(request)
         if verdict is not None:
-            return DEFERRED if verdict == DEFER else Ended(verdict)
+            return self._gated(verdict)
         sent = request
         if self.cache is not None:
             cached = self._from_cache(request)
@@ -274,6 +288,15 @@ class Downloader:
             return self._classify_and_keep(request, fetched)
         return self._classify(request, fetched)
 
+    def _gated(self, verdict: str) -> Verdict:
+        """What the politeness gate's refusal means for the request."""
+        if verdict == DEFER:
+            return DEFERRED
+        if verdict == NO_PROXY:  # robots.txt could not be asked for: every proxy rests
+            log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
+            return _NO_PROXY_HALT
+        return Ended(verdict)
+
     # -- the identity step ------------------------------------------------------------------
 
     async def _route(self, request: Request) -> Route | Verdict:
@@ -284,7 +307,7 @@ class Downloader:
         except NoProxyAvailable as exc:
             if identities.stop_when_none:
                 log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
-                return Halt("no proxy available")
+                return _NO_PROXY_HALT
             return Rotated(exc, max(identities.next_ready_in(), 0.1))
         if route.proxy is not None:
             identities.proxy_served()
@@ -420,12 +443,19 @@ class Downloader:
         session = route.session
         jar = session.jar if session is not None else fetcher.cookie_jar(request.meta.get("cookiejar"))
         proxy = route.proxy_for(request.url)
+        browser_proxy = None if proxy is None else proxy.for_browser
+        if proxy is not None and browser_proxy is None:
+            raise RenderError(
+                f"cannot render through {proxy}: Chromium cannot authenticate to a SOCKS proxy "
+                "(use one without credentials, or an http:// proxy, for rendered requests)",
+                request.url,
+            )
         return await rendering.fetch(
             request,
             request.render_plan or {},
             jar,
             self._check_hop,
-            proxy=None if proxy is None else proxy.url_with_credentials,
+            proxy=browser_proxy,
             session=None if session is None else f"session:{session.id}",
             identity_headers=None if session is None else session.headers(),
         )
@@ -538,7 +568,7 @@ class Downloader:
         politeness = self.politeness
         verdict = await politeness.gate(request)
         if verdict is not None:
-            return DEFERRED if verdict == DEFER else Ended(verdict)
+            return self._gated(verdict)
         sent = request
         if self.cache is not None:
             cached = self._from_cache(request)

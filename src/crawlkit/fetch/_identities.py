@@ -18,6 +18,10 @@ time. Three things are set here rather than taken from it:
   among the four names (``Sec-Fetch-Site: ?1``), which no browser sends and any detector sees;
 * ``Accept-Language``: written as browsers write it (``en-US,en;q=0.9``), from the locales asked.
 
+Its data also holds a few user agents that are not browsers: a crawler's that borrows Chrome's
+(``(KHTML, like Gecko; compatible; pageburst) Chrome/...``, one profile in 30 with browserforge
+1.2.4). Such a profile is drawn again: a session that says it is a bot is blocked as one.
+
 aiohttp sends the headers it is given in their order, after ``Host``, as browsers do.
 """
 
@@ -63,6 +67,9 @@ _NAVIGATION = {
     "sec-fetch-user": "?1",
     "sec-fetch-dest": "document",
 }
+# Words of user agents that are not a browser, lower-case (a browser's own has none of them).
+_NOT_A_BROWSER = ("compatible;", "bot", "crawl", "spider", "headless")
+_DRAWS = 50
 # Headers the HTTP client owns: the connection is aiohttp's business, not the profile's.
 _CLIENT_OWNED = frozenset({"connection", "host", "content-length", "transfer-encoding"})
 
@@ -92,7 +99,13 @@ class BrowserIdentities:
         self._language = _accept_language(locales)
 
     def __call__(self) -> HeaderProfile:
-        generated: dict[str, str] = self._generator.generate()
+        for _ in range(_DRAWS):
+            generated: dict[str, str] = self._generator.generate()
+            agent = generated.get("User-Agent", "").lower()
+            if agent and not any(word in agent for word in _NOT_A_BROWSER):
+                break
+        else:
+            raise ConfigError(f"browserforge gave no browser's user agent in {_DRAWS} profiles")
         headers: list[tuple[str, str]] = []
         for name, value in generated.items():
             lowered = name.lower()

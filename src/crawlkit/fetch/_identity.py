@@ -108,6 +108,8 @@ class IdentityStep:
         self._pooled = frozenset(proxies)
         env = EnvProxies(environ) if settings.proxy_from_env and not proxies else None
         self.env = env if env is not None and env.any else None
+        if self.env is not None:
+            usable_proxies(self.env.named)  # a SOCKS proxy in ALL_PROXY needs the extra too
         self.sessions: SessionPool | None = None
         if settings.sessions == "on" or (settings.sessions == "auto" and proxies):
             self.sessions = SessionPool(

@@ -357,7 +357,7 @@ def _translate(exc: errors.RequestException, url: str, route: Route | None) -> F
         # (407, 5xx) is the proxy's failure, tried again through another.
         tunnel = _TUNNEL_STATUS.search(text)
         detail = f"proxy_{tunnel.group(1)}" if tunnel else "proxy_connect"  # as the classifier says
-        return ProxyError(_foreign(f"proxy {proxy} failed: {text}"), url, detail)
+        return ProxyError(_foreign(f"proxy {proxy} failed: {text}"), url, detail=detail)
     if isinstance(exc, errors.Timeout):
         return FetchTimeout("timed out", url)
     if isinstance(exc, errors.SSLError):

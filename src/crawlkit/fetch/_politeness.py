@@ -37,6 +37,7 @@ from ..errors import FetchError, RedirectError, TransportError
 from ..http import OffsiteFilter, Request, decode_body
 from ..parsing import filter_reason
 from ._hostpolicy import CrawlHostPolicy
+from ._proxies import NoProxyAvailable
 from ._retry import parse_retry_after
 
 if TYPE_CHECKING:
@@ -45,12 +46,15 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ._client import Fetched, HopCheck
 
-__all__ = ["DEFER", "DISALLOWED", "Politeness", "robots_token"]
+__all__ = ["DEFER", "DISALLOWED", "NO_PROXY", "Politeness", "robots_token"]
 
 log = logging.getLogger("crawlkit.politeness")
 
 DISALLOWED = "robots"  # the gate's answer for a request robots.txt forbids (and its stats key)
 DEFER = "defer"  # the gate's answer for a request to hand back to the frontier unstarted
+# The gate's answer when robots.txt could not be asked for because every proxy rests and the
+# crawl stops then (on_no_proxy = "stop"): the request goes back unstarted and the crawl stops.
+NO_PROXY = "no_proxy"
 
 _ROBOTS_ATTEMPTS = 3
 _ROBOTS_MAX_BYTES = 500 * 1024  # Google reads the first 500 KiB; so do we
@@ -77,6 +81,10 @@ class _Robots:
     parser: Protego | None  # None: everything is allowed
     delay: float  # Crawl-delay or the Request-rate interval, seconds (0: none)
     claimed: bool = False  # whether a request that waited for this file has gone ahead
+
+
+# robots.txt not asked for (every proxy rests): not known, so never remembered as "allow all".
+_NO_PROXY_ROBOTS = _Robots(None, 0.0)
 
 
 class Politeness:
@@ -135,6 +143,8 @@ class Politeness:
         waited = robots is None
         if robots is None:
             robots = await self._wait_for(origin, host)
+        if robots is _NO_PROXY_ROBOTS:
+            return NO_PROXY
         if robots.parser is not None and not robots.parser.can_fetch(request.url, self._token):
             return DISALLOWED
         if waited and robots.delay > 0:
@@ -193,9 +203,10 @@ class Politeness:
             log.exception("reading robots.txt of %s failed; allowing everything", origin)
             self._stats.robots["error"] += 1
         finally:
-            if len(self._robots) >= _MAX_ORIGINS:
-                self._robots.pop(next(iter(self._robots)))
-            self._robots[origin] = robots
+            if robots is not _NO_PROXY_ROBOTS:  # asked again when a proxy is back
+                if len(self._robots) >= _MAX_ORIGINS:
+                    self._robots.pop(next(iter(self._robots)))
+                self._robots[origin] = robots
             self._pending.pop(origin, None)
             if not future.done():
                 future.set_result(robots)
@@ -217,6 +228,8 @@ class Politeness:
                     fetched = await self._fetch(robots_request)
                 else:
                     fetched = await self._fetcher.fetch(robots_request)
+            except NoProxyAvailable:
+                return _NO_PROXY_ROBOTS  # only with on_no_proxy = "stop": the crawl stops
             except RedirectError as exc:
                 log.info("robots.txt of %s: %s; allowing everything", origin, exc)
                 self._stats.robots["redirects"] += 1

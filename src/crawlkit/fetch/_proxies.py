@@ -12,10 +12,10 @@ CONNECT request for an https target (aiohttp's ``proxy_headers=``); on the reque
 http one, which goes to the proxy, where that hop-by-hop header is consumed. :attr:`Proxy.url`, for
 ``proxy=``, holds none; ``repr()`` and ``str()`` show them as ``***``.
 
-SOCKS proxies (``socks5://``, ``socks5h://``, ``socks4://``) are parsed, but refused by
-:func:`usable_proxies` with an error that says why: aiohttp speaks HTTP to proxies only, and
-``aiohttp-socks`` does SOCKS through a connector of its own per proxy, so a SOCKS session would
-need its own ``ClientSession``: a decision for the fetcher that sessions are wired into.
+SOCKS proxies (``socks5://``, ``socks5h://``, ``socks4://``, ``socks4a://``) need the ``socks``
+extra (aiohttp-socks): :func:`usable_proxies` says so when it is missing, and refuses SOCKS
+credentials the protocol cannot carry. Their connections are opened by ``_socks.py``; their
+credentials go in the SOCKS handshake (RFC 1929), never in an HTTP header.
 """
 
 from __future__ import annotations
@@ -97,6 +97,19 @@ class Proxy:
         user = quote(self.username, safe="")
         password = quote(self.password or "", safe="")
         return self.url.replace("://", f"://{user}:{password}@", 1)
+
+    @property
+    def for_browser(self) -> str | None:
+        """The proxy as headless Chromium takes it, or None where it cannot use it.
+
+        Chromium resolves names at a SOCKS proxy whatever the scheme says (``socks5h`` is not a
+        scheme it knows), and cannot authenticate to one (Playwright refuses the credentials).
+        """
+        if not self.is_socks:
+            return self.url_with_credentials
+        if self.username is not None:
+            return None
+        return self.url.replace(self.scheme, "socks5" if self.scheme.startswith("socks5") else "socks4", 1)
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -188,14 +201,26 @@ def parse_proxies(entries: Iterable[str], base_dir: Path | None = None) -> list[
 
 
 def usable_proxies(proxies: Sequence[Proxy]) -> list[Proxy]:
-    """``proxies``, or a :class:`ConfigError` naming those this crawl cannot use (SOCKS)."""
+    """``proxies``, or a :class:`ConfigError` naming those this crawl cannot use.
+
+    A SOCKS proxy needs aiohttp-socks (``pip install "crawlkit[socks]"``); its user name and
+    password travel in the SOCKS handshake, which carries at most 255 bytes of each (RFC 1929), and
+    which the client library encodes as ASCII.
+    """
     socks = [p for p in proxies if p.is_socks]
-    if socks:
+    if not socks:
+        return list(proxies)
+    for proxy in socks:
+        for what, value in (("user name", proxy.username), ("password", proxy.password)):
+            if value is not None and (not value.isascii() or len(value) > 255):
+                raise ConfigError(f"proxy {proxy}: a SOCKS {what} must be ASCII and at most 255 characters")
+    try:
+        import aiohttp_socks  # noqa: F401  (imported here only to tell whether it is installed)
+    except ImportError:
         names = ", ".join(str(p) for p in socks[:3])
         raise ConfigError(
-            f"SOCKS proxies are not supported yet ({names}): aiohttp speaks HTTP to proxies; use "
-            "http:// or https:// proxies"
-        )
+            f"SOCKS proxies ({names}) need aiohttp-socks: pip install 'crawlkit[socks]'"
+        ) from None
     return list(proxies)
 
 
@@ -277,6 +302,11 @@ class EnvProxies:
     @property
     def any(self) -> bool:
         return any(self._by_scheme.values())
+
+    @property
+    def named(self) -> list[Proxy]:
+        """Every proxy the environment names (``ALL_PROXY=socks5h://...`` is a common one)."""
+        return list(dict.fromkeys(p for p in self._by_scheme.values() if p is not None))
 
     def for_url(self, url: str) -> Proxy | None:
         """The proxy for ``url``, or None to connect directly."""

@@ -18,7 +18,22 @@ from ._politeness import DEFER
 if TYPE_CHECKING:
     from ._client import Fetched
 
-__all__ = ["DEFERRED", "PAUSED", "Ended", "Failed", "Halt", "Replaced", "Rotated", "Unchanged", "Verdict"]
+__all__ = [
+    "DEFERRED",
+    "NO_PROXY_STOP",
+    "PAUSED",
+    "Ended",
+    "Failed",
+    "Halt",
+    "Replaced",
+    "Rotated",
+    "Unchanged",
+    "Verdict",
+]
+
+# The stop reason of a crawl halted because every proxy rests (on_no_proxy = "stop"): an early,
+# resumable stop, as a signal's.
+NO_PROXY_STOP = "no proxy available"
 
 
 class Verdict:

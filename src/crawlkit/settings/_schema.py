@@ -165,8 +165,9 @@ class Settings:
     proxies: list[str] = dataclasses.field(
         default_factory=list,
         metadata=_doc(
-            "Proxies to crawl through, as URLs (`http://user:pass@host:port`), or `@file.txt` naming "
-            "a file with one a line; their credentials go to the proxy only (docs/identities.md)."
+            "Proxies to crawl through, as URLs (`http://user:pass@host:port`; `socks5://`, "
+            "`socks5h://`, `socks4://` need crawlkit[socks]), or `@file.txt` naming a file with one "
+            "a line; their credentials go to the proxy only (docs/identities.md)."
         ),
     )
     proxy_from_env: bool = dataclasses.field(
