@@ -590,14 +590,22 @@ class Engine:
             log.exception("internal error while giving %s up", request.url)
 
     async def _commit_periodically(self) -> None:
+        interval = self.settings.commit_interval
+        # The first checkpoint does not wait a whole interval: a resumed job records its resume at
+        # once (the output cut back, the leases handed back), a fresh one as soon as its first
+        # page is committed. Then one every interval.
+        if not self._resumed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.commits.first_commit()
         while True:
-            await asyncio.sleep(self.settings.commit_interval)
             try:
                 # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
                 await asyncio.shield(self.commits.checkpoint(self._seeded))
             except StorageError as exc:
                 self._output_failed(exc)
                 return
+            await asyncio.sleep(interval)
 
 
 async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:
