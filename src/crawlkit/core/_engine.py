@@ -123,6 +123,7 @@ class Engine:
             block_rules=spider_cls.block_rules,
             handle_blocked=spider_cls.handle_blocked,
             captcha_solver=captcha_solver(settings, self.crawler, self.spider),
+            parser_checks_challenges=True,  # _handle() acts on ParseOutcome.blocked
         )
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         # The crawl's time series (the report's charts), when the runner asks for one.
@@ -545,13 +546,24 @@ class Engine:
         if isinstance(fetched, Verdict):
             return await self.verdicts.act_on(request, fetched)
         task = ParseTask(
-            request, fetched.url, fetched.status, fetched.headers, fetched.body, fetched.content_encoding
+            request,
+            fetched.url,
+            fetched.status,
+            fetched.headers,
+            fetched.body,
+            fetched.content_encoding,
+            None,
+            fetched.challenge,
         )
         try:
             outcome = await self._parse(request, task)
         finally:
             if fetched.hold is not None:
                 fetched.hold.release()  # the body's bytes leave the in-flight budget
+        if outcome.blocked is not None:  # a challenge page, found by the parser worker
+            blocked = self.downloader.blocked_in_parser(request, fetched, outcome.blocked)
+            if blocked is not None:
+                return await self.verdicts.act_on(request, blocked)
         self.stats.parsed += 1
         return outcome
 
