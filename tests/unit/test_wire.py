@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawlkit.parsing._wire import FrameReader, encode
+from crawlkit.parsing._wire import FrameReader, encode, encode_parts
 
 
 @pytest.fixture
@@ -99,3 +99,17 @@ def test_a_frame_larger_than_the_pipe_arrives_whole(pipe: tuple[FrameReader, int
         writer.join()
     assert frames == [[body, body[::-1]]]
     assert not reader.ended
+
+
+def test_a_frame_in_two_parts_written_by_one_writev_reads_as_one(pipe: tuple[FrameReader, int]) -> None:
+    # What the parser pool sends: the header and the pickle apart, never joined in memory.
+    reader, write_end = pipe
+    tasks = [{"body": bytes([n]) * 20_000, "n": n} for n in range(3)]
+    header, payload = encode_parts(tasks)
+    assert len(header) == 8
+    threading.Thread(target=os.writev, args=(write_end, [header, payload]), daemon=True).start()
+    deadline = time.monotonic() + 10
+    frames: list[object] = []
+    while not frames and time.monotonic() < deadline:
+        frames = reader.poll()
+    assert frames == [tasks]

@@ -104,6 +104,7 @@ class CommitStep:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state_warned = False
         self._tracebacks: dict[str, int] = {}  # callback errors logged, by kind
+        self._committed = asyncio.Event()  # a request was acked: there is a checkpoint to make
         self.open_pages = OpenPages()  # pages with items written in parts, not acked yet
 
     @property
@@ -193,7 +194,13 @@ class CommitStep:
         """Ack a request that ends with no callback (robots.txt, a binary file, a request a
         middleware replaced: ``new_requests``, queued with the ack)."""
         async with self._lock:
-            return await self._frontier.ack(request, new_requests)
+            pushed = await self._frontier.ack(request, new_requests)
+        self._committed.set()
+        return pushed
+
+    async def first_commit(self) -> None:
+        """Return once a request has been acked since the crawl began."""
+        await self._committed.wait()
 
     async def checkpoint(self, seeded: bool) -> None:
         """Output made durable up to an offset, then the frontier with it and ``spider.state``.
@@ -245,6 +252,7 @@ class CommitStep:
                     self._exporter.add(page.lines)
                     self._stats.items += len(page.lines)
             self._stats.count_push(await self._frontier.ack_many([(p.request, p.requests) for p in pages]))
+            self._committed.set()
         except Exception as exc:
             for page in pages:
                 page.error = exc

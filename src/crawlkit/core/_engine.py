@@ -123,6 +123,7 @@ class Engine:
             block_rules=spider_cls.block_rules,
             handle_blocked=spider_cls.handle_blocked,
             captcha_solver=captcha_solver(settings, self.crawler, self.spider),
+            parser_checks_challenges=True,  # _handle() acts on ParseOutcome.blocked
         )
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         # The crawl's time series (the report's charts), when the runner asks for one.
@@ -545,13 +546,24 @@ class Engine:
         if isinstance(fetched, Verdict):
             return await self.verdicts.act_on(request, fetched)
         task = ParseTask(
-            request, fetched.url, fetched.status, fetched.headers, fetched.body, fetched.content_encoding
+            request,
+            fetched.url,
+            fetched.status,
+            fetched.headers,
+            fetched.body,
+            fetched.content_encoding,
+            None,
+            fetched.challenge,
         )
         try:
             outcome = await self._parse(request, task)
         finally:
             if fetched.hold is not None:
                 fetched.hold.release()  # the body's bytes leave the in-flight budget
+        if outcome.blocked is not None:  # a challenge page, found by the parser worker
+            blocked = self.downloader.blocked_in_parser(request, fetched, outcome.blocked)
+            if blocked is not None:
+                return await self.verdicts.act_on(request, blocked)
         self.stats.parsed += 1
         return outcome
 
@@ -590,14 +602,22 @@ class Engine:
             log.exception("internal error while giving %s up", request.url)
 
     async def _commit_periodically(self) -> None:
+        interval = self.settings.commit_interval
+        # The first checkpoint does not wait a whole interval: a resumed job records its resume at
+        # once (the output cut back, the leases handed back), a fresh one as soon as its first
+        # page is committed. Then one every interval.
+        if not self._resumed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.commits.first_commit()
         while True:
-            await asyncio.sleep(self.settings.commit_interval)
             try:
                 # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
                 await asyncio.shield(self.commits.checkpoint(self._seeded))
             except StorageError as exc:
                 self._output_failed(exc)
                 return
+            await asyncio.sleep(interval)
 
 
 async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:

@@ -58,6 +58,7 @@ from typing import cast
 import aiohttp
 
 from ..errors import FetchError, ProxyError
+from ..http import PREFIX_BYTES, challenge_vendor
 from ._retry import parse_retry_after
 
 # ISA-L inflates an 8 KB prefix in a third of zlib's time (about 17 against 56 µs here: zlib's
@@ -79,6 +80,7 @@ except ImportError:  # pragma: no cover - brotli is a dependency; the fetcher co
 
 __all__ = [
     "CHALLENGE_MAX_BYTES",
+    "OK_UNLESS_CHALLENGE",
     "PREFIX_BYTES",
     "PROXY_ERROR_HEADERS",
     "Attempt",
@@ -92,9 +94,8 @@ __all__ = [
 CHALLENGE_MAX_BYTES = 64 * 1024
 # HTML inflates at least 3 times (5-10 times for most pages; challenge pages included).
 _COMPRESSION = 3
-# Every vendor marker below sits in the head or the first screen of the page.
-PREFIX_BYTES = 8 * 1024
 _LOOKED_AT = frozenset({200, 403, 429, 503})
+_PREFIX_CODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate", "br"})
 
 # Headers a proxy sets on an answer it made itself (a forwarded answer from the site has none).
 PROXY_ERROR_HEADERS: tuple[str, ...] = (
@@ -141,6 +142,11 @@ class Classification:
     label: Label
     reason: str
     retry_after: float | None = None  # seconds the site asked for (rate_limited only)
+    # ``ok`` but for rule 7, left to the parser worker that inflates the page (see ``response``).
+    challenge_unchecked: bool = False
+
+
+OK_UNLESS_CHALLENGE = Classification(Label.OK, "ok", challenge_unchecked=True)
 
 
 class Attempt:
@@ -211,66 +217,6 @@ class Rule:
         return self.check is None or bool(self.check(attempt))
 
 
-@dataclass(frozen=True, slots=True)
-class _Marker:
-    vendor: str
-    needle: bytes  # as vendors write it (they are machine-made: ids, URLs, script names)
-    widget: bool = False  # a CAPTCHA widget: a block only with challenge wording beside it
-
-
-# Markers of challenge and block pages, each specific to the page a vendor serves instead of the
-# site, not to the scripts it also puts on ordinary pages (Cloudflare's
-# /cdn-cgi/challenge-platform/scripts/jsd, DataDome's tags.js, PerimeterX's sensor). They are
-# grouped under an anchor that each contains: a page is searched for the few anchors only (a
-# byte-string search costs about 1 µs per 2 KB here), and for a group's markers when its anchor
-# is in the page.
-_ANCHORED: dict[bytes, tuple[_Marker, ...]] = {
-    b"captcha": (
-        _Marker("datadome", b"captcha-delivery.com"),
-        _Marker("perimeterx", b'id="px-captcha"'),
-        _Marker("recaptcha", b"/recaptcha/", widget=True),
-        _Marker("recaptcha", b"g-recaptcha", widget=True),
-        _Marker("hcaptcha", b"hcaptcha.com", widget=True),
-        _Marker("hcaptcha", b"h-captcha", widget=True),
-    ),
-    b"challenge": (
-        _Marker("cloudflare", b"window._cf_chl_opt"),
-        _Marker("cloudflare", b"/orchestrate/chl_page/"),
-        _Marker("akamai", b"/_sec/cp_challenge/"),
-        _Marker("turnstile", b"challenges.cloudflare.com/turnstile", widget=True),
-    ),
-}
-# Markers of block pages that are tiny (an iframe and a script): looked for in small pages only.
-_SMALL_PAGE = 4096
-_SMALL: tuple[_Marker, ...] = (
-    _Marker("imperva", b"_Incapsula_Resource"),
-    _Marker("imperva", b"Incapsula incident ID"),
-    _Marker("akamai", b"errors.edgesuite.net"),
-    _Marker("akamai", b"errors&#46;edgesuite&#46;net"),  # as Akamai's own page writes it
-)
-# Titles of vendors' interstitials (lower-case; the title is found in the page's first 4 KB).
-_TITLES: tuple[tuple[bytes, str], ...] = (
-    (b"just a moment...", "cloudflare"),
-    (b"attention required! | cloudflare", "cloudflare"),
-    (b"access to this page has been denied", "perimeterx"),
-    (b"pardon our interruption", "imperva"),
-)
-# Words of a page that stands between a visitor and the site (lower-case).
-_WORDING: tuple[bytes, ...] = (
-    b"verify you are human",
-    b"verify that you are human",
-    b"are you a robot",
-    b"not a robot",
-    b"are you human",
-    b"unusual traffic",
-    b"security check",
-    b"checking your browser",
-    b"human verification",
-)
-_TITLE_WORDS: tuple[bytes, ...] = (b"captcha", b"robot", b"verif", b"blocked", b"denied", b"security")
-_HEAD = 4096
-
-
 class Classifier:
     """Labels attempts by the rules of this module; ``rules`` are the spider's, tried at step 3."""
 
@@ -296,14 +242,21 @@ class Classifier:
         *,
         url: str = "",
         via_proxy: bool = False,
+        leave_challenge: bool = False,
     ) -> Classification:
-        """The label of an answer that arrived (``body`` still Content-Encoded, as fetched)."""
+        """The label of an answer that arrived (``body`` still Content-Encoded, as fetched).
+
+        ``leave_challenge``: a 200 that rule 7 would look into, with no spider rules, is labelled
+        :data:`OK_UNLESS_CHALLENGE` without inflating its prefix; the caller has the page's
+        parser worker look for the markers (``http.challenge_vendor``) in the body it inflates
+        anyway.
+        """
         items = headers.items() if isinstance(headers, Mapping) else headers
         lowered = {k.lower(): v for k, v in items}
         attempt = Attempt(status, lowered, body, content_encoding, url, via_proxy)
-        return self.attempt(attempt)
+        return self.attempt(attempt, leave_challenge=leave_challenge)
 
-    def attempt(self, a: Attempt) -> Classification:
+    def attempt(self, a: Attempt, *, leave_challenge: bool = False) -> Classification:
         status = a.status
         if a.via_proxy:
             verdict = self._proxy_answer(a)
@@ -320,6 +273,8 @@ class Classifier:
         if status in (404, 410):
             return Classification(Label.TARGET_ERROR, f"status_{status}")
         if status in _LOOKED_AT and self._plausible(a):
+            if leave_challenge and status == 200 and not self.rules and _inflated_alike(a.content_encoding):
+                return OK_UNLESS_CHALLENGE  # rules 8 and 9 say ok to a 200
             vendor = self._vendor(a)
             if vendor is not None:
                 return Classification(Label.BLOCKED, vendor)
@@ -355,27 +310,7 @@ class Classifier:
     @staticmethod
     def _vendor(a: Attempt) -> str | None:
         """The vendor whose challenge page this is, or None."""
-        text = a.prefix
-        title = _title(text)
-        for words, vendor in _TITLES:
-            if words in title:
-                return vendor
-        if len(text) <= _SMALL_PAGE:
-            for marker in _SMALL:
-                if marker.needle in text:
-                    return marker.vendor
-        widget: str | None = None
-        for anchor, markers in _ANCHORED.items():
-            if anchor not in text:
-                continue
-            for marker in markers:
-                if marker.needle in text:
-                    if not marker.widget:
-                        return marker.vendor
-                    widget = widget or marker.vendor
-        if widget is not None and _challenge_wording(text.lower(), title):
-            return widget
-        return None
+        return challenge_vendor(a.prefix)
 
     # -- no answer --------------------------------------------------------------------------------
 
@@ -400,19 +335,10 @@ class Classifier:
         return Classification(Label.NETWORK_ERROR, reason)
 
 
-def _title(text: bytes) -> bytes:
-    """The page's title, lower-case, if it starts in the first 4 KB (where titles are)."""
-    start = text.find(b"<title", 0, _HEAD)
-    if start < 0:
-        start = text[:_HEAD].lower().find(b"<title")
-        if start < 0:
-            return b""
-    end = text.find(b"</", start)
-    return text[start : end if end >= 0 else start + 200].lower()
-
-
-def _challenge_wording(lowered: bytes, title: bytes) -> bool:
-    return any(words in lowered for words in _WORDING) or any(word in title for word in _TITLE_WORDS)
+def _inflated_alike(coding: str) -> bool:
+    """Whether a parser worker's decoded body starts with what :func:`_prefix` would inflate
+    (``_prefix`` reads no other coding: such a page is never a challenge here)."""
+    return coding.strip().lower() in _PREFIX_CODINGS
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

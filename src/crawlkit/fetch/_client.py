@@ -80,6 +80,9 @@ class Fetched:
     cached: bool = False  # served by the HTTP cache, not the network
     route: Route | None = None  # the proxy and session it came through (None: the plain path)
     verdict: Classification | None = None  # the classifier's label (None: not from the network)
+    # For the parser worker, which looks for a challenge page's markers when the classifier left
+    # that to it: 0 no look, 1 a challenge page is blocked (unparsed), 2 it is parsed all the same.
+    challenge: int = 0
 
     def status_error(self) -> HTTPStatusError:
         retry_after = None

@@ -124,6 +124,7 @@ class Downloader:
         resolver: Any = None,
         hop_check: HopCheck | None = None,
         render_setup: RenderSetup | None = None,
+        parser_checks_challenges: bool = False,
     ) -> None:
         self.settings = settings
         self._resolver = resolver  # for the Fetcher's connections (see Fetcher)
@@ -142,6 +143,9 @@ class Downloader:
         self.identities = IdentityStep(settings, block_rules)
         self._handle_blocked = handle_blocked
         self._solver = captcha_solver
+        # The caller parses every Fetched through ParseTask(challenge=...) and acts on what
+        # blocked_in_parser() says (the engine): it may leave rule 7 of a direct 200 to the parser.
+        self._parser_checks = parser_checks_challenges and captcha_solver is None
         self._sessions_state: dict[str, Any] | None = None
         self._cookie_jars: list[tuple[Any, list[dict[str, Any]]]] = []
         self.fetcher: Fetcher | ImpersonateFetcher | None = None
@@ -277,7 +281,11 @@ class Downloader:
             return Ended(exc.reason)
         except FetchError as exc:
             return self._fetch_error(request, exc, started) or self._raised(request, exc, route)
-        answered = self._answer(request, fetched, route, started)
+        # Nothing here needs to know yet whether a 200 is a challenge page when the attempt went
+        # direct, with no session, cache or solver to act on it: the parser worker looks, in
+        # the body it inflates anyway (``blocked_in_parser``), and the event loop inflates nothing.
+        leave = self._parser_checks and self.cache is None and route.session is None and route.used is None
+        answered = self._answer(request, fetched, route, started, leave_challenge=leave)
         if answered is not None:
             return answered
         if fetched.verdict is not None and fetched.verdict.label is Label.BLOCKED:
@@ -361,11 +369,23 @@ class Downloader:
         log.info("%s: %s; going again through another proxy", request.url, error)
         return Rotated(error, 0.0)
 
-    def _answer(self, request: Request, fetched: Fetched, route: Route, started: float) -> Verdict | None:
+    def _answer(
+        self,
+        request: Request,
+        fetched: Fetched,
+        route: Route,
+        started: float,
+        *,
+        leave_challenge: bool = False,
+    ) -> Verdict | None:
         """Label an answer, count it against its session and proxy; a proxy's own answer (a 407,
         its 502) goes again through another proxy and tells the host policy nothing."""
         identities = self.identities
-        verdict = fetched.verdict = identities.classify(fetched, route)
+        verdict = fetched.verdict = identities.classify(fetched, route, leave_challenge=leave_challenge)
+        if verdict.challenge_unchecked:
+            # What _shows_blocked() says of a vendor's page: parsed all the same, or not at all.
+            shown = self._handle_blocked or request.meta.get("handle_blocked")
+            fetched.challenge = 2 if shown else 1
         identities.record(route, verdict)
         if verdict.label is Label.PROXY_ERROR:
             if fetched.hold is not None:
@@ -403,6 +423,17 @@ class Downloader:
             request.meta[ROTATIONS_KEY] = rotations + 1
             log.info("%s: blocked (%s); going again as someone else", request.url, verdict.reason)
             return Rotated(error, 0.0)
+        return Failed(error, None, fetched)
+
+    def blocked_in_parser(self, request: Request, fetched: Fetched, vendor: str) -> Failed | None:
+        """The parser worker found ``vendor``'s challenge page in a 200 the classifier left to it
+        (``fetched.challenge``): counted as the classifier would have, and failed as ``blocked``
+        (None: the spider asked to see it, and its callback ran). Such an attempt went direct,
+        with no session or solver: there is no one else to go again as."""
+        self.stats.blocks[vendor] += 1
+        if fetched.challenge == 2:
+            return None
+        error = Blocked(f"blocked ({vendor}, HTTP {fetched.status})", request.url, fetched.status, vendor)
         return Failed(error, None, fetched)
 
     def _shows_blocked(self, request: Request, fetched: Fetched, verdict: Classification) -> bool:

@@ -147,7 +147,8 @@ class IdentityStep:
             return Route(proxy=proxy)
         return Route(env=self.env) if self.env is not None else Route()
 
-    def classify(self, fetched: Fetched, route: Route) -> Classification:
+    def classify(self, fetched: Fetched, route: Route, *, leave_challenge: bool = False) -> Classification:
+        """The answer's label; ``leave_challenge`` as ``Classifier.response`` says."""
         return self.classifier.response(
             fetched.status,
             fetched.headers,
@@ -155,6 +156,7 @@ class IdentityStep:
             fetched.content_encoding,
             url=fetched.url,
             via_proxy=route.used is not None,
+            leave_challenge=leave_challenge,
         )
 
     def record(self, route: Route, verdict: Classification) -> None:

@@ -9,6 +9,7 @@ browser (its steps: ``Click``, ``Fill``, ``Scroll``, ``WaitFor``, ``Evaluate``, 
 Nothing here does I/O, so the event loop, the parser workers and the tests all use the same code.
 """
 
+from ._challenges import PREFIX_BYTES, challenge_vendor
 from ._content import is_binary_type
 from ._encoding import accept_encoding, decode_body, detect_encoding
 from ._failure import Failure
@@ -38,6 +39,7 @@ _rebuild_request.__module__ = __name__
 __all__ = [
     "IGNORED_EXTENSIONS",
     "MAX_URL_LENGTH",
+    "PREFIX_BYTES",
     "REDIRECT_STATUSES",
     "Click",
     "Evaluate",
@@ -59,6 +61,7 @@ __all__ = [
     "WaitFor",
     "accept_encoding",
     "canonicalize_url",
+    "challenge_vendor",
     "decode_body",
     "detect_encoding",
     "fingerprint",

@@ -28,7 +28,17 @@ from ..errors import (
     UndecodableBody,
 )
 from ..guards import redact_text
-from ..http import MAX_URL_LENGTH, Failure, OffsiteFilter, Request, Response, decode_body, is_http_url
+from ..http import (
+    MAX_URL_LENGTH,
+    PREFIX_BYTES,
+    Failure,
+    OffsiteFilter,
+    Request,
+    Response,
+    challenge_vendor,
+    decode_body,
+    is_http_url,
+)
 from ..spider import ItemValidator, Spider, detach_state, unknown_callback
 
 if TYPE_CHECKING:
@@ -71,6 +81,9 @@ class ParseTask(NamedTuple):
     body: bytes
     content_encoding: str
     failure: BaseException | None = None
+    # 1: look for a challenge page's markers first (the classifier left it here), and if found
+    # report it in ``ParseOutcome.blocked`` without running the callback; 2: report, and run it.
+    challenge: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -95,6 +108,7 @@ class ParseOutcome:
     # dropped alone, and the rest of the page goes on (the worker logs why).
     unsendable_requests: list[str] | None = None
     unsendable_items: int = 0
+    blocked: str | None = None  # the vendor of the challenge page this was (ParseTask.challenge)
 
     def take_part(self) -> ParseOutcome:
         """What was collected so far, as a part of its own; this outcome keeps collecting."""
@@ -196,6 +210,10 @@ class CallbackRunner:
             message = f"cannot decode body ({task.content_encoding}): {exc}"
             outcome.error = UndecodableBody(message, task.url)
             return outcome
+        if task.challenge:
+            outcome.blocked = challenge_vendor(body[:PREFIX_BYTES])
+            if outcome.blocked is not None and task.challenge == 1:
+                return outcome
         response = Response(task.url, task.status, task.headers, body, request)
         argument: Response | Failure = response
         kwargs = request.cb_kwargs

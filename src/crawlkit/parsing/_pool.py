@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ParseError, ParserCrashed, ParseTimeout
 from ._callbacks import CallbackRunner, ParseOutcome, ParseTask
 from ._taskclock import TaskClock
-from ._wire import HEADER, encode
+from ._wire import HEADER, encode, encode_parts
 from ._worker import WorkerConfig, make_runner
 
 if TYPE_CHECKING:
@@ -274,15 +274,15 @@ class ParserPool(Parser):
         assert stdin is not None
         batch_id = next(self._batch_ids)
         try:
-            frame = encode((batch_id, urgent, [job.task for job in batch]))
+            frame = encode_parts((batch_id, urgent, [job.task for job in batch]))
         except Exception:
             batch = _sendable(batch)  # unpicklable meta or cb_kwargs: those tasks alone fail
             if not batch:
                 return
-            frame = encode((batch_id, urgent, [job.task for job in batch]))
+            frame = encode_parts((batch_id, urgent, [job.task for job in batch]))
         worker.solo = batch[0].solo
         worker.batches[batch_id] = batch
-        stdin.write(frame)
+        stdin.writelines(frame)  # one vectored write of the header and the pickle: no copy to join them
         worker.sent += len(batch)
         if self._max_tasks and worker.sent >= self._max_tasks:
             self._retire(worker)
