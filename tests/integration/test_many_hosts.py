@@ -1,28 +1,72 @@
 """Per-host state stays small when a crawl meets many hosts, and politeness holds all the same.
 
-Real servers on several loopback addresses (127.0.3.x: each one a host to the crawler): a
-robots.txt whose parser was dropped from memory is parsed again from its kept text, never fetched
-again, and its rules and Crawl-delay hold as before.
+Real servers on several loopback addresses (127.0.3.x: each one a host to the crawler): idle
+keep-alive connections are bounded in all, the hosts used last keeping theirs; a robots.txt whose
+parser was dropped from memory is parsed again from its kept text, never fetched again, and its
+rules and Crawl-delay hold as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from crawlkit import CrawlStats
 from crawlkit.fetch import CrawlHostPolicy, Fetcher, Politeness
 from crawlkit.fetch import _politeness as politeness_module
+from crawlkit.fetch._connector import BoundedIdleConnector
 from crawlkit.frontier import MemoryFrontier
 from crawlkit.http import Request
 from crawlkit.settings import load_settings
-from support.misbehaving import serve
+from support.misbehaving import page, serve
 
 HOSTS = [f"127.0.3.{i}" for i in range(1, 11)]
+
+
+async def _hello(request: web.Request) -> web.Response:
+    return page("hello")
+
+
+def test_idle_connections_are_bounded_and_the_hosts_used_last_keep_theirs() -> None:
+    async def crawl(port: int) -> tuple[Counter[str], Counter[str], list[int]]:
+        created: Counter[str] = Counter()
+        reused: Counter[str] = Counter()
+
+        async def on_create(session: Any, context: SimpleNamespace, params: Any) -> None:
+            created[context.trace_request_ctx["host"]] += 1
+
+        async def on_reuse(session: Any, context: SimpleNamespace, params: Any) -> None:
+            reused[context.trace_request_ctx["host"]] += 1
+
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_end.append(on_create)
+        trace.on_connection_reuseconn.append(on_reuse)
+        connector = BoundedIdleConnector(max_idle=4, limit=8)
+        idle_after_each = []
+        async with aiohttp.ClientSession(connector=connector, trace_configs=[trace]) as session:
+
+            async def get(host: str) -> None:
+                async with session.get(f"http://{host}:{port}/", trace_request_ctx={"host": host}) as r:
+                    await r.read()
+
+            for host in HOSTS:
+                await get(host)
+                idle_after_each.append(connector.idle_connections)
+            await get(HOSTS[-1])  # used last: its connection was kept
+            await get(HOSTS[0])  # idle longest: its connection was closed
+        return created, reused, idle_after_each
+
+    with serve([web.get("/", _hello)], address=HOSTS[0], also=HOSTS[1:]) as server:
+        created, reused, idle = asyncio.run(crawl(server.port))
+    assert max(idle) <= 4, idle  # a plain TCPConnector holds one per host: 10
+    assert reused[HOSTS[-1]] == 1 and created[HOSTS[-1]] == 1
+    assert created[HOSTS[0]] == 2 and reused[HOSTS[0]] == 0
 
 
 def test_a_dropped_robots_parser_is_parsed_again_and_its_rules_and_delay_hold(
