@@ -9,6 +9,8 @@ rules and Crawl-delay hold as before.
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any
@@ -89,7 +91,13 @@ def test_a_dropped_robots_parser_is_parsed_again_and_its_rules_and_delay_hold(
             politeness.attach(fetcher)
             first, second = (f"http://{h}:{port}" for h in HOSTS[:2])
             seen.append(await politeness.gate(Request(f"{first}/private/a")))
-            seen.append(await politeness.gate(Request(f"{second}/private/a")))  # drops the first's parser
+            parser = weakref.ref(politeness._robots[first].parser)
+            gc.disable()  # freed by reference counting, not by a collection
+            try:
+                seen.append(await politeness.gate(Request(f"{second}/private/a")))  # drops first's parser
+                freed = parser() is None
+            finally:
+                gc.enable()
             policy.set_robots_delay(HOSTS[0], None)  # as the policy forgets hosts beyond its bound
             seen.append(await politeness.gate(Request(f"{first}/private/b")))
             seen.append(await politeness.gate(Request(f"{first}/public")))
@@ -97,6 +105,7 @@ def test_a_dropped_robots_parser_is_parsed_again_and_its_rules_and_delay_hold(
             seen.append(await politeness.gate(Request(f"{second}/other")))
         await politeness.close()
         seen.append(dict(stats.robots))
+        seen.append(freed)
         return seen
 
     with serve([web.get("/robots.txt", robots)], address=HOSTS[0], also=HOSTS[1:2]) as server:
@@ -106,3 +115,4 @@ def test_a_dropped_robots_parser_is_parsed_again_and_its_rules_and_delay_hold(
     assert seen[:6] == [no, None, no, None, 0.25, no]
     assert robots_hits == {HOSTS[0]: 1, HOSTS[1]: 1}  # each fetched once, however often re-parsed
     assert seen[6] == {"parsed": 2, "parsed_again": 2}
+    assert seen[7], "a dropped parser waits for a full collection"

@@ -62,7 +62,7 @@ _ROBOTS_MAX_BYTES = 500 * 1024  # Google reads the first 500 KiB; so do we
 _PARSED_KEPT = 1_024  # origins whose parsed robots.txt stays in memory
 _MAX_ORIGINS = 100_000  # origins whose robots.txt text is kept, compressed, to parse again
 _ORIGINS_CACHED = 4_096  # URL authorities whose (origin, host) is kept
-_PARSE_INLINE = 16 * 1024  # a compressed robots.txt this small is parsed again on the event loop
+_PARSE_INLINE = 16 * 1024  # a robots.txt this small (as sent, or as kept) is parsed on the event loop
 _AUTHORITY = re.compile(r"[^/?#]*")
 
 
@@ -87,6 +87,21 @@ class _Robots:
     claimed: bool = False  # whether a request that waited for this file has gone ahead
     text: bytes | None = None  # the file, zlib-compressed, to parse again (None: allow everything)
     fetched: bool = True  # fetched just now, not parsed again from its kept text
+    dropped: bool = False  # its parser left memory: parse the kept text again before use
+
+
+def _drop(robots: _Robots) -> None:
+    """Let a parser leaving memory be freed now, not at the next full garbage collection.
+
+    A protego parser and its rule sets refer to each other, and a parser lives long enough to
+    reach the oldest generation, which the crawl's tuned collector visits rarely: a crawl of
+    3,000 hosts held 2,000 dropped parsers. Breaking the cycle lets reference counting free it.
+    """
+    robots.dropped = True
+    parser, robots.parser = robots.parser, None
+    if parser is not None:
+        for rule_set in getattr(parser, "_user_agents", {}).values():
+            rule_set._parser_instance = None
 
 
 class Politeness:
@@ -191,7 +206,10 @@ class Politeness:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         # shield: a waiter cancelled (a forced stop) must not cancel the fetch others wait for.
-        return await asyncio.shield(future)
+        robots = await asyncio.shield(future)
+        if robots.dropped:  # a thousand other origins came in before this waiter woke
+            return await self._wait_for(origin, host)
+        return robots
 
     async def _load(self, origin: str, host: str, future: asyncio.Future[_Robots]) -> None:
         robots = _Robots(None, 0.0)
@@ -221,7 +239,7 @@ class Politeness:
     def _keep(self, origin: str, robots: _Robots) -> None:
         """Keep the parser among the last origins met, and the text of the file for longer."""
         if len(self._robots) >= _PARSED_KEPT:
-            self._robots.pop(next(iter(self._robots)))
+            _drop(self._robots.pop(next(iter(self._robots))))
         self._robots[origin] = robots
         if origin not in self._texts:
             if len(self._texts) >= _MAX_ORIGINS:
@@ -265,7 +283,10 @@ class Politeness:
             status = fetched.status
             try:
                 if 200 <= status < 300:
-                    robots = await asyncio.to_thread(self._parse, fetched)
+                    if len(fetched.body) <= _PARSE_INLINE:
+                        robots = self._parse(fetched)  # the common small file: no thread hop
+                    else:
+                        robots = await asyncio.to_thread(self._parse, fetched)
                     self._stats.robots["parsed"] += 1
                     return robots
             finally:
@@ -285,7 +306,7 @@ class Politeness:
         return _Robots(None, 0.0)
 
     def _parse(self, fetched: Fetched) -> _Robots:
-        """Decode and parse a robots.txt (in a thread: it may be large or compressed)."""
+        """Decode and parse a robots.txt (a large one in a thread: it may inflate to 500 KiB)."""
         body = decode_body(fetched.body, fetched.content_encoding, self._max_size)[:_ROBOTS_MAX_BYTES]
         text = body.decode("utf-8", errors="replace")
         return self._parse_text(text, zlib.compress(text.encode("utf-8")))
