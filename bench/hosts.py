@@ -22,7 +22,7 @@ links across hosts would make the order the hosts are found part of the measure.
 * ``single``: bench/run's ``crawlkit-sqlite`` on one host serving a shop of the same page count
   (politeness off, as bench/run's contract has it): what the same pages cost with no host
   bookkeeping at all. Its shops (11,427 and 114,284 products: 0.7 and 6.9 GB on disk with their
-  gzip copies) are generated into bench/.work/ once, the larger in about four minutes.
+  gzip copies) are generated into bench/.work/ once, the larger in several minutes.
 
 The host counts take turns within a round, their order turned every other round. Every output is
 validated: every host's 10 products exactly once, each field as ``expected.jsonl`` has it, the
