@@ -6,6 +6,9 @@
 
 Crawl contract (see bench/site.py): start at /index.html, follow ``li.next a``, ``a.view-all``
 and ``article.product_pod h3 a``; every product page yields one item.
+
+``-a start_urls_file=PATH`` starts at every URL of PATH (one a line) instead: the same site on
+many hosts (bench/hosts.py).
 """
 
 from collections.abc import Iterator
@@ -18,9 +21,16 @@ from crawlkit.spider import Spider
 class ShopSpider(Spider):
     name = "bench-shop"
     start_url = "http://127.0.0.1:8080/index.html"
+    start_urls_file = ""
 
     def start_requests(self) -> Iterator[Request]:
-        yield Request(self.start_url)
+        if not self.start_urls_file:
+            yield Request(self.start_url)
+            return
+        with open(self.start_urls_file, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield Request(line.strip())
 
     def parse(self, response: Response) -> Iterator[Request]:
         # The home page and the listings: pagination, then the products listed.

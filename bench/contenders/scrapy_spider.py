@@ -6,6 +6,9 @@
 Scrapy's defaults except: 64 concurrent requests overall and per domain, robots.txt not read, no
 delay, no auto-throttle, WARNING logs, a jsonlines feed, no telnet console (it would listen on a
 port; it costs nothing measurable). Crawl contract: see bench/site.py.
+
+``-a start_urls_file=PATH`` starts at every URL of PATH (one a line) instead: the same site on
+many hosts (bench/hosts.py). The pages it reports never count robots.txt files.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -35,14 +39,21 @@ class ShopSpider(scrapy.Spider):
     }
 
     def __init__(
-        self, start_url: str = "http://127.0.0.1:8080/index.html", stats_path: str = "", **kwargs: Any
+        self,
+        start_url: str = "http://127.0.0.1:8080/index.html",
+        stats_path: str = "",
+        start_urls_file: str = "",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.start_url = start_url
         self.stats_path = stats_path
+        # Read here, not in start(): an async generator should not block on a file.
+        self.start_url_list = Path(start_urls_file).read_text("utf-8").split() if start_urls_file else []
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield scrapy.Request(self.start_url, callback=self.parse)
+        for url in self.start_url_list or [self.start_url]:
+            yield scrapy.Request(url, callback=self.parse)
 
     def parse(self, response: Response) -> Iterator[scrapy.Request]:
         yield from response.follow_all(css="li.next a, a.view-all", callback=self.parse)
@@ -73,7 +84,8 @@ class ShopSpider(scrapy.Spider):
         with open(self.stats_path, "w", encoding="utf-8") as f:
             json.dump(
                 {
-                    "pages": stats.get("downloader/response_count", 0),
+                    "pages": stats.get("downloader/response_count", 0)
+                    - stats.get("robotstxt/response_count", 0),
                     "items": stats.get("item_scraped_count", 0),
                     "errors": stats.get("log_count/ERROR", 0),
                     "finish_reason": reason,

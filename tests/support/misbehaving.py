@@ -41,9 +41,11 @@ class Server:
         routes: Sequence[web.RouteDef],
         ssl_context: ssl.SSLContext | None = None,
         address: str = "127.0.0.1",
+        also: Sequence[str] = (),
     ) -> None:
         self._routes = routes
         self.address = address
+        self.also = tuple(also)  # more loopback addresses served on the same port: more hosts
         self._ssl = ssl_context
         self.port = 0
         self._lock = threading.Lock()
@@ -100,6 +102,8 @@ class Server:
             site = web.TCPSite(runner, self.address, 0, ssl_context=self._ssl)
             await site.start()
             self.port = int(runner.addresses[0][1])
+            for other in self.also:
+                await web.TCPSite(runner, other, self.port, ssl_context=self._ssl).start()
             self._ready.set()
             await self._stop.wait()
         finally:
@@ -118,10 +122,14 @@ class Server:
 
 @contextmanager
 def serve(
-    routes: Sequence[web.RouteDef], ssl_context: ssl.SSLContext | None = None, address: str = "127.0.0.1"
+    routes: Sequence[web.RouteDef],
+    ssl_context: ssl.SSLContext | None = None,
+    address: str = "127.0.0.1",
+    also: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """Serve ``routes`` on ``address`` (another loopback address, 127.0.0.2, is another host)."""
-    server = Server(routes, ssl_context, address)
+    """Serve ``routes`` on ``address`` (another loopback address, 127.0.0.2, is another host), and
+    on each address of ``also`` with the same port."""
+    server = Server(routes, ssl_context, address, also)
     server.start()
     try:
         yield server

@@ -46,6 +46,7 @@ from ..http import (
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
 from ._classify import Classification
+from ._connector import BoundedIdleConnector, idle_bound
 from ._cookies import BoundedCookieJar, jar_state, restore_jar
 from ._identity import Route
 from ._proxies import Proxy
@@ -131,7 +132,9 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         s = self._settings
-        connector = aiohttp.TCPConnector(
+        connector = BoundedIdleConnector(
+            # Idle connections of hosts that ran out of work are closed, not kept for 15-30 s.
+            max_idle=idle_bound(s.concurrency),
             limit=s.concurrency,
             # The frontier enforces the per-host limit; this is a backstop for extra connections.
             limit_per_host=0,

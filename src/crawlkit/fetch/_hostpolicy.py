@@ -168,6 +168,8 @@ class CrawlHostPolicy:
 
     def limits(self, host: str) -> HostLimits:
         """The host's concurrency and configured delay: the first matching rule, else the defaults."""
+        if not self._rules:
+            return self._default  # nothing to remember per host
         found = self._limits.get(host)
         if found is None:
             found = self._default

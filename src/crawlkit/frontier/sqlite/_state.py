@@ -31,7 +31,7 @@ T = TypeVar("T")
 # -- hosts of URLs ------------------------------------------------------------------------------------
 
 _host_cache: dict[str, str] = {}
-_HOST_CACHE_SIZE = 50_000
+_HOST_CACHE_SIZE = 4_096  # hosts met lately; a crawl of 10,000 hosts held them all
 
 
 def _host(url: str) -> str:
