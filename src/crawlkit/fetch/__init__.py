@@ -9,8 +9,9 @@ the byte budget of bodies in flight; the job's page store (``PageStore``) and th
 that answers from it or asks conditionally (``HttpCache``); rendering in headless Chromium
 (``BrowserFetcher``, with the optional Playwright: ``crawlkit[browser]``) and the plain-data
 ``RenderPlan`` a render follows; the identity step (``IdentityStep``): the block classifier
-(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``) and their
-header profiles, wired into every attempt.
+(``Classifier``), proxies (``ProxyPool``, ``EnvProxies``), sessions (``SessionPool``; in a
+shared crawl, synced with the shared pool by ``SharedSessions``) and their header profiles,
+wired into every attempt.
 ``Fetcher`` is imported on first use: it pulls in aiohttp, which the engine imports in a thread
 while the parser workers start; the browser's parts load Playwright only when a browser starts.
 """
@@ -41,7 +42,8 @@ from ._proxies import (
     usable_proxies,
 )
 from ._retry import RetryPolicy, parse_retry_after
-from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
+from ._sessions import NoSessionAvailable, Pick, Session, SessionPool, dump_cookies, load_cookies
+from ._sharedsessions import SessionStore, SharedSessions
 from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
@@ -84,6 +86,7 @@ __all__ = [
     "MiddlewareChain",
     "NoProxyAvailable",
     "NoProxyRules",
+    "NoSessionAvailable",
     "PageStore",
     "Pick",
     "Politeness",
@@ -100,6 +103,8 @@ __all__ = [
     "Rule",
     "Session",
     "SessionPool",
+    "SessionStore",
+    "SharedSessions",
     "Verdict",
     "body_digest",
     "dump_cookies",

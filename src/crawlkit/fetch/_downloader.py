@@ -76,6 +76,8 @@ from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, Politeness
 from ._proxies import NoProxyAvailable
 from ._retry import RetryPolicy
+from ._sessions import NoSessionAvailable
+from ._sharedsessions import SessionStore
 from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
@@ -95,6 +97,7 @@ CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request 
 
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
+_NO_SESSION_WAIT = 0.5  # seconds a request waits when this worker holds no shared session
 _JUDGED = Ended(None)  # a re-crawl's unchanged or gone page: the cache counted it
 
 
@@ -157,6 +160,20 @@ class Downloader:
         """Sessions a checkpoint saved (``sessions_state()``)."""
         self.identities.restore(state)
 
+    def share_sessions(self, store: SessionStore) -> bool:
+        """Use a shared crawl's pool of sessions (whether sessions are on at all). Its syncs
+        start with the downloader's context; :meth:`sync_sessions` before each checkpoint,
+        :meth:`release_sessions` after the last."""
+        return self.identities.share_sessions(store) is not None
+
+    async def sync_sessions(self) -> None:
+        if self.identities.shared is not None:
+            await self.identities.shared.sync()
+
+    async def release_sessions(self) -> None:
+        if self.identities.shared is not None:
+            await self.identities.shared.close()
+
     def sessions_state(self) -> dict[str, Any] | None:
         """The live sessions, cookies included, JSON-ready, for a checkpoint (None: none)."""
         return self.identities.state()
@@ -178,6 +195,8 @@ class Downloader:
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
+        if self.identities.shared is not None:
+            self.identities.shared.start()
         cache = self.cache
         if cache is not None:
             self.politeness.attach(RobotsThroughCache(fetcher, cache))
@@ -261,6 +280,8 @@ class Downloader:
         identities = self.identities
         try:
             route = await identities.route(request)
+        except NoSessionAvailable as exc:
+            return Rotated(exc, _NO_SESSION_WAIT)
         except NoProxyAvailable as exc:
             if identities.stop_when_none:
                 log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")

@@ -43,6 +43,7 @@ from ...http import Request
 from .._base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult
 from ._conn import RedisUnreachable, Scripts, client_name, job_prefix, safe_url
 from ._encode import RequestEncoder
+from ._sessions import RedisSessionStore
 
 __all__ = ["RedisFrontier", "job_prefix", "safe_url"]
 
@@ -341,6 +342,13 @@ class RedisFrontier:
                 if self._failure is not None:
                     return
                 log.debug("lease renewal failed: %s", exc)
+
+    def session_store(self) -> RedisSessionStore:
+        """The crawl's shared pool of sessions, on this worker's connection (``_sessions.py``).
+
+        Its syncs are fenced by this worker's token, as commits are."""
+        self._check()
+        return RedisSessionStore(self._redis, self.worker_id, self._token, self._ttl)
 
     # -- queueing and leasing -------------------------------------------------------------------
 
