@@ -43,7 +43,13 @@ class Workers:
 
     async def join(self, worker: str, *, size: int = 2, ttl: float = 5.0) -> SharedSessions:
         frontier = RedisFrontier(
-            self.url, self.job, worker, lambda host: HostLimits(4), spider_name="s", lease_ttl=ttl
+            self.url,
+            self.job,
+            worker,
+            lambda host: HostLimits(4),
+            spider_name="s",
+            lease_ttl=ttl,
+            retry_timeout=5.0,  # an unreachable Redis fails the test at once, not after minutes
         )
         await frontier.open()
         self.frontiers.append(frontier)

@@ -301,6 +301,9 @@ class Downloader:
         for _ in range(tries):
             try:
                 route = await identities.route(request)
+            except NoSessionAvailable:
+                await asyncio.sleep(_NO_SESSION_WAIT)
+                continue
             except NoProxyAvailable:
                 if identities.stop_when_none:
                     raise
@@ -548,6 +551,10 @@ class Downloader:
         route = await self._route(request)
         if isinstance(route, Verdict):
             return route
+        # A shared pool hands a session on only once none of its requests is in flight.
+        session = route.session
+        if session is not None:
+            session.in_flight += 1
         started = time.monotonic()
         try:
             fetched = await self._fetch(sent, route)
@@ -560,6 +567,9 @@ class Downloader:
                 return early
             outcome = self._raised(request, exc, route)
             return exc if isinstance(outcome, Failed) else outcome
+        finally:
+            if session is not None:
+                session.in_flight -= 1
         answered = self._answer(request, fetched, route, started)
         return fetched if answered is None else answered
 

@@ -83,6 +83,7 @@ class Session:
         self.uses = 0
         self.score = 0.0
         self.retired: str | None = None  # why, once retired
+        self.in_flight = 0  # requests sent and not yet answered: a shared pool hands it on at 0
 
     # Read-only: a session never changes its proxy or its profile.
     @property

@@ -85,6 +85,7 @@ class SharedSessions:
     def note_retired(self, sid: str, why: str) -> None:
         """A session retired here: never used again by any worker, from the next sync (at once)."""
         self._retired[sid] = why
+        self._found_none_at = -1e9  # its place is free: a refill may get a new session for it
         self._wake.set()
 
     async def refill(self) -> bool:
@@ -148,27 +149,31 @@ class SharedSessions:
                 await self.sync(budget=0.0)
             except CommitError as exc:
                 log.debug("session sync failed (tried again at the next): %s", exc)
+            except Exception:  # a bug: logged, and the next sync tries again
+                log.exception("session sync failed")
 
     async def _sync(self, budget: float | None, leaving: bool) -> None:
         pool = self.pool
         if leaving:
             self._releasing += pool.live
         elif len(pool.live) > self.share:
-            # Another worker joined: what is past this worker's share goes back for it.
-            self._releasing += pool.live[self.share :]
+            # Another worker joined: what is past this worker's share goes back for it, idle
+            # sessions first (they go at once; a busy one waits for its requests).
+            busy_first = sorted(pool.live, key=lambda s: s.in_flight == 0)
+            self._releasing += busy_first[self.share :]
         for session in self._releasing:
             pool.drop(session)
-        releasing = [s for s in self._releasing if s.retired is None]
+        # Handed on only once idle: no two workers ever have a request of one session in flight.
+        releasing = [s for s in self._releasing if s.retired is None and (leaving or not s.in_flight)]
         held = pool.live
+        busy = [s for s in self._releasing if s.retired is None and s not in releasing]
         touched, pool.touched = pool.touched, set()
-        mine = {s.id for s in (*held, *releasing)}
+        mine = {s.id for s in (*held, *busy, *releasing)}
         documents = {s.id: pool.document(s) for s in {*touched, *releasing} if s.id in mine}
         retired = dict(self._retired)
         request = SessionSync(
-            held=[s.id for s in held],
-            documents={
-                sid: doc for sid, doc in documents.items() if sid in {s.id for s in (*held, *releasing)}
-            },
+            held=[s.id for s in (*held, *busy)],
+            documents=documents,
             retired=retired,
             released=[s.id for s in releasing],
             size=self.size,
@@ -184,8 +189,10 @@ class SharedSessions:
         for sid, why in retired.items():
             if self._retired.get(sid) == why:
                 del self._retired[sid]
-        self._releasing = [s for s in self._releasing if s not in releasing]
         lost = set(reply.lost)
+        self._releasing = [
+            s for s in self._releasing if s not in releasing and s.retired is None and s.id not in lost
+        ]
         for session in held:
             if session.id in lost:
                 pool.drop(session)  # retired by another worker, or taken after a stall
