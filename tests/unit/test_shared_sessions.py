@@ -122,13 +122,27 @@ def test_a_worker_joining_late_gets_its_share_of_the_live_pool(workers: Workers)
         await a.pool.acquire()
         assert len(a.pool.live) == 4
         b = await workers.join("b", size=4)
-        with pytest.raises(NoSessionAvailable):
-            await b.pool.acquire()  # all four are a's until its next sync
+        asking = asyncio.create_task(b.pool.acquire())  # all four are a's until its next sync
+        await asyncio.sleep(0.3)
+        assert not asking.done() and b.pool.live == []
         await a.sync()  # a's share is now two: it gives two back
         assert len(a.pool.live) == 2
-        await b.sync()
-        assert len(b.pool.live) == 2 and not ids(a) & ids(b)
+        session = await asyncio.wait_for(asking, 5)  # the waiting request gets one of them
+        assert len(b.pool.live) == 2 and session in b.pool.live and not ids(a) & ids(b)
         assert len(ids(a) | ids(b)) == 4  # the pool's size holds for both workers together
+
+    workers.run(scenario())
+
+
+def test_a_worker_with_no_session_waits_then_gives_its_request_back(workers: Workers) -> None:
+    async def scenario() -> None:
+        a = await workers.join("a", size=1)
+        await a.pool.acquire()
+        b = await workers.join("b", size=1)  # an explicit size below the number of workers
+        started = time.monotonic()
+        with pytest.raises(NoSessionAvailable):
+            await b.pool.acquire()
+        assert time.monotonic() - started >= 1.5  # it waited for one, in vain
 
     workers.run(scenario())
 

@@ -191,6 +191,8 @@ class SessionPool:
                 self.retire(self._live[0], "proxy_resting")
                 continue
             if self.shared is not None and (self.proxies is None or self.proxies.ready()):
+                if await self.shared.wait_for_session():
+                    continue
                 raise self.shared.starved()
             assert self.proxies is not None  # without proxies every session is usable
             await self.proxies.acquire(wait)

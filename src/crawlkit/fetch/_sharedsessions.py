@@ -40,6 +40,8 @@ __all__ = ["SessionStore", "SharedSessions"]
 log = logging.getLogger("crawlkit.fetch")
 
 _REFILL_PAUSE = 0.25  # seconds between syncs for sessions that found none
+_STARVED_WAIT = 2.0  # seconds a request waits for a session before it goes back to the queue
+_HANDOVER_PAUSE = 0.05  # seconds between syncs while a session given back still has requests
 
 
 class SessionStore(Protocol):
@@ -106,6 +108,17 @@ class SharedSessions:
         self._found_none_at = time.monotonic()
         return False
 
+    async def wait_for_session(self) -> bool:
+        """Wait a little for a session (another worker gives back what is past its share at its
+        next sync): a request that gives up goes back to the queue, which costs the frontier two
+        scripts each time; waiting here costs a sync every quarter of a second, for all."""
+        deadline = time.monotonic() + _STARVED_WAIT
+        while time.monotonic() < deadline and not self._closed:
+            await asyncio.sleep(_REFILL_PAUSE)
+            if self.pool.live or await self.refill():
+                return True
+        return False
+
     def starved(self) -> NoSessionAvailable:
         """The error of a request that finds no session here (logged the first time)."""
         if not self._starved_logged:
@@ -141,9 +154,11 @@ class SharedSessions:
             )
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:  # also when the cancellation of close() was lost in a Redis call
+            # A session given back waits for its requests: it goes as soon as they are answered.
+            handing_over = any(s.retired is None for s in self._releasing)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), _HANDOVER_PAUSE if handing_over else self.interval)
             self._wake.clear()
             try:
                 await self.sync(budget=0.0)

@@ -317,8 +317,12 @@ class RedisFrontier:
             await self._redis.close()
 
     async def _renew_forever(self) -> None:
-        """Renew this worker's leases; take back expired ones (of any worker) once connected long."""
-        while True:
+        """Renew this worker's leases; take back expired ones (of any worker) once connected long.
+
+        Ends when the frontier closes, even if the cancellation that ``close()`` sends is lost:
+        one sent while a Redis call is under way can be swallowed inside redis-py, and the loop
+        went to sleep again with ``close()`` waiting for it forever."""
+        while not self._closed:
             await asyncio.sleep(self._ttl / 3)
             try:
                 handles = [*self._leases.values(), *self._acked]
