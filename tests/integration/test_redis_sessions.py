@@ -147,8 +147,10 @@ def test_a_killed_workers_sessions_come_back_to_the_others(
     # back to B when their leases expired, with the cookies the site had given them: B went on
     # as those visitors, and the site met no new visitor after the kill.
     killed_at = max(i for i, v in enumerate(visits) if v.worker == "A")
-    joined_at = min(i for i, v in enumerate(visits) if v.worker == "B")
-    held_by_a = {v.sent for v in visits[joined_at:killed_at] if v.worker == "A" and v.sent}
+    before = visits[: killed_at + 1]
+    # What A still held: the visitors it had been, less those it gave B when B joined.
+    held_by_a = {v.sent for v in before if v.worker == "A"} - {v.sent for v in before if v.worker == "B"}
+    held_by_a.discard(None)
     sent_by_b_after = {v.sent for v in visits[killed_at + 1 :] if v.worker == "B"}
     assert held_by_a and held_by_a <= sent_by_b_after, "B did not go on with A's sessions"
     assert not any(v.issued for v in visits[killed_at + 1 :])
