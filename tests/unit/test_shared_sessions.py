@@ -212,3 +212,24 @@ def test_no_proxy_password_reaches_redis(workers: Workers) -> None:
         assert len(docs) == 2 and all(b'"user"' in doc for doc in docs if b"3128" in doc)
     finally:
         client.close()
+
+
+def test_a_session_whose_proxy_rests_gives_its_place_to_one_on_a_ready_proxy(workers: Workers) -> None:
+    async def scenario() -> None:
+        a = await workers.join("a", size=1)
+        session = await a.pool.acquire()
+        proxies = a.pool.proxies
+        assert proxies is not None and session.proxy is not None
+        for _ in range(3):  # three proxy errors in a row rest a proxy
+            proxies.record(session.proxy, Label.PROXY_ERROR)
+        assert session.proxy not in proxies.ready()
+        fresh = await a.pool.acquire()
+        assert fresh is not session and fresh.proxy in proxies.ready()
+        assert session.retired == "proxy_resting" and a.pool.live == [fresh]
+
+    workers.run(scenario())
+    client = redis.Redis.from_url(workers.url)
+    try:
+        assert client.hgetall(job_prefix(workers.job) + "s:retired") == {b"proxy_resting": b"1"}
+    finally:
+        client.close()
