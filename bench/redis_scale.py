@@ -11,6 +11,11 @@ request).
     python bench/redis_scale.py [--pages 4000] [--latency 0.05] [--concurrency 16] [--memory-urls 1000000]
     python bench/redis_scale.py --redis-rtt 1 --latency 0.02 --concurrency 64 --memory-urls 0
 
+``--sessions`` turns sessions on (``-s sessions=on``: no proxy, each session a cookie jar and a
+header profile), so that the workers share one pool of sessions in Redis and sync it; the figures
+then include what that costs. CPU per page is the crawl's process tree's (every worker and its
+parser processes: user + system, from ``wait4``).
+
 ``--redis-rtt MS`` puts Redis MS milliseconds of round trip away from the workers, as on another
 machine: they reach it through a local TCP proxy (this script, 127.0.0.1) that holds every chunk
 half that long in each direction.
@@ -24,6 +29,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -194,10 +200,14 @@ def crawl(r: RedisProcess, workers: int, args: argparse.Namespace, base: str, wo
         "--frontier", r.crawl_url, "-s", f"job_name={job}", "--workers", str(workers), "--fresh",
         "--concurrency", str(args.concurrency), "-s", "concurrency_per_host=1000",
         "-s", f"parse_workers={args.parse_workers}", "-s", "progress=off", "--log-level", "WARNING",
+        *(["-s", "sessions=on"] if args.sessions else []),
     ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    crawl_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         sys.exit(f"the crawl with {workers} workers failed:\n{done.stderr}")
     redis_cpu = r.cpu() - cpu0
@@ -215,6 +225,7 @@ def crawl(r: RedisProcess, workers: int, args: argparse.Namespace, base: str, wo
     return {
         "wall": wall,
         "pages_per_s": args.pages / wall,
+        "crawl_cpu_ms_per_page": 1000 * crawl_cpu / args.pages,
         "redis_cpu_ms_per_page": 1000 * redis_cpu / args.pages,
         "scripts_per_page": calls / args.pages,
         "script_us": float(stats.get("usec_per_call", 0.0)),
@@ -303,6 +314,7 @@ def main() -> int:
     parser.add_argument("--parse-workers", type=int, default=1, help="parser processes per worker")
     parser.add_argument("--memory-urls", type=int, default=1_000_000, help="0: skip the memory figures")
     parser.add_argument("--no-crawl", action="store_true", help="the memory figures only")
+    parser.add_argument("--sessions", action="store_true", help="sessions on: one shared pool")
     parser.add_argument(
         "--redis-rtt", type=float, default=0.0, metavar="MS", help="milliseconds of round trip to Redis"
     )
@@ -335,11 +347,13 @@ def main() -> int:
                     f"site: {args.pages} pages, {args.latency * 1000:.0f} ms per page; "
                     f"each worker: concurrency {args.concurrency}, {args.parse_workers} parser process(es)"
                     + (f"; Redis {args.redis_rtt:g} ms of round trip away" if relay else "")
+                    + ("; sessions on" if args.sessions else "")
                 )
             results = {} if args.no_crawl else {n: crawl(r, n, args, base, work) for n in (1, 2)}
             for n, res in results.items():
                 print(
-                    f"{n} worker(s): {res['wall']:.2f} s, {res['pages_per_s']:.0f} pages/s; Redis: "
+                    f"{n} worker(s): {res['wall']:.2f} s, {res['pages_per_s']:.0f} pages/s, "
+                    f"crawl CPU {res['crawl_cpu_ms_per_page']:.3f} ms/page; Redis: "
                     f"{res['redis_cpu_ms_per_page']:.3f} ms CPU/page, "
                     f"{res['scripts_per_page']:.2f} scripts/page, {res['script_us']:.0f} us/script"
                 )

@@ -9,6 +9,9 @@
   Cloudflare challenge page under a 403.
 * Every ``captcha_every``-th page it serves is a reCAPTCHA page under a 200 instead.
 * It records every ``Proxy-Authorization`` or ``Authorization`` that reaches it (none should).
+* It logs every request that came through a proxy, in order (``visits``): the ``X-Worker`` header
+  (a shared crawl's workers send their name in it), the proxy, the visitor cookie sent, the one
+  handed out, and whether it answered a challenge.
 
 ``/list`` links to ``/page/0`` ... ``/page/{pages - 1}``; a page's title is ``page N``.
 """
@@ -20,17 +23,27 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from support.misbehaving import Server, serve
 
-__all__ = ["DefendedSite", "defended_site"]
+__all__ = ["DefendedSite", "Visit", "defended_site"]
 
 _CHALLENGES = Path(__file__).parent.parent / "fixtures" / "challenges"
 CHALLENGE = (_CHALLENGES / "cloudflare_js.html").read_text()
 CAPTCHA = (_CHALLENGES / "recaptcha_sorry.html").read_text()
+
+
+@dataclass(frozen=True)
+class Visit:
+    worker: str  # the X-Worker header ('' without one)
+    via: str
+    sent: str | None  # the visitor cookie the request carried
+    issued: str | None  # the visitor cookie the answer handed out
+    challenged: bool
 
 
 class DefendedSite:
@@ -54,6 +67,7 @@ class DefendedSite:
             Counter()
         )  # pages served, by the proxy (Via, or address) they came through
         self.issued: list[str] = []  # visitor cookies handed out, in order
+        self.visits: list[Visit] = []  # every request through a proxy, in order
         self.server: Server | None = None
 
     def url(self, path: str) -> str:
@@ -71,7 +85,7 @@ class DefendedSite:
             if via is None:
                 self.direct += 1
                 return web.Response(status=403, text="direct access refused\n")
-            visitor = request.cookies.get("visitor")
+            sent = visitor = request.cookies.get("visitor")
             new = None
             if visitor is None:
                 new = visitor = f"v{next(self._visitors)}"
@@ -80,7 +94,9 @@ class DefendedSite:
             self.seen[pair] += 1
             if self.ban_after is not None and self.seen[pair] > self.ban_after:
                 self.banned.add(pair)
-            if pair in self.banned:
+            challenged = pair in self.banned
+            self.visits.append(Visit(headers.get("X-Worker", ""), via, sent, new, challenged))
+            if challenged:
                 self.challenges += 1
                 return web.Response(status=403, text=CHALLENGE, content_type="text/html")
             self._served += 1

@@ -107,6 +107,17 @@ class CommitStep:
         self._committed = asyncio.Event()  # a request was acked: there is a checkpoint to make
         self.open_pages = OpenPages()  # pages with items written in parts, not acked yet
 
+    def add_before_checkpoint(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """One more step awaited before each checkpoint commits, after those set before it."""
+        before = self.before_checkpoint
+
+        async def both() -> None:
+            if before is not None:
+                await before()
+            await hook()
+
+        self.before_checkpoint = both
+
     @property
     def waiting(self) -> bool:
         """Whether pages wait for the commit lock (their links are about to reach the frontier)."""

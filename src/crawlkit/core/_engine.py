@@ -201,6 +201,11 @@ class Engine:
         try:
             await asyncio.to_thread(load_client)
             checkpoint = await self.frontier.open()
+            # A shared frontier (Redis) keeps one pool of sessions for all its workers; each
+            # checkpoint syncs it first, so a page recorded as done has its session's cookies there.
+            session_store = getattr(self.frontier, "session_store", None)
+            if session_store is not None and self.downloader.share_sessions(session_store()):
+                self.commits.add_before_checkpoint(self.downloader.sync_sessions)
             try:
                 await self._resume_from(checkpoint)
             except BaseException:
@@ -315,6 +320,7 @@ class Engine:
             log.exception("spider's closed() hook failed")
         if self.signals.has("spider_closed"):
             await self.signals.send("spider_closed", self.stats.stop_reason)
+        await self.downloader.release_sessions()  # after the last checkpoint synced them
         try:
             await self.frontier.close()
         except Exception as exc:

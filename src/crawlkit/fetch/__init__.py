@@ -12,8 +12,9 @@ conditionally (``HttpCache``); rendering in headless Chromium
 (``BrowserFetcher``, with the optional Playwright: ``crawlkit[browser]``) and the plain-data
 ``RenderPlan`` a render follows; the identity step (``IdentityStep``): the block classifier
 (``Classifier``), proxies (``ProxyPool``, ``EnvProxies``; SOCKS ones through aiohttp-socks,
-``crawlkit[socks]``, loaded on the first SOCKS request), sessions (``SessionPool``) and their
-header profiles, wired into every attempt.
+``crawlkit[socks]``, loaded on the first SOCKS request), sessions (``SessionPool``; in a shared
+crawl, synced with the shared pool by ``SharedSessions``) and their header profiles, wired into
+every attempt.
 ``Fetcher`` is imported on first use: it pulls in aiohttp, which the engine imports in a thread
 while the parser workers start; the browser's parts load Playwright only when a browser starts.
 """
@@ -47,7 +48,8 @@ from ._proxies import (
 from ._recrawlrules import LASTMOD_KEY, RecrawlRules, url_patterns
 from ._rendering import RenderSetup
 from ._retry import RetryPolicy, parse_retry_after
-from ._sessions import Pick, Session, SessionPool, dump_cookies, load_cookies
+from ._sessions import NoSessionAvailable, Pick, Session, SessionPool, dump_cookies, load_cookies
+from ._sharedsessions import SessionStore, SharedSessions
 from ._targets import check_target, target_for
 from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Unchanged, Verdict
 
@@ -94,6 +96,7 @@ __all__ = [
     "MiddlewareChain",
     "NoProxyAvailable",
     "NoProxyRules",
+    "NoSessionAvailable",
     "PageItems",
     "PageStore",
     "Pick",
@@ -114,6 +117,8 @@ __all__ = [
     "Rule",
     "Session",
     "SessionPool",
+    "SessionStore",
+    "SharedSessions",
     "Unchanged",
     "Verdict",
     "body_digest",

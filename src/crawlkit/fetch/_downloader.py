@@ -79,6 +79,8 @@ from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, NO_PROXY, Politeness
 from ._proxies import NoProxyAvailable
 from ._retry import RetryPolicy
+from ._sessions import NoSessionAvailable
+from ._sharedsessions import SessionStore
 from ._verdicts import DEFERRED, NO_PROXY_STOP, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
@@ -100,6 +102,7 @@ CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request 
 _BINARY = Ended(None)
 _IGNORED = Ended("ignored")
 _NO_PROXY_HALT = Halt(NO_PROXY_STOP)
+_NO_SESSION_WAIT = 0.5  # seconds a request waits when this worker holds no shared session
 
 
 class Downloader:
@@ -167,6 +170,20 @@ class Downloader:
         """Sessions a checkpoint saved (``sessions_state()``)."""
         self.identities.restore(state)
 
+    def share_sessions(self, store: SessionStore) -> bool:
+        """Use a shared crawl's pool of sessions (whether sessions are on at all). Its syncs
+        start with the downloader's context; :meth:`sync_sessions` before each checkpoint,
+        :meth:`release_sessions` after the last."""
+        return self.identities.share_sessions(store) is not None
+
+    async def sync_sessions(self) -> None:
+        if self.identities.shared is not None:
+            await self.identities.shared.sync()
+
+    async def release_sessions(self) -> None:
+        if self.identities.shared is not None:
+            await self.identities.shared.close()
+
     def sessions_state(self) -> dict[str, Any] | None:
         """The live sessions, cookies included, JSON-ready, for a checkpoint (None: none)."""
         return self.identities.state()
@@ -194,6 +211,8 @@ class Downloader:
         fetcher.restore_cookie_jars(self._cookie_jars)
         await fetcher.__aenter__()
         self.fetcher = fetcher
+        if self.identities.shared is not None:
+            self.identities.shared.start()
         # Behind proxies, or as sessions, robots.txt goes out as the pages do: through a proxy
         # (never directly, with a cache too) and as one of the sessions (never with other headers).
         identities = self.identities
@@ -312,6 +331,8 @@ class Downloader:
         identities = self.identities
         try:
             route = await identities.route(request)
+        except NoSessionAvailable as exc:
+            return Rotated(exc, _NO_SESSION_WAIT)
         except NoProxyAvailable as exc:
             if identities.stop_when_none:
                 log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
@@ -331,6 +352,9 @@ class Downloader:
         for _ in range(tries):
             try:
                 route = await identities.route(request)
+            except NoSessionAvailable:
+                await asyncio.sleep(_NO_SESSION_WAIT)
+                continue
             except NoProxyAvailable:
                 if identities.stop_when_none:
                     raise
@@ -456,7 +480,19 @@ class Downloader:
         return None
 
     async def _fetch(self, request: Request, route: Route) -> Fetched:
-        """The fetch itself: through the browser for a rendered request, else the HTTP client."""
+        """The fetch itself, with its session counted in flight meanwhile: a shared pool hands a
+        session on only once none of its requests is in flight."""
+        session = route.session
+        if session is None:
+            return await self._fetch_through(request, route)
+        session.in_flight += 1
+        try:
+            return await self._fetch_through(request, route)
+        finally:
+            session.in_flight -= 1
+
+    async def _fetch_through(self, request: Request, route: Route) -> Fetched:
+        """Through the browser for a rendered request, else the HTTP client."""
         fetcher = self.fetcher
         assert fetcher is not None, "Downloader used outside 'async with'"
         render = request.render

@@ -11,8 +11,10 @@ the answer's :class:`Classification` back to :meth:`IdentityStep.record`. Where 
 5. else direct.
 
 When every proxy rests, :meth:`route` raises :class:`NoProxyAvailable` and the downloader waits
-or stops, as ``on_no_proxy`` says. Counts per proxy live in the proxy pools (the configured one,
-and a pool of one for each proxy a request named itself), so the summary shows them all alike.
+or stops, as ``on_no_proxy`` says; a worker of a shared crawl that holds no session of the
+shared pool (:meth:`share_sessions`) gets :class:`NoSessionAvailable`, and waits. Counts per
+proxy live in the proxy pools (the configured one, and a pool of one for each proxy a request
+named itself), so the summary shows them all alike.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ._proxies import (
     usable_proxies,
 )
 from ._sessions import Session, SessionPool
+from ._sharedsessions import SessionStore, SharedSessions
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -111,6 +114,8 @@ class IdentityStep:
         if self.env is not None:
             usable_proxies(self.env.named)  # a SOCKS proxy in ALL_PROXY needs the extra too
         self.sessions: SessionPool | None = None
+        self.shared: SharedSessions | None = None
+        self._default_size = not settings.session_pool_size
         if settings.sessions == "on" or (settings.sessions == "auto" and proxies):
             self.sessions = SessionPool(
                 _profiles(settings),
@@ -208,11 +213,26 @@ class IdentityStep:
     def session_stats(self) -> dict[str, Any] | None:
         return self.sessions.stats() if self.sessions is not None else None
 
+    def share_sessions(self, store: SessionStore) -> SharedSessions | None:
+        """Use the shared pool of a shared crawl instead of sessions of this process's own."""
+        if self.sessions is None:
+            return None
+        self.shared = SharedSessions(
+            self.sessions, store, size=self.sessions.size, one_each=self._default_size
+        )
+        return self.shared
+
     def state(self) -> dict[str, Any] | None:
-        """The live sessions, cookies included, for a checkpoint (None: sessions are off)."""
-        return self.sessions.to_json() if self.sessions is not None else None
+        """The live sessions, cookies included, for a checkpoint (None: sessions are off, or
+        they live in a shared pool)."""
+        if self.sessions is None or self.shared is not None:
+            return None
+        return self.sessions.to_json()
 
     def restore(self, state: Mapping[str, Any]) -> None:
+        if self.shared is not None:
+            log.info("sessions saved by this worker alone are not used: the shared pool's are")
+            return
         if self.sessions is not None:
             try:
                 self.sessions.restore(state)

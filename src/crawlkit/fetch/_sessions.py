@@ -19,6 +19,10 @@ The pool's state (live sessions, cookies included, and their counts) goes to and
 resumed crawl goes on as the same visitors. Proxy credentials are not written: a session names its
 proxy without them, and finds it again among the configured proxies (a session whose proxy is no
 longer configured is dropped).
+
+In a shared (Redis) crawl the pool is one for all workers (``_sharedsessions.py``): it makes no
+session on its own, but uses those leased to this worker, and tells the shared pool what it
+retires.
 """
 
 from __future__ import annotations
@@ -28,21 +32,31 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from http.cookies import Morsel
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from yarl import URL
 
 from ..errors import ConfigError
 from ._classify import Classification, Label
 from ._cookies import BoundedCookieJar
 from ._identities import HeaderProfile
-from ._proxies import Proxy, ProxyArgs, ProxyPool, ProxyState
+from ._proxies import NoProxyAvailable, Proxy, ProxyArgs, ProxyPool, ProxyState
 
-__all__ = ["Pick", "Session", "SessionPool", "dump_cookies", "load_cookies"]
+if TYPE_CHECKING:
+    from ._sharedsessions import SharedSessions
+
+__all__ = ["NoSessionAvailable", "Pick", "Session", "SessionPool", "dump_cookies", "load_cookies"]
 
 STATE_VERSION = 1
 _BLOCK_SCORE = 1.0
 _OK_CREDIT = 0.25
+
+
+class NoSessionAvailable(NoProxyAvailable):
+    """A shared crawl's worker holds no session: the shared pool's are all held by others."""
+
+    reason = "no_session"
 
 
 class Pick(StrEnum):
@@ -69,6 +83,7 @@ class Session:
         self.uses = 0
         self.score = 0.0
         self.retired: str | None = None  # why, once retired
+        self.in_flight = 0  # requests sent and not yet answered: a shared pool hands it on at 0
 
     # Read-only: a session never changes its proxy or its profile.
     @property
@@ -143,6 +158,10 @@ class SessionPool:
         self._next_id = 1
         self._turn = 0
         self.retired: dict[str, int] = {}  # sessions retired, by reason
+        # In a shared crawl: the worker's side of the shared pool, and the sessions used since
+        # its last sync (their documents go with the next one).
+        self.shared: SharedSessions | None = None
+        self.touched: set[Session] = set()
 
     @property
     def live(self) -> list[Session]:
@@ -165,16 +184,25 @@ class SessionPool:
                     return min(usable, key=lambda s: s.uses)
                 self._turn += 1
                 return usable[self._turn % len(usable)]
-            assert self.proxies is not None  # without proxies every session is usable
-            if self.proxies.ready() and self._live:
+            # A shared pool fills this worker's places at a sync: one now, for every caller.
+            if self.shared is not None and await self.shared.refill():
+                continue
+            if self.proxies is not None and self.proxies.ready() and self._live:
                 self.retire(self._live[0], "proxy_resting")
                 continue
+            if self.shared is not None and (self.proxies is None or self.proxies.ready()):
+                if await self.shared.wait_for_session():
+                    continue
+                raise self.shared.starved()
+            assert self.proxies is not None  # without proxies every session is usable
             await self.proxies.acquire(wait)
 
     def record(self, session: Session, verdict: Classification | Label) -> None:
         """Count one attempt of ``session``; retire it when the site has seen through it."""
         label = verdict.label if isinstance(verdict, Classification) else Label(verdict)
         session.uses += 1
+        if self.shared is not None:
+            self.touched.add(session)
         if self.proxies is not None and session.proxy is not None:
             self.proxies.record(session.proxy, label)
         if label is Label.BLOCKED:
@@ -194,6 +222,8 @@ class SessionPool:
         self.retired[why] = self.retired.get(why, 0) + 1
         if session in self._live:
             self._live.remove(session)
+        if self.shared is not None:
+            self.shared.note_retired(session.id, why)
 
     def stats(self) -> dict[str, Any]:
         return {"live": len(self._live), "retired": dict(self.retired)}
@@ -204,6 +234,8 @@ class SessionPool:
         return Session(sid, proxy, self._profiles(), self._clock())
 
     def _fill(self) -> None:
+        if self.shared is not None:
+            return  # places are filled from the shared pool, at its syncs
         while len(self._live) < self.size:
             proxy = None
             if self.proxies is not None:
@@ -214,6 +246,41 @@ class SessionPool:
                 taken = [s.proxy for s in self._live]
                 proxy = min(ready, key=taken.count)
             self._live.append(self._new(proxy))
+
+    # -- a shared pool's places -------------------------------------------------------------
+
+    def adopt(self, sid: str, document: bytes | None) -> Session | None:
+        """Take a session of the shared pool: one from its document, or a new one for the place
+        ``sid`` (None: its proxy is not among this worker's, so it cannot be used here)."""
+        if document is not None:
+            session = self._from_json(orjson.loads(document))
+            if session is None:
+                return None
+        else:
+            session = Session(sid, self._proxy_for_new(sid), self._profiles(), self._clock())
+            self.touched.add(session)  # its document goes with the next sync
+        self._live.append(session)
+        return session
+
+    def drop(self, session: Session) -> None:
+        """Stop using ``session`` here, without retiring it (it was given back, or lost)."""
+        if session in self._live:
+            self._live.remove(session)
+
+    def document(self, session: Session) -> bytes:
+        return orjson.dumps(_session_json(session))
+
+    def _proxy_for_new(self, sid: str) -> Proxy | None:
+        """The ready proxy with the fewest of this worker's sessions; ties go round the proxies
+        by the session's number, so that workers making sessions at once spread them too."""
+        if self.proxies is None:
+            return None
+        ready = self.proxies.ready() or list(self.proxies.proxies)
+        order = {proxy: i for i, proxy in enumerate(self.proxies.proxies)}
+        number = int(sid[1:]) if sid[1:].isdigit() else 0
+        taken = [s.proxy for s in self._live]
+        count = len(order)
+        return min(ready, key=lambda p: (taken.count(p), (order.get(p, 0) - number) % count))
 
     def _usable(self) -> list[Session]:
         if self.proxies is None:
@@ -237,18 +304,7 @@ class SessionPool:
             "version": STATE_VERSION,
             "next_id": self._next_id,  # ids stay unique across a resume
             "retired": dict(self.retired),
-            "sessions": [
-                {
-                    "id": s.id,
-                    "proxy": _proxy_key(s.proxy),
-                    "profile": s.profile.to_json(),
-                    "created": s.created,
-                    "uses": s.uses,
-                    "score": s.score,
-                    "cookies": dump_cookies(s.jar),
-                }
-                for s in self._live
-            ],
+            "sessions": [_session_json(s) for s in self._live],
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -261,24 +317,41 @@ class SessionPool:
             raise ConfigError(
                 f"session state of version {state.get('version')!r}; this crawlkit reads {STATE_VERSION}"
             )
-        known = {_proxy_key(p): p for p in self.proxies.proxies} if self.proxies is not None else {}
         self._live = []
         for item in state["sessions"]:
-            proxy = None
-            if item["proxy"] is not None:
-                proxy = known.get(tuple(item["proxy"]))
-                if proxy is None:
-                    continue
-            session = Session(
-                item["id"], proxy, HeaderProfile.from_json(item["profile"]), float(item["created"])
-            )
-            session.uses = int(item["uses"])
-            session.score = float(item["score"])
-            load_cookies(session.jar, item["cookies"], self._clock())
-            self._live.append(session)
+            session = self._from_json(item)
+            if session is not None:
+                self._live.append(session)
         self._live = self._live[: self.size]
         self._next_id = int(state["next_id"])
         self.retired = {str(k): int(v) for k, v in state.get("retired", {}).items()}
+
+    def _from_json(self, item: Mapping[str, Any]) -> Session | None:
+        """A session of :func:`_session_json` (None: its proxy is not one of this pool's)."""
+        proxy = None
+        if item["proxy"] is not None:
+            known = {_proxy_key(p): p for p in self.proxies.proxies} if self.proxies is not None else {}
+            proxy = known.get(tuple(item["proxy"]))
+            if proxy is None:
+                return None
+        session = Session(item["id"], proxy, HeaderProfile.from_json(item["profile"]), float(item["created"]))
+        session.uses = int(item["uses"])
+        session.score = float(item["score"])
+        load_cookies(session.jar, item["cookies"], self._clock())
+        return session
+
+
+def _session_json(session: Session) -> dict[str, Any]:
+    """One session as JSON-ready data: its proxy named without its password."""
+    return {
+        "id": session.id,
+        "proxy": _proxy_key(session.proxy),
+        "profile": session.profile.to_json(),
+        "created": session.created,
+        "uses": session.uses,
+        "score": session.score,
+        "cookies": dump_cookies(session.jar),
+    }
 
 
 def _proxy_key(proxy: Proxy | None) -> tuple[str, str, int, str | None] | None:

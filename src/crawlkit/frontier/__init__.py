@@ -3,6 +3,7 @@
 from ._base import Checkpoint, Frontier, FrontierStats, HostLimits, HostPolicy, PushResult
 from ._memory import MemoryFrontier
 from ._open import FrontierKind, SharedCrawlWorker, frontier_kind, open_frontier
+from ._sessionsync import SessionSync, SessionSyncReply
 from .sqlite._frontier import SqliteFrontier
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "HostPolicy",
     "MemoryFrontier",
     "PushResult",
+    "SessionSync",
+    "SessionSyncReply",
     "SharedCrawlWorker",
     "SqliteFrontier",
     "frontier_kind",

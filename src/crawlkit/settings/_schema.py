@@ -186,7 +186,10 @@ class Settings:
     )
     session_pool_size: int = dataclasses.field(
         default=0,
-        metadata=_doc("Live sessions at once (0: two for each proxy, at least two)."),
+        metadata=_doc(
+            "Live sessions at once (0: two for each proxy, at least two). A shared (Redis) crawl "
+            "has one pool of this size for all its workers (0: also at least one per live worker)."
+        ),
     )
     session_max_uses: int = dataclasses.field(
         default=0, metadata=_doc("Requests a session sends before it is retired (0: no limit).")

@@ -2,5 +2,6 @@
 
 from ._conn import RedisUnreachable, client_name, job_prefix, safe_url
 from ._frontier import RedisFrontier
+from ._sessions import RedisSessionStore
 
-__all__ = ["RedisFrontier", "RedisUnreachable", "client_name", "job_prefix", "safe_url"]
+__all__ = ["RedisFrontier", "RedisSessionStore", "RedisUnreachable", "client_name", "job_prefix", "safe_url"]

@@ -93,6 +93,7 @@ class Scripts:
         self.retry_timeout = retry_timeout
         self.client: aioredis.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._extra: dict[str, str] = {}  # scripts of other parts of the job (its sessions)
         self.outage_since: float | None = None
         self.healthy_since = time.monotonic()  # since when calls have succeeded without a break
 
@@ -107,7 +108,15 @@ class Scripts:
         self.client = client
         for name in redis_lua.__all__:
             self._scripts[name.lower()] = client.register_script(getattr(redis_lua, name))
+        for name, source in self._extra.items():
+            self._scripts[name] = client.register_script(source)
         self.healthy_since = time.monotonic()
+
+    def register(self, name: str, source: str) -> None:
+        """One more script, run by ``run(name, ...)`` as the frontier's are."""
+        self._extra[name] = source
+        if self.client is not None:
+            self._scripts[name] = self.client.register_script(source)
 
     async def close(self) -> None:
         client, self.client = self.client, None

@@ -43,6 +43,7 @@ from ...http import Request
 from .._base import Checkpoint, FrontierStats, HostLimits, HostPolicy, PushResult
 from ._conn import RedisUnreachable, Scripts, client_name, job_prefix, safe_url
 from ._encode import RequestEncoder
+from ._sessions import RedisSessionStore
 
 __all__ = ["RedisFrontier", "job_prefix", "safe_url"]
 
@@ -316,8 +317,12 @@ class RedisFrontier:
             await self._redis.close()
 
     async def _renew_forever(self) -> None:
-        """Renew this worker's leases; take back expired ones (of any worker) once connected long."""
-        while True:
+        """Renew this worker's leases; take back expired ones (of any worker) once connected long.
+
+        Ends when the frontier closes, even if the cancellation that ``close()`` sends is lost:
+        one sent while a Redis call is under way can be swallowed inside redis-py, and the loop
+        went to sleep again with ``close()`` waiting for it forever."""
+        while not self._closed:
             await asyncio.sleep(self._ttl / 3)
             try:
                 handles = [*self._leases.values(), *self._acked]
@@ -341,6 +346,13 @@ class RedisFrontier:
                 if self._failure is not None:
                     return
                 log.debug("lease renewal failed: %s", exc)
+
+    def session_store(self) -> RedisSessionStore:
+        """The crawl's shared pool of sessions, on this worker's connection (``_sessions.py``).
+
+        Its syncs are fenced by this worker's token, as commits are."""
+        self._check()
+        return RedisSessionStore(self._redis, self.worker_id, self._token, self._ttl)
 
     # -- queueing and leasing -------------------------------------------------------------------
 
