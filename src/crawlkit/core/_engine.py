@@ -54,7 +54,7 @@ from ..spider import Spider, ref_for_class
 from ._commit import CommitStep
 from ._hooks import Crawler, build_component, captcha_solver
 from ._progress import progress_display
-from ._seeding import push_start_requests, start_requests_to_push
+from ._seeding import seed, start_requests_to_push
 from ._statedoc import load_state
 from ._stats import CrawlStats
 from ._stopping import CrawlStop
@@ -422,26 +422,16 @@ class Engine:
         if self._seeding_done:
             return
         try:
-            self._seeded = await push_start_requests(
+            self._seeded = await seed(
                 self.spider,
                 self._push,
+                self.stats,
                 resumed=resumed,
                 stopping=lambda: self._stopping.requested,
                 more=self.more_start_requests,
             )
         except StorageError as exc:
             self._stopping.output_failed(exc)
-        except Exception as exc:
-            self._seeded = True  # counted and reported; running it again would fail again
-            log.error(
-                "start_requests() of %s raised %s: %s",
-                self.spider_cls.__name__,
-                type(exc).__name__,
-                exc,
-                exc_info=True,
-            )
-            self.stats.failures["start_requests"] += 1
-            self.stats.pages_failed += 1
         finally:
             self._seeding_done = True
             self._wake()
@@ -562,22 +552,12 @@ class Engine:
             log.exception("internal error while giving %s up", request.url)
 
     async def _commit_periodically(self) -> None:
-        interval = self.settings.commit_interval
-        # The first checkpoint does not wait a whole interval: a resumed job records its resume at
-        # once (the output cut back, the leases handed back), a fresh one as soon as its first
-        # page is committed. Then one every interval.
-        if not self._resumed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self.commits.first_commit()
-        while True:
-            try:
-                # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
-                await asyncio.shield(self.commits.checkpoint(self._seeded))
-            except StorageError as exc:
-                self._stopping.output_failed(exc)
-                return
-            await asyncio.sleep(interval)
+        try:
+            await self.commits.checkpoint_periodically(
+                self.settings.commit_interval, resumed=self._resumed, seeded=lambda: self._seeded
+            )
+        except StorageError as exc:
+            self._stopping.output_failed(exc)
 
 
 async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:
