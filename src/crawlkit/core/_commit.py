@@ -13,6 +13,7 @@ feeds' offsets) is told in ``_statedoc.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -212,6 +213,24 @@ class CommitStep:
     async def first_commit(self) -> None:
         """Return once a request has been acked since the crawl began."""
         await self._committed.wait()
+
+    async def checkpoint_periodically(
+        self, interval: float, *, resumed: bool, seeded: Callable[[], bool]
+    ) -> None:
+        """A checkpoint every ``interval`` seconds, until cancelled; a ``StorageError`` ends it.
+
+        The first does not wait a whole interval: a resumed job records its resume at once (the
+        output cut back, the leases handed back), a fresh one as soon as its first page is
+        committed.
+        """
+        if not resumed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.first_commit()
+        while True:
+            # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
+            await asyncio.shield(self.checkpoint(seeded()))
+            await asyncio.sleep(interval)
 
     async def checkpoint(self, seeded: bool) -> None:
         """Output made durable up to an offset, then the frontier with it and ``spider.state``.

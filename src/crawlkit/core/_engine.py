@@ -10,9 +10,9 @@ response for the parser or a verdict: a failed attempt goes back to the frontier
 time, or is given up on (its errback, if it has one, runs in the parser pool); either way the
 worker is free at once.
 
-A first stop signal (SIGINT, SIGTERM, or SIGHUP: a closed terminal, a dropped ssh session) stops
-leasing, returns queued requests to the frontier and lets in-flight work
-finish (for at most ``shutdown_timeout`` seconds); a second stops at once.
+How a crawl stops (signals, a graceful or forced stop, close conditions, an output error) is
+``_stopping.py``'s; the engine drains: the feeder returns queued requests to the frontier and ends
+the worker tasks.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import signal
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -52,13 +51,13 @@ from ..http import Request
 from ..parsing import ParseOutcome, Parser, ParseTask, WorkerConfig, make_parser
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
-from ._closing import CloseConditions, stop_signals
 from ._commit import CommitStep
 from ._hooks import Crawler, build_component, captcha_solver
 from ._progress import progress_display
-from ._seeding import push_start_requests, start_requests_to_push
+from ._seeding import seed, start_requests_to_push
 from ._statedoc import load_state
 from ._stats import CrawlStats
+from ._stopping import CrawlStop
 from ._verdicts import VerdictActions
 
 if TYPE_CHECKING:
@@ -98,7 +97,6 @@ class Engine:
         # The frontier asks it for limits and delays; the politeness gate feeds it responses.
         self.host_policy = host_policy or CrawlHostPolicy.from_settings(settings)
         self.frontier = frontier  # made by open_frontier(); the engine opens and closes it
-        self._close = CloseConditions(settings)
         self.exporter: Exporter = exporter_for(outputs)
         self.pipelines = PipelineChain(load_pipelines(settings.pipelines), self.spider)
         self._handle_signals = handle_signals
@@ -132,7 +130,6 @@ class Engine:
         self._seeding_done = False  # the seeder has ended, one way or another
         self._seeded = False  # start_requests() was exhausted: recorded by checkpoints
         self.more_start_requests: Iterable[Request] = ()  # after start_requests(): a re-crawl's
-        self._stopping = False
         self._wakeup: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
         self._workers: list[asyncio.Task[None]] = []
@@ -147,14 +144,19 @@ class Engine:
             sessions=self.downloader.sessions_state,
             feed_offsets=self.exporter.offsets if isinstance(self.exporter, FeedSet) else None,
         )
+        self._stopping = CrawlStop(
+            settings,
+            self.stats,
+            wake=self._wake,
+            in_flight=lambda: self._in_flight,
+            workers=self._workers,
+            is_committing=self.commits.is_committing,
+        )
         self.verdicts = VerdictActions(
             self.frontier, self.stats, self.commits, self.downloader, self.signals, self._parse, self.stop
         )
         self._commit_task: asyncio.Task[None] | None = None
         self._resumed = False
-        self._storage_error: StorageError | None = None
-        self._hard_stop_timer: asyncio.TimerHandle | None = None
-        self.forced = False
         self._pauses_before = (PAUSES.count, PAUSES.total)  # the process's record, before this crawl
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -180,17 +182,8 @@ class Engine:
         loop = self._loop = asyncio.get_running_loop()
         # Handlers first: a Ctrl-C while workers start or opened() runs must be a graceful stop
         # with a summary, not a KeyboardInterrupt traceback.
-        previous = {sig: signal.getsignal(sig) for sig in stop_signals()}
-        if self._handle_signals:
-            for sig in previous:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-        try:
+        with self._stopping.signals_handled(loop) if self._handle_signals else contextlib.nullcontext():
             return await self._run(parser)
-        finally:
-            if self._handle_signals:
-                for sig, handler in previous.items():
-                    loop.remove_signal_handler(sig)
-                    signal.signal(sig, handler)  # what the program had before the crawl
 
     async def _run(self, parser: Parser) -> CrawlStats:
         s = self.settings
@@ -246,8 +239,7 @@ class Engine:
                 ):
                     await self._crawl()
         finally:
-            if self._hard_stop_timer is not None:
-                self._hard_stop_timer.cancel()
+            self._stopping.cancel_hard_stop()
             # A start cut in half leaks a process: an opened() hook that raised, say, waits
             # for the workers to be up, and the shutdown then stops them.
             await asyncio.gather(starting, return_exceptions=True)
@@ -279,21 +271,20 @@ class Engine:
     async def _crawl(self) -> None:
         # Twice as many worker tasks as slots: a task whose page is being committed has given its
         # slot up already, and another task takes the slot's next request.
-        self._workers = [
+        self._workers.extend(
             asyncio.create_task(self._worker(), name=f"crawl-worker-{i}")
             for i in range(2 * self.settings.concurrency)
-        ]
+        )
         self._commit_task = asyncio.create_task(self._commit_periodically(), name="commit")
         seeder = asyncio.create_task(self._seed(resumed=self._resumed), name="seed")
         feeder = asyncio.create_task(self._feed(), name="feed")
-        close_timer = self._close.start_timer(self.stop)
+        self._stopping.start_close_timer()
         try:
             # Workers end on their own (the feeder sends each one None) or are cancelled by a
             # forced stop; either way the crawl is over.
             await asyncio.gather(*self._workers, return_exceptions=True)
         finally:
-            if close_timer is not None:
-                close_timer.cancel()
+            self._stopping.cancel_close_timer()
             for task in (seeder, feeder):
                 task.cancel()
             await asyncio.gather(seeder, feeder, return_exceptions=True)
@@ -305,15 +296,16 @@ class Engine:
             await asyncio.gather(self._commit_task, return_exceptions=True)
         await parser.close()
         await self.pipelines.close()
-        if self._storage_error is None:
+        stopping = self._stopping
+        if stopping.storage_error is None:
             try:
                 await self.commits.checkpoint(self._seeded)
             except StorageError as exc:
-                self._storage_error = exc
+                stopping.storage_error = exc
         try:
             await self.exporter.close()
         except StorageError as exc:
-            self._storage_error = self._storage_error or exc
+            stopping.storage_error = stopping.storage_error or exc
         try:
             await self.spider.closed(self.stats.stop_reason)
         except Exception:
@@ -325,7 +317,7 @@ class Engine:
             await self.frontier.close()
         except Exception as exc:
             # Closing only drops what no checkpoint committed; the database stays as committed.
-            if self._storage_error is None:
+            if stopping.storage_error is None:
                 raise
             log.debug("closing the frontier after an output error: %s", exc)
         self.stats.pauses = PAUSES.count - self._pauses_before[0]
@@ -333,59 +325,23 @@ class Engine:
         self.stats.throttled_hosts = self.host_policy.throttled_hosts(_THROTTLED_HOSTS_KEPT)
         self.stats.slow_hosts = self.host_policy.slowest_hosts(_THROTTLED_HOSTS_KEPT)
         self.stats.finished = time.monotonic()
-        if self._storage_error is not None:
-            raise self._storage_error
+        if stopping.storage_error is not None:
+            raise stopping.storage_error
 
-    # -- stopping ---------------------------------------------------------------------------
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        if self._stopping:
-            log.warning("second %s: stopping now", sig.name)
-            self.stop_now(f"{sig.name} (forced)")
-        else:
-            log.warning(
-                "%s: finishing the %d request%s in flight (at most %.0f s); again to stop at once",
-                sig.name,
-                self._in_flight,
-                "" if self._in_flight == 1 else "s",
-                self.settings.shutdown_timeout,
-            )
-            self.stop(sig.name)
+    # -- stopping (_stopping.py) -----------------------------------------------------------
 
     def stop(self, reason: str) -> None:
         """Stop leasing; let in-flight work finish within ``shutdown_timeout``."""
-        if self._stopping:
-            return
-        self._stopping = True
-        self.stats.stop_reason = reason
-        self._wake()
-        loop = asyncio.get_running_loop()
-        self._hard_stop_timer = loop.call_later(
-            self.settings.shutdown_timeout, self.stop_now, f"{reason} (shutdown timeout)"
-        )
-
-    def _output_failed(self, exc: StorageError) -> None:
-        """The output or the frontier's database cannot be written: stop at once.
-
-        Nothing more can be committed, so waiting for work in flight would only redo it; what
-        the last checkpoint committed stays, and the same command resumes from there. The error
-        is raised by ``run()`` (the command prints it once, after the summary), so it is only
-        logged at DEBUG here.
-        """
-        if self._storage_error is None:
-            self._storage_error = exc
-            log.debug("%s; stopping the crawl", exc)
-        self.stop_now("output error")
+        self._stopping.stop(reason)
 
     def stop_now(self, reason: str) -> None:
         """Cancel in-flight work; what was not committed is returned to the frontier."""
-        self._stopping = True
-        self.forced = True
-        self.stats.stop_reason = reason
-        self._wake()
-        for task in self._workers:
-            if not self.commits.is_committing(task):
-                task.cancel()
+        self._stopping.stop_now(reason)
+
+    @property
+    def forced(self) -> bool:
+        """Whether in-flight work was cancelled (a second signal, the timeout, an output error)."""
+        return self._stopping.forced
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -410,7 +366,7 @@ class Engine:
         limit = self.settings.concurrency
         commits_went_first = False
         try:
-            while not self._stopping:
+            while not self._stopping.requested:
                 free = limit - self._in_flight
                 if free > 0:
                     if self.commits.waiting and not commits_went_first:
@@ -426,7 +382,7 @@ class Engine:
                     try:
                         batch = await frontier.lease(free)
                     except StorageError as exc:
-                        self._output_failed(exc)
+                        self._stopping.output_failed(exc)
                         break
                     if batch:
                         self._in_flight += len(batch)
@@ -447,7 +403,7 @@ class Engine:
             try:
                 await self._return_queued()
             except StorageError as exc:  # they were leased: a resume fetches them
-                self._output_failed(exc)
+                self._stopping.output_failed(exc)
             finally:
                 for _ in self._workers:
                     self._queue.put_nowait(None)
@@ -466,26 +422,16 @@ class Engine:
         if self._seeding_done:
             return
         try:
-            self._seeded = await push_start_requests(
+            self._seeded = await seed(
                 self.spider,
                 self._push,
+                self.stats,
                 resumed=resumed,
-                stopping=lambda: self._stopping,
+                stopping=lambda: self._stopping.requested,
                 more=self.more_start_requests,
             )
         except StorageError as exc:
-            self._output_failed(exc)
-        except Exception as exc:
-            self._seeded = True  # counted and reported; running it again would fail again
-            log.error(
-                "start_requests() of %s raised %s: %s",
-                self.spider_cls.__name__,
-                type(exc).__name__,
-                exc,
-                exc_info=True,
-            )
-            self.stats.failures["start_requests"] += 1
-            self.stats.pages_failed += 1
+            self._stopping.output_failed(exc)
         finally:
             self._seeding_done = True
             self._wake()
@@ -502,6 +448,7 @@ class Engine:
 
     async def _worker(self) -> None:
         queue = self._queue
+        stopping = self._stopping
         while True:
             request = await queue.get()
             if request is None:
@@ -527,7 +474,7 @@ class Engine:
                     await self.frontier.release([request])
                 raise
             except StorageError as exc:
-                self._output_failed(exc)
+                self._stopping.output_failed(exc)
             except Exception:
                 # A bug of ours must not hang the crawl: count it, give the request up (unless
                 # it was committed already: the frontier is done with it).
@@ -540,11 +487,8 @@ class Engine:
                 if holding:
                     self._in_flight -= 1
                 self._wake()
-                if self._close.counting and not self._stopping:
-                    reason = self._close.reached(self.stats)
-                    if reason is not None:
-                        log.info("stopping: %s reached", reason)
-                        self.stop(reason)
+                if stopping.counting:
+                    stopping.check_counts()
 
     async def _handle(self, request: Request) -> ParseOutcome | None:
         """Fetch and parse a request; the outcome to commit, or None if it was dealt with."""
@@ -583,7 +527,7 @@ class Engine:
             # The feeder may be asleep with free slots and nothing to lease: the links wake it.
             await self.commits.take_part(request, part, on_push=self._wake)
         except StorageError as exc:
-            self._output_failed(exc)
+            self._stopping.output_failed(exc)
 
     async def _after_commit(self, outcome: ParseOutcome) -> None:
         if self.exporter.should_flush:
@@ -603,27 +547,17 @@ class Engine:
                 self.stats.count_push(await self.frontier.push(outcome.requests))
             await self.frontier.fail(request, "internal_error")
         except StorageError as exc:
-            self._output_failed(exc)
+            self._stopping.output_failed(exc)
         except Exception:
             log.exception("internal error while giving %s up", request.url)
 
     async def _commit_periodically(self) -> None:
-        interval = self.settings.commit_interval
-        # The first checkpoint does not wait a whole interval: a resumed job records its resume at
-        # once (the output cut back, the leases handed back), a fresh one as soon as its first
-        # page is committed. Then one every interval.
-        if not self._resumed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self.commits.first_commit()
-        while True:
-            try:
-                # Shielded: cancelling this task at shutdown must not cut a checkpoint in half.
-                await asyncio.shield(self.commits.checkpoint(self._seeded))
-            except StorageError as exc:
-                self._output_failed(exc)
-                return
-            await asyncio.sleep(interval)
+        try:
+            await self.commits.checkpoint_periodically(
+                self.settings.commit_interval, resumed=self._resumed, seeded=lambda: self._seeded
+            )
+        except StorageError as exc:
+            self._stopping.output_failed(exc)
 
 
 async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:

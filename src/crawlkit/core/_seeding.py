@@ -6,17 +6,50 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
+from ..errors import StorageError
 from ..guards import running
 from ..http import Request
 from ..parsing import filter_reason
 from ..spider import Spider
 from ._stats import CrawlStats
 
-__all__ = ["push_start_requests", "start_requests_to_push"]
+__all__ = ["push_start_requests", "seed", "start_requests_to_push"]
 
 log = logging.getLogger("crawlkit.engine")
 
 _CHUNK = 1000  # start requests pushed at once: a million start URLs never sit in one list
+
+
+async def seed(
+    spider: Spider,
+    push: Callable[[list[Request]], Awaitable[None]],
+    stats: CrawlStats,
+    *,
+    resumed: bool,
+    stopping: Callable[[], bool],
+    more: Iterable[Request] = (),
+) -> bool:
+    """``push_start_requests()``, with an error of ``start_requests()`` counted and logged.
+
+    True when the start requests need not run again (a resume skips them): they were exhausted,
+    or they raised, which running them again would do again. A ``StorageError`` (the frontier's
+    database) is raised.
+    """
+    try:
+        return await push_start_requests(spider, push, resumed=resumed, stopping=stopping, more=more)
+    except StorageError:
+        raise
+    except Exception as exc:
+        log.error(
+            "start_requests() of %s raised %s: %s",
+            type(spider).__name__,
+            type(exc).__name__,
+            exc,
+            exc_info=True,
+        )
+        stats.failures["start_requests"] += 1
+        stats.pages_failed += 1
+        return True
 
 
 async def push_start_requests(

@@ -20,14 +20,16 @@ callback may see, and answers with one value:
 
 What composes an attempt, in order (each a place to plug in more):
 
-1. ``process_request`` of the middlewares (``_middlewares.py``);
+1. ``process_request`` of the middlewares (``_middlewares.py``; with middlewares an attempt takes
+   the way of ``_middlewarepath.py``, made of the same steps);
 2. the politeness gate: robots.txt, a ``Crawl-delay`` (``_politeness.py``);
 3. the HTTP cache (``_cachestep.py``): a stored answer ends the attempt here, before the
    network; offline, a miss fails as ``not_cached``; a re-crawl's rules end a stored page here
    as unchanged; a re-crawl turns the request into a conditional one, and a 304 or an
    unchanged body ends it unparsed (``HttpCache.judge``), or with ``Unchanged(lines)``: its
    stored items, for ``recrawl_output = "all"``;
-4. the identity step (``_identity.py``): the request's proxy and session (``Route``); then the
+4. the identity step (``_identity.py``, ``_routing.py``): the request's proxy and session
+   (``Route``), or a wait when every proxy rests; then the
    fetcher (``_client.py``: aiohttp, the cookie jars or the session's, the proxy per hop), or for
    a rendered request (``request.render``, else the spider's ``render``) the browser
    (``_rendering.py``: headless Chromium, started on the first such request, with the same jars),
@@ -47,7 +49,6 @@ the fetcher returned, and the verdicts that need no data are shared constants.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import logging
 import time
@@ -61,8 +62,6 @@ from ..errors import (
     ConfigError,
     FetchError,
     FetchTimeout,
-    IgnoreRequest,
-    MiddlewareError,
     NotCached,
     ProxyError,
     RedirectFiltered,
@@ -75,13 +74,19 @@ from ._cachestep import HttpCache, RobotsThroughCache
 from ._classify import Classification, Label, Rule
 from ._hostpolicy import CrawlHostPolicy
 from ._identity import ROTATIONS_KEY, IdentityStep, Route, is_captcha
+from ._middlewarepath import download_through_middlewares
 from ._middlewares import MiddlewareChain
 from ._politeness import DEFER, NO_PROXY, Politeness
-from ._proxies import NoProxyAvailable
 from ._retry import RetryPolicy
-from ._sessions import NoSessionAvailable
+from ._routing import (
+    NO_PROXY_HALT,
+    RobotsThroughProxies,
+    proxy_failed,
+    rotated_if_proxy_failed,
+    route_or_verdict,
+)
 from ._sharedsessions import SessionStore
-from ._verdicts import DEFERRED, NO_PROXY_STOP, PAUSED, Ended, Failed, Halt, Replaced, Rotated, Verdict
+from ._verdicts import DEFERRED, PAUSED, Ended, Failed, Replaced, Rotated, Verdict
 
 if TYPE_CHECKING:
     from ..core import CrawlStats
@@ -100,9 +105,6 @@ log = logging.getLogger("crawlkit.fetch")
 CaptchaSolver = Callable[[Request, Response, Classification], Awaitable[Request | None]]
 
 _BINARY = Ended(None)
-_IGNORED = Ended("ignored")
-_NO_PROXY_HALT = Halt(NO_PROXY_STOP)
-_NO_SESSION_WAIT = 0.5  # seconds a request waits when this worker holds no shared session
 
 
 class Downloader:
@@ -216,7 +218,9 @@ class Downloader:
         # Behind proxies, or as sessions, robots.txt goes out as the pages do: through a proxy
         # (never directly, with a cache too) and as one of the sessions (never with other headers).
         identities = self.identities
-        through = self._fetch_robots if identities.proxied or identities.sessions is not None else None
+        through = None
+        if identities.proxied or identities.sessions is not None:
+            through = RobotsThroughProxies(identities, fetcher, self.stats).fetch
         cache = self.cache
         if cache is not None:
             self.politeness.attach(RobotsThroughCache(fetcher, cache, through))
@@ -273,7 +277,7 @@ class Downloader:
         ``route`` is the proxy and session it goes through, for a caller that chose them (the
         fetch API); by default the identity step chooses."""
         if self.middlewares:
-            return await self._download_through_middlewares(request, route)
+            return await download_through_middlewares(self, request, route)
         politeness = self.politeness
         verdict = await politeness.gate(request)
         if verdict is not None:
@@ -288,7 +292,7 @@ class Downloader:
             else:
                 return self._classify(request, cached)
         if route is None:
-            chosen = await self._route(request)
+            chosen = await route_or_verdict(self.identities, request)
             if isinstance(chosen, Verdict):
                 return chosen
             route = chosen
@@ -321,77 +325,13 @@ class Downloader:
             return DEFERRED
         if verdict == NO_PROXY:  # robots.txt could not be asked for: every proxy rests
             log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
-            return _NO_PROXY_HALT
+            return NO_PROXY_HALT
         return Ended(verdict)
-
-    # -- the identity step ------------------------------------------------------------------
-
-    async def _route(self, request: Request) -> Route | Verdict:
-        """The request's proxy and session; when every proxy rests, wait or stop."""
-        identities = self.identities
-        try:
-            route = await identities.route(request)
-        except NoSessionAvailable as exc:
-            return Rotated(exc, _NO_SESSION_WAIT)
-        except NoProxyAvailable as exc:
-            if identities.stop_when_none:
-                log.error("every proxy is resting after errors; stopping (on_no_proxy = 'stop')")
-                return _NO_PROXY_HALT
-            return Rotated(exc, max(identities.next_ready_in(), 0.1))
-        if route.proxy is not None:
-            identities.proxy_served()
-        return route
-
-    async def _fetch_robots(self, request: Request) -> Fetched:
-        """A robots.txt through the crawl's proxies, as the site's pages go (never directly). A
-        proxy's failure is tried again at once through another (waiting while all rest), a few
-        times; then it raises ``ProxyError``, which the politeness gate retries later."""
-        assert self.fetcher is not None, "Downloader used outside 'async with'"
-        identities = self.identities
-        tries = 3 + (len(identities.pool.proxies) if identities.pool is not None else 0)
-        for _ in range(tries):
-            try:
-                route = await identities.route(request)
-            except NoSessionAvailable:
-                await asyncio.sleep(_NO_SESSION_WAIT)
-                continue
-            except NoProxyAvailable:
-                if identities.stop_when_none:
-                    raise
-                await asyncio.sleep(max(identities.next_ready_in(), 0.1))
-                continue
-            try:
-                fetched = await self.fetcher.fetch(request, None, route)
-            except FetchError as exc:
-                verdict = identities.classifier.error(exc)
-                identities.record(route, verdict)
-                if verdict.label is not Label.PROXY_ERROR:
-                    raise
-                self.stats.proxy_errors += 1
-                continue
-            verdict = identities.classify(fetched, route)
-            identities.record(route, verdict)
-            if verdict.label is not Label.PROXY_ERROR:
-                return fetched
-            if fetched.hold is not None:
-                fetched.hold.release()
-            self.stats.proxy_errors += 1
-        raise ProxyError(f"no proxy could fetch it in {tries} tries", request.url)
 
     def _raised(self, request: Request, exc: FetchError, route: Route) -> Verdict:
         """An attempt with no answer: the proxy's failure goes again elsewhere, for free."""
-        verdict = self.identities.classifier.error(exc)
-        self.identities.record(route, verdict)
-        if verdict.label is Label.PROXY_ERROR:
-            return self._proxy_failed(
-                request, exc if isinstance(exc, ProxyError) else ProxyError(str(exc), request.url)
-            )
-        return self._failed(request, exc, None)
-
-    def _proxy_failed(self, request: Request, error: ProxyError) -> Verdict:
-        self.stats.proxy_errors += 1
-        log.info("%s: %s; going again through another proxy", request.url, error)
-        return Rotated(error, 0.0)
+        rotated = rotated_if_proxy_failed(self.identities, self.stats, request, exc, route)
+        return rotated if rotated is not None else self._failed(request, exc, None)
 
     def _answer(
         self,
@@ -415,7 +355,7 @@ class Downloader:
             if fetched.hold is not None:
                 fetched.hold.release()
             message = f"proxy {route.used} answered HTTP {fetched.status} ({verdict.reason})"
-            return self._proxy_failed(request, ProxyError(message, request.url))
+            return proxy_failed(self.stats, request, ProxyError(message, request.url))
         self._received(request, fetched, started)
         if verdict.label is Label.BLOCKED:
             self.stats.blocks[verdict.reason] += 1
@@ -587,85 +527,6 @@ class Downloader:
         if delay is not None:
             return Failed(error, delay)
         return Failed(policy.final_error(request, error), None, response)
-
-    async def _download_through_middlewares(self, request: Request, route: Route | None) -> Fetched | Verdict:
-        chain = self.middlewares
-        fetched: Fetched | None = None
-        try:
-            early = await chain.process_request(request)
-            if isinstance(early, Request):
-                return Replaced(early)
-            if isinstance(early, Response):
-                fetched = chain.as_fetched(early)
-            else:
-                got = await self._fetch_once(request, route)
-                if isinstance(got, Verdict):
-                    return got
-                if isinstance(got, FetchError):
-                    answer = await chain.process_exception(request, got)
-                    if answer is None:
-                        return self._failed(request, got, None)
-                    if isinstance(answer, Request):
-                        return Replaced(answer)
-                    got = chain.as_fetched(answer)
-                fetched = got
-            result = await chain.process_response(request, fetched)
-        except (IgnoreRequest, MiddlewareError) as exc:
-            if fetched is not None and fetched.hold is not None:
-                fetched.hold.release()
-            if isinstance(exc, MiddlewareError):
-                return Failed(exc, None)
-            log.info("%s ignored by a middleware: %s", request.url, exc)
-            return _IGNORED
-        if isinstance(result, Request):
-            if fetched.hold is not None:
-                fetched.hold.release()
-            return Replaced(result)
-        # After the middlewares, which may have answered a block themselves; a response a
-        # middleware made has no label, and only its status is checked.
-        blocked = await self._on_blocked(request, result)
-        if blocked is not None:
-            return blocked
-        if self.cache is not None:
-            return self._classify_and_keep(request, result)
-        return self._classify(request, result)
-
-    async def _fetch_once(self, request: Request, route: Route | None) -> Fetched | Verdict | FetchError:
-        """The politeness gate and the fetch, with a fetch error as a value (for the middlewares)."""
-        politeness = self.politeness
-        verdict = await politeness.gate(request)
-        if verdict is not None:
-            return self._gated(verdict)
-        sent = request
-        if self.cache is not None:
-            cached = self._from_cache(request)
-            if isinstance(cached, Failed):
-                return cached.error
-            if isinstance(cached, Verdict):
-                return cached  # a page a re-crawl's rules skip
-            if cached is None or isinstance(cached, Request):
-                sent = cached or request
-            else:
-                return cached  # through the middlewares' process_response, as a fetched one
-        if route is None:
-            chosen = await self._route(request)
-            if isinstance(chosen, Verdict):
-                return chosen
-            route = chosen
-        started = time.monotonic()
-        try:
-            fetched = await self._fetch(sent, route)
-        except RedirectFiltered as exc:
-            log.info("%s: %s", request.url, exc)
-            return Ended(exc.reason)
-        except FetchError as exc:
-            early = self._fetch_error(request, exc, started)
-            if early is not None:
-                return early
-            outcome = self._raised(request, exc, route)
-            return exc if isinstance(outcome, Failed) else outcome
-        answered = self._answer(request, fetched, route, started)
-        return fetched if answered is None else answered
 
 
 def _both(first: HopCheck, then: HopCheck) -> HopCheck:
