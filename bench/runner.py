@@ -288,7 +288,8 @@ def compile_crawlkit(src: Path = REPO / "src") -> None:
 
 
 def add_tree_contenders(names: list[str], trees: list[str]) -> list[str]:
-    """``names`` with each crawlkit contender run once per tree of ``trees`` (``LABEL=PATH``).
+    """``names`` with each crawlkit contender run as it is and once more per tree of ``trees``
+    (``LABEL=PATH``).
 
     ``NAME@LABEL`` is contender NAME with ``PATH/src`` first on ``PYTHONPATH`` (its parser workers
     inherit it), in this repository's virtualenv and with this repository's spider: other commits
@@ -300,6 +301,7 @@ def add_tree_contenders(names: list[str], trees: list[str]) -> list[str]:
             expanded.append(name)
             continue
         base = CONTENDERS[name]
+        expanded.append(name)  # "also": this checkout's run stays, the trees' come beside it
         for tree in trees:
             label, sep, path = tree.partition("=")
             src = Path(path).resolve() / "src" / "crawlkit"
