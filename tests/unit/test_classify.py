@@ -205,6 +205,7 @@ def test_a_direct_200_gets_the_label_of_the_full_rules(
     assert Classifier().response(200, headers, body, coding, leave_challenge=True) == full
     assert Classifier().response(200, dict(headers), body, coding, leave_challenge=True) == full
     assert Classifier().response(200, tuple(headers), body, coding, leave_challenge=True) == full
+    assert Classifier().response(200, iter(headers), body, coding, leave_challenge=True) == full
 
 
 def test_a_direct_200_with_a_challenge_header_or_in_another_coding_is_still_blocked() -> None:

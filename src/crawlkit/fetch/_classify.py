@@ -253,7 +253,8 @@ class Classifier:
         anyway.
         """
         # A fetch's headers are a list: that test is cheap, the one against the Mapping ABC is not.
-        items = headers if isinstance(headers, list) or not isinstance(headers, Mapping) else headers.items()
+        # Anything else is copied into one, as the headers may be read twice.
+        items = headers if isinstance(headers, list) else list(_pairs(headers))
         if leave_challenge and status == 200 and not via_proxy and not self.rules:
             verdict = self._direct_200(items, body, content_encoding)
             if verdict is not None:
@@ -353,6 +354,10 @@ class Classifier:
             return Classification(Label.PROXY_ERROR, exc.detail or "proxy")
         reason = exc.reason if isinstance(exc, FetchError) else type(exc).__name__
         return Classification(Label.NETWORK_ERROR, reason)
+
+
+def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
+    return headers.items() if isinstance(headers, Mapping) else headers
 
 
 def _plausible(body: bytes, coding: str, content_type: str, limit: int) -> bool:
