@@ -111,3 +111,26 @@ def test_the_cookie_jar_keeps_crawlkits_bounds() -> None:
     assert set(names) == {f"c{i:03d}" for i in range(MAX_COOKIES_PER_HOST)}
     assert 0 < len(sized) <= MAX_COOKIE_HEADER_BYTES
     assert sized.count("big") == MAX_COOKIE_HEADER_BYTES // 1007
+
+
+def test_an_empty_jar_sends_no_cookie_until_one_is_set_and_none_after_it_expires() -> None:
+    async def set_one(request: web.Request) -> web.Response:
+        response = page("one cookie")
+        response.set_cookie("sid", request.query["v"], max_age=int(request.query["age"]))
+        return response
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=request.headers.get("Cookie", "(none)"))
+
+    async def run(base: str) -> list[str]:
+        seen = []
+        async with Fetcher(load_settings()) as fetcher:
+            seen.append((await fetcher.fetch(Request(f"{base}/echo"))).body.decode())
+            await fetcher.fetch(Request(f"{base}/set?v=1&age=1"))
+            seen.append((await fetcher.fetch(Request(f"{base}/echo"))).body.decode())
+            await asyncio.sleep(1.1)
+            seen.append((await fetcher.fetch(Request(f"{base}/echo"))).body.decode())
+        return seen
+
+    with serve([web.get("/set", set_one), web.get("/echo", echo)]) as server:
+        assert asyncio.run(run(server.base)) == ["(none)", "sid=1", "(none)"]

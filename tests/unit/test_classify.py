@@ -173,3 +173,46 @@ def test_a_rule_sees_the_attempt() -> None:
         b"body",
         "http://x/",
     )
+
+
+GZIPPED_CHALLENGE = gzip.compress(page("cloudflare_js"))
+DIRECT_200_CASES = [
+    # headers, body, Content-Encoding
+    ([], b"<p>hi</p>", ""),
+    (HTML, b"<p>hi</p>", ""),
+    (HTML, b"", ""),
+    (HTML, b"x" * (CHALLENGE_MAX_BYTES + 1), ""),
+    (HTML, GZIPPED_CHALLENGE, "gzip"),
+    (HTML, GZIPPED_CHALLENGE, "zstd"),  # a coding the prefix is not read in: the full rules look
+    (HTML, page("cloudflare_js"), "identity"),
+    ([("content-type", "application/json")], b"{}", ""),
+    ([("CONTENT-TYPE", "image/png")], b"\x89PNG", ""),
+    ([("Content-Type", "text/html"), ("content-type", "image/png")], b"<p>", ""),  # the last wins
+    ([("Content-Type", "image/png"), ("content-type", "text/html")], page("datadome"), ""),
+    ([*HTML, ("CF-Mitigated", "challenge")], b"<p>hi</p>", ""),
+    ([*HTML, ("cf-mitigated", "other")], b"<p>hi</p>", ""),
+    ([*HTML, ("X-Content-Type-Options", "nosniff"), ("Content-Length", "9")], b"<p>hi</p>", ""),
+]
+
+
+@pytest.mark.parametrize(("headers", "body", "coding"), DIRECT_200_CASES)
+def test_a_direct_200_gets_the_label_of_the_full_rules(
+    headers: list[tuple[str, str]], body: bytes, coding: str
+) -> None:
+    # The common answer is labelled from two headers; every rule still says what it said.
+    lowered = {k.lower(): v for k, v in headers}
+    full = Classifier().attempt(Attempt(200, lowered, body, coding), leave_challenge=True)
+    assert Classifier().response(200, headers, body, coding, leave_challenge=True) == full
+    assert Classifier().response(200, dict(headers), body, coding, leave_challenge=True) == full
+    assert Classifier().response(200, tuple(headers), body, coding, leave_challenge=True) == full
+    assert Classifier().response(200, iter(headers), body, coding, leave_challenge=True) == full
+
+
+def test_a_direct_200_with_a_challenge_header_or_in_another_coding_is_still_blocked() -> None:
+    headers = [*HTML, ("CF-Mitigated", "Challenge")]
+    verdict = Classifier().response(200, headers, b"<p>hi</p>", leave_challenge=True)
+    assert verdict == Classification(Label.BLOCKED, "cloudflare")
+    plain = page("cloudflare_js")
+    assert Classifier().response(200, HTML, plain, "identity", leave_challenge=True).challenge_unchecked
+    verdict = Classifier().response(200, HTML, GZIPPED_CHALLENGE, "zstd", leave_challenge=True)
+    assert verdict == Classification(Label.OK, "ok")  # not read here, nor inflated by a worker

@@ -147,6 +147,7 @@ class Classification:
 
 
 OK_UNLESS_CHALLENGE = Classification(Label.OK, "ok", challenge_unchecked=True)
+_OK = Classification(Label.OK, "ok")
 
 
 class Attempt:
@@ -251,7 +252,13 @@ class Classifier:
         parser worker look for the markers (``http.challenge_vendor``) in the body it inflates
         anyway.
         """
-        items = headers.items() if isinstance(headers, Mapping) else headers
+        # A fetch's headers are a list: that test is cheap, the one against the Mapping ABC is not.
+        # Anything else is copied into one, as the headers may be read twice.
+        items = headers if isinstance(headers, list) else list(_pairs(headers))
+        if leave_challenge and status == 200 and not via_proxy and not self.rules:
+            verdict = self._direct_200(items, body, content_encoding)
+            if verdict is not None:
+                return verdict
         lowered = {k.lower(): v for k, v in items}
         attempt = Attempt(status, lowered, body, content_encoding, url, via_proxy)
         return self.attempt(attempt, leave_challenge=leave_challenge)
@@ -284,6 +291,25 @@ class Classifier:
             return Classification(Label.TARGET_ERROR, f"status_{status}")
         return Classification(Label.OK, "ok")
 
+    def _direct_200(
+        self, items: Iterable[tuple[str, str]], body: bytes, content_encoding: str
+    ) -> Classification | None:
+        """Rules 4, 7 and 9 for the common answer, a direct 200 with no spider rules (the label of
+        nearly every page of a crawl), from the two headers they need instead of a lower-cased
+        copy of every header. ``None``: a ``cf-mitigated`` header, or a prefix to look at here,
+        which the full rules decide."""
+        ctype = ""
+        for name, value in items:
+            if len(name) == 12:  # both names have 12 letters: most headers are passed at once
+                lowered = name.lower()
+                if lowered == "content-type":
+                    ctype = value  # the last one, as the full rules' dict keeps it
+                elif lowered == "cf-mitigated":
+                    return None
+        if not _plausible(body, content_encoding, ctype, self.challenge_max_bytes):
+            return _OK
+        return OK_UNLESS_CHALLENGE if _inflated_alike(content_encoding) else None
+
     def _proxy_answer(self, a: Attempt) -> Classification | None:
         if a.status == 407:
             return Classification(Label.PROXY_ERROR, "proxy_407")
@@ -299,13 +325,8 @@ class Classifier:
         return None
 
     def _plausible(self, a: Attempt) -> bool:
-        limit = self.challenge_max_bytes
-        if a.content_encoding and a.content_encoding.lower() != "identity":
-            limit //= _COMPRESSION  # compressed HTML this size inflates past the limit
-        if len(a.body) > limit or not a.body:
-            return False
-        ctype = a.headers.get("content-type", "").lower()
-        return not ctype or "html" in ctype
+        ctype = a.headers.get("content-type", "")
+        return _plausible(a.body, a.content_encoding, ctype, self.challenge_max_bytes)
 
     @staticmethod
     def _vendor(a: Attempt) -> str | None:
@@ -333,6 +354,19 @@ class Classifier:
             return Classification(Label.PROXY_ERROR, exc.detail or "proxy")
         reason = exc.reason if isinstance(exc, FetchError) else type(exc).__name__
         return Classification(Label.NETWORK_ERROR, reason)
+
+
+def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
+    return headers.items() if isinstance(headers, Mapping) else headers
+
+
+def _plausible(body: bytes, coding: str, content_type: str, limit: int) -> bool:
+    """Whether an answer could be a challenge page: HTML (or untyped), not empty, not too big."""
+    if coding and coding.lower() != "identity":
+        limit //= _COMPRESSION  # compressed HTML this size inflates past the limit
+    if len(body) > limit or not body:
+        return False
+    return not content_type or "html" in content_type.lower()
 
 
 def _inflated_alike(coding: str) -> bool:

@@ -54,6 +54,8 @@ class BoundedCookieJar(aiohttp.CookieJar):
             super().update_cookies_from_headers(kept, response_url)
 
     def filter_cookies(self, request_url: URL = _NO_URL) -> BaseCookie[str]:
+        if not len(self):  # no cookie in play, the common case: aiohttp asks at every request
+            return BaseCookie()
         cookies = super().filter_cookies(request_url)
         size = 0
         for name, morsel in cookies.items():
