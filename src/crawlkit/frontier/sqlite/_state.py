@@ -78,7 +78,9 @@ class FrontierState:
         host_window: int = 16,
         max_delayed: int = 10_000,
         fingerprint_cache: int = 131_072,
-        cache_mib: int = 16,
+        # SQLite's page cache. At 10,000 hosts the activations read pages all over the
+        # database and 16 MiB filled (a quarter of the main process), for no CPU saved against 4.
+        cache_mib: int = 4,
     ) -> None:
         if max_hosts < 1 or host_window < 2:
             raise ValueError("max_hosts must be at least 1 and host_window at least 2")
