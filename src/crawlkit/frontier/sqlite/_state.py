@@ -74,7 +74,10 @@ class FrontierState:
         spider_name: str = "",
         *,
         wall_clock: Callable[[], float] = time.time,
-        max_hosts: int = 1024,
+        # Hosts worked on at a time: enough ready hosts for any concurrency, and few enough that
+        # a host's turn comes back soon, its connection still open (1,024 held 2.5 MB of loaded
+        # requests at 10,000 hosts and spread each host's 12 pages over the whole crawl).
+        max_hosts: int = 256,
         host_window: int = 16,
         max_delayed: int = 10_000,
         fingerprint_cache: int = 131_072,
