@@ -191,6 +191,33 @@ def test_only_max_hosts_are_in_memory_and_all_get_served(tmp_path: Path) -> None
     crawl(tmp_path, body, max_hosts=3, host_window=2)
 
 
+def test_hosts_waiting_for_their_delay_leave_room_for_more_hosts(tmp_path: Path) -> None:
+    """``max_hosts`` counts the hosts that can be served: with a delay of 10 s, two hosts in
+    memory would serve two pages in 10 s whatever the concurrency. Hosts waiting for their delay
+    make room for others, up to four times ``max_hosts`` in all."""
+
+    async def body(f: SqliteFrontier, clocks: Clocks) -> None:
+        await f.push([req(f"http://h{h}.test/{i}") for i in range(2) for h in range(12)])
+        leased = []
+        for _ in range(6):
+            leased.extend(await f.lease(100))
+            assert f.statistics().hosts <= 8
+        assert len(leased) == 8 and len({r.url.split("/")[2] for r in leased}) == 8
+        for r in leased:
+            await f.ack(r, [])
+        clocks.mono.now += 10.0
+        served = list(urls(leased))
+        while not f.is_finished():
+            batch = await f.lease(100)
+            served.extend(urls(batch))
+            for r in batch:
+                await f.ack(r, [])
+            clocks.mono.now += 10.0
+        assert sorted(served) == sorted(f"http://h{h}.test/{i}" for i in range(2) for h in range(12))
+
+    crawl(tmp_path, body, limits(delay=10.0), max_hosts=2, host_window=2)
+
+
 @pytest.mark.parametrize(("window", "seed"), [(2, 11), (3, 12), (16, 13)])
 def test_one_host_is_served_in_the_same_order_as_by_the_memory_frontier(
     tmp_path: Path, window: int, seed: int

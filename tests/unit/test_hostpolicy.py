@@ -308,3 +308,43 @@ def test_a_cooldown_that_comes_after_the_host_was_found_ready_still_holds(
             await frontier.ack(first[0], [])
 
     asyncio.run(body())
+
+
+# -- the report's slowest hosts ----------------------------------------------------------------------
+
+
+def _slowest_by_scan(policy: CrawlHostPolicy, n: int) -> list[float]:
+    latencies = [t.latency for t in policy._throttle.values() if t.latency is not None]
+    return [round(lat, 3) for lat in sorted(latencies, reverse=True)[:n]]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_slowest_hosts_stay_exact_as_latencies_rise_and_fall(seed: int) -> None:
+    """The candidates kept between samples give what a scan of every host gives, whichever way
+    the hosts' latencies move (a slow host that recovers leaves the top, a fast one that strains
+    enters it, a host answering without a latency is not counted)."""
+    rng = random.Random(seed)
+    policy = CrawlHostPolicy(concurrency=8, delay=0.0, rng=rng)
+    hosts = [f"h{i}.example" for i in range(1_500)]
+    speed = {host: rng.uniform(0.001, 0.05) for host in hosts}
+    for step in range(40):
+        for host in rng.sample(hosts, 400):
+            if rng.random() < 0.1:
+                speed[host] = rng.choice([rng.uniform(0.5, 3.0), rng.uniform(0.0005, 0.002)])
+            status = rng.choice([200, 200, 200, 404, 503, None])
+            latency = None if status is None else speed[host] * rng.uniform(0.8, 1.2)
+            policy.observe(host, started=0.0, latency=latency, status=status)
+        n = (3, 10, 100)[step % 3]
+        got = policy.slowest_hosts(n)
+        assert sorted(got.values(), reverse=True) == _slowest_by_scan(policy, n)
+        assert all(round(policy._throttle[host].latency or -1.0, 3) == lat for host, lat in got.items())
+
+
+def test_slowest_hosts_with_every_latency_tied() -> None:
+    policy = CrawlHostPolicy(concurrency=8, delay=0.0)
+    for i in range(1_000):
+        policy.observe(f"h{i}.example", started=0.0, latency=0.02, status=200)
+    policy.observe("slow.example", started=0.0, latency=2.0, status=200)
+    got = policy.slowest_hosts(10)
+    assert next(iter(got)) == "slow.example" and len(got) == 10
+    assert list(got.values()) == [2.0] + [0.02] * 9

@@ -9,9 +9,10 @@ never be asked again.
 
 ``BoundedIdleConnector`` keeps at most ``max_idle`` idle connections across all hosts and closes
 the longest idle beyond that, as browsers bound their socket pools. The hosts with work are the
-ones whose connections were used last, so they keep theirs; the hosts that finished lose theirs
-first. The count is taken only every ``max_idle`` releases (a sum over the pool's hosts), so a
-crawl with fewer idle connections than that pays one addition per release.
+ones whose connections were used last, so they keep theirs, as long as the bound is above the
+hosts taking turns (``idle_bound``); the hosts that finished lose theirs first. The count is
+taken only every ``max_idle`` releases (a sum over the pool's hosts), so a crawl with fewer idle
+connections than that pays one addition per release.
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ log = logging.getLogger("crawlkit.fetch")
 
 
 def idle_bound(concurrency: int) -> int:
-    """Idle connections kept for a crawl of ``concurrency``: twice what can be in flight, 64 at least."""
-    return max(2 * concurrency, 64)
+    """Idle connections kept for a crawl of ``concurrency``: twice what can be in flight, 512 at least.
+
+    At least twice the hosts the SQLite frontier works on at a time (256): each of them mostly
+    holds one idle connection between two of its pages. With 64, a 10,000-host crawl closed every
+    host's connection before its next page and opened 12 per host, one per page, at about 250 µs
+    of CPU each on loopback: a fifth of the crawl's CPU.
+    """
+    return max(2 * concurrency, 512)
 
 
 class BoundedIdleConnector(aiohttp.TCPConnector):

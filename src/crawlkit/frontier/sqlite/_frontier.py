@@ -15,8 +15,9 @@ The database (one file, WAL mode) has three tables:
   lower bound of their ``not_before`` (``wake``): inactive hosts with due pending rows are the
   candidates to activate, best first. A host's count is recomputed when it becomes inactive.
 
-What is in memory, and its bounds: at most ``max_hosts`` active hosts (plus hosts of leased
-requests), each with a heap of at most about ``host_window`` loaded requests; the leased requests;
+What is in memory, and its bounds: at most ``max_hosts`` active hosts that can be served, and
+four times that with those waiting for a delay (plus hosts of leased requests), each with a heap
+of at most about ``host_window`` loaded requests; the leased requests;
 retries waiting for their time (at most ``max_delayed``, beyond that they wait in the database);
 a cache of recent fingerprints (at most ``fingerprint_cache``) that spares a trip to the database
 for links seen again soon; SQLite's page cache (``cache_mib``). Nothing grows with the number of
@@ -144,7 +145,7 @@ class SqliteFrontier(Leasing):
     # -- introspection --------------------------------------------------------------------------
 
     def next_ready_in(self) -> float | None:
-        if self._ready or self._refill or (self._candidates and len(self._hosts) < self._max_hosts):
+        if self._ready or self._refill or (self._candidates and self._room() > 0):
             return 0.0
         best: float | None = None
         if self._timed or self._delayed:

@@ -13,6 +13,8 @@ from ._store import DEACTIVATE, HOST_ADD, MAX_WINDOW, UNCLAIM, Entry, Maintained
 
 __all__ = ["HostWindows"]
 
+_WAITING_HOSTS = 4  # active hosts at most, waiting for their delay or not, in ``max_hosts``
+
 
 class HostWindows(FrontierState):
     """Which hosts are in memory, what each has loaded, and when each can serve."""
@@ -120,10 +122,22 @@ class HostWindows(FrontierState):
             if idle is not None:
                 self._retire(name, idle)
 
+    def _room(self) -> int:
+        """How many more hosts may be active now.
+
+        ``max_hosts`` counts the hosts that can be served when their turn comes; hosts waiting
+        for a delay to run out (``download_delay``, ``Crawl-delay``, a rest) are not counted, up
+        to four times ``max_hosts`` in all. Without delays few hosts at a time do best, each
+        finishing soon on the connection it keeps; with a delay of a second, 256 hosts would
+        serve 256 pages a second whatever the concurrency.
+        """
+        waiting = len(self._timed) + len(self._cooling)
+        return min(self._max_hosts + waiting, _WAITING_HOSTS * self._max_hosts) - len(self._hosts)
+
     def _maintenance_due(self, wall: float) -> bool:
         return bool(
             self._refill
-            or (self._candidates and len(self._hosts) < self._max_hosts)
+            or (self._candidates and self._room() > 0)
             or (self._next_due is not None and wall >= self._next_due)
         )
 
@@ -138,7 +152,7 @@ class HostWindows(FrontierState):
             came_due = (self._due_until, wall)
         activate = 0
         if self._candidates or came_due is not None:  # rows that came due may be of inactive hosts
-            activate = min(self._max_hosts - len(self._hosts), 256)
+            activate = min(self._room(), 256)
 
         def post(out: Maintained) -> None:
             for name, limit, entries in out.refilled:
