@@ -47,36 +47,16 @@ so their markers count only with challenge wording beside them ("verify you are 
 from __future__ import annotations
 
 import re
-import types
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import cast
 
 import aiohttp
 
 from ..errors import FetchError, ProxyError
-from ..http import PREFIX_BYTES, challenge_vendor
+from ..http import PREFIX_BYTES, challenge_vendor, decoded_prefix
 from ._retry import parse_retry_after
-
-# ISA-L inflates an 8 KB prefix in a third of zlib's time (about 17 against 56 µs here: zlib's
-# set-up of a stream costs more than the inflating), as in http/_encoding.py.
-_zlib: types.ModuleType
-_INFLATE_ERRORS: tuple[type[Exception], ...]
-try:
-    from isal import isal_zlib
-
-    _zlib = isal_zlib
-    _INFLATE_ERRORS = (zlib.error, cast(type[Exception], isal_zlib.error))
-except ImportError:  # pragma: no cover - depends on the platform
-    _zlib = zlib
-    _INFLATE_ERRORS = (zlib.error,)
-try:
-    import brotli
-except ImportError:  # pragma: no cover - brotli is a dependency; the fetcher copes without it too
-    brotli = None
 
 __all__ = [
     "CHALLENGE_MAX_BYTES",
@@ -172,7 +152,7 @@ class Attempt:
     @cached_property
     def prefix(self) -> bytes:
         """The first :data:`PREFIX_BYTES` of the inflated body (empty if it does not inflate)."""
-        return _prefix(self.body, self.content_encoding, PREFIX_BYTES)
+        return decoded_prefix(self.body, self.content_encoding, PREFIX_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,41 +357,6 @@ def _inflated_alike(coding: str) -> bool:
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     return parse_retry_after(headers.get("retry-after"))
-
-
-def _prefix(body: bytes, coding: str, size: int) -> bytes:
-    """At most ``size`` bytes of the inflated body: never more is inflated (bombs cost nothing).
-
-    Compressed input is fed a slice at a time: zlib keeps a copy of the input it has not used,
-    and copying a whole large body to inflate its first 8 KB would cost more than the rest.
-    """
-    coding = coding.strip().lower()
-    if not coding or coding == "identity":
-        return body[:size]
-    try:
-        if coding in ("gzip", "x-gzip"):
-            return _inflate(body, 16 + zlib.MAX_WBITS, size)
-        if coding == "deflate":
-            try:
-                return _inflate(body, zlib.MAX_WBITS, size)
-            except _INFLATE_ERRORS:
-                return _inflate(body, -zlib.MAX_WBITS, size)
-        if coding == "br" and brotli is not None:
-            return bytes(brotli.Decompressor().process(body[: size * 2], output_buffer_limit=size))[:size]
-    except Exception:  # a corrupt body is the parser's to report; here it is no challenge
-        return b""
-    return b""
-
-
-def _inflate(body: bytes, wbits: int, size: int) -> bytes:
-    inflater = _zlib.decompressobj(wbits)
-    out = b""
-    step = size // 2  # HTML inflates 3-10 times: one slice is nearly always enough
-    for at in range(0, len(body), step):
-        out += inflater.decompress(body[at : at + step], size - len(out))
-        if len(out) >= size or inflater.eof:
-            break
-    return out
 
 
 def _selects(prefix: bytes, selector: str) -> bool:

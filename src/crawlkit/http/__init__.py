@@ -11,7 +11,7 @@ Nothing here does I/O, so the event loop, the parser workers and the tests all u
 
 from ._challenges import PREFIX_BYTES, challenge_vendor
 from ._content import is_binary_type
-from ._encoding import accept_encoding, decode_body, detect_encoding
+from ._encoding import accept_encoding, decode_body, decoded_prefix, detect_encoding
 from ._failure import Failure
 from ._links import IGNORED_EXTENSIONS, LinkFilter
 from ._message import Request, Response, _rebuild_request
@@ -63,6 +63,7 @@ __all__ = [
     "canonicalize_url",
     "challenge_vendor",
     "decode_body",
+    "decoded_prefix",
     "detect_encoding",
     "fingerprint",
     "host_of",

@@ -1,6 +1,7 @@
 """Content-Encoding decompression and charset detection for response bodies.
 
-Both run where the body is parsed (a parser worker, normally), never in the event loop.
+Both run where the body is parsed (a parser worker, normally), never in the event loop; only
+``decoded_prefix`` (a bounded start of the body, for the block classifier) runs there.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     _zstd = None
 
-__all__ = ["accept_encoding", "decode_body", "detect_encoding", "detect_legacy"]
+__all__ = ["accept_encoding", "decode_body", "decoded_prefix", "detect_encoding", "detect_legacy"]
 
 _PRESCAN = 4096  # where a <meta charset> belongs, and where nearly every page has it
 _HEAD_LIMIT = 1 << 18  # how far to look for the end of a long <head>
@@ -99,6 +100,43 @@ def decode_body(body: bytes, content_encoding: str, max_size: int) -> bytes:
     except _DECODE_ERRORS as exc:
         raise ValueError(f"corrupt {coding} body: {exc}") from exc
     raise ValueError(f"unsupported Content-Encoding {content_encoding!r}")
+
+
+def decoded_prefix(body: bytes, content_encoding: str, size: int) -> bytes:
+    """At most ``size`` bytes of the decoded body, for a look at its start (the block
+    classifier's): never more is inflated, so a bomb costs nothing, and a corrupt or unsupported
+    body gives ``b""`` rather than an error (the parser reports it).
+
+    Compressed input is fed a slice at a time: zlib keeps a copy of the input it has not used,
+    and copying a whole large body to inflate its first 8 KB would cost more than the rest.
+    """
+    coding = content_encoding.strip().lower()
+    if not coding or coding == "identity":
+        return body[:size]
+    try:
+        if coding in ("gzip", "x-gzip"):
+            return _inflate_prefix(body, 16 + zlib.MAX_WBITS, size)
+        if coding == "deflate":
+            try:
+                return _inflate_prefix(body, zlib.MAX_WBITS, size)
+            except _INFLATE_ERRORS:
+                return _inflate_prefix(body, -zlib.MAX_WBITS, size)
+        if coding == "br" and brotli is not None:
+            return bytes(brotli.Decompressor().process(body[: size * 2], output_buffer_limit=size))[:size]
+    except Exception:  # a corrupt body is the parser's to report; its start tells nothing
+        return b""
+    return b""
+
+
+def _inflate_prefix(body: bytes, wbits: int, size: int) -> bytes:
+    inflater = _zlib.decompressobj(wbits)
+    out = b""
+    step = size // 2  # HTML inflates 3-10 times: one slice is nearly always enough
+    for at in range(0, len(body), step):
+        out += inflater.decompress(body[at : at + step], size - len(out))
+        if len(out) >= size or inflater.eof:
+            break
+    return out
 
 
 _DECODE_ERRORS: tuple[type[Exception], ...] = (
