@@ -33,7 +33,7 @@ from ..errors import (
     TLSError,
     TransportError,
 )
-from ..guards import is_secret_header, redact_headers, redact_text
+from ..guards import is_secret_header, redact_headers
 from ..http import (
     REDIRECT_STATUSES,
     Request,
@@ -51,6 +51,7 @@ from ._cookies import BoundedCookieJar, jar_state, restore_jar
 from ._identity import Route
 from ._proxies import Proxy
 from ._retry import parse_retry_after
+from ._sentheaders import foreign_text, profile_first, userinfo_wins, with_defaults
 from ._sessions import Session
 from ._socks import SocksClients, socks_failure
 
@@ -63,7 +64,6 @@ log = logging.getLogger("crawlkit.fetch")
 
 _READ_CHUNK = 256 * 1024
 _DRAIN_MAX = 64 * 1024  # an unwanted body this small is read, to keep the connection alive
-_ERROR_TEXT = 2000  # characters of foreign text (a Location, aiohttp's message) in an error
 
 
 @dataclass(slots=True)
@@ -264,12 +264,12 @@ class Fetcher:
         if identity is not None:  # the session's own jar, whatever meta["cookiejar"] says
             session = self._identity_client()
             jar = identity.jar
-            headers = _profile_first(identity, self._session_defaults, request.headers)
+            headers = profile_first(identity, self._session_defaults, request.headers)
         else:
             jar_key = request.meta.get("cookiejar")
             session = self._session if jar_key is None else self._session_for(jar_key)
             jar = session.cookie_jar
-            headers = _with_defaults(request.headers, self._credentials)
+            headers = with_defaults(request.headers, self._credentials)
         if request.cookies:
             jar.update_cookies(request.cookies, URL(url))
         body: bytes | None = request.body or None
@@ -279,7 +279,7 @@ class Fetcher:
         try:
             for _ in range(self._settings.max_redirects + 1):
                 visited[url] = len(jar)
-                headers = _userinfo_wins(url, headers)
+                headers = userinfo_wins(url, headers)
                 sent, via, socks = _hop_headers(url, headers, route, identity)
                 client = session if socks is None else self._socks.client(socks, session)
                 started = time.monotonic()
@@ -319,15 +319,15 @@ class Fetcher:
                             exc.target,
                         ) from exc
                     except ValueError as exc:
-                        unusable = _foreign(f"unusable redirect: {exc}")
+                        unusable = foreign_text(f"unusable redirect: {exc}")
                         raise RedirectError(unusable, request.url) from exc
                     await _drain(resp)
                 if visited.get(hop.url) == len(jar):
-                    raise RedirectError(_foreign(f"redirect loop: {hop.url} again"), request.url)
+                    raise RedirectError(foreign_text(f"redirect loop: {hop.url} again"), request.url)
                 if hop_check is not None:
                     reason = await hop_check(hop.url)
                     if reason is not None:
-                        message = _foreign(f"redirect to {hop.url} not followed ({reason})")
+                        message = foreign_text(f"redirect to {hop.url} not followed ({reason})")
                         raise RedirectFiltered(message, request.url, reason, hop.url)
                 method, url, body, headers = hop.method, hop.url, hop.body, hop.headers
             raise RedirectError(f"more than {self._settings.max_redirects} redirects", request.url)
@@ -338,32 +338,32 @@ class Fetcher:
                 f"more than {self._settings.max_redirects} redirects (a loop?)", request.url
             ) from exc
         except aiohttp.InvalidURL as exc:
-            error = FetchError(_foreign(f"invalid URL: {exc}"), request.url)
+            error = FetchError(foreign_text(f"invalid URL: {exc}"), request.url)
             raise error from exc
         except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
             # The proxy failed, not the site (a refused port, a 407 or 5xx to CONNECT): the
             # proxy's error, tried again through another (ClientHttpProxyError is a
             # ClientResponseError, which would otherwise be an unretried ProtocolError).
             proxy = route.used if route is not None else None
-            raise ProxyError(_foreign(f"proxy {proxy} failed: {exc}"), request.url) from exc
+            raise ProxyError(foreign_text(f"proxy {proxy} failed: {exc}"), request.url) from exc
         except self._socks.errors as exc:  # () until the first SOCKS connector is made
             raise socks_failure(exc, route.used if route is not None else None, request.url) from exc
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
+            raise TLSError(foreign_text(f"TLS failed: {exc}"), request.url) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(_foreign(f"cannot connect: {exc}"), request.url) from exc
+            raise ConnectError(foreign_text(f"cannot connect: {exc}"), request.url) from exc
         except TimeoutError as exc:
             raise FetchTimeout("timed out", request.url) from exc
         except aiohttp.ClientResponseError as exc:
             # With redirects followed here and no raise_for_status, aiohttp raises this only
             # when the response head does not parse (too many or too long headers, a bad status
             # line): the same server sends the same head again, so it is not retried.
-            message = _foreign(f"unreadable response: {exc.message or type(exc).__name__}")
+            message = foreign_text(f"unreadable response: {exc.message or type(exc).__name__}")
             raise ProtocolError(message, request.url) from exc
         except (aiohttp.ClientError, OSError) as exc:
             if _socks_handshake_tls(exc, route):
-                raise TLSError(_foreign(f"TLS failed: {exc}"), request.url) from exc
-            raise TransportError(_foreign(f"{type(exc).__name__}: {exc}"), request.url) from exc
+                raise TLSError(foreign_text(f"TLS failed: {exc}"), request.url) from exc
+            raise TransportError(foreign_text(f"{type(exc).__name__}: {exc}"), request.url) from exc
 
     async def _read_held(self, resp: aiohttp.ClientResponse, url: str) -> tuple[bytes, Hold]:
         """The body, and its room in the in-flight budget (given back here if reading fails)."""
@@ -401,32 +401,7 @@ class Fetcher:
         return b"".join(chunks)
 
 
-def _foreign(text: str) -> str:
-    """Error text built from what a server sent: redacted, and bounded (a Location can be huge)."""
-    return redact_text(text, _ERROR_TEXT)
-
-
-def _with_defaults(headers: dict[str, str] | None, defaults: dict[str, str]) -> dict[str, str] | None:
-    """The request's headers, with the default credentials it does not set itself."""
-    if not defaults:
-        return headers
-    own = {k.lower() for k in headers or ()}
-    merged = {k: v for k, v in defaults.items() if k.lower() not in own}
-    return {**merged, **headers} if headers else merged
-
-
 _DIRECT: dict[str, Any] = {}
-
-
-def _profile_first(identity: Session, defaults: dict[str, str], own: dict[str, str] | None) -> dict[str, str]:
-    """The session's profile in its order (the request's own headers win by name), then the
-    crawl's defaults the profile does not set (Accept, Accept-Encoding, credentials)."""
-    merged = identity.headers(own)
-    named = {k.lower() for k in merged}
-    for name, value in defaults.items():
-        if name.lower() not in named:
-            merged[name] = value
-    return merged
 
 
 def _hop_headers(
@@ -463,19 +438,6 @@ def _socks_handshake_tls(exc: BaseException, route: Route | None) -> bool:
     if route is None or route.used is None or not route.used.is_socks:
         return False
     return isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError)
-
-
-def _userinfo_wins(url: str, headers: dict[str, str] | None) -> dict[str, str] | None:
-    """Without ``Authorization`` when the URL holds a user name: its, more specific, is sent.
-
-    (aiohttp refuses a request that has both.)
-    """
-    if not headers or "@" not in url:
-        return headers
-    parsed = URL(url)
-    if parsed.user is None and parsed.password is None:
-        return headers
-    return {k: v for k, v in headers.items() if k.lower() != "authorization"} or None
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:

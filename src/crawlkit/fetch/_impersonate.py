@@ -60,9 +60,10 @@ from ..http import (
 )
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
-from ._client import Fetched, HopCheck, _foreign, _profile_first, _userinfo_wins, _with_defaults
+from ._client import Fetched, HopCheck
 from ._cookies import BoundedCookieJar, jar_state, restore_jar
 from ._identity import Route
+from ._sentheaders import foreign_text, profile_first, userinfo_wins, with_defaults
 from ._targets import target_for
 
 __all__ = ["ImpersonateFetcher"]
@@ -160,11 +161,11 @@ class ImpersonateFetcher:
         headers: dict[str, str] | None
         if identity is not None:
             jar = identity.jar
-            headers = _profile_first(identity, self._session_defaults, request.headers)
+            headers = profile_first(identity, self._session_defaults, request.headers)
             target = target_for(identity.profile, self._settings.impersonate)
         else:
             jar = self.cookie_jar(request.meta.get("cookiejar"))
-            headers = _own_first(self._defaults, _with_defaults(request.headers, self._credentials))
+            headers = _own_first(self._defaults, with_defaults(request.headers, self._credentials))
             target = self._settings.impersonate
         if request.cookies:
             jar.update_cookies(request.cookies, URL(url))
@@ -175,7 +176,7 @@ class ImpersonateFetcher:
         try:
             for _ in range(self._settings.max_redirects + 1):
                 visited[url] = len(jar)
-                headers = _userinfo_wins(url, headers)
+                headers = userinfo_wins(url, headers)
                 sent = _with_cookies(headers, jar, url)
                 proxy = route.proxy_for(url) if route is not None else None
                 started = time.monotonic()
@@ -233,16 +234,16 @@ class ImpersonateFetcher:
                             exc.target,
                         ) from exc
                     except ValueError as exc:
-                        raise RedirectError(_foreign(f"unusable redirect: {exc}"), request.url) from exc
+                        raise RedirectError(foreign_text(f"unusable redirect: {exc}"), request.url) from exc
                     await _drain(resp)
                 finally:
                     await _close(resp)
                 if visited.get(hop.url) == len(jar):
-                    raise RedirectError(_foreign(f"redirect loop: {hop.url} again"), request.url)
+                    raise RedirectError(foreign_text(f"redirect loop: {hop.url} again"), request.url)
                 if hop_check is not None:
                     reason = await hop_check(hop.url)
                     if reason is not None:
-                        message = _foreign(f"redirect to {hop.url} not followed ({reason})")
+                        message = foreign_text(f"redirect to {hop.url} not followed ({reason})")
                         raise RedirectFiltered(message, request.url, reason, hop.url)
                 method, url, body, headers = hop.method, hop.url, hop.body, hop.headers
             raise RedirectError(f"more than {self._settings.max_redirects} redirects", request.url)
@@ -357,17 +358,17 @@ def _translate(exc: errors.RequestException, url: str, route: Route | None) -> F
         # (407, 5xx) is the proxy's failure, tried again through another.
         tunnel = _TUNNEL_STATUS.search(text)
         detail = f"proxy_{tunnel.group(1)}" if tunnel else "proxy_connect"  # as the classifier says
-        return ProxyError(_foreign(f"proxy {proxy} failed: {text}"), url, detail=detail)
+        return ProxyError(foreign_text(f"proxy {proxy} failed: {text}"), url, detail=detail)
     if isinstance(exc, errors.Timeout):
         return FetchTimeout("timed out", url)
     if isinstance(exc, errors.SSLError):
-        return TLSError(_foreign(f"TLS failed: {text}"), url)
+        return TLSError(foreign_text(f"TLS failed: {text}"), url)
     if isinstance(exc, errors.InvalidURL | errors.InvalidSchema):
-        return FetchError(_foreign(f"invalid URL: {text}"), url)
+        return FetchError(foreign_text(f"invalid URL: {text}"), url)
     code = getattr(exc, "code", None)
     if code == CurlECode.WEIRD_SERVER_REPLY:
         # The response head does not parse: the same server sends the same head again.
-        return ProtocolError(_foreign(f"unreadable response: {text}"), url)
+        return ProtocolError(foreign_text(f"unreadable response: {text}"), url)
     if isinstance(exc, errors.DNSError) or code == CurlECode.COULDNT_CONNECT:
-        return ConnectError(_foreign(f"cannot connect: {text}"), url)
-    return TransportError(_foreign(f"{type(exc).__name__}: {text}"), url)
+        return ConnectError(foreign_text(f"cannot connect: {text}"), url)
+    return TransportError(foreign_text(f"{type(exc).__name__}: {text}"), url)
