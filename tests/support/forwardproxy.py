@@ -18,10 +18,11 @@ import asyncio
 import base64
 import contextlib
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from support.streamserver import StreamServerThread
 
 __all__ = ["ForwardProxy", "Seen", "down_proxy_url", "forward_proxy"]
 
@@ -35,21 +36,17 @@ class Seen:
     headers: dict[str, str]  # names lower-case
 
 
-class ForwardProxy:
+class ForwardProxy(StreamServerThread[Seen]):
+    server_name = "forward-proxy"
+    quiet_errors = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
+
     def __init__(
         self, auth: tuple[str, str] | None = None, fail_status: int | None = None, name: str = "test-proxy"
     ) -> None:
         self.auth = auth
         self.fail_status = fail_status
         self.name = name
-        self.port = 0
-        self._seen: list[Seen] = []
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="forward-proxy", daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
@@ -57,57 +54,6 @@ class ForwardProxy:
 
     def url_with_credentials(self, user: str, password: str) -> str:
         return f"http://{user}:{password}@127.0.0.1:{self.port}"
-
-    @property
-    def seen(self) -> list[Seen]:
-        with self._lock:
-            return list(self._seen)
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("forward proxy did not start")
-        if self._error is not None:
-            raise RuntimeError("forward proxy failed to start") from self._error
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            tasks.add(task)
-            try:
-                await self._handle(reader, writer)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-                pass
-            finally:
-                tasks.discard(task)
-                writer.close()
-
-        server = await asyncio.start_server(on_client, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        async with server:
-            await self._stop.wait()
-            server.close()
-            for task in list(tasks):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:  # a client may send several requests on one connection
@@ -122,8 +68,7 @@ class ForwardProxy:
                 if ":" in line:
                     key, value = line.split(":", 1)
                     headers[key.strip().lower()] = value.strip()
-            with self._lock:
-                self._seen.append(Seen(method, target, headers))
+            self._record(Seen(method, target, headers))
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             if self.auth is not None and not self._authorised(headers):
                 await _answer(

@@ -22,11 +22,11 @@ import contextlib
 import ipaddress
 import socket
 import struct
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from support.forwardproxy import _pipe_both
+from support.streamserver import StreamServerThread
 
 __all__ = ["Handshake", "SocksProxy", "down_socks_url", "socks_proxy"]
 
@@ -46,78 +46,23 @@ class Handshake:
     allowed: bool
 
 
-class SocksProxy:
+class SocksProxy(StreamServerThread[Handshake]):
+    server_name = "socks-proxy"
+    quiet_errors = (OSError, asyncio.IncompleteReadError, UnicodeDecodeError)
+
     def __init__(
         self, auth: tuple[str, str] | None = None, reply: int | None = None, source: str = "127.0.0.1"
     ) -> None:
         self.auth = auth
         self.reply = reply
         self.source = source
-        self.port = 0
-        self._seen: list[Handshake] = []
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="socks-proxy", daemon=True)
+        super().__init__()
 
     def url(self, scheme: str = "socks5") -> str:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def url_with_credentials(self, user: str, password: str, scheme: str = "socks5") -> str:
         return f"{scheme}://{user}:{password}@127.0.0.1:{self.port}"
-
-    @property
-    def seen(self) -> list[Handshake]:
-        with self._lock:
-            return list(self._seen)
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("SOCKS proxy did not start")
-        if self._error is not None:
-            raise RuntimeError("SOCKS proxy failed to start") from self._error
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            tasks.add(task)
-            try:
-                await self._handle(reader, writer)
-            except (OSError, asyncio.IncompleteReadError, UnicodeDecodeError):
-                pass
-            finally:
-                tasks.discard(task)
-                writer.close()
-
-        server = await asyncio.start_server(on_client, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        async with server:
-            await self._stop.wait()
-            server.close()
-            for task in list(tasks):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         version, count = await reader.readexactly(2)
@@ -131,8 +76,7 @@ class SocksProxy:
         host = await _read_address(address_type, reader)
         (port,) = struct.unpack("!H", await reader.readexactly(2))
         allowed = command == _CONNECT and self.reply is None
-        with self._lock:
-            self._seen.append(Handshake(user, host, address_type, port, allowed))
+        self._record(Handshake(user, host, address_type, port, allowed))
         if command != _CONNECT:
             await _reply(writer, _COMMAND_NOT_SUPPORTED)
             return
@@ -178,8 +122,7 @@ class SocksProxy:
         writer.write(bytes([1, 0 if ok else 1]))  # RFC 1929: 0 is success
         await writer.drain()
         if not ok:
-            with self._lock:
-                self._seen.append(Handshake(user, "", 0, 0, False))
+            self._record(Handshake(user, "", 0, 0, False))
             return False
         return user
 
