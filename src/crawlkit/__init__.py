@@ -7,7 +7,6 @@ of parser worker processes. See docs/architecture.md for the data flow.
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .core import CrawlStats
 from .errors import (
     Blocked,
     CloseSpider,
@@ -33,7 +32,6 @@ from .errors import (
     TransportError,
 )
 from .http import Failure, FormRequest, JsonRequest, Request, Response
-from .settings import Settings
 from .spider import Spider
 
 __all__ = [
@@ -72,7 +70,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .core import crawl
+    from .core import CrawlStats, crawl
+    from .settings import Settings
 
 
 def __getattr__(name: str) -> Any:
@@ -82,4 +81,12 @@ def __getattr__(name: str) -> Any:
         from .core import crawl
 
         return crawl
+    if name == "CrawlStats":
+        from .core import CrawlStats
+
+        return CrawlStats
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
     raise AttributeError(f"module 'crawlkit' has no attribute {name!r}")

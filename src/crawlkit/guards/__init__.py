@@ -6,8 +6,8 @@ redactor keeps credentials out of logs and error text; the gc and malloc tuning 
 every crawl process, main and workers.
 """
 
-from ._crawl import crawl_guards
-from ._memory import rss_bytes
+from typing import TYPE_CHECKING, Any
+
 from ._pauses import PAUSES, PauseClock
 from ._redact import (
     LOG_LIMIT,
@@ -23,7 +23,11 @@ from ._redact import (
     redact_text,
 )
 from ._tuning import tune_gc, tune_malloc
-from ._watchdog import running
+
+if TYPE_CHECKING:
+    from ._crawl import crawl_guards
+    from ._memory import rss_bytes
+    from ._watchdog import running
 
 __all__ = [
     "LOG_LIMIT",
@@ -45,3 +49,21 @@ __all__ = [
     "tune_gc",
     "tune_malloc",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # These belong to the main process's event loop and need asyncio; parser workers import
+    # this package for redaction and tuning, and start faster without it.
+    if name == "rss_bytes":
+        from ._memory import rss_bytes
+
+        return rss_bytes
+    if name == "crawl_guards":
+        from ._crawl import crawl_guards
+
+        return crawl_guards
+    if name == "running":
+        from ._watchdog import running
+
+        return running
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

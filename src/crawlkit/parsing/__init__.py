@@ -6,6 +6,8 @@ debugging. In the worker, ``CallbackRunner`` turns one response into a ``ParseOu
 as JSON lines, new requests filtered and fingerprinted, links sent before dropped.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._callbacks import (
     CallbackRunner,
     ParseOutcome,
@@ -14,8 +16,10 @@ from ._callbacks import (
     item_to_json,
     run_callback_as_worker,
 )
-from ._pool import InlineParser, Parser, ParserPool, make_parser
 from ._worker import WorkerConfig
+
+if TYPE_CHECKING:
+    from ._pool import InlineParser, Parser, ParserPool, make_parser
 
 __all__ = [
     "CallbackRunner",
@@ -30,3 +34,13 @@ __all__ = [
     "make_parser",
     "run_callback_as_worker",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The pool is the main process's side and needs asyncio; a parser worker process imports
+    # this package too (``python -m crawlkit.parsing``) and starts faster without it.
+    if name in ("InlineParser", "Parser", "ParserPool", "make_parser"):
+        from . import _pool
+
+        return getattr(_pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
