@@ -191,9 +191,14 @@ class Engine:
         # process imports the HTTP client and opens the frontier meanwhile: startup costs the
         # longer of the two, not their sum.
         starting = asyncio.create_task(parser.start(), name="parser-start")
+        # aiohttp is imported in a thread while the frontier opens in its own: the import is the
+        # longest step of a start, and the database does its work without the GIL.
+        loading = asyncio.ensure_future(asyncio.to_thread(load_client))
         try:
-            await asyncio.to_thread(load_client)
-            checkpoint = await self.frontier.open()
+            try:
+                checkpoint = await self.frontier.open()
+            finally:
+                await loading  # a session's jar, restored below, is aiohttp's
             # A shared frontier (Redis) keeps one pool of sessions for all its workers; each
             # checkpoint syncs it first, so a page recorded as done has its session's cookies there.
             session_store = getattr(self.frontier, "session_store", None)

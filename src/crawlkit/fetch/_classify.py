@@ -52,8 +52,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
-import aiohttp
-
 from ..errors import FetchError, ProxyError
 from ..http import PREFIX_BYTES, challenge_vendor, decoded_prefix
 from ._retry import parse_retry_after
@@ -318,6 +316,10 @@ class Classifier:
     @staticmethod
     def error(exc: BaseException) -> Classification:
         """The label of an attempt that raised: ``proxy_error`` or ``network_error``."""
+        # Imported here, not at the top: the engine imports the classifier at start-up and loads
+        # aiohttp in a thread while the parser workers start (fetch.load_client).
+        import aiohttp
+
         seen: set[int] = set()
         cause: BaseException | None = exc
         while cause is not None and id(cause) not in seen:

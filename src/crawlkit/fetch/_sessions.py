@@ -39,11 +39,11 @@ from yarl import URL
 
 from ..errors import ConfigError
 from ._classify import Classification, Label
-from ._cookies import BoundedCookieJar
 from ._identities import HeaderProfile
 from ._proxies import NoProxyAvailable, Proxy, ProxyArgs, ProxyPool, ProxyState
 
 if TYPE_CHECKING:
+    from ._cookies import BoundedCookieJar
     from ._sharedsessions import SharedSessions
 
 __all__ = ["NoSessionAvailable", "Pick", "Session", "SessionPool", "dump_cookies", "load_cookies"]
@@ -78,7 +78,13 @@ class Session:
         self.id = sid
         self._proxy = proxy
         self._profile = profile
-        self.jar = jar if jar is not None else BoundedCookieJar(unsafe=True)
+        if jar is None:
+            # Imported here: the jar is aiohttp's, which the engine loads in a thread while the
+            # parser workers start (fetch.load_client); sessions are made only after that.
+            from ._cookies import BoundedCookieJar
+
+            jar = BoundedCookieJar(unsafe=True)
+        self.jar = jar
         self.created = created  # wall-clock time: an age that survives a resume
         self.uses = 0
         self.score = 0.0
