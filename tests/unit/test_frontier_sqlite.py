@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import random
 import signal
 import sqlite3
@@ -913,3 +914,38 @@ def test_the_memory_bound_would_catch_requests_kept_as_python_objects(tmp_path: 
     result = _memory_growth("memory", tmp_path)
     assert result["queued"] == 200_000
     assert result["growth_mib"] > _GROWTH_BOUND_MIB, result
+
+
+def test_fingerprints_and_requests_are_stored_as_blobs(tmp_path: Path) -> None:
+    # They are bound as bytearrays (cheaper for sqlite3 than bytes): stored all the same as
+    # BLOBs that equal the bytes, so that a resumed crawl finds each fingerprint again.
+    path = tmp_path / "f.sqlite"
+    requests = [req(f"http://a.test/{i}") for i in range(3)]
+
+    async def fill() -> None:
+        f = make(path)
+        await f.open()
+        await f.push(requests)
+        await f.checkpoint(0, b"{}", True)
+        await f.close()
+
+    run(fill())
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT typeof(fingerprint), fingerprint, typeof(data), data FROM requests ORDER BY id"
+        ).fetchall()
+    db.close()
+    assert [(kind, fp, data_kind) for kind, fp, data_kind, _ in rows] == [
+        ("blob", r.fingerprint, "blob") for r in requests
+    ]
+    assert [pickle.loads(data).url for *_, data in rows] == [r.url for r in requests]
+
+    async def resume() -> PushResult:
+        f = make(path)
+        await f.open()
+        pushed = await f.push([req("http://a.test/1"), req("http://a.test/new")])
+        await f.close()
+        return pushed
+
+    pushed = run(resume())
+    assert (pushed.queued, pushed.duplicates) == (1, 1)

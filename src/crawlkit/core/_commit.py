@@ -62,6 +62,9 @@ class _PendingCommit:
     requests: list[Request]
     done: bool = False
     error: Exception | None = None
+    # Set when the page waits for another task to commit it: resolved once it is committed (or
+    # its committer gave up, and someone else has to).
+    waiter: asyncio.Future[None] | None = None
 
 
 class CommitStep:
@@ -92,7 +95,10 @@ class CommitStep:
         # Held by each commit (items out, request acked) and by each checkpoint, so that a
         # checkpoint's output offset covers exactly the items of the acks it makes durable.
         self._lock = asyncio.Lock()
-        self._pending: list[_PendingCommit] = []  # pages waiting for the commit lock
+        self._pending: list[_PendingCommit] = []  # pages waiting to be committed
+        # Whether a task has taken on committing ``_pending`` and has not taken the list yet:
+        # pages that come meanwhile wait for it instead of queueing on the lock one by one.
+        self._committer = False
         # Tasks between "items into the exporter" and "request acked": a forced stop lets them
         # finish, since cutting one in half would write items whose request is fetched again.
         self._committing: set[asyncio.Task[Any]] = set()
@@ -149,7 +155,7 @@ class CommitStep:
         assert task is not None
         self._committing.add(task)
         try:
-            await self._commit_together(_PendingCommit(request, lines, outcome.requests))
+            await self._commit_together(_PendingCommit(request, lines, outcome.requests), loop)
         finally:
             self._committing.discard(task)
 
@@ -248,14 +254,32 @@ class CommitStep:
                     await self.before_checkpoint()
                 await self._frontier.checkpoint(offset, self._state_json(), seeded)
 
-    async def _commit_together(self, page: _PendingCommit) -> None:
-        """Commit a page along with every page that waits for the commit lock meanwhile.
+    async def _commit_together(self, page: _PendingCommit, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit a page along with every page that comes while it waits for the commit lock.
 
-        Whoever gets the lock first commits them all, with one ``ack_many()``: a durable
-        frontier's ack is a trip to its database thread, and one trip per page under the lock
-        would queue every other page behind those trips.
+        The first page to find no committer becomes one: it takes the lock and commits them all,
+        with one ``ack_many()`` (a durable frontier's ack is a trip to its database thread, and
+        one trip per page under the lock would queue every other page behind those trips). The
+        others wait on a future of their own, not on the lock: queued on the lock, each would
+        take it in turn only to find its page committed, one loop turn after the other.
         """
         self._pending.append(page)
+        try:
+            while not page.done:
+                if not self._committer:
+                    await self._commit_as_committer(page)
+                    break
+                waiter = page.waiter = loop.create_future()
+                await waiter
+        except asyncio.CancelledError:
+            if not page.done and page in self._pending:
+                self._pending.remove(page)  # not committed: the request goes back
+            raise
+        if page.error is not None:
+            raise page.error
+
+    async def _commit_as_committer(self, page: _PendingCommit) -> None:
+        self._committer = True
         try:
             async with self._lock:
                 if not page.done:
@@ -264,16 +288,17 @@ class CommitStep:
                     await asyncio.sleep(0)
                 if not page.done:
                     await self._commit_pending()
-        except asyncio.CancelledError:
-            if not page.done and page in self._pending:
-                self._pending.remove(page)  # not committed: the request goes back
-            raise
-        if page.error is not None:
-            raise page.error
+        finally:
+            if self._committer and not page.done:
+                # Cancelled before taking the list: the pages that waited for this task must not
+                # wait for ever; they wake, and the first of them commits.
+                self._committer = False
+                _wake(self._pending)
 
     async def _commit_pending(self) -> None:
         """Under the commit lock: the waiting pages' items to the exporter, their requests acked."""
         pages, self._pending = self._pending, []
+        self._committer = False  # pages that come from now on wait for a commit of their own
         if not pages:
             return
         try:
@@ -290,6 +315,7 @@ class CommitStep:
         finally:
             for page in pages:
                 page.done = True
+            _wake(pages)
 
     async def _through_pipelines(self, items: list[Any]) -> list[bytes]:
         lines = []
@@ -334,3 +360,11 @@ class CommitStep:
             )
             self._state_warned = True
         return document
+
+
+def _wake(pages: list[_PendingCommit]) -> None:
+    """Wake the pages that wait for another task to commit them."""
+    for page in pages:
+        waiter = page.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -18,6 +18,7 @@ the worker tasks.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -123,7 +124,7 @@ class Engine:
             captcha_solver=captcha_solver(settings, self.crawler, self.spider),
             parser_checks_challenges=True,  # _handle() acts on ParseOutcome.blocked
         )
-        self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
+        self._queue = _Handoff()
         # The crawl's time series (the report's charts), when the runner asks for one.
         self.series: SeriesRecorder | None = None
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
@@ -179,7 +180,7 @@ class Engine:
         parser = make_parser(config, s)
         self.parser = parser
         # Kept: in Python 3.11 each get_running_loop() (current_task() too) is a getpid() syscall.
-        loop = self._loop = asyncio.get_running_loop()
+        loop = self._loop = self._queue.loop = asyncio.get_running_loop()
         # Handlers first: a Ctrl-C while workers start or opened() runs must be a graceful stop
         # with a summary, not a KeyboardInterrupt traceback.
         with self._stopping.signals_handled(loop) if self._handle_signals else contextlib.nullcontext():
@@ -563,6 +564,56 @@ class Engine:
             )
         except StorageError as exc:
             self._stopping.output_failed(exc)
+
+
+class _Handoff:
+    """The feeder's requests on their way to the worker tasks, first in, first out.
+
+    What ``asyncio.Queue`` does here, without its ``get_running_loop()`` (a ``getpid()``
+    syscall in Python 3.11) each time a worker task waits, which is once a page.
+    """
+
+    __slots__ = ("_items", "_waiters", "loop")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Request | None] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.loop: asyncio.AbstractEventLoop | None = None  # the crawl's, set by Engine.run()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: Request | None) -> None:
+        self._items.append(item)
+        self._wake_one()
+
+    def get_nowait(self) -> Request | None:
+        return self._items.popleft()  # IndexError when empty
+
+    async def get(self) -> Request | None:
+        while not self._items:
+            loop = self.loop or asyncio.get_running_loop()
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+                # Woken for an item and cancelled before taking it: the item is another's.
+                if self._items and not waiter.cancelled():
+                    self._wake_one()
+                raise
+        return self._items.popleft()
+
+    def _wake_one(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:

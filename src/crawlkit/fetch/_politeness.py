@@ -143,6 +143,7 @@ class Politeness:
         self._pending: dict[str, asyncio.Future[_Robots]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._origins: dict[str, tuple[str, str]] = {}  # "scheme://authority" -> (origin, host)
+        self._last_origin: tuple[str, tuple[str, str]] = ("", ("", ""))  # the last key looked up
 
     def attach(
         self, fetcher: RobotsFetcher, fetch: Callable[[Request], Awaitable[Fetched]] | None = None
@@ -192,6 +193,11 @@ class Politeness:
         return None
 
     def _origin(self, url: str) -> tuple[str, str]:
+        # Asked twice a page (the gate, then observe()), and a crawl's pages mostly share their
+        # origin with the page before: the last key is tried first, with no new string made.
+        last, last_found = self._last_origin
+        if last and url.startswith(last) and (len(url) == len(last) or url[len(last)] in "/?#"):
+            return last_found
         scheme, _, rest = url.partition("://")
         match = _AUTHORITY.match(rest)
         key = f"{scheme}://{match.group() if match else rest}"
@@ -204,6 +210,7 @@ class Politeness:
             if len(self._origins) >= _ORIGINS_CACHED:
                 self._origins.clear()
             self._origins[key] = found
+        self._last_origin = (key, found)
         return found
 
     # -- robots.txt -------------------------------------------------------------------------

@@ -76,10 +76,39 @@ def wire_url(url: str) -> URL | str:
     keep (``?u=https%3A%2F%2Fb.test`` would go out as ``?u=https://b.test``). A URL the Standard
     refuses is returned as it is, for aiohttp to refuse with its own error.
     """
+    if _is_serialised(url):
+        return URL(url, encoded=True)  # its serialisation is itself: no parse needed
     try:
         return URL(join_url(url, ""), encoded=True)
     except ValueError:
         return url
+
+
+# What a link resolved by the parser workers mostly looks like already: a lowercase http(s)
+# scheme, a host that is a canonical dotted quad or ASCII labels whose last one starts with a
+# letter (the parser reads a host ending in a number as an IPv4 address and rewrites or refuses
+# it: "127.1", "0x7f.1"), a port without leading zeros, a path of characters that need no
+# escaping, no query or fragment. _is_serialised() rules out the rest of what the Standard would
+# rewrite. All in one pattern: each Python-level test costs about what the pattern does.
+_SERIALISED = re.compile(
+    rf"https?://(?:(?:{_BYTE}\.){{3}}{_BYTE}|(?:[a-z0-9-]+\.)*[a-z-][a-z0-9-]*)"
+    rf"(?::([1-9][0-9]{{0,4}}))?/{_PATH_CHARS}*"
+)
+
+
+def _is_serialised(url: str) -> bool:
+    """Whether the WHATWG parser serialises ``url`` as ``url`` itself; False when unsure.
+
+    A fraction of the parse it saves: each fetch asks (tests/unit/test_wire_url.py holds it to
+    ada-url's serialisation).
+    """
+    m = _SERIALISED.fullmatch(url)
+    # Dot segments are resolved; punycode labels are checked, and maybe refused, by IDNA.
+    if m is None or "/." in url or "xn--" in url:
+        return False
+    # A default port goes (an explicit 443 on http stays, but that is left to the parser).
+    port: str | None = m.group(1)
+    return port is None or not (port == "80" or port == "443" or int(port) > 65535)
 
 
 def _has_dot_segment(path: str) -> bool:

@@ -38,22 +38,25 @@ class HostWindows(FrontierState):
         host.bound = bound
         return True
 
-    def _window_of(self, host: _Host) -> int:
-        """How many requests of a host are loaded at most: ``host_window``, or more for a busy host.
-
-        At least twice the host's concurrency, so that it does not run dry between two refills:
-        a one-host crawl with 64 requests in flight and a window of 16 went to the database for
-        every dozen pages.
-        """
-        return max(self._window, min(2 * host.limits.concurrency, MAX_WINDOW))
+    def _new_host(self, name: str) -> _Host:
+        limits = self._limits_for(name)
+        # How many requests of a host are loaded at most: ``host_window``, or more for a busy
+        # host. At least twice the host's concurrency, so that it does not run dry between two
+        # refills: a one-host crawl with 64 requests in flight and a window of 16 went to the
+        # database for every dozen pages.
+        window = max(self._window, min(2 * limits.concurrency, MAX_WINDOW))
+        refill_below = min(max(self._low, window // 4), limits.concurrency)
+        return _Host(limits, window, refill_below)
 
     def _schedule(self, name: str, host: _Host) -> None:
         """Put a host in the ready or timed heap if it can serve; mark it for a refill if due."""
         queue = host.queue
-        servable = bool(queue) and self._ahead(host, queue[0][:3])
-        low = max(self._low, self._window_of(host) // 4)
-        if host.more and (len(queue) < min(low, host.limits.concurrency) or not servable):
-            self._refill.add(name)
+        if host.more:  # _ahead(), inline: this runs a few times for every page
+            servable = bool(queue) and queue[0][:3] <= host.bound
+            if not servable or len(queue) < host.refill_below:
+                self._refill.add(name)
+        else:
+            servable = bool(queue)
         if host.scheduled or not servable or host.in_flight >= host.limits.concurrency:
             return
         if host.next_start > self._clock():
@@ -74,7 +77,7 @@ class HostWindows(FrontierState):
         Only with the lock held: a refill in flight must not miss what goes back.
         """
         queue = host.queue
-        window = self._window_of(host)
+        window = host.window
         if len(queue) <= window:
             return
         queue.sort()  # a sorted list is a heap
@@ -146,7 +149,7 @@ class HostWindows(FrontierState):
         refills = []
         for name in itertools.islice(self._refill, 256):
             host = self._hosts[name]
-            refills.append((name, max(self._window_of(host) - len(host.queue), self._low)))
+            refills.append((name, max(host.window - len(host.queue), self._low)))
         came_due = None
         if self._next_due is not None and wall >= self._next_due:
             came_due = (self._due_until, wall)
@@ -164,7 +167,7 @@ class HostWindows(FrontierState):
             for name, entries in out.activated:
                 fresh = self._hosts.get(name)
                 if fresh is None:
-                    fresh = self._hosts[name] = _Host(limits=self._limits_for(name))
+                    fresh = self._hosts[name] = self._new_host(name)
                 self._loaded(name, fresh, entries, self._initial)
                 self._schedule(name, fresh)
             if activate > 0 and not out.candidates_left:

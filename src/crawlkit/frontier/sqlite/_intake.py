@@ -37,7 +37,6 @@ class Intake(HostWindows):
         hosts = self._hosts
         ahead = self._ahead
         lower_bound = self._lower_bound
-        window_of = self._window_of
         next_turn = self._turns.next
         dumps = pickle.dumps
         rows: list[Row] = []
@@ -62,7 +61,7 @@ class Intake(HostWindows):
             if host is not None:
                 neg_priority = -request.priority
                 loaded = planned.get(name, 0)
-                if len(host.queue) + loaded < window_of(host) and ahead(host, (neg_priority, turn, rid)):
+                if len(host.queue) + loaded < host.window and ahead(host, (neg_priority, turn, rid)):
                     state = LEASED
                     planned[name] = loaded + 1
                     claimed = True

@@ -61,7 +61,7 @@ class Leasing(Intake):
             queue = host.queue
             if (
                 not queue
-                or not self._ahead(host, queue[0][:3])
+                or (host.more and queue[0][:3] > host.bound)  # not _ahead()
                 or host.in_flight >= host.limits.concurrency
                 # A cooldown came after it was found ready. The clock is read afresh, as
                 # _schedule() reads it: with ``now`` from before the loop, a start time between

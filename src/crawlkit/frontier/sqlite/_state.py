@@ -52,6 +52,10 @@ def _host(url: str) -> str:
 @dataclass(slots=True)
 class _Host:
     limits: HostLimits
+    # Requests loaded at most (``HostWindows._new_host`` says why), and the fewest loaded before a
+    # refill is asked for: fixed with the host's limits, and read at every lease and ack.
+    window: int
+    refill_below: int
     queue: list[Entry] = field(default_factory=list)
     in_flight: int = 0  # leased requests still being fetched: what the host's slots count
     leased: int = 0  # leased requests not given back yet (fetched or not): never retired before 0

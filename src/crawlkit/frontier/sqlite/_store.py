@@ -410,7 +410,18 @@ class Store:
         db = self._conn()
         params: list[Any] = []
         for rid, fp, host, priority, turn, state, _, data in rows:
-            params += (rid, fp, host, priority, turn, state, data)
+            # The blobs go in as bytearrays: sqlite3 binds int, float, str and bytearray as they
+            # are, but looks any other value (bytes too) up for an adapter first, two failed
+            # attribute lookups that cost more than the copy.
+            params += (
+                rid,
+                None if fp is None else bytearray(fp),
+                host,
+                priority,
+                turn,
+                state,
+                bytearray(data),
+            )
         inserted = 0
         width = 7
         start = 0
