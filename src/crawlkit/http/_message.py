@@ -184,7 +184,11 @@ class Request:
         self._fingerprint: bytes | None = None
         self.errback = _callback_name(errback) if errback is not None else None
         self.cookies = _cookies(cookies) if cookies else None
-        self._render = _render_field(self, render, wait_for, actions, screenshot, pdf, render_timeout)
+        planned = wait_for is not None or actions is not None or screenshot or pdf
+        if render is None and not planned and render_timeout is None:
+            self._render = None  # what _render_field() says of a request that says nothing of rendering
+        else:
+            self._render = _render_field(self, render, wait_for, actions, screenshot, pdf, render_timeout)
 
     @property
     def render(self) -> bool | None:
@@ -500,15 +504,21 @@ class Response:
         check = None if link_filter.trivial else link_filter.allows
         for target in targets:
             href = target if type(target) is str else href_of(target, "follow_all")
-            if href is None or is_non_http_link(href):
+            # Every non-HTTP scheme has a ':', and most links have none: no need to look closer.
+            if href is None or (":" in href and is_non_http_link(href)):
                 continue
-            try:
-                url = self.urljoin(href)
-            except ValueError:
-                # A link no browser could follow (a bad port, a broken IPv6 literal): counted and
-                # skipped, so that it costs the page none of its other links and items.
-                self.invalid_links += 1
-                continue
+            # urljoin(), inlined: it runs for every link.
+            ref = href.strip(C0_AND_SPACE)
+            plain = self._plain_base  # asked once there is a link: it may need the parse
+            url = None if plain is None else join_plain(plain, ref)
+            if url is None:
+                try:
+                    url = resolve(self._base_url, ref)
+                except ValueError:
+                    # A link no browser could follow (a bad port, a broken IPv6 literal): counted
+                    # and skipped, so that it costs the page none of its other links and items.
+                    self.invalid_links += 1
+                    continue
             if check is not None and not check(url):
                 continue
             try:
