@@ -159,3 +159,21 @@ def test_an_outcome_crosses_the_pipe_with_every_field(pipe: tuple[FrameReader, i
     assert got.error is not None
     assert (type(got.error), str(got.error), got.error.url) == (ParseError, str(sent.error), "http://a.test/")
     assert empty == ParseOutcome([], False, [])
+
+
+def test_poll_sees_the_end_of_input(pipe: tuple[FrameReader, int]) -> None:
+    reader, write_end = pipe
+    os.write(write_end, encode("last"))
+    os.close(write_end)
+    assert reader.poll() == ["last"]
+    assert reader.poll() == []  # the end is seen by the read after the last bytes
+    assert reader.ended
+
+
+def test_poll_sees_the_end_of_input_with_nothing_before_it(pipe: tuple[FrameReader, int]) -> None:
+    reader, write_end = pipe
+    assert reader.poll() == []
+    assert not reader.ended
+    os.close(write_end)
+    assert reader.poll() == []
+    assert reader.ended
