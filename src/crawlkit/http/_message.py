@@ -259,29 +259,28 @@ class Request:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A flat tuple pickles far faster than the slot-by-slot default.
-        return (
-            _rebuild_request,
-            (
-                self.url,
-                self.method,
-                self.headers,
-                self.body,
-                self.callback,
-                self.cb_kwargs,
-                self.meta,
-                self.priority,
-                self.dont_filter,
-                self.depth,
-                self.max_retries,
-                self.dont_retry,
-                self.attempt,
-                self._fingerprint,
-                # FormRequest and JsonRequest come back as themselves; a plain Request's pickle
-                # stays as it was, so stored jobs resume alike (and so do errback, cookies and
-                # the render, added at the end only when set).
-                *self._pickled_extras(),
-            ),
+        fields = (
+            self.url,
+            self.method,
+            self.headers,
+            self.body,
+            self.callback,
+            self.cb_kwargs,
+            self.meta,
+            self.priority,
+            self.dont_filter,
+            self.depth,
+            self.max_retries,
+            self.dont_retry,
+            self.attempt,
+            self._fingerprint,
         )
+        # FormRequest and JsonRequest come back as themselves; a plain Request's pickle stays as
+        # it was, so stored jobs resume alike (and so do errback, cookies and the render, added
+        # at the end only when set). Most requests have none of them: no call to find that out.
+        if self._render is None and self.errback is None and self.cookies is None and type(self) is Request:
+            return (_rebuild_request, fields)
+        return (_rebuild_request, fields + self._pickled_extras())
 
     def _pickled_extras(self) -> tuple[Any, ...]:
         plain = type(self) is Request
