@@ -13,6 +13,7 @@ import itertools
 import logging
 import traceback
 from collections.abc import Callable, Iterable
+from types import GeneratorType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -300,6 +301,8 @@ class CallbackRunner:
                 held = size = 0
 
     def _iterate(self, result: Any) -> Iterable[Any]:
+        if type(result) is GeneratorType:  # what most callbacks return: none of the checks below
+            return result
         if result is None:
             return ()
         if isinstance(result, Request) or _is_item(result):
