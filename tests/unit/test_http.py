@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from selectolax.lexbor import LexborNode
 
-from crawlkit.http import Request, Response
+from crawlkit.http import Request, Response, _rebuild_request
 from crawlkit.http._urls import fingerprint
 from crawlkit.spider import Spider
 
@@ -181,6 +181,33 @@ def test_request_pickle_before_fingerprint_is_computed() -> None:
     r = Request("http://example.com/x?b=1&a=2")
     copy = pickle.loads(pickle.dumps(r))
     assert copy.fingerprint == r.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "extras"),
+    [
+        ({}, ()),  # a plain request: the 14 fields stored jobs have always held
+        ({"errback": "failed"}, (None, "failed", None)),
+        ({"cookies": {"a": "1"}}, (None, None, {"a": "1"})),
+        ({"render": False}, (None, None, None, False)),
+    ],
+)
+def test_request_pickles_its_extras_only_when_set(kwargs: dict[str, Any], extras: tuple[Any, ...]) -> None:
+    r = Request("http://example.com/x", **kwargs)
+    rebuild, fields = r.__reduce__()
+    assert rebuild is _rebuild_request
+    assert len(fields) == 14 + len(extras)
+    assert fields[14:] == extras
+    copy = pickle.loads(pickle.dumps(r))
+    assert (copy.errback, copy.cookies, copy.render) == (r.errback, r.cookies, r.render)
+
+
+def test_a_request_subclass_pickles_as_itself() -> None:
+    class Sub(Request):
+        __slots__ = ()
+
+    _, fields = Sub("http://example.com/x").__reduce__()
+    assert fields[14:] == (Sub,)
 
 
 def test_request_replace() -> None:

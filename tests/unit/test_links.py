@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from yarl import URL
 
@@ -35,6 +37,30 @@ def test_follow_all_skips_non_http_links_and_binary_files_by_default() -> None:
     assert urls(response().follow_all(css="a")) == [
         "/a", "/page.html", "/blog/2024/post", "/blog/tag/x", "/v1.2/", "/.well-known",
     ]  # fmt: skip
+
+
+def test_follow_all_joins_as_urljoin_does_on_every_kind_of_link() -> None:
+    page = response(
+        b"""<html><body><a href="/a b">space</a><a href="../up/x">dots</a><a href=" rel.html ">pad</a>
+        <a href="https://b.test:8443/p?q=1#f">absolute</a><a href="//c.test/p">scheme-relative</a>
+        <a href="page:2.html">a scheme</a><a href="http://[::1">broken</a><a href="?p=2">query</a>
+        </body></html>"""
+    )
+    expected = []
+    for node in page.css("a"):
+        with contextlib.suppress(ValueError):  # the broken one
+            expected.append(page.urljoin(node.attributes["href"]))
+    assert "page:2.html" in expected  # no "://": no request is made of it
+    assert [r.url for r in page.follow_all(css="a")] == [url for url in expected if "://" in url]
+    assert len(expected) == 7
+    assert page.invalid_links == 1
+
+
+def test_follow_all_joins_against_the_base_href() -> None:
+    page = response(
+        b'<html><head><base href="http://b.test/dir/"></head><body><a href="x.html">x</a></body></html>'
+    )
+    assert [r.url for r in page.follow_all(css="a")] == ["http://b.test/dir/x.html"]
 
 
 def test_deny_extensions_can_be_changed_or_emptied() -> None:
@@ -117,3 +143,10 @@ def test_redirect_hops_follow_browser_method_rules() -> None:
         next_hop(302, "GET", here, "mailto:someone@a.test", None, None)
     # A byte that is not UTF-8 (aiohttp hands it over as a lone surrogate) is kept, percent-encoded.
     assert next_hop(302, "GET", here, "/caf\udce9?q=\udce9", None, None).url == "http://a.test/caf%E9?q=%E9"
+
+
+def test_follow_all_of_no_links_on_a_binary_response_asks_nothing_of_its_body() -> None:
+    image = response(b"\x89PNG\r\n<base href=x>", content_type="image/png")
+    assert list(image.follow_all([])) == []
+    with pytest.raises(NotTextError):
+        list(image.follow_all(["/a"]))  # a <base> would change it: the body must be read as HTML

@@ -49,6 +49,27 @@ def test_a_bad_render_fails_where_the_request_is_made(
         Request("http://a.test/x", **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "render"),
+    [
+        ({}, None),
+        ({"render": None, "screenshot": 0, "pdf": False}, None),  # falsy flags plan nothing
+        ({"actions": []}, {}),  # given, if empty: a render with the defaults
+        ({"render": False}, False),
+    ],
+)
+def test_arguments_that_are_given_but_empty_still_count(kwargs: dict[str, Any], render: object) -> None:
+    assert Request("http://a.test/x", **kwargs).render_plan == (render if isinstance(render, dict) else None)
+    assert Request("http://a.test/x", **kwargs).render is (
+        None if render is None else bool(render is not False)
+    )
+
+
+def test_empty_actions_cannot_go_with_render_false() -> None:
+    with pytest.raises(ValueError, match=r"need render=True"):
+        Request("http://a.test/x", render=False, actions=[])
+
+
 def test_response_follow_passes_the_plan_on() -> None:
     page = Response("http://a.test/list", 200, [], b'<a href="/p/1">1</a>', Request("http://a.test/list"))
     (link,) = page.follow_all(css="a", wait_for="h1.ready")

@@ -86,6 +86,13 @@ def test_a_wrong_selector_gets_an_answer_not_a_bare_error() -> None:
         r.css("//h1")
     with pytest.raises(AttributeError, match=r"response\.xpath"):
         r.css("li").xpath("./a")
+    for select in (r.css, r.css_first, r.css_first("ul").css, r.css_first("ul").css_first):
+        with pytest.raises(ValueError, match=r"looks like XPath: use response.xpath\('//li'\)"):
+            select("//li")  # no pseudo-element: the query goes straight to selectolax
+        with pytest.raises(ValueError, match=r"invalid CSS selector 'li\['"):
+            select("li[")
+    with pytest.raises(TypeError, match="takes a CSS selector string"):
+        r.css(None)  # type: ignore[arg-type]
 
 
 def test_follow_takes_what_selectors_return() -> None:

@@ -88,6 +88,17 @@ def test_memory_is_two_generations_and_the_oldest_is_forgotten() -> None:
     assert paths(probe) == ["/0", "/1", "/2", "/3"] and probe.duplicates == 5
 
 
+def test_generations_turn_over_within_one_frame() -> None:
+    links = SentLinks(4)
+    links.note_sent([outcome("/0", "/1", "/2"), outcome("/3", "/4", "/5"), outcome("/6", "/7", "/8")])
+    assert len(links) == 5  # /4 to /7 old, /8 young: /0 to /3 forgotten
+    probe = outcome(*(f"/{i}" for i in range(9)))
+    links.drop_sent([probe])
+    assert paths(probe) == ["/0", "/1", "/2", "/3"] and probe.duplicates == 5
+    links.note_sent([outcome("/9")])
+    assert len(links) == 6  # the young generation taken on after the turn is the one kept
+
+
 def test_a_generation_must_hold_something() -> None:
     with pytest.raises(ValueError):
         SentLinks(0)

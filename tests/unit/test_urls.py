@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -101,6 +103,37 @@ def test_fingerprint_method_is_case_insensitive_but_counts() -> None:
     assert fingerprint("get", url) == fingerprint("GET", url)
     assert fingerprint("GET", url) != fingerprint("POST", url)
     assert fingerprint("GET", url) != fingerprint("HEAD", url)
+
+
+def test_fingerprint_digests_are_those_stored_jobs_hold() -> None:
+    # Fingerprints persist in SQLite and Redis frontiers: a resumed job must compute the same
+    # ones, so the digest is pinned here, with and without a body.
+    assert fingerprint("GET", "http://127.0.0.1:8080/catalogue/product-123/index.html").hex() == (
+        "54e43e86f23f514cdabf93ee0ffcefd4"
+    )
+    assert fingerprint("post", "http://127.0.0.1:8080/catalogue/product-123/index.html", b"x=1").hex() == (
+        "53ce3481b54e3c3ef88d787a96c7488e"
+    )
+    assert fingerprint("GET", "HTTP://Example.COM:80/a?b=2&a=1#f").hex() == _stepwise_digest(
+        b"GET", b"http://example.com/a?a=1&b=2"
+    )
+
+
+def _stepwise_digest(method: bytes, canonical: bytes, body: bytes = b"") -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in (method, b" ", canonical):
+        h.update(part)
+    if body:
+        h.update(b" ")
+        h.update(hashlib.blake2b(body, digest_size=16).digest())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("body", [b"", b"a=1", "é".encode()])
+def test_fingerprint_is_the_stepwise_digest(body: bytes) -> None:
+    url = "https://a.test/x?%E2%82%AC=1"
+    expected = _stepwise_digest(b"PUT", canonicalize_url(url).encode(), body)
+    assert fingerprint("PUT", url, body).hex() == expected
 
 
 def test_fingerprint_body_counts() -> None:
@@ -265,6 +298,38 @@ def test_canonical_fast_path_agrees_with_the_full_parse(url: str) -> None:
     if urls._plain_parts(url) is None:
         return
     assert canonicalize_url(url) == urls._canonicalize_parsed(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a.test:80/x",  # a default port: refused
+        "http://a.test:8080/x",
+        "http://127.0.0.1:8080/x",
+        "http://127.1:8080/x",  # an IPv4 host not in canonical form: refused
+        "http://xn--a.test/x",
+        "http://a..b/x",
+        "https://b.test:99999/x",
+    ],
+)
+def test_plain_verdicts_of_an_origin_are_the_same_once_remembered(url: str) -> None:
+    urls._PLAIN_ORIGINS.clear()
+    cold = urls._plain_parts(url)
+    remembered = {url.removesuffix("/x"): cold is not None}
+    assert remembered == urls._PLAIN_ORIGINS
+    assert urls._plain_parts(url) == cold  # now answered from what the first call remembered
+    origin = url.removesuffix("/x")
+    assert urls._plain_parts(origin + "/y/z") == (None if cold is None else (origin, "/y/z"))
+    assert urls._plain_parts(origin + "/./x") is None  # a dot segment, on any origin
+
+
+def test_remembered_plain_origins_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    urls._PLAIN_ORIGINS.clear()
+    monkeypatch.setattr(urls, "_PLAIN_ORIGINS_MAX", 3)
+    for n in range(10):
+        assert urls._plain_parts(f"http://h{n}.test/p") == (f"http://h{n}.test", "/p")
+    assert len(urls._PLAIN_ORIGINS) == 3
+    assert urls._plain_parts("http://h9.test:80/p") is None  # past the bound: checked afresh
 
 
 @settings(max_examples=2000, deadline=None)

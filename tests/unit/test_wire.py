@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from crawlkit.errors import ParseError
+from crawlkit.http import Request
+from crawlkit.parsing._callbacks import ParseOutcome
 from crawlkit.parsing._wire import FrameReader, encode, encode_parts
 
 
@@ -113,3 +118,62 @@ def test_a_frame_in_two_parts_written_by_one_writev_reads_as_one(pipe: tuple[Fra
     while not frames and time.monotonic() < deadline:
         frames = reader.poll()
     assert frames == [tasks]
+
+
+def _outcome_with_every_field_set() -> ParseOutcome:
+    request = Request("http://a.test/next", "parse_item", meta={"k": 1}, errback="failed")
+    values: dict[str, Any] = {
+        "items": [b'{"a":1}\n'],
+        "items_are_json": True,
+        "requests": [request],
+        "error": ParseError("it broke", "http://a.test/"),
+        "filtered": {"offsite": 2},
+        "close_reason": "enough",
+        "unserializable": 3,
+        "invalid": ["price: not a number"],
+        "duplicates": 4,
+        "unsendable_requests": ["http://a.test/lock"],
+        "unsendable_items": 5,
+        "blocked": "cloudflare",
+    }
+    assert set(values) == {f.name for f in dataclasses.fields(ParseOutcome)}  # a new field is set too
+    return ParseOutcome(**values)
+
+
+def test_an_outcome_crosses_the_pipe_with_every_field(pipe: tuple[FrameReader, int]) -> None:
+    reader, write_end = pipe
+    sent = _outcome_with_every_field_set()
+    os.write(write_end, encode((7, 0, [sent, ParseOutcome([], False, [])], False)))
+    [(batch_id, index, [got, empty], is_part)] = reader.wait()
+    assert (batch_id, index, is_part) == (7, 0, False)
+    for field in dataclasses.fields(ParseOutcome):
+        if field.name not in ("requests", "error"):  # compared below: they have no __eq__
+            assert getattr(got, field.name) == getattr(sent, field.name), field.name
+    [request] = got.requests
+    assert (request.url, request.callback, request.meta, request.errback) == (
+        "http://a.test/next",
+        "parse_item",
+        {"k": 1},
+        "failed",
+    )
+    assert got.error is not None
+    assert (type(got.error), str(got.error), got.error.url) == (ParseError, str(sent.error), "http://a.test/")
+    assert empty == ParseOutcome([], False, [])
+
+
+def test_poll_sees_the_end_of_input(pipe: tuple[FrameReader, int]) -> None:
+    reader, write_end = pipe
+    os.write(write_end, encode("last"))
+    os.close(write_end)
+    assert reader.poll() == ["last"]
+    assert reader.poll() == []  # the end is seen by the read after the last bytes
+    assert reader.ended
+
+
+def test_poll_sees_the_end_of_input_with_nothing_before_it(pipe: tuple[FrameReader, int]) -> None:
+    reader, write_end = pipe
+    assert reader.poll() == []
+    assert not reader.ended
+    os.close(write_end)
+    assert reader.poll() == []
+    assert reader.ended

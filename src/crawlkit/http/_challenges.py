@@ -7,6 +7,7 @@ worker when nothing in the main process depends on it). Sans-I/O: bytes in, a ve
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["PREFIX_BYTES", "challenge_vendor"]
@@ -44,6 +45,9 @@ _ANCHORED: dict[bytes, tuple[_Marker, ...]] = {
         _Marker("turnstile", b"challenges.cloudflare.com/turnstile", widget=True),
     ),
 }
+# Any of the anchors, found in one pass over the page (two searches for one anchor each cost half
+# as much again). Ordinary pages have none: only a page with one is searched anchor by anchor.
+_ANY_ANCHOR = re.compile(b"|".join(map(re.escape, _ANCHORED)))
 # Markers of block pages that are tiny (an iframe and a script): looked for in small pages only.
 _SMALL_PAGE = 4096
 _SMALL: tuple[_Marker, ...] = (
@@ -86,6 +90,8 @@ def challenge_vendor(text: bytes) -> str | None:
         for marker in _SMALL:
             if marker.needle in text:
                 return marker.vendor
+    if _ANY_ANCHOR.search(text) is None:
+        return None
     widget: str | None = None
     for anchor, markers in _ANCHORED.items():
         if anchor not in text:

@@ -184,7 +184,11 @@ class Request:
         self._fingerprint: bytes | None = None
         self.errback = _callback_name(errback) if errback is not None else None
         self.cookies = _cookies(cookies) if cookies else None
-        self._render = _render_field(self, render, wait_for, actions, screenshot, pdf, render_timeout)
+        planned = wait_for is not None or actions is not None or screenshot or pdf
+        if render is None and not planned and render_timeout is None:
+            self._render = None  # what _render_field() says of a request that says nothing of rendering
+        else:
+            self._render = _render_field(self, render, wait_for, actions, screenshot, pdf, render_timeout)
 
     @property
     def render(self) -> bool | None:
@@ -255,29 +259,28 @@ class Request:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A flat tuple pickles far faster than the slot-by-slot default.
-        return (
-            _rebuild_request,
-            (
-                self.url,
-                self.method,
-                self.headers,
-                self.body,
-                self.callback,
-                self.cb_kwargs,
-                self.meta,
-                self.priority,
-                self.dont_filter,
-                self.depth,
-                self.max_retries,
-                self.dont_retry,
-                self.attempt,
-                self._fingerprint,
-                # FormRequest and JsonRequest come back as themselves; a plain Request's pickle
-                # stays as it was, so stored jobs resume alike (and so do errback, cookies and
-                # the render, added at the end only when set).
-                *self._pickled_extras(),
-            ),
+        fields = (
+            self.url,
+            self.method,
+            self.headers,
+            self.body,
+            self.callback,
+            self.cb_kwargs,
+            self.meta,
+            self.priority,
+            self.dont_filter,
+            self.depth,
+            self.max_retries,
+            self.dont_retry,
+            self.attempt,
+            self._fingerprint,
         )
+        # FormRequest and JsonRequest come back as themselves; a plain Request's pickle stays as
+        # it was, so stored jobs resume alike (and so do errback, cookies and the render, added
+        # at the end only when set). Most requests have none of them: no call to find that out.
+        if self._render is None and self.errback is None and self.cookies is None and type(self) is Request:
+            return (_rebuild_request, fields)
+        return (_rebuild_request, fields + self._pickled_extras())
 
     def _pickled_extras(self) -> tuple[Any, ...]:
         plain = type(self) is Request
@@ -500,15 +503,21 @@ class Response:
         check = None if link_filter.trivial else link_filter.allows
         for target in targets:
             href = target if type(target) is str else href_of(target, "follow_all")
-            if href is None or is_non_http_link(href):
+            # Every non-HTTP scheme has a ':', and most links have none: no need to look closer.
+            if href is None or (":" in href and is_non_http_link(href)):
                 continue
-            try:
-                url = self.urljoin(href)
-            except ValueError:
-                # A link no browser could follow (a bad port, a broken IPv6 literal): counted and
-                # skipped, so that it costs the page none of its other links and items.
-                self.invalid_links += 1
-                continue
+            # urljoin(), inlined: it runs for every link.
+            ref = href.strip(C0_AND_SPACE)
+            plain = self._plain_base  # asked once there is a link: it may need the parse
+            url = None if plain is None else join_plain(plain, ref)
+            if url is None:
+                try:
+                    url = resolve(self._base_url, ref)
+                except ValueError:
+                    # A link no browser could follow (a bad port, a broken IPv6 literal): counted
+                    # and skipped, so that it costs the page none of its other links and items.
+                    self.invalid_links += 1
+                    continue
             if check is not None and not check(url):
                 continue
             try:

@@ -314,6 +314,12 @@ def _attrs(nodes: list[LexborNode], deep: bool, name: str) -> Iterator[str]:
 
 def select(root: Root, query: str, method: str = "css") -> SelectorList[Any]:
     """Every match of ``query`` under ``root``: ``Node``s, or ``Text``s for a pseudo-element."""
+    if type(query) is str and "::" not in query:  # most queries: straight to selectolax
+        try:
+            nodes = root.css(query)
+        except Exception as exc:
+            raise _selector_error(method, query, exc) from None
+        return SelectorList(map(Node, nodes))
     split = _split(query, method) if isinstance(query, str) else None
     if split is None:
         return SelectorList(map(Node, _match(root, query, method)))
@@ -324,6 +330,12 @@ def select(root: Root, query: str, method: str = "css") -> SelectorList[Any]:
 
 def select_first(root: Root, query: str, default: Any, method: str = "css_first") -> Any:
     """The first match of ``query`` under ``root``, or ``default``."""
+    if type(query) is str and "::" not in query:  # most queries: straight to selectolax
+        try:
+            node = root.css_first(query)
+        except Exception as exc:
+            raise _selector_error(method, query, exc) from None
+        return default if node is None else Node(node)
     split = _split(query, method) if isinstance(query, str) else None
     if split is not None:
         base, deep, attr = split

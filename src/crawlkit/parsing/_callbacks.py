@@ -13,6 +13,7 @@ import itertools
 import logging
 import traceback
 from collections.abc import Callable, Iterable
+from types import GeneratorType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -109,6 +110,27 @@ class ParseOutcome:
     unsendable_requests: list[str] | None = None
     unsendable_items: int = 0
     blocked: str | None = None  # the vendor of the challenge page this was (ParseTask.challenge)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Every outcome crosses the pipe: as positional fields it pickles in about a third of the
+        # time of the slot-by-slot default, and unpickles in half, with no field names in the frame.
+        return (
+            ParseOutcome,
+            (
+                self.items,
+                self.items_are_json,
+                self.requests,
+                self.error,
+                self.filtered,
+                self.close_reason,
+                self.unserializable,
+                self.invalid,
+                self.duplicates,
+                self.unsendable_requests,
+                self.unsendable_items,
+                self.blocked,
+            ),
+        )
 
     def take_part(self) -> ParseOutcome:
         """What was collected so far, as a part of its own; this outcome keeps collecting."""
@@ -279,6 +301,8 @@ class CallbackRunner:
                 held = size = 0
 
     def _iterate(self, result: Any) -> Iterable[Any]:
+        if type(result) is GeneratorType:  # what most callbacks return: none of the checks below
+            return result
         if result is None:
             return ()
         if isinstance(result, Request) or _is_item(result):

@@ -43,10 +43,6 @@ class SentLinks:
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 
-    def _dedupable(self, request: Request) -> bool:
-        limit = self._depth_limit
-        return not request.dont_filter and not (limit and request.depth > limit)
-
     def drop_sent(self, outcomes: Iterable[ParseOutcome]) -> None:
         """Remove from ``outcomes`` the links sent before, or earlier in these outcomes.
 
@@ -55,11 +51,13 @@ class SentLinks:
         """
         young = self._young
         old = self._old
+        limit = self._depth_limit
         batch: set[bytes] = set()
         for outcome in outcomes:
             kept: list[Request] = []
             for request in outcome.requests:
-                if self._dedupable(request):
+                # Left to the frontier: dont_filter links, and links past the depth limit.
+                if not request.dont_filter and not (limit and request.depth > limit):
                     fp = request.fingerprint
                     if fp in young or fp in old or fp in batch:
                         outcome.duplicates += 1
@@ -72,10 +70,12 @@ class SentLinks:
     def note_sent(self, outcomes: Iterable[ParseOutcome]) -> None:
         """Remember the links of ``outcomes``, whose frame has been written."""
         generation = self._generation
+        limit = self._depth_limit
+        young = self._young
         for outcome in outcomes:
             for request in outcome.requests:
-                if self._dedupable(request):
-                    if len(self._young) >= generation:
-                        self._old = self._young
-                        self._young = set()
-                    self._young.add(request.fingerprint)
+                if not request.dont_filter and not (limit and request.depth > limit):  # as above
+                    if len(young) >= generation:
+                        self._old = young
+                        young = self._young = set()
+                    young.add(request.fingerprint)
