@@ -18,7 +18,6 @@ the worker tasks.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import logging
@@ -53,6 +52,7 @@ from ..parsing import ParseOutcome, Parser, ParseTask, WorkerConfig, make_parser
 from ..settings import Settings
 from ..spider import Spider, ref_for_class
 from ._commit import CommitStep
+from ._handoff import Handoff
 from ._hooks import Crawler, build_component, captcha_solver
 from ._progress import progress_display
 from ._seeding import seed, start_requests_to_push
@@ -124,7 +124,7 @@ class Engine:
             captcha_solver=captcha_solver(settings, self.crawler, self.spider),
             parser_checks_challenges=True,  # _handle() acts on ParseOutcome.blocked
         )
-        self._queue = _Handoff()
+        self._queue = Handoff()
         # The crawl's time series (the report's charts), when the runner asks for one.
         self.series: SeriesRecorder | None = None
         self._in_flight = 0  # requests leased and not yet parsed: at most ``concurrency``
@@ -564,56 +564,6 @@ class Engine:
             )
         except StorageError as exc:
             self._stopping.output_failed(exc)
-
-
-class _Handoff:
-    """The feeder's requests on their way to the worker tasks, first in, first out.
-
-    What ``asyncio.Queue`` does here, without its ``get_running_loop()`` (a ``getpid()``
-    syscall in Python 3.11) each time a worker task waits, which is once a page.
-    """
-
-    __slots__ = ("_items", "_waiters", "loop")
-
-    def __init__(self) -> None:
-        self._items: collections.deque[Request | None] = collections.deque()
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self.loop: asyncio.AbstractEventLoop | None = None  # the crawl's, set by Engine.run()
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def put_nowait(self, item: Request | None) -> None:
-        self._items.append(item)
-        self._wake_one()
-
-    def get_nowait(self) -> Request | None:
-        return self._items.popleft()  # IndexError when empty
-
-    async def get(self) -> Request | None:
-        while not self._items:
-            loop = self.loop or asyncio.get_running_loop()
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                waiter.cancel()
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-                # Woken for an item and cancelled before taking it: the item is another's.
-                if self._items and not waiter.cancelled():
-                    self._wake_one()
-                raise
-        return self._items.popleft()
-
-    def _wake_one(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
 
 async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:

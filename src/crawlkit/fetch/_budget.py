@@ -16,6 +16,7 @@ may go past the limit and finish. The budget is therefore passed by at most one 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 __all__ = ["ByteBudget", "Hold"]
 
@@ -37,6 +38,17 @@ class ByteBudget:
         hold = Hold(self)
         self._reading[hold] = None
         return hold
+
+    async def read_held(self, read: Callable[[Hold], Awaitable[bytes]]) -> tuple[bytes, Hold]:
+        """A body read by ``read`` under a new hold, given back here if reading fails."""
+        hold = self.hold()
+        try:
+            body = await read(hold)
+        except BaseException:
+            hold.release()
+            raise
+        hold.done_reading()
+        return body, hold
 
     def _may_grow(self, hold: Hold, n: int) -> bool:
         if not self.limit or self.used + n <= self.limit:

@@ -9,10 +9,10 @@ here, and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -28,7 +28,6 @@ from ..errors import (
     ProtocolError,
     ProxyError,
     RedirectError,
-    RedirectFiltered,
     ResponseTooLarge,
     TLSError,
     TransportError,
@@ -37,10 +36,8 @@ from ..guards import is_secret_header, redact_headers
 from ..http import (
     REDIRECT_STATUSES,
     Request,
-    SchemeRedirect,
     accept_encoding,
     is_binary_type,
-    next_hop,
     wire_url,
 )
 from ..settings import Settings
@@ -48,6 +45,7 @@ from ._budget import ByteBudget, Hold
 from ._classify import Classification
 from ._connector import BoundedIdleConnector, idle_bound
 from ._cookies import BoundedCookieJar, jar_state, restore_jar
+from ._hops import HopCheck, checked_hop, redirect_hop
 from ._identity import Route
 from ._proxies import Proxy
 from ._retry import parse_retry_after
@@ -55,10 +53,7 @@ from ._sentheaders import foreign_text, profile_first, userinfo_wins, with_defau
 from ._sessions import Session
 from ._socks import SocksClients, socks_failure
 
-__all__ = ["Fetched", "Fetcher", "HopCheck"]
-
-# Where a redirect may lead: None, or why not (the reason it is counted under).
-HopCheck = Callable[[str], Awaitable[str | None]]
+__all__ = ["Fetched", "Fetcher", "HopCheck"]  # HopCheck: from _hops.py, where callers found it
 
 log = logging.getLogger("crawlkit.fetch")
 
@@ -295,7 +290,13 @@ class Fetcher:
                         binary = not allow_binary and is_binary_type(resp.headers.get("Content-Type"))
                         if binary:
                             await _drain(resp)
-                        content, hold = (b"", None) if binary else await self._read_held(resp, request.url)
+                        content, hold = (
+                            (b"", None)
+                            if binary
+                            else await self.budget.read_held(
+                                functools.partial(self._read_body, resp, request.url)
+                            )
+                        )
                         return Fetched(
                             url=str(resp.url),
                             status=resp.status,
@@ -307,28 +308,9 @@ class Fetcher:
                             hold=hold,
                             route=route,
                         )
-                    try:
-                        hop = next_hop(
-                            resp.status, method, resp.url, location, body, headers, is_secret_header
-                        )
-                    except SchemeRedirect as exc:  # filtered like a link to it, not a failure
-                        raise RedirectFiltered(
-                            f"redirect to {exc.target} not followed (scheme_redirect)",
-                            request.url,
-                            "scheme_redirect",
-                            exc.target,
-                        ) from exc
-                    except ValueError as exc:
-                        unusable = foreign_text(f"unusable redirect: {exc}")
-                        raise RedirectError(unusable, request.url) from exc
+                    hop = redirect_hop(resp.status, method, resp.url, location, body, headers, request.url)
                     await _drain(resp)
-                if visited.get(hop.url) == len(jar):
-                    raise RedirectError(foreign_text(f"redirect loop: {hop.url} again"), request.url)
-                if hop_check is not None:
-                    reason = await hop_check(hop.url)
-                    if reason is not None:
-                        message = foreign_text(f"redirect to {hop.url} not followed ({reason})")
-                        raise RedirectFiltered(message, request.url, reason, hop.url)
+                await checked_hop(hop, visited, len(jar), hop_check, request.url)
                 method, url, body, headers = hop.method, hop.url, hop.body, hop.headers
             raise RedirectError(f"more than {self._settings.max_redirects} redirects", request.url)
         except FetchError:
@@ -364,17 +346,6 @@ class Fetcher:
             if _socks_handshake_tls(exc, route):
                 raise TLSError(foreign_text(f"TLS failed: {exc}"), request.url) from exc
             raise TransportError(foreign_text(f"{type(exc).__name__}: {exc}"), request.url) from exc
-
-    async def _read_held(self, resp: aiohttp.ClientResponse, url: str) -> tuple[bytes, Hold]:
-        """The body, and its room in the in-flight budget (given back here if reading fails)."""
-        hold = self.budget.hold()
-        try:
-            body = await self._read_body(resp, url, hold)
-        except BaseException:
-            hold.release()
-            raise
-        hold.done_reading()
-        return body, hold
 
     async def _read_body(self, resp: aiohttp.ClientResponse, url: str, hold: Hold) -> bytes:
         # Room in the in-flight budget is taken before bytes are read: for the whole body when

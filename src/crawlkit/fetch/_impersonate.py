@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
 from collections.abc import AsyncIterator
@@ -43,7 +44,6 @@ from ..errors import (
     ProtocolError,
     ProxyError,
     RedirectError,
-    RedirectFiltered,
     ResponseTooLarge,
     TLSError,
     TransportError,
@@ -52,16 +52,15 @@ from ..guards import is_secret_header, redact_headers
 from ..http import (
     REDIRECT_STATUSES,
     Request,
-    SchemeRedirect,
     accept_encoding,
     is_binary_type,
-    next_hop,
     wire_url,
 )
 from ..settings import Settings
 from ._budget import ByteBudget, Hold
-from ._client import Fetched, HopCheck
+from ._client import Fetched
 from ._cookies import BoundedCookieJar, jar_state, restore_jar
+from ._hops import HopCheck, checked_hop, redirect_hop
 from ._identity import Route
 from ._sentheaders import foreign_text, profile_first, userinfo_wins, with_defaults
 from ._targets import target_for
@@ -204,7 +203,13 @@ class ImpersonateFetcher:
                     if resp.status_code not in REDIRECT_STATUSES or location is None:
                         content_type = resp.headers.get("content-type")
                         binary = not allow_binary and is_binary_type(content_type)
-                        content, hold = (b"", None) if binary else await self._read_held(resp, request.url)
+                        content, hold = (
+                            (b"", None)
+                            if binary
+                            else await self.budget.read_held(
+                                functools.partial(self._read_body, resp, request.url)
+                            )
+                        )
                         return Fetched(
                             url=final,
                             status=resp.status_code,
@@ -216,52 +221,20 @@ class ImpersonateFetcher:
                             hold=hold,
                             route=route,
                         )
-                    try:
-                        hop = next_hop(
-                            resp.status_code,
-                            method,
-                            URL(final, encoded=True),
-                            location,
-                            body,
-                            headers,
-                            is_secret_header,
-                        )
-                    except SchemeRedirect as exc:  # filtered like a link to it, not a failure
-                        raise RedirectFiltered(
-                            f"redirect to {exc.target} not followed (scheme_redirect)",
-                            request.url,
-                            "scheme_redirect",
-                            exc.target,
-                        ) from exc
-                    except ValueError as exc:
-                        raise RedirectError(foreign_text(f"unusable redirect: {exc}"), request.url) from exc
+                    current = URL(final, encoded=True)
+                    hop = redirect_hop(
+                        resp.status_code, method, current, location, body, headers, request.url
+                    )
                     await _drain(resp)
                 finally:
                     await _close(resp)
-                if visited.get(hop.url) == len(jar):
-                    raise RedirectError(foreign_text(f"redirect loop: {hop.url} again"), request.url)
-                if hop_check is not None:
-                    reason = await hop_check(hop.url)
-                    if reason is not None:
-                        message = foreign_text(f"redirect to {hop.url} not followed ({reason})")
-                        raise RedirectFiltered(message, request.url, reason, hop.url)
+                await checked_hop(hop, visited, len(jar), hop_check, request.url)
                 method, url, body, headers = hop.method, hop.url, hop.body, hop.headers
             raise RedirectError(f"more than {self._settings.max_redirects} redirects", request.url)
         except FetchError:
             raise
         except errors.RequestException as exc:
             raise _translate(exc, request.url, route) from exc
-
-    async def _read_held(self, resp: curl.Response, url: str) -> tuple[bytes, Hold]:
-        """The body, and its room in the in-flight budget (given back here if reading fails)."""
-        hold = self.budget.hold()
-        try:
-            body = await self._read_body(resp, url, hold)
-        except BaseException:
-            hold.release()
-            raise
-        hold.done_reading()
-        return body, hold
 
     async def _read_body(self, resp: curl.Response, url: str, hold: Hold) -> bytes:
         limit = self._max_size

@@ -15,7 +15,7 @@ from ._encoding import accept_encoding, decode_body, decoded_prefix, detect_enco
 from ._failure import Failure
 from ._links import IGNORED_EXTENSIONS, LinkFilter
 from ._message import Request, Response, _rebuild_request
-from ._redirects import REDIRECT_STATUSES, SchemeRedirect, next_hop
+from ._redirects import REDIRECT_STATUSES, Hop, SchemeRedirect, next_hop
 from ._render_plan import Click, Evaluate, Fill, RenderPlan, Scroll, Wait, WaitFor
 from ._render_plan import Step as RenderStep
 from ._requests import FormRequest, JsonRequest
@@ -46,6 +46,7 @@ __all__ = [
     "Failure",
     "Fill",
     "FormRequest",
+    "Hop",
     "JsonRequest",
     "LinkFilter",
     "Node",

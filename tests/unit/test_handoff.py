@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from crawlkit.core._engine import _Handoff
+from crawlkit.core._handoff import Handoff
 from crawlkit.http import Request
 
 
@@ -14,7 +14,7 @@ def _requests(n: int) -> list[Request]:
 
 def test_waiting_tasks_take_requests_in_order() -> None:
     async def main() -> list[str]:
-        handoff = _Handoff()
+        handoff = Handoff()
         handoff.loop = asyncio.get_running_loop()
         got: list[str] = []
 
@@ -36,7 +36,7 @@ def test_waiting_tasks_take_requests_in_order() -> None:
 
 def test_a_task_woken_and_cancelled_leaves_its_request_to_another() -> None:
     async def main() -> str | None:
-        handoff = _Handoff()  # no loop set: it finds the running one
+        handoff = Handoff()  # no loop set: it finds the running one
         first = asyncio.create_task(handoff.get())
         second = asyncio.create_task(handoff.get())
         await asyncio.sleep(0)
@@ -52,7 +52,7 @@ def test_a_task_woken_and_cancelled_leaves_its_request_to_another() -> None:
 
 
 def test_requests_put_before_anyone_waits_are_kept_for_get_nowait() -> None:
-    handoff = _Handoff()
+    handoff = Handoff()
     requests = _requests(2)
     for request in requests:
         handoff.put_nowait(request)
