@@ -102,6 +102,21 @@ def kill_tree(deadline: float = 5.0) -> None:
         time.sleep(0.02)
 
 
+def _remove(folder: str, patience: float = 2.0) -> None:
+    """Remove ``folder``, again while something still writes into it.
+
+    ``rmtree`` gives up quietly on a folder that gains files while it walks it (a helper of
+    Chromium's that was still flushing its profile when the tree was killed): it is walked again
+    until it is gone, or ``patience`` seconds have passed.
+    """
+    until = time.monotonic() + patience
+    while True:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.lexists(folder) or time.monotonic() > until:
+            return
+        time.sleep(0.02)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise _Stop
 
@@ -172,7 +187,7 @@ def main(argv: list[str]) -> int:
             # Playwright's driver removes the profile it made, and the crawl its launcher's
             # folder, when they can; not when the crawl died under them.
             if profile:
-                shutil.rmtree(profile, ignore_errors=True)
+                _remove(profile)
             folder = os.path.dirname(pidfile)
             if pidfile and os.path.basename(folder).startswith("crawlkit-browser-"):
                 shutil.rmtree(folder, ignore_errors=True)
