@@ -38,6 +38,10 @@ SEQUENCE = [
     "http://127.0.0.1:18731/catalogue/product-1.html",
     "http://127.0.0.1:1873/catalogue/product-1.html",
     "http://127.0.0.1:18731/catalogue/product-2.html",
+    "http://a.test?q=1",
+    "http://a.test#f",
+    "HTTPS://A.TEST:443/x",
+    "https://a.test:443/x",
 ]
 
 
