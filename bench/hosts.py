@@ -365,16 +365,40 @@ def figures(runs: list[dict[str, Any]], pages: int) -> dict[str, float] | None:
         "wall_s": wall,
         "pages_per_s": pages / wall,
         "cpu_ms": 1000 * statistics.median(r["cpu_s"] for r in ok) / pages,
+        "main_cpu_ms": _median_of(ok, "main_cpu_s_sampled", 1000 / pages),
+        "cores_busy": _median_of(ok, "cores_busy", 1.0),
         "main_rss_mb": statistics.median(r["main_peak_rss_mb"] for r in ok),
         "main_rss_max_mb": max(r["main_peak_rss_mb"] for r in ok),
     }
 
 
+def _median_of(runs: list[dict[str, Any]], key: str, scale: float) -> float:
+    """The median of a sampled figure over the runs that have it (NaN if none has)."""
+    values = [r[key] * scale for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def _round_ratios(runs: list[dict[str, Any]], hosts: int) -> list[float]:
+    """crawlkit's pages/s over the single host's, round by round (both valid)."""
+    walls: dict[tuple[str, int], float] = {
+        (r["contender"], r["round"]): r["wall_s"] for r in runs if r["hosts"] == hosts and r["valid"]
+    }
+    rounds = sorted({n for _, n in walls})
+    return [
+        walls["single", n] / walls["crawlkit", n]
+        for n in rounds
+        if ("single", n) in walls and ("crawlkit", n) in walls
+    ]
+
+
 def markdown(runs: list[dict[str, Any]], host_counts: list[int], names: list[str]) -> str:
+    # Main CPU and cores busy tell a per-page cost from a pipeline that idles: at 1,000 hosts
+    # crawlkit's CPU per page matched the single host's while fewer cores were kept busy.
     head = (
-        "| hosts | contender | valid runs | median wall s | pages/s | CPU ms/page | main peak RSS MB (max) |"
+        "| hosts | contender | valid runs | median wall s | pages/s | CPU ms/page | main CPU ms/page "
+        "| cores busy | main peak RSS MB (max) |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     notes = []
     for hosts in host_counts:
         pages = hosts * HOST_PAGES
@@ -386,19 +410,24 @@ def markdown(runs: list[dict[str, Any]], host_counts: list[int], names: list[str
             f = found[name] = figures(mine, pages)
             label = name if name != "single" else f"single (1 host, {pages:,} pages)"
             if f is None:
-                lines.append(f"| {hosts:,} | {label} | 0/{len(mine)} | INVALID | – | – | – |")
+                lines.append(f"| {hosts:,} | {label} | 0/{len(mine)} | INVALID | – | – | – | – | – |")
                 continue
             lines.append(
                 f"| {hosts:,} | {label} | {f['valid']}/{len(mine)} | {f['wall_s']:.2f} | "
-                f"{f['pages_per_s']:,.0f} | {f['cpu_ms']:.2f} | "
-                f"{f['main_rss_mb']:.0f} ({f['main_rss_max_mb']:.0f}) |"
+                f"{f['pages_per_s']:,.0f} | {f['cpu_ms']:.2f} | {f['main_cpu_ms']:.2f} | "
+                f"{f['cores_busy']:.2f} | {f['main_rss_mb']:.0f} ({f['main_rss_max_mb']:.0f}) |"
             )
         ours = found.get("crawlkit")
         if ours:
             said = []
             if found.get("single"):
+                paired = _round_ratios(runs, hosts)
+                by_round = (
+                    f" (round by round {', '.join(f'{x:.2f}' for x in paired)})" if len(paired) > 1 else ""
+                )
                 said.append(
                     f"{ours['pages_per_s'] / found['single']['pages_per_s']:.2f}× the single host's pages/s"
+                    + by_round
                 )
             if found.get("scrapy"):
                 said.append(
