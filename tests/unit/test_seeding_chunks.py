@@ -37,7 +37,8 @@ def _pushes(count: int, more: list[Request] | None = None) -> list[list[str]]:
 def test_the_first_chunk_is_small_and_the_next_grow_to_a_thousand() -> None:
     pushed = _pushes(5_000)
     assert [len(chunk) for chunk in pushed] == [64, 256, 1_000, 1_000, 1_000, 1_000, 680]
-    assert [url for chunk in pushed for url in chunk] == [f"http://127.0.0.1:1/page-{i}" for i in range(5_000)]
+    expected = [f"http://127.0.0.1:1/page-{i}" for i in range(5_000)]
+    assert [url for chunk in pushed for url in chunk] == expected
 
 
 def test_a_few_start_requests_go_in_one_push() -> None:
