@@ -52,3 +52,35 @@ def test_the_pages_of_a_recrawl_follow_in_the_same_chunks() -> None:
     urls = [url for chunk in pushed for url in chunk]
     assert urls[:30] == [f"http://127.0.0.1:1/page-{i}" for i in range(30)]
     assert urls[30:] == [r.url for r in more]
+
+
+def test_other_tasks_run_while_start_requests_are_read() -> None:
+    """A push that does not wait (a fresh job's insert is sent, not awaited) must not let the
+    seeder hold the event loop until every start request is read: leased pages go on meanwhile."""
+    read = 0
+
+    class _Counting(Spider):
+        name = "counting"
+
+        def start_requests(self) -> Iterator[Request]:
+            nonlocal read
+            for i in range(1_000):
+                read += 1
+                yield Request(f"http://127.0.0.1:1/page-{i}")
+
+    async def push(requests: list[Request]) -> None:
+        pass  # returns without suspending
+
+    async def main() -> list[int]:
+        seen: list[int] = []
+        seeding = asyncio.create_task(
+            push_start_requests(_Counting(), push, resumed=False, stopping=lambda: False)
+        )
+        while not seeding.done():
+            seen.append(read)
+            await asyncio.sleep(0)
+        return seen
+
+    seen = asyncio.run(main())
+    during = [n for n in seen if 0 < n < 1_000]
+    assert len(during) >= 10, seen
