@@ -277,18 +277,16 @@ class Request:
         )
         # FormRequest and JsonRequest come back as themselves; a plain Request's pickle stays as
         # it was, so stored jobs resume alike (and so do errback, cookies and the render, added
-        # at the end only when set). Most requests have none of them: no call to find that out.
-        if self._render is None and self.errback is None and self.cookies is None and type(self) is Request:
-            return (_rebuild_request, fields)
-        return (_rebuild_request, fields + self._pickled_extras())
+        # at the end only when set).
+        extras = self._pickled_extras()
+        return (_rebuild_request, fields + extras if extras else fields)
 
     def _pickled_extras(self) -> tuple[Any, ...]:
-        plain = type(self) is Request
-        cls = None if plain else type(self)
+        if self._render is None and self.errback is None and self.cookies is None:
+            return () if type(self) is Request else (type(self),)  # most requests: nothing more
+        cls = None if type(self) is Request else type(self)
         if self._render is not None:
             return (cls, self.errback, self.cookies, self._render)
-        if self.errback is None and self.cookies is None:
-            return () if plain else (type(self),)
         return (cls, self.errback, self.cookies)
 
     def __repr__(self) -> str:
@@ -506,18 +504,13 @@ class Response:
             # Every non-HTTP scheme has a ':', and most links have none: no need to look closer.
             if href is None or (":" in href and is_non_http_link(href)):
                 continue
-            # urljoin(), inlined: it runs for every link.
-            ref = href.strip(C0_AND_SPACE)
-            plain = self._plain_base  # asked once there is a link: it may need the parse
-            url = None if plain is None else join_plain(plain, ref)
-            if url is None:
-                try:
-                    url = resolve(self._base_url, ref)
-                except ValueError:
-                    # A link no browser could follow (a bad port, a broken IPv6 literal): counted
-                    # and skipped, so that it costs the page none of its other links and items.
-                    self.invalid_links += 1
-                    continue
+            try:
+                url = self.urljoin(href)
+            except ValueError:
+                # A link no browser could follow (a bad port, a broken IPv6 literal): counted and
+                # skipped, so that it costs the page none of its other links and items.
+                self.invalid_links += 1
+                continue
             if check is not None and not check(url):
                 continue
             try:

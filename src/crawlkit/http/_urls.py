@@ -84,31 +84,14 @@ def wire_url(url: str) -> URL | str:
         return url
 
 
-# What a link resolved by the parser workers mostly looks like already: a lowercase http(s)
-# scheme, a host that is a canonical dotted quad or ASCII labels whose last one starts with a
-# letter (the parser reads a host ending in a number as an IPv4 address and rewrites or refuses
-# it: "127.1", "0x7f.1"), a port without leading zeros, a path of characters that need no
-# escaping, no query or fragment. _is_serialised() rules out the rest of what the Standard would
-# rewrite. All in one pattern: each Python-level test costs about what the pattern does.
-_SERIALISED = re.compile(
-    rf"https?://(?:(?:{_BYTE}\.){{3}}{_BYTE}|(?:[a-z0-9-]+\.)*[a-z-][a-z0-9-]*)"
-    rf"(?::([1-9][0-9]{{0,4}}))?/{_PATH_CHARS}*"
-)
-
-
 def _is_serialised(url: str) -> bool:
     """Whether the WHATWG parser serialises ``url`` as ``url`` itself; False when unsure.
 
-    A fraction of the parse it saves: each fetch asks (tests/unit/test_wire_url.py holds it to
-    ada-url's serialisation).
+    A URL plain enough to be its own canonical form, path included (tests/unit/test_wire_url.py
+    holds it to ada-url's serialisation): most links the parser workers resolve.
     """
-    m = _SERIALISED.fullmatch(url)
-    # Dot segments are resolved; punycode labels are checked, and maybe refused, by IDNA.
-    if m is None or "/." in url or "xn--" in url:
-        return False
-    # A default port goes (an explicit 443 on http stays, but that is left to the parser).
-    port: str | None = m.group(1)
-    return port is None or not (port == "80" or port == "443" or int(port) > 65535)
+    parts = _plain_parts(url)
+    return parts is not None and bool(parts[1])
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -165,8 +148,7 @@ def join_plain(base: tuple[str, str], ref: str) -> str | None:
     itself plain, so its canonical form is itself.
     """
     if ref.startswith(("http://", "https://")):
-        parts = _plain_parts(ref)
-        return ref if parts is not None and parts[1] else None  # absolute and plain: itself
+        return ref if _is_serialised(ref) else None  # absolute and plain: itself
     if _PLAIN_REF.fullmatch(ref) is None or ref.startswith("//") or _has_dot_segment(ref):
         return None
     return base[0] + ref if ref.startswith("/") else base[1] + ref
