@@ -16,11 +16,18 @@ def test_a_profile_written_to_while_it_is_removed_is_gone_in_the_end(tmp_path: P
     written = threading.Event()
 
     def helper_still_flushing() -> None:
-        # Files keep coming for 0.3 s, the folder made again if it is gone: one rmtree is not enough.
+        # Files keep coming for 0.3 s, into a "Default" made again if it is gone: one rmtree is not
+        # enough. Once the profile itself is gone the helper's writes fail, as a real one's would
+        # (making the profile again would be a folder no removal could ever be sure of).
         n = 0
         while time.monotonic() < stop:
-            (profile / "Default").mkdir(parents=True, exist_ok=True)
-            (profile / "Default" / f"journal-{n}").write_bytes(b"x" * 1024)
+            try:
+                (profile / "Default").mkdir(exist_ok=True)
+                (profile / "Default" / f"journal-{n}").write_bytes(b"x" * 1024)
+            except (FileNotFoundError, FileExistsError):  # raced with the removal
+                if not profile.exists():
+                    break
+                continue
             n += 1
             written.set()
         written.set()
