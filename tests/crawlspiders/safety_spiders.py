@@ -73,6 +73,13 @@ class TwoCallbacks(Spider):
         yield {"callback": "parse_hang", "url": response.url}
 
 
+class NoStart(Spider):
+    """A spider whose constructor raises, as one does that opens a resource it cannot reach."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        raise RuntimeError("the spider's database is unreachable")
+
+
 class BlockingPipeline:
     """Blocks the event loop for 0.6 s on the first item: what a synchronous database call does."""
 

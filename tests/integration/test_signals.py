@@ -317,8 +317,9 @@ def test_a_sigint_during_startup_stops_cleanly(site: Site, project: Path, crawls
     crawl = Crawl(project, argv, tag="-1")
     crawls.append(crawl)
     wait_for(lambda: marker.exists() or crawl.proc.poll() is not None, 30, "the spider's opened() hook")
+    # The pool launches one worker, and the others once it is up: all, while opened() sleeps.
+    wait_for(lambda: len(children(crawl.pid)) == PARSE_WORKERS, 30, "every parser worker launched")
     crawl.workers = children(crawl.pid)
-    assert len(crawl.workers) == PARSE_WORKERS
     crawl.signal(signal.SIGINT)
     code = crawl.wait(timeout=20)
     err = crawl.stderr

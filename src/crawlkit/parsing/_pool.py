@@ -169,8 +169,12 @@ class ParserPool(Parser):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()  # kept: each lookup is a getpid() in Python 3.11
-        workers = await asyncio.gather(*(self._spawn() for _ in range(self._size)))
-        self._workers.extend(workers)
+        # One worker first, the others once it is up. At start this process imports the HTTP
+        # client meanwhile, and on two cores three processes starting at once put the first
+        # request ~40 ms later than two do; the first pages do not need every worker.
+        self._workers.append(await self._spawn())
+        for _ in range(self._size - 1):
+            self._start_worker(None, restart=False)
         if self._timeout > 0:
             self._watcher = asyncio.create_task(self._watch_hangs(), name="parser-timeouts")
 
@@ -178,7 +182,7 @@ class ParserPool(Parser):
         clock = TaskClock.create() if self._timeout > 0 else None
         extra = ["--clock-fd", str(clock.fileno())] if clock is not None else []
         try:
-            proc = await asyncio.create_subprocess_exec(
+            proc = await _launch(
                 sys.executable,
                 "-m",
                 "crawlkit.parsing",
@@ -388,7 +392,7 @@ class ParserPool(Parser):
             job.solo = True
             self._queue.appendleft(job)
         if not worker.retiring:  # a retiring worker's replacement is on its way already
-            self._start_replacement(None)
+            self._start_worker(None)
 
     def _timed_out(self, worker: _WorkerProcess, lost: list[_Job]) -> None:
         """The worker was killed for a callback past the timeout: fail that one, redo the rest."""
@@ -413,23 +417,24 @@ class ParserPool(Parser):
         for job in reversed([job for job in lost if job is not culprit]):
             self._queue.appendleft(job)
         if not worker.retiring:
-            self._start_replacement(None)
+            self._start_worker(None)
 
     def _retire(self, worker: _WorkerProcess) -> None:
         worker.retiring = True
-        self._start_replacement(worker)
+        self._start_worker(worker)
 
-    def _start_replacement(self, retiring: _WorkerProcess | None) -> None:
-        spawn = asyncio.create_task(self._replace(retiring))
+    def _start_worker(self, retiring: _WorkerProcess | None, *, restart: bool = True) -> None:
+        spawn = asyncio.create_task(self._add_worker(retiring, restart))
         self._spawning.add(spawn)
         spawn.add_done_callback(self._spawning.discard)
 
-    async def _replace(self, retiring: _WorkerProcess | None = None) -> None:
-        """Start a worker in place of a dead one, or of ``retiring`` (recycled after max_tasks)."""
+    async def _add_worker(self, retiring: _WorkerProcess | None, restart: bool) -> None:
+        """Start a worker: in place of a dead one (``restart``), of ``retiring`` (recycled after
+        max_tasks), or one of the pool's own that ``start()`` left to start in the background."""
         try:
             worker = await self._spawn()
         except ParseError as exc:
-            log.error("cannot replace a parser worker: %s", exc)
+            log.error("cannot %s a parser worker: %s", "start" if retiring is None and not restart else "replace", exc)
             if retiring is not None and retiring.alive and not self._closing:
                 retiring.retiring = False  # better a leaky worker than none
                 self._dispatch()
@@ -439,7 +444,7 @@ class ParserPool(Parser):
         if self._closing:
             await _stop(worker)
             return
-        if retiring is None:
+        if restart and retiring is None:
             self._restarts += 1
         self._workers.append(worker)
         self._dispatch()
@@ -474,8 +479,10 @@ class ParserPool(Parser):
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
-        # A replacement still starting is let finish (it takes a fraction of a second) and is
-        # then stopped by _replace(); cancelling a process launch half-way leaks the process.
+        # A worker still starting is not waited for (a tiny crawl would end ~0.1 s later for a
+        # worker it never used): its start is cancelled, which kills and reaps the process.
+        for spawn in self._spawning:
+            spawn.cancel()
         await asyncio.gather(*list(self._spawning), return_exceptions=True)
         await asyncio.gather(*(_stop(w) for w in list(self._workers)), return_exceptions=True)
         self._fail_queue("the parser pool closed")
@@ -505,6 +512,21 @@ def _close_input(worker: _WorkerProcess) -> None:
     stdin = worker.proc.stdin
     if stdin is not None and not stdin.is_closing():
         stdin.close()  # the worker exits when its input ends
+
+
+async def _launch(*argv: str, **options: Any) -> asyncio.subprocess.Process:
+    """``create_subprocess_exec()`` that a cancellation does not cut in half, which would leak
+    the process: cancelled, it lets the launch finish, kills and reaps the process, and re-raises."""
+    launch = asyncio.ensure_future(asyncio.create_subprocess_exec(*argv, **options))
+    try:
+        return await asyncio.shield(launch)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # a launch that failed started nothing
+            proc = await launch
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        raise
 
 
 async def _stop(worker: _WorkerProcess, grace: float = 5.0) -> None:
