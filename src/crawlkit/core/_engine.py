@@ -229,7 +229,7 @@ class Engine:
             async with self.downloader:
                 tune_gc()
                 tune_malloc()
-                await asyncio.shield(starting)  # a cancelled crawl still lets a launch finish
+                await starting
                 async with (
                     progress_display(
                         s, self.stats, self.frontier, lambda: self._in_flight, series=self.series
@@ -246,8 +246,10 @@ class Engine:
                     await self._crawl()
         finally:
             self._stopping.cancel_hard_stop()
-            # A start cut in half leaks a process: an opened() hook that raised, say, waits
-            # for the workers to be up, and the shutdown then stops them.
+            # A start still under way (an opened() hook that raised, a stop while the workers
+            # import the spider) is cancelled, not waited for: a cancelled worker launch kills
+            # and reaps its process, so nothing is left behind.
+            starting.cancel()
             await asyncio.gather(starting, return_exceptions=True)
             await self._shutdown(parser)
         return self.stats
@@ -567,9 +569,11 @@ class Engine:
 
 
 async def _abandon_start(starting: asyncio.Task[None], parser: Parser) -> None:
-    """Stop a parser pool whose start is under way (the crawl ends before it begins).
+    """Stop a parser pool whose start may be under way (the crawl ends before it begins).
 
-    The start is let finish rather than cancelled: a process launch cut in half is leaked.
+    The start is cancelled rather than waited for: a worker importing a heavy spider can take
+    seconds, and the pool's cancelled launches kill and reap their processes.
     """
+    starting.cancel()
     await asyncio.gather(starting, return_exceptions=True)
     await parser.close()

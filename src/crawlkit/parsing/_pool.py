@@ -434,7 +434,8 @@ class ParserPool(Parser):
         try:
             worker = await self._spawn()
         except ParseError as exc:
-            log.error("cannot %s a parser worker: %s", "start" if retiring is None and not restart else "replace", exc)
+            replacing = restart or retiring is not None
+            log.error("cannot %s a parser worker: %s", "replace" if replacing else "start", exc)
             if retiring is not None and retiring.alive and not self._closing:
                 retiring.retiring = False  # better a leaky worker than none
                 self._dispatch()
