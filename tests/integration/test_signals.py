@@ -335,6 +335,45 @@ def test_a_sigint_during_startup_stops_cleanly(site: Site, project: Path, crawls
     assert sorted(item["i"] for item in read_jsonl(project / "out.jsonl")) == list(range(8))
 
 
+# Imported in a parser worker, this module takes 30 s: a spider with heavy imports.
+HEAVY_SPIDER = """\
+import sys
+import time
+from pathlib import Path
+
+from crawlspiders.cli_spiders import SlowPages
+
+if Path(sys.argv[0]).parts[-2:] == ("parsing", "__main__.py"):
+    time.sleep(30)
+
+
+class Heavy(SlowPages):
+    name = "heavy"
+"""
+
+
+def test_a_sigint_while_the_workers_import_the_spider_stops_at_once(
+    site: Site, project: Path, crawls: list[Crawl]
+) -> None:
+    # The first parser worker is importing a spider that takes 30 s to import. Ctrl-C then must
+    # not wait for it: the crawl stops at once, with a summary and no worker left behind.
+    (project / "spiders" / "heavy.py").write_text(HEAVY_SPIDER)
+    argv = ["crawl", "heavy", "-a", f"base={site.base}", "-a", "count=4", "-o", "out.jsonl"]
+    crawl = Crawl(project, argv)
+    crawls.append(crawl)
+    wait_for(lambda: children(crawl.pid) or crawl.proc.poll() is not None, 30, "a parser worker launched")
+    crawl.workers = children(crawl.pid)
+    assert crawl.workers and crawl.proc.poll() is None, crawl.stderr
+    crawl.signal(signal.SIGINT)
+    code = crawl.wait(timeout=15)  # the import alone takes 30
+    err = crawl.stderr
+    assert crawl.surviving_workers(timeout=2) == set()
+    assert "Traceback" not in err, err
+    assert code == 3, err
+    assert summary_value(err, "stopped because") == "SIGINT"
+    assert len(site.log) == 0
+
+
 # -- forced stop -------------------------------------------------------------------------------
 
 

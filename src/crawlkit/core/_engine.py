@@ -229,7 +229,7 @@ class Engine:
             async with self.downloader:
                 tune_gc()
                 tune_malloc()
-                await starting
+                await self._workers_up(starting)
                 async with (
                     progress_display(
                         s, self.stats, self.frontier, lambda: self._in_flight, series=self.series
@@ -253,6 +253,20 @@ class Engine:
             await asyncio.gather(starting, return_exceptions=True)
             await self._shutdown(parser)
         return self.stats
+
+    async def _workers_up(self, starting: asyncio.Task[None]) -> None:
+        """Wait for the parser pool's start, unless a stop is asked first: a worker importing a
+        heavy spider can take seconds, and a Ctrl-C must not wait for it (``_run`` then cancels
+        the start, and the crawl ends without a page)."""
+        loop = self._loop or asyncio.get_running_loop()
+        while not starting.done() and not self._stopping.requested:
+            woken = self._wakeup = loop.create_future()  # a stop wakes it (_wake)
+            try:
+                await asyncio.wait((starting, woken), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._wakeup = None
+        if starting.done():
+            await starting  # a start that failed raises here
 
     async def _resume_from(self, checkpoint: Checkpoint | None) -> None:
         if checkpoint is None:
