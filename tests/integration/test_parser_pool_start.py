@@ -17,18 +17,11 @@ from crawlkit.errors import ParseError
 from crawlkit.http import Request
 from crawlkit.parsing._callbacks import ParseOutcome, ParseTask
 from crawlkit.parsing._pool import ParserPool, PoolStatistics
-from crawlkit.parsing._worker import WorkerConfig
-from crawlkit.spider._loader import ref_for_class
 from crawlspiders.safety_spiders import NoStart, TwoCallbacks
 from crawlspiders.slow_start import OpenedFails
+from support.workerconfig import pool_config
 
-CONFIG = WorkerConfig(
-    spider=ref_for_class(TwoCallbacks),
-    spider_kwargs={"slow": "0.02"},
-    serialize_items=True,
-    max_response_size=1 << 20,
-    log_level="WARNING",
-)
+CONFIG = pool_config(TwoCallbacks, slow="0.02")
 
 
 def _children() -> set[int]:
@@ -76,13 +69,7 @@ def test_a_pool_closed_while_its_workers_start_stops_them_at_once_and_leaves_no_
     # Each worker takes 1.5 s to import this spider. The pool is closed as soon as its first
     # worker is up, while the other three import: close() must not wait for them to be ready
     # (a crawl of two pages would end that much later), and must leave no process behind.
-    config = WorkerConfig(
-        spider=ref_for_class(OpenedFails),
-        spider_kwargs={},
-        serialize_items=True,
-        max_response_size=1 << 20,
-        log_level="WARNING",
-    )
+    config = pool_config(OpenedFails)
     before = _children()
 
     async def main() -> tuple[set[int], set[int], float]:
@@ -114,13 +101,7 @@ def _state(pid: int) -> str:
 
 def test_a_spider_that_cannot_start_fails_the_start_with_its_reason_and_leaves_no_process() -> None:
     before = _children()
-    config = WorkerConfig(
-        spider=ref_for_class(NoStart),
-        spider_kwargs={},
-        serialize_items=True,
-        max_response_size=1 << 20,
-        log_level="WARNING",
-    )
+    config = pool_config(NoStart)
 
     async def main() -> None:
         pool = ParserPool(config, workers=3, batch_size=2)

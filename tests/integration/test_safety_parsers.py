@@ -20,10 +20,9 @@ from crawlkit.errors import ParseTimeout
 from crawlkit.http import Request
 from crawlkit.parsing._callbacks import ParseOutcome, ParseTask
 from crawlkit.parsing._pool import ParserPool, PoolStatistics
-from crawlkit.parsing._worker import WorkerConfig
-from crawlkit.spider._loader import ref_for_class
 from crawlspiders.safety_spiders import LeakyPages, TwoCallbacks
 from crawlspiders.spiders import UrlListSpider
+from support.workerconfig import pool_config
 
 
 def run(spider: type[Spider], out: Path, settings: dict[str, Any], **spider_kwargs: Any) -> Engine:
@@ -113,7 +112,7 @@ def test_a_worker_whose_pipe_closed_gets_no_pages_and_loses_none() -> None:
     # page handed out meanwhile must go to another worker, not fail as the culprit of a crash
     # nor raise in the engine. Here the one worker's input is closed by hand: it exits, and the
     # page is parsed by its replacement.
-    config = _pool_config(UrlListSpider)
+    config = pool_config(UrlListSpider)
     request = Request("http://127.0.0.1:1/ok")
     body = b"<html><head><title>ok</title></head><body>ok</body></html>"
     task = ParseTask(request, request.url, 200, [("content-type", "text/html")], body, "")
@@ -139,16 +138,6 @@ def test_a_worker_whose_pipe_closed_gets_no_pages_and_loses_none() -> None:
     assert first and stats.workers == 1
 
 
-def _pool_config(spider: type[Spider], **spider_kwargs: Any) -> WorkerConfig:
-    return WorkerConfig(
-        spider=ref_for_class(spider),
-        spider_kwargs=spider_kwargs,
-        serialize_items=True,
-        max_response_size=1 << 20,
-        log_level="WARNING",
-    )
-
-
 def _task(i: int, callback: str) -> ParseTask:
     request = Request(f"http://127.0.0.1:1/page?i={i}", callback=callback)
     body = b"<html><head><title>page</title></head><body>page</body></html>"
@@ -159,7 +148,7 @@ def test_the_lone_page_of_a_callback_is_parsed_ahead_of_a_busy_callbacks_batches
     # One worker and 16 slow pages, 50 ms each, in its hands or queued for it. Then the one page
     # of another callback comes (the next page of a pagination chain). It must be parsed when
     # the slow callback running now returns, not after the 16 pages that came before it.
-    config = _pool_config(TwoCallbacks, slow="0.05")
+    config = pool_config(TwoCallbacks, slow="0.05")
     finished: list[str] = []
 
     async def parse(pool: ParserPool, task: ParseTask) -> ParseOutcome:
@@ -191,7 +180,7 @@ def test_the_lone_page_of_a_callback_is_parsed_ahead_of_a_busy_callbacks_batches
 def test_a_hanging_page_parsed_ahead_of_a_batch_is_the_one_that_fails() -> None:
     # The hanging page jumps ahead of the batch in hand, so it is not where the order of sending
     # says it is: the worker's clock must still name it, and the batch must be parsed again.
-    config = _pool_config(TwoCallbacks, slow="0.1")
+    config = pool_config(TwoCallbacks, slow="0.1")
 
     async def main() -> tuple[list[ParseOutcome], PoolStatistics]:
         pool = ParserPool(config, workers=1, batch_size=8, timeout=1.0)

@@ -307,6 +307,19 @@ def test_under_nohup_a_hangup_is_ignored(site: Site, project: Path, crawls: list
     assert len(read_jsonl(project / "out.jsonl")) == 20
 
 
+def assert_sigint_stops_before_a_page(crawl: Crawl, site: Site, timeout: float) -> None:
+    """Ctrl-C stops the crawl within ``timeout``: exit code 3, a summary, no traceback, no worker
+    left behind, and no page fetched."""
+    crawl.signal(signal.SIGINT)
+    code = crawl.wait(timeout=timeout)
+    err = crawl.stderr
+    assert crawl.surviving_workers(timeout=2) == set()
+    assert "Traceback" not in err, err
+    assert code == 3, err
+    assert summary_value(err, "stopped because") == "SIGINT"
+    assert len(site.log) == 0
+
+
 def test_a_sigint_during_startup_stops_cleanly(site: Site, project: Path, crawls: list[Crawl]) -> None:
     # The spider's opened() hook runs in the main process while the parser workers start, before
     # the first request; it takes 3 s here. Ctrl-C at that moment must stop the crawl like
@@ -320,14 +333,7 @@ def test_a_sigint_during_startup_stops_cleanly(site: Site, project: Path, crawls
     # The pool launches one worker, and the others once it is up: all, while opened() sleeps.
     wait_for(lambda: len(children(crawl.pid)) == PARSE_WORKERS, 30, "every parser worker launched")
     crawl.workers = children(crawl.pid)
-    crawl.signal(signal.SIGINT)
-    code = crawl.wait(timeout=20)
-    err = crawl.stderr
-    assert crawl.surviving_workers(timeout=2) == set()
-    assert "Traceback" not in err, err
-    assert code == 3, err
-    assert summary_value(err, "stopped because") == "SIGINT"
-    assert len(site.log) == 0
+    assert_sigint_stops_before_a_page(crawl, site, timeout=20)
     # ... and the same command then runs the crawl.
     again = Crawl(project, [*argv[:-4], "-a", "open_delay=0", "-o", "out.jsonl"], tag="-2")
     crawls.append(again)
@@ -364,14 +370,7 @@ def test_a_sigint_while_the_workers_import_the_spider_stops_at_once(
     wait_for(lambda: children(crawl.pid) or crawl.proc.poll() is not None, 30, "a parser worker launched")
     crawl.workers = children(crawl.pid)
     assert crawl.workers and crawl.proc.poll() is None, crawl.stderr
-    crawl.signal(signal.SIGINT)
-    code = crawl.wait(timeout=15)  # the import alone takes 30
-    err = crawl.stderr
-    assert crawl.surviving_workers(timeout=2) == set()
-    assert "Traceback" not in err, err
-    assert code == 3, err
-    assert summary_value(err, "stopped because") == "SIGINT"
-    assert len(site.log) == 0
+    assert_sigint_stops_before_a_page(crawl, site, timeout=15)  # the import alone takes 30
 
 
 # -- forced stop -------------------------------------------------------------------------------
