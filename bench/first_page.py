@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/first_page.py --rounds 20
     .venv/bin/python bench/first_page.py --rounds 20 --tree base=../wt-base   # and another checkout
+    .venv/bin/python bench/first_page.py --rounds 20 --loop                   # and the hand-written loop
 
 What a user waits for before anything happens, and what a crawl of a handful of pages costs:
 the benchmark spider (``contenders/crawlkit_spider.py``) on a server in this process that answers
@@ -13,9 +14,10 @@ job. Measured from just before the command is spawned, on this process's monoton
 * **exit**: when the command has exited, its two pages crawled and its output written.
 
 With ``--tree LABEL=PATH`` each round runs this checkout and every tree, the order turned every
-other round (``PYTHONPATH=PATH/src``, the same interpreter); the table gives medians, minima and
-the median of each round's ratio to this checkout. Standard library only; the server listens on
-127.0.0.1.
+other round (``PYTHONPATH=PATH/src``, the same interpreter); with ``--loop``, the benchmark's
+hand-written loop (``contenders/baseline.py`` in bench/run's ``venv-base``, made if missing) on
+the same two pages, which is what crawlkit's start-up is up against. The table gives medians,
+minima and the median of each round's ratio to this checkout. The server listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+import runner  # noqa: E402 - bench/runner.py: the contenders' virtualenvs
+
 SPIDER = BENCH / "contenders" / "crawlkit_spider.py"
 PAGE = b"<html><body><ul><li class='next'><a href='/page-2.html'>next</a></li></ul></body></html>"
 
@@ -58,14 +63,22 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+LOOP = "the loop"
+
+
 def one_crawl(server: _Server, src: Path, work: Path) -> tuple[float, float]:
     """Seconds from the spawn to the first request and to the exit."""
     job = Path(tempfile.mkdtemp(prefix="first-page-", dir=work))
     url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    argv = [sys.executable, "-m", "crawlkit", "runspider", str(SPIDER), "-o", str(job / "items.jsonl")]
-    argv += ["-a", f"start_url={url}", "-s", "obey_robots=false", "--frontier", "sqlite"]
-    argv += ["--job-dir", str(job / "job"), "--overwrite", "--log-level", "WARNING"]
-    env = dict(os.environ, PYTHONPATH=str(src))
+    if src == Path(LOOP):
+        python = runner.WORK / "venv-base" / "bin" / "python"
+        argv = [str(python), str(BENCH / "contenders" / "baseline.py"), url, str(job / "items.jsonl")]
+        env = dict(os.environ)
+    else:
+        argv = [sys.executable, "-m", "crawlkit", "runspider", str(SPIDER), "-o", str(job / "items.jsonl")]
+        argv += ["-a", f"start_url={url}", "-s", "obey_robots=false", "--frontier", "sqlite"]
+        argv += ["--job-dir", str(job / "job"), "--overwrite", "--log-level", "WARNING"]
+        env = dict(os.environ, PYTHONPATH=str(src))
     server.first_request = None
     began = time.monotonic()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -79,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH")
+    ap.add_argument("--loop", action="store_true", help="the hand-written loop too")
     args = ap.parse_args(argv)
     trees = {"this": REPO / "src"}
     for tree in args.tree:
@@ -88,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         trees[label] = Path(path).resolve() / "src"
     for src in trees.values():  # a tree run without its bytecode would time the compiler
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
+    if args.loop:
+        runner.ensure_venv("venv-base")
+        trees[LOOP] = Path(LOOP)
     work = BENCH / ".work"
     work.mkdir(exist_ok=True)
     server = _Server(("127.0.0.1", 0), _Handler)
