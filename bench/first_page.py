@@ -94,14 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH")
     ap.add_argument("--loop", action="store_true", help="the hand-written loop too")
     args = ap.parse_args(argv)
+    runner.compile_crawlkit()  # a tree run without its bytecode would time the compiler
     trees = {"this": REPO / "src"}
-    for tree in args.tree:
-        label, sep, path = tree.partition("=")
-        if not sep or not (Path(path) / "src" / "crawlkit").is_dir():
-            ap.error(f"--tree {tree!r}: expected LABEL=PATH of a crawlkit checkout")
-        trees[label] = Path(path).resolve() / "src"
-    for src in trees.values():  # a tree run without its bytecode would time the compiler
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
+    trees.update(runner.tree_source(tree) for tree in args.tree)
     if args.loop:
         runner.ensure_venv("venv-base")
         trees[LOOP] = Path(LOOP)

@@ -102,11 +102,7 @@ def main() -> int:
     args = parser.parse_args()
     trees: list[tuple[str, dict[str, str]]] = [("", {})]
     for tree in args.tree:
-        label, sep, path = tree.partition("=")
-        src = Path(path).resolve() / "src"
-        if not sep or not label or not (src / "crawlkit").is_dir():
-            parser.error(f"--tree {tree!r}: expected LABEL=PATH of a crawlkit checkout")
-        runner.compile_crawlkit(src)
+        label, src = runner.tree_source(tree)
         trees.append((f"@{label}", {"PYTHONPATH": str(src)}))
     ways = [way for way in WAYS if not args.way or way in args.way]  # first before its uses
     if {"recrawl", "replay"} & set(ways) and "first" not in ways:

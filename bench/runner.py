@@ -287,6 +287,16 @@ def compile_crawlkit(src: Path = REPO / "src") -> None:
     subprocess.run([crawlkit_python(), "-m", "compileall", "-q", str(src)], check=True)
 
 
+def tree_source(tree: str) -> tuple[str, Path]:
+    """``--tree LABEL=PATH``: the label and the checkout's ``src``, byte-compiled (compile_crawlkit)."""
+    label, sep, path = tree.partition("=")
+    src = Path(path).resolve() / "src"
+    if not sep or not label or not (src / "crawlkit").is_dir():
+        raise SystemExit(f"--tree {tree!r}: expected LABEL=PATH of a crawlkit checkout")
+    compile_crawlkit(src)
+    return label, src
+
+
 def add_tree_contenders(names: list[str], trees: list[str]) -> list[str]:
     """``names`` with each crawlkit contender run as it is and once more per tree of ``trees``
     (``LABEL=PATH``).
@@ -303,16 +313,12 @@ def add_tree_contenders(names: list[str], trees: list[str]) -> list[str]:
         base = CONTENDERS[name]
         expanded.append(name)  # "also": this checkout's run stays, the trees' come beside it
         for tree in trees:
-            label, sep, path = tree.partition("=")
-            src = Path(path).resolve() / "src" / "crawlkit"
-            if not sep or not label or not src.is_dir():
-                raise SystemExit(f"--tree {tree!r}: expected LABEL=PATH of a crawlkit checkout")
-            compile_crawlkit(src.parent)
+            label, src = tree_source(tree)
             CONTENDERS[f"{name}@{label}"] = Contender(
                 f"{name}@{label}",
                 base.venv,
-                f"{base.describe}; crawlkit from {src.parent}",
-                _from_tree(base.argv, src.parent),
+                f"{base.describe}; crawlkit from {src}",
+                _from_tree(base.argv, src),
             )
             expanded.append(f"{name}@{label}")
     return expanded

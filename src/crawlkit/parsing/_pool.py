@@ -429,13 +429,12 @@ class ParserPool(Parser):
         spawn.add_done_callback(self._spawning.discard)
 
     async def _add_worker(self, retiring: _WorkerProcess | None, restart: bool) -> None:
-        """Start a worker: in place of a dead one (``restart``), of ``retiring`` (recycled after
-        max_tasks), or one of the pool's own that ``start()`` left to start in the background."""
+        """Start a worker in place of a dead one or of ``retiring`` (recycled after max_tasks),
+        or, with ``restart`` False, one of the pool's own that ``start()`` left to start later."""
         try:
             worker = await self._spawn()
         except ParseError as exc:
-            replacing = restart or retiring is not None
-            log.error("cannot %s a parser worker: %s", "replace" if replacing else "start", exc)
+            log.error("cannot %s a parser worker: %s", "replace" if restart else "start", exc)
             if retiring is not None and retiring.alive and not self._closing:
                 retiring.retiring = False  # better a leaky worker than none
                 self._dispatch()
